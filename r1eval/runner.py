@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import platform
@@ -42,10 +43,8 @@ def package_versions() -> dict[str, str]:
     """Installed versions of the packages that shape a result."""
     versions = {}
     for name in PROVENANCE_PACKAGES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     return versions
 
 
