@@ -1,0 +1,45 @@
+"""Language consistency, as DeepSeek-R1 defines its reward: the share of the chain of thought's words
+that are in the target language. Shared by the RL reward (`rl/`) and the distillation filter (`distill/`).
+
+Words are classified by script: runs of Latin letters are one word each ("en" and other Latin-script
+languages), every CJK ideograph or kana is one word ("zh"/"ja"), runs of Cyrillic, Greek, Arabic, Hangul,
+Devanagari letters likewise. Digits, punctuation, LaTeX commands (`\\frac`) and single Latin letters
+(math variables such as x, n) are not words of any language and do not count.
+"""
+
+from __future__ import annotations
+
+import re
+
+# one regex alternative per script; the group name is the script
+_WORD = re.compile(
+    r"\\[A-Za-z]+"  # LaTeX command: skipped
+    r"|(?P<latin>[A-Za-z\u00C0-\u024F]{2,})"
+    r"|(?P<cjk>[\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF])"
+    r"|(?P<hangul>[\uAC00-\uD7AF]+)"
+    r"|(?P<cyrillic>[\u0400-\u04FF]+)"
+    r"|(?P<greek>[\u0370-\u03FF]{2,})"
+    r"|(?P<arabic>[\u0600-\u06FF]+)"
+    r"|(?P<devanagari>[\u0900-\u097F]+)"
+)
+LANGUAGE_SCRIPTS = {"en": "latin", "zh": "cjk", "ja": "cjk", "ko": "hangul", "ru": "cyrillic",
+                    "el": "greek", "ar": "arabic", "hi": "devanagari"}
+
+
+def script_word_counts(text: str) -> dict[str, int]:
+    """Number of words per script in `text` (LaTeX commands, digits and 1-letter variables excluded)."""
+    counts: dict[str, int] = {}
+    for m in _WORD.finditer(text):
+        if m.lastgroup:
+            counts[m.lastgroup] = counts.get(m.lastgroup, 0) + 1
+    return counts
+
+
+def language_consistency(text: str, language: str = "en") -> float:
+    """Share in [0, 1] of the words of `text` written in `language`'s script; 0.0 when there are no words."""
+    script = LANGUAGE_SCRIPTS.get(language)
+    if script is None:
+        raise ValueError(f"unsupported language {language!r}; known: {', '.join(LANGUAGE_SCRIPTS)}")
+    counts = script_word_counts(text)
+    total = sum(counts.values())
+    return counts.get(script, 0) / total if total else 0.0
