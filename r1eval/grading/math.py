@@ -25,7 +25,7 @@ from r1eval.records import Verdict
 
 PARSE_TIMEOUT_S = 5
 VERIFY_TIMEOUT_S = 5
-_POOL_MIN_ITEMS = 8  # below this many unique pairs, grading in-process beats starting workers
+_POOL_MIN_ITEMS = 64  # below this many unique pairs, grading in-process beats handing work to workers
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 
@@ -168,13 +168,25 @@ class MathGrader:
     def _run(self, pairs: list[tuple[tuple[str, str], str]]) -> list[tuple[str | None, bool]]:
         if len(pairs) < _POOL_MIN_ITEMS or self.workers == 1:
             return _grade_keys(pairs)
-        if self._pool is None:
-            import multiprocessing as mp
-
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+        self.start_pool()
+        assert self._pool is not None
         chunk = max(1, len(pairs) // (self.workers * 4))
         chunks = [pairs[i : i + chunk] for i in range(0, len(pairs), chunk)]
         return [r for part in self._pool.map(_grade_keys, chunks) for r in part]
+
+    def start_pool(self) -> None:
+        """Start the worker processes (call early to overlap their start with model loading).
+
+        Workers fork from a forkserver that has imported math-verify once, so they start fast and never
+        inherit the parent's torch threads."""
+        if self._pool is None and self.workers > 1:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload(["math_verify", "r1eval.grading.math"])
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx)
+            for _ in self._pool.map(_grade_keys, [[] for _ in range(self.workers)]):
+                pass
 
     def close(self) -> None:
         if self._pool is not None:

@@ -1,0 +1,84 @@
+"""Bad input: one clear line on stderr, exit code 2, no traceback."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+def assert_one_line_error(proc, *needles: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_unknown_bench_lists_known(cli) -> None:
+    assert_one_line_error(cli("run", "--bench", "aime2099"), "unknown bench 'aime2099'", "aime24", "math500")
+
+
+def test_missing_model_path(cli, tmp_path: Path) -> None:
+    assert_one_line_error(cli("run", "--model", str(tmp_path / "nope"), "--limit", "1"), "model path not found")
+    assert_one_line_error(cli("run", "--model", str(tmp_path / "nope.gguf")), "model file not found")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(cli("run", "--model", str(tmp_path / "empty")), "no config.json")
+
+
+@pytest.mark.parametrize("flags,needle", [
+    (["-n", "0"], "-n"),
+    (["--top-p", "1.5"], "--top-p"),
+    (["--temperature", "-1"], "--temperature"),
+    (["--max-tokens", "0"], "--max-tokens"),
+    (["--limit", "-3"], "--limit"),
+    (["--seed", "-1"], "--seed"),
+    (["--temperature", "hot"], "--temperature"),
+    (["--no-such-flag"], "unrecognized"),
+])
+def test_flag_out_of_range(cli, flags: list[str], needle: str) -> None:
+    assert_one_line_error(cli("run", *flags), needle)
+
+
+def test_malformed_bench_jsonl_names_the_line(cli, tmp_path: Path) -> None:
+    bad = tmp_path / "mine.jsonl"
+    bad.write_text('{"problem": "1+1?", "answer": "2"}\n{"problem": oops}\n')
+    assert_one_line_error(cli("run", "--bench", str(bad)), "mine.jsonl:2")
+    no_answer = tmp_path / "noanswer.jsonl"
+    no_answer.write_text('{"problem": "1+1?"}\n')
+    assert_one_line_error(cli("run", "--bench", str(no_answer)), "row 1", "answer")
+
+
+def test_grade_bad_rows(cli, tmp_path: Path) -> None:
+    f = tmp_path / "c.jsonl"
+    f.write_text(json.dumps({"answer": "2"}) + "\n")
+    assert_one_line_error(cli("grade", "--input", str(f)), "no 'completion'")
+    f.write_text(json.dumps({"completion": "\\boxed{2}", "problem_id": "nope"}) + "\n")
+    assert_one_line_error(cli("grade", "--input", str(f), "--bench", "aime24"), "problem_id 'nope'")
+    f.write_text("not json\n")
+    assert_one_line_error(cli("grade", "--input", str(f)), "c.jsonl:1")
+    assert_one_line_error(cli("grade", "--input", str(tmp_path / "absent.jsonl")), "file not found")
+
+
+def test_grade_command(cli, tmp_path: Path) -> None:
+    rows = [
+        {"completion": "<think>maybe \\boxed{3}</think> so \\boxed{\\frac{1}{2}}", "answer": "0.5"},
+        {"completion": "\\boxed{204}", "problem_id": "60"},  # aime24 id 60: gold 204
+        {"completion": "\\boxed{205}", "problem_id": "60"},
+    ]
+    f = tmp_path / "c.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "graded.jsonl"
+    proc = cli("grade", "--input", str(f), "--bench", "aime24", "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "accuracy 0.6667 (2/3)" in proc.stdout
+    graded = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [g["correct"] for g in graded] == [True, True, False]
+    assert graded[0]["extracted_answer"] == "\\frac{1}{2}"
+
+
+def test_list(cli) -> None:
+    proc = cli("list")
+    assert proc.returncode == 0
+    for name in ("aime24", "aime25", "amc23", "math500"):
+        assert name in proc.stdout
