@@ -30,7 +30,11 @@ def load_trainable_model(spec: ModelSpec, dtype: str = "float32") -> Any:
         loaded = AutoModelForCausalLM.from_pretrained(spec.path, gguf_file=spec.gguf_file, dtype=torch_dtype)
     except OSError as exc:
         raise UsageError(f"could not load model {spec.name}: {str(exc).splitlines()[0]}") from None
-    model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch_dtype)
+    config = loaded.config
+    # the weights are dequantised now: a saved `quantization_config: gguf` would make loaders look for the GGUF
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
     missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
     # tied embeddings show up as a "missing" lm_head that from_config already ties to embed_tokens
     missing = [k for k in missing if not (k == "lm_head.weight" and model.config.tie_word_embeddings)]
