@@ -169,9 +169,10 @@ def completion_text(prompt: str, generated: str) -> str:
     return generated
 
 
-def hf_model_dir(model: ModelSpec) -> str:
-    """A directory (or hub id) an engine that can't read GGUF can load: a GGUF is dequantised once into
-    ~/.cache/r1eval/hf/<name>-<sha256[:12]> (R1EVAL_CACHE overrides ~/.cache/r1eval) and reused."""
+def hf_model_dir(model: ModelSpec, dtype: str = "bfloat16") -> str:
+    """A directory (or hub id) an engine that can't read GGUF can load: a GGUF is dequantised once, to
+    `dtype`, into ~/.cache/r1eval/hf/<name>-<sha256[:12]>-<dtype> (R1EVAL_CACHE overrides
+    ~/.cache/r1eval) and reused by later runs."""
     import os
 
     if model.source != "gguf":
@@ -179,7 +180,8 @@ def hf_model_dir(model: ModelSpec) -> str:
     from r1eval.models import materialize_model
 
     cache = Path(os.environ.get("R1EVAL_CACHE", Path.home() / ".cache" / "r1eval")).expanduser()
-    return str(materialize_model(model, cache / "hf" / f"{model.short_name}-{model.sha256()[:12]}"))
+    out = cache / "hf" / f"{model.short_name}-{model.sha256()[:12]}-{dtype}"
+    return str(materialize_model(model, out, dtype=dtype))
 
 
 async def as_finished_batches(coroutines: Iterable[Awaitable[T]]) -> AsyncIterator[list[T]]:

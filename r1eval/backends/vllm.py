@@ -16,7 +16,8 @@ tokenizer and `add_special_tokens=False` as the transformers backend, then sent 
 same problem gets the same prompt tokens on both backends.
 
 GGUF: vLLM no longer reads GGUF files, so a .gguf model (the embedded default included) is
-dequantised once into a plain Hugging Face directory under ~/.cache/r1eval/hf/ (see `hf_model_dir`).
+dequantised once into a plain Hugging Face directory under ~/.cache/r1eval/hf/ (see `hf_model_dir`),
+in bfloat16 (what vLLM would run a float32 checkpoint in) unless `--dtype float32`.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class VLLMBackend:
 
         self.spec = model
         self.tokenizer = load_tokenizer(model)
-        self.weights = hf_model_dir(model)
+        # vLLM runs a float32 checkpoint in bfloat16 unless told otherwise: dequantise a GGUF to what will run
+        self.weights = hf_model_dir(model, "float32" if dtype == "float32" else "bfloat16")
         on_gpu = torch.cuda.is_available()
         if gpu_memory_utilization is None:
             gpu_memory_utilization = 0.9 if on_gpu else CPU_MEMORY_FRACTION
@@ -160,5 +162,9 @@ class VLLMBackend:
         if self.engine is not None:
             self.engine.shutdown()
             self.engine = None
-        if not self._loop.is_closed():
+        if not self._loop.is_closed():  # let the engine's output handler see its cancellation, then close
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.close()
