@@ -53,6 +53,27 @@ def _one_line(exc: BaseException) -> str:
     return text[:400]
 
 
+def check_memory_fraction(fraction: float, on_gpu: bool) -> None:
+    """Refuse, in one line, a memory fraction vLLM would reject from inside its engine process (where
+    the reason only reaches the log): the fraction of GPU memory (of RAM on CPU) must be free now."""
+    if not 0 < fraction <= 1:
+        raise BackendError(f"--gpu-memory-utilization must be in (0, 1], got {fraction}")
+    if on_gpu:
+        import torch
+
+        free, total = torch.cuda.mem_get_info()
+        where = "GPU memory"
+    else:
+        import psutil
+
+        memory = psutil.virtual_memory()
+        free, total = memory.available, memory.total
+        where = "RAM (vLLM on CPU reads --gpu-memory-utilization as a fraction of RAM)"
+    if fraction * total > free:
+        raise BackendError(f"--gpu-memory-utilization {fraction:g} asks for {fraction * total / 2**30:.1f} GiB of "
+                           f"{where} but {free / 2**30:.1f} GiB are free; lower it or free memory")
+
+
 class VLLMBackend:
     """vLLM `AsyncLLM` with prefix caching, tensor/data parallelism and per-sample seeds."""
 
@@ -63,13 +84,14 @@ class VLLMBackend:
                  dtype: str = "auto") -> None:
         import torch
 
+        on_gpu = torch.cuda.is_available()
+        if gpu_memory_utilization is None:
+            gpu_memory_utilization = 0.9 if on_gpu else CPU_MEMORY_FRACTION
+        check_memory_fraction(gpu_memory_utilization, on_gpu)
         self.spec = model
         self.tokenizer = load_tokenizer(model)
         # vLLM runs a float32 checkpoint in bfloat16 unless told otherwise: dequantise a GGUF to what will run
         self.weights = hf_model_dir(model, "float32" if dtype == "float32" else "bfloat16")
-        on_gpu = torch.cuda.is_available()
-        if gpu_memory_utilization is None:
-            gpu_memory_utilization = 0.9 if on_gpu else CPU_MEMORY_FRACTION
         self.options = {"tensor_parallel_size": tensor_parallel_size, "data_parallel_size": data_parallel_size,
                         "max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization,
                         "dtype": dtype, "enable_prefix_caching": True}
@@ -97,6 +119,10 @@ class VLLMBackend:
         if any(h in text.lower() for h in _OOM_HINTS) or type(exc).__name__ == "OutOfMemoryError":
             return BackendError(f"vLLM could not fit {self.spec.name} in memory ({text}); lower --max-model-len, "
                                 "raise --gpu-memory-utilization or --tensor-parallel-size")
+        if "engine core initialization failed" in text.lower():  # the cause is in the engine's own log above
+            return BackendError(f"vLLM could not start {self.spec.name}: its engine process failed (the cause is "
+                                "in vLLM's log above; if it ran out of memory, lower --max-model-len or raise "
+                                "--gpu-memory-utilization / --tensor-parallel-size)")
         return BackendError(f"vLLM could not start {self.spec.name}: {text}")
 
     def describe(self) -> dict[str, Any]:
