@@ -135,6 +135,7 @@ def r1eval_run(args: argparse.Namespace) -> dict:
             "tokens": sum(r["completion_tokens"] for r in rows)}
 
 
+RESULT_MARK = "overhead-result: "
 WORKERS = {"bare-vllm": bare_vllm, "bare-transformers": bare_transformers, "r1eval": r1eval_run}
 
 
@@ -150,7 +151,8 @@ def measure(worker: str, args: argparse.Namespace, backend: str) -> dict:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{worker} ({backend}) failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    # vLLM logs to stdout too: the result is the marked line
+    result = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_MARK)][-1][len(RESULT_MARK):])
     return {**result, "wall_s": wall}
 
 
@@ -166,7 +168,7 @@ def main() -> None:
     parser.add_argument("--backend", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(WORKERS[args.worker](args)))
+        print(RESULT_MARK + json.dumps(WORKERS[args.worker](args)), flush=True)
         return
 
     print(f"{BENCH}: {args.problems} problems x {args.n} samples, max_tokens {args.max_tokens}, "

