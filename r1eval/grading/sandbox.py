@@ -62,8 +62,11 @@ DEFAULT_STDOUT_LIMIT = 32 << 20  # bytes; more is a runtime_error ("output limit
 DEFAULT_STDERR_LIMIT = 1 << 20  # bytes kept; the rest is read and dropped
 SETUP_GRACE_S = 10.0  # time allowed for the sandbox to start before the program's own clock runs
 
-SANDBOX_UID = 65534  # nobody
 SANDBOX_GID = 65534  # nogroup
+# Each run in flight gets its own unprivileged uid (no passwd entry), so the per-uid process limit
+# and signal permissions never couple two concurrent runs: base + (harness pid % 4096) * 256 + slot.
+SANDBOX_UID_BASE = 200_000
+MAX_SLOTS = 256
 WORKDIR = "/tmp/work"
 
 # LiveCodeBench prepends these imports to every solution (lcb_runner/evaluation/testing_util.py).
@@ -117,7 +120,8 @@ class Program:
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 32, 4096, 8192, 16384, 1 << 18
+HIDDEN_DIRS = ("/root", "/home")  # replaced by empty tmpfs; only the Python installation is bound back
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE = 442, -100, 0x8000
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID = 1, 2
@@ -161,7 +165,16 @@ def _status(msg: dict[str, Any]) -> None:
         os.write(STATUS_FD, (json.dumps(msg) + "\n").encode())
 
 
-def _make_filesystem(libc, tmp_mb: int) -> None:
+def _python_dirs() -> list[str]:
+    """Directories of this Python installation (stdlib, site-packages) that lie under HIDDEN_DIRS."""
+    found = {sys.base_prefix, sys.prefix, sys.base_exec_prefix, sys.exec_prefix,
+             os.path.dirname(sys.executable), *(p for p in sys.path if os.path.isdir(p))}
+    real = sorted({os.path.realpath(p) for p in found})
+    under = [p for p in real if any(p == h or p.startswith(h + "/") for h in HIDDEN_DIRS)]
+    return [p for p in under if not any(p != q and p.startswith(q + "/") for q in under)]
+
+
+def _make_filesystem(libc, tmp_mb: int, uid: int, keep: list[str]) -> None:
     """In the new mount namespace: everything private and read-only, fresh tmpfs and /proc on top."""
     import ctypes
 
@@ -182,9 +195,24 @@ def _make_filesystem(libc, tmp_mb: int) -> None:
     for target in (b"/tmp", b"/var/tmp", b"/dev/shm", b"/run"):
         if os.path.isdir(target):
             _check(libc.mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, opts), f"tmpfs on {target}")
+    held = []
+    for i, path in enumerate(keep):  # hold the Python dirs aside, hide home directories, put them back
+        hold = f"/run/.keep{i}".encode()
+        os.mkdir(hold)
+        _check(libc.mount(path.encode(), hold, None, MS_BIND | MS_REC, None), f"bind {path}")
+        held.append((hold, path.encode()))
+    for hidden in HIDDEN_DIRS:
+        if os.path.isdir(hidden):
+            _check(libc.mount(b"tmpfs", hidden.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=0755"),
+                   f"tmpfs on {hidden}")
+    for hold, path in held:
+        os.makedirs(path, 0o755, exist_ok=True)
+        _check(libc.mount(hold, path, None, MS_MOVE, None), f"move {path}")
+        libc.mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, None)
+        os.rmdir(hold)
     _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "mount /proc")
     os.mkdir(WORKDIR, 0o700)
-    os.chown(WORKDIR, SANDBOX_UID, SANDBOX_GID)
+    os.chown(WORKDIR, uid, SANDBOX_GID)
 
 
 def _set_limits(req: dict[str, Any]) -> None:
@@ -215,13 +243,13 @@ def _run_user_code(req: dict[str, Any], isolated: bool, libc) -> None:
         if isolated:
             os.setgroups([])
             os.setgid(SANDBOX_GID)
-            os.setuid(SANDBOX_UID)
+            os.setuid(req["uid"])
             libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # cleared by setuid, so set after it
         os.chdir(req["workdir"])
         os.environ.clear()
         os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": req["workdir"], "LANG": "C.UTF-8",
-                           "TMPDIR": req["workdir"]})
+                           "TMPDIR": req["workdir"], "USER": "sandbox", "LOGNAME": "sandbox"})
         _set_limits(req)
     except Exception as exc:  # the sandbox could not be built: never run the code unconfined
         _status({"setup_error": f"{type(exc).__name__}: {exc}"})
@@ -268,7 +296,7 @@ def _run_user_code(req: dict[str, Any], isolated: bool, libc) -> None:
     os._exit(code)
 
 
-def _launch(fds: list[int], isolated: bool, libc) -> None:
+def _launch(fds: list[int], isolated: bool, libc, keep: list[str]) -> None:
     """Forked from the server for one run. Never returns."""
     try:
         for target, fd in enumerate(fds):
@@ -306,7 +334,7 @@ def _launch(fds: list[int], isolated: bool, libc) -> None:
         os._exit(0)
     try:  # PID 1 of the new namespace, still root
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        _make_filesystem(libc, req["tmp_mb"])
+        _make_filesystem(libc, req["tmp_mb"], req["uid"], keep)
         req["workdir"] = WORKDIR
     except Exception as exc:
         _status({"setup_error": f"{type(exc).__name__}: {exc}"})
@@ -339,6 +367,7 @@ def _serve(sock_fd: int) -> None:
     for name in _PRELOAD.split():
         importlib.import_module(name)
     libc = _libc()
+    keep = _python_dirs()
     isolated = os.geteuid() == 0 and os.environ.get("R1EVAL_SANDBOX_ISOLATION", "namespaces") != "none"
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # launchers are reaped by the kernel
@@ -356,7 +385,7 @@ def _serve(sock_fd: int) -> None:
         pid = os.fork()
         if pid == 0:
             sock.close()
-            _launch(fds, isolated, libc)
+            _launch(fds, isolated, libc, keep)
         for fd in fds:
             os.close(fd)
 
@@ -412,6 +441,33 @@ class _ForkServer:
 _SERVER = _ForkServer()
 
 
+class _Slots:
+    """Per-run uid slots of this harness process."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._free = list(range(MAX_SLOTS))
+
+    def acquire(self) -> int:
+        with self._cond:
+            while not self._free:
+                self._cond.wait()
+            return self._free.pop()
+
+    def release(self, slot: int) -> None:
+        with self._cond:
+            self._free.append(slot)
+            self._cond.notify()
+
+
+_SLOTS = _Slots()
+
+
+def shutdown() -> None:
+    """Stop this process's fork server (the next run starts a fresh one)."""
+    _SERVER.close()
+
+
 def isolation() -> str:
     """'namespaces' (full sandbox) or 'rlimits-only' (not root / no namespaces); starts the server."""
     if _SERVER.mode == "unknown":
@@ -437,10 +493,21 @@ def run_program(source: str, *, stdin: str | bytes = "", test_code: str | None =
     timeout_s + 1 too); memory_mb caps the address space; file_mb caps any one file it writes;
     tmp_mb sizes its private /tmp; nproc caps processes and threads of the sandbox user.
     """
+    slot = _SLOTS.acquire()
+    try:
+        return _run(source, stdin, test_code, module_name, timeout_s, memory_mb, file_mb, tmp_mb, nproc, nofile,
+                    stdout_limit, stderr_limit, SANDBOX_UID_BASE + (os.getpid() % 4096) * MAX_SLOTS + slot)
+    finally:
+        _SLOTS.release(slot)
+
+
+def _run(source: str, stdin: str | bytes, test_code: str | None, module_name: str, timeout_s: float,
+         memory_mb: int, file_mb: int, tmp_mb: int, nproc: int, nofile: int, stdout_limit: int, stderr_limit: int,
+         uid: int) -> ExecResult:
     import selectors
 
     nonce = secrets.token_hex(16)
-    req = {"source": source, "test_code": test_code, "module_name": module_name, "nonce": nonce, "timeout_s": timeout_s,
+    req = {"uid": uid, "source": source, "test_code": test_code, "module_name": module_name, "nonce": nonce, "timeout_s": timeout_s,
            "memory_mb": memory_mb, "file_mb": file_mb, "tmp_mb": tmp_mb, "nproc": nproc, "nofile": nofile}
     header = json.dumps(req).encode()
     payload = memoryview(struct.pack("<Q", len(header)) + header
