@@ -369,7 +369,8 @@ def _serve(sock_fd: int) -> None:
     libc = _libc()
     keep = _python_dirs()
     isolated = os.geteuid() == 0 and os.environ.get("R1EVAL_SANDBOX_ISOLATION", "namespaces") != "none"
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # no parent-death signal here: it fires when the *thread* that started us ends (a pool worker);
+    # the server leaves when the harness's socket closes instead, which also happens if it is killed
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # launchers are reaped by the kernel
     sock = socket.socket(fileno=sock_fd)
     while True:
