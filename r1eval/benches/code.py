@@ -104,7 +104,7 @@ class HumanEvalBench(Bench):
             return _verdict(None, "no_code", "no code block after the reasoning")
         res = sandbox.run_program(source, test_code=f"{meta['test']}\ncheck({meta['entry_point']})\n",
                                   timeout_s=self.timeout_s, memory_mb=self.memory_mb)
-        return _verdict(source[len(meta["prompt"]):], res.verdict, res.detail, wall_s=res.wall_s)
+        return _verdict(source[len(meta["prompt"]):].removeprefix("\n    pass\n\n"), res.verdict, res.detail, wall_s=res.wall_s)
 
 
 # ----------------------------------------------------------------------------------------------
