@@ -328,8 +328,10 @@ def _launch(fds: list[int], isolated: bool, libc, keep: list[str]) -> None:
         os._exit(0)
     reaper = os.fork()
     if reaper:  # the launcher, outside the namespaces: wait for PID 1 and leave
-        for fd in (0, 1, 2, STATUS_FD):
+        for fd in (0, 1, 2):
             os.close(fd)
+        # Keep the status pipe open until PID 1 is reaped: the kernel reaps it only after every other
+        # process of the namespace is gone, so end-of-file on that pipe means nothing is left running.
         os.waitpid(reaper, 0)
         os._exit(0)
     try:  # PID 1 of the new namespace, still root
