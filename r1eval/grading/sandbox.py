@@ -23,7 +23,7 @@ a long-lived fork server (a clean ``python -I`` with an empty environment, start
 forks one launcher per run. The launcher starts a new session and unshares new PID, network, mount,
 IPC and UTS namespaces; inside, a root reaper (PID 1) makes the whole filesystem read-only, mounts
 empty size-limited tmpfs over /tmp, /var/tmp, /dev/shm and /run, mounts a fresh /proc, then forks the
-program, which drops to ``nobody`` (no groups, no capabilities, no_new_privs), sets rlimits (CPU, address
+program, which drops to an unprivileged uid of its own (group nogroup, no capabilities, no_new_privs), sets rlimits (CPU, address
 space, file size, processes, open files, no core), clears its environment and works in a private
 directory under the new /tmp. The network namespace has no interfaces up, so nothing is reachable.
 When the program ends (or the wall clock or an output cap runs out and the harness SIGKILLs the
