@@ -28,6 +28,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_code_bench_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lcb-version", help="LiveCodeBench release on the hub: release_vN, vN or vA_vB (default release_v5)")
+    p.add_argument("--since", help="LiveCodeBench: only problems with contest_date on/after this day (YYYY-MM-DD)")
+    p.add_argument("--until", help="LiveCodeBench: only problems with contest_date on/before this day (YYYY-MM-DD)")
+
+
+def _bench_extra(args: argparse.Namespace) -> dict:
+    """Bench-specific options for LoadOptions.extra (only those given)."""
+    return {k: getattr(args, k) for k in ("lcb_version", "since", "until") if getattr(args, k, None)}
+
+
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="evaluate a model on a benchmark with the R1 protocol")
     p.add_argument("--model", help="HF model directory, .gguf file or hub id (default: embedded SmolLM2-135M)")
@@ -47,6 +58,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=_positive_int, help="rows per generate call (default: fit memory)")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_code_bench_options(p)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -66,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = RunSpec(bench=bench, model=model, params=params, backend=args.backend,
                    backend_options={k: v for k, v in {"batch_size": args.batch_size, "dtype": args.dtype}.items()
                                     if v is not None},
-                   load=LoadOptions(data=args.data, hub=args.hub), limit=args.limit, output=args.output,
+                   load=LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)), limit=args.limit, output=args.output,
                    progress=not args.no_progress)
     try:
         summary, run_dir = run_eval(spec)
@@ -84,6 +96,7 @@ def _add_grade(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bench", default=None, help="bench the problem_ids refer to (default: generic math)")
     p.add_argument("--data", type=Path, help="local data file for the bench")
     p.add_argument("--output", type=Path, help="write graded rows here (JSONL)")
+    _add_code_bench_options(p)
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -96,7 +109,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if not rows:
         raise UsageError(f"{args.input} has no rows")
     bench = get_bench(args.bench) if args.bench else MathBench("math", "generic math answers")
-    graded = grade_rows(bench, rows, LoadOptions(data=args.data), source=str(args.input))
+    if args.data is not None and not args.data.is_file():
+        raise UsageError(f"--data file not found: {args.data}")
+    graded = grade_rows(bench, rows, LoadOptions(data=args.data, extra=_bench_extra(args)), source=str(args.input))
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in graded), encoding="utf-8")
