@@ -187,6 +187,11 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
     rows += [(f"pass@{k}", f"{v:.4f}") for k, v in summary["pass@k"].items() if k != "1"]
     if f"cons@{n}" in summary:
         rows.append((f"cons@{n}", f"{summary[f'cons@{n}']:.4f}"))
+    if summary.get("rating") is not None:
+        lo, hi = summary["rating_ci95"]
+        rows.append(("rating (Elo MLE)", f"{summary['rating']:.0f}  (95% CI {lo:.0f}-{hi:.0f})"))
+    if summary.get("unparseable"):
+        rows.append(("unparseable answers", str(summary["unparseable"])))
     rows += [("mean completion tokens", f"{summary['mean_completion_tokens']:.1f}"),
              ("truncation rate", f"{summary['truncation_rate']:.3f}"),
              ("run directory", str(run_dir))]
