@@ -121,6 +121,26 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_elo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("elo", help="maximum-likelihood Codeforces rating from per-problem solve rates")
+    p.add_argument("--input", type=Path, required=True,
+                   help='JSONL rows {"rating": 1600, "solved": 0.5} or {"rating": 1600, "passes": 3, "n": 8}')
+    p.add_argument("--distribution", type=Path,
+                   help="contestant ratings (JSON list, JSONL rating[/count] rows, or one per line): adds the percentile")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--bootstrap", type=_positive_int, default=2000, help="bootstrap resamples (default 2000)")
+
+
+def cmd_elo(args: argparse.Namespace) -> int:
+    from r1eval.elo import estimate_rating, read_distribution, read_results
+
+    results = read_results(args.input)
+    distribution = read_distribution(args.distribution) if args.distribution else None
+    print(json.dumps(estimate_rating(results, distribution, seed=args.seed, bootstrap_iters=args.bootstrap),
+                     indent=2))
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from r1eval.benches import REGISTRY
 
@@ -137,11 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_run(sub)
     _add_grade(sub)
+    _add_elo(sub)
     sub.add_parser("list", help="list the registered benchmarks")
     return parser
 
 
-COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list}
+COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,10 @@ _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 @dataclass
 class GenerationRequest:
-    """Generate `len(sample_indices)` samples for one problem, sample i seeded with `seeds[i]`."""
+    """Generate `len(sample_indices)` samples of one prompt, sample i seeded with `seeds[i]`.
+
+    Several requests may share a `problem_id` (a bench that shows each sample its own prompt, e.g. GPQA's
+    shuffled choices), so backends key their bookkeeping by request, never by problem_id."""
 
     problem_id: str
     messages: Messages
