@@ -54,15 +54,39 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=_positive_int, help="only the first N problems")
     p.add_argument("--force-think", action="store_true", help="open every reply with '<think>\\n'")
     p.add_argument("--output", type=Path, help="run directory (default runs/<bench>__<model>__<hash>)")
-    p.add_argument("--backend", default="auto", help="auto | transformers (default auto)")
+    p.add_argument("--backend", default="auto", choices=["auto", "transformers", "vllm", "openai"],
+                   help="auto (vllm with a GPU, else transformers) | transformers | vllm | openai (a server)")
     p.add_argument("--batch-size", type=_positive_int, help="rows per generate call (default: fit memory)")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_code_bench_options(p)
+    _add_server_backend_flags(p)
+
+
+def _add_server_backend_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("vllm backend")
+    g.add_argument("--tensor-parallel-size", type=_positive_int, help="GPUs per model replica (default 1)")
+    g.add_argument("--data-parallel-size", type=_positive_int, help="model replicas, vLLM data parallel (default 1)")
+    g.add_argument("--max-model-len", type=_positive_int, help="context length (default: the model's)")
+    g.add_argument("--gpu-memory-utilization", type=float,
+                   help="fraction of GPU memory for vLLM (default 0.9; on CPU the fraction of RAM, default 0.1)")
+    g = p.add_argument_group("openai backend (--model is the served model name)")
+    g.add_argument("--base-url", help="server URL, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
+    g.add_argument("--concurrency", type=_positive_int, help="requests in flight (default 64)")
+    g.add_argument("--request-timeout", type=float, help="seconds per request before retrying (default 3600)")
+
+
+def _backend_options(args: argparse.Namespace) -> dict:
+    """The backend flags the user set, by name (unset ones are left to the backend's defaults)."""
+    names = ("batch_size", "dtype", "tensor_parallel_size", "data_parallel_size", "max_model_len",
+             "gpu_memory_utilization", "base_url", "api_key_env", "concurrency", "request_timeout")
+    return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from r1eval.backends import resolve_model
+    from r1eval.backends.base import served_model
     from r1eval.benches import LoadOptions, get_bench
     from r1eval.records import SamplingParams
     from r1eval.runner import RunSpec, format_summary, run_eval
@@ -74,11 +98,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                             max_tokens=args.max_tokens or bench.default_max_tokens, seed=args.seed,
                             force_think=args.force_think)
     params.validate()
-    model = resolve_model(args.model, args.tokenizer)
+    if args.backend == "openai":
+        model = served_model(args.model, args.base_url)
+    else:
+        model = resolve_model(args.model, args.tokenizer)
     spec = RunSpec(bench=bench, model=model, params=params, backend=args.backend,
-                   backend_options={k: v for k, v in {"batch_size": args.batch_size, "dtype": args.dtype}.items()
-                                    if v is not None},
-                   load=LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)), limit=args.limit, output=args.output,
+                   backend_options=_backend_options(args),
+                   load=LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)), limit=args.limit,
+                   output=args.output,
                    progress=not args.no_progress)
     try:
         summary, run_dir = run_eval(spec)

@@ -3,3 +3,8 @@
 
 class UsageError(Exception):
     """Bad input from the user: a message that names the problem and, where possible, the fix."""
+
+
+class BackendError(UsageError):
+    """A generation engine or server failed in a way the user can fix (server down, wrong model name,
+    context too long, out of memory). Finished samples are already saved; rerunning resumes."""

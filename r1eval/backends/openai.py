@@ -1,0 +1,182 @@
+"""OpenAI-compatible backend: chat completions against a server (`vllm serve`, SGLang, the DeepSeek API).
+
+One request per sample, `seed` = the sample's seed, at most `concurrency` in flight. Retries with
+exponential backoff and jitter on connection errors, 408/409/429 and 5xx (honouring `Retry-After`)
+and the per-request timeout are the `openai` client's own (`max_retries`, `timeout`). Samples are
+handed back as they finish, so a killed run resumes exactly like a local one. The server renders the
+chat template, so a sample's `prompt` is the message list that was sent.
+
+Reasoning servers return the thinking separately (`reasoning_content` on the DeepSeek API and older
+vLLM, `reasoning` on newer vLLM); `fold_reasoning` puts it back as `<think>...</think>answer` so the
+graders see the same text a local backend produces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from r1eval.backends.base import (
+    GenerationRequest,
+    GenerationResult,
+    ModelSpec,
+    as_finished_batches,
+    group_by_request,
+    iterate_async,
+)
+from r1eval.errors import BackendError, UsageError
+from r1eval.records import Completion, SamplingParams
+
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+
+
+def fold_reasoning(reasoning: str | None, content: str | None, finish_reason: str | None) -> str:
+    """One completion text from a reply split into reasoning and answer.
+
+    `<think>` is closed only when the server says the reasoning ended (there is answer content, or the
+    reply stopped normally); reasoning cut off by max_tokens stays open, as it would in raw output, so
+    the graders treat it as unfinished."""
+    if not reasoning:
+        return content or ""
+    text = "<think>\n" + reasoning.strip("\n")
+    if content or finish_reason != "length":
+        text += "\n</think>\n\n" + (content or "").lstrip("\n")
+    return text
+
+
+def _message_reasoning(message: Any) -> str | None:
+    extra = getattr(message, "model_extra", None) or {}
+    for key in ("reasoning_content", "reasoning"):
+        value = getattr(message, key, None) or extra.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+class OpenAIBackend:
+    """Async chat-completions client with a concurrency limit, retries and a per-request timeout."""
+
+    name = "openai"
+
+    def __init__(self, model: ModelSpec, base_url: str | None = None, api_key_env: str | None = None,
+                 concurrency: int = 64, request_timeout: float = 3600.0, max_retries: int = 6) -> None:
+        from openai import AsyncOpenAI
+
+        if not base_url:
+            raise UsageError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        if api_key_env:
+            api_key = os.environ.get(api_key_env)
+            if not api_key:
+                raise UsageError(f"--api-key-env {api_key_env}: that environment variable is not set")
+        else:  # local servers usually need no key
+            api_key = os.environ.get(DEFAULT_API_KEY_ENV) or "EMPTY"
+        self.spec, self.base_url = model, base_url.rstrip("/")
+        self.options = {"base_url": self.base_url, "api_key_env": api_key_env or DEFAULT_API_KEY_ENV,
+                        "concurrency": concurrency, "request_timeout": request_timeout, "max_retries": max_retries}
+        self._loop = asyncio.new_event_loop()
+        self.client = AsyncOpenAI(base_url=self.base_url, api_key=api_key, timeout=request_timeout,
+                                  max_retries=max_retries)
+        self._limit: asyncio.Semaphore | None = None
+        try:
+            self.served = self._loop.run_until_complete(self._check_model())
+        except BaseException:
+            self.close()
+            raise
+
+    async def _check_model(self) -> list[str]:
+        """Fail early, in one line, when the server is down or does not serve the model."""
+        import openai
+
+        try:
+            served = [m.id async for m in self.client.models.list()]
+        except openai.NotFoundError:  # some servers have no /models; the first request will tell
+            return []
+        except openai.APIError as exc:
+            raise self._error(exc) from None
+        if self.spec.name not in served:
+            raise BackendError(f"model '{self.spec.name}' is not served at {self.base_url}; "
+                               f"it serves: {', '.join(served) or 'nothing'} (fix --model)")
+        return served
+
+    def _error(self, exc: Exception, where: str = "") -> BackendError:
+        """A one-line, actionable message for an API failure (after the client's retries)."""
+        import openai
+
+        kept = "; finished samples are saved, rerun to resume" if where else ""
+        body = getattr(exc, "body", None)
+        message = (body.get("message") if isinstance(body, dict) else None) or getattr(exc, "message", None) or str(exc)
+        message = " ".join(str(message).split())[:300]
+        if isinstance(exc, openai.APITimeoutError):
+            return BackendError(f"{where}request to {self.base_url} timed out after "
+                                f"{self.options['request_timeout']:g}s; raise --request-timeout{kept}")
+        if isinstance(exc, openai.APIConnectionError):
+            return BackendError(f"{where}cannot reach the server at {self.base_url} ({message}); "
+                                f"start it or fix --base-url{kept}")
+        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            return BackendError(f"{where}the server at {self.base_url} rejected the API key from "
+                                f"${self.options['api_key_env']} ({message}); pass --api-key-env NAME{kept}")
+        if isinstance(exc, openai.NotFoundError):
+            return BackendError(f"{where}model '{self.spec.name}' not found at {self.base_url} ({message}); "
+                                f"fix --model or --base-url{kept}")
+        if isinstance(exc, openai.BadRequestError) and ("context" in message.lower() or "token" in message.lower()):
+            return BackendError(f"{where}prompt + --max-tokens exceed the served model's context ({message}); "
+                                f"lower --max-tokens{kept}")
+        status = getattr(exc, "status_code", None)
+        return BackendError(f"{where}the server at {self.base_url} answered "
+                            f"{f'HTTP {status}: ' if status else ''}{message}{kept}")
+
+    def describe(self) -> dict[str, Any]:
+        import openai
+
+        return {"backend": self.name, "openai": openai.__version__, "served_models": self.served,
+                **self.options, "requests": "one chat completion per sample, seed = sample seed"}
+
+    def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams) -> Iterator[GenerationResult]:
+        if params.force_think:
+            raise UsageError("--force-think needs the prompt text, but with --backend openai the server renders "
+                             "the chat template; drop --force-think or use --backend vllm")
+        self._limit = asyncio.Semaphore(int(self.options["concurrency"]))
+        for batch in iterate_async(self._loop, self._generate(requests, params)):
+            yield from group_by_request(batch)
+
+    async def _generate(self, requests: Sequence[GenerationRequest], params: SamplingParams
+                        ) -> AsyncIterator[list[Any]]:
+        jobs = (self._sample(r, i, s, params) for r in requests
+                for i, s in zip(r.sample_indices, r.seeds, strict=True))
+        async for batch in as_finished_batches(jobs):
+            yield batch
+
+    async def _sample(self, request: GenerationRequest, index: int, seed: int, params: SamplingParams
+                      ) -> tuple[GenerationRequest, Any, int, Completion]:
+        import openai
+
+        assert self._limit is not None
+        async with self._limit:
+            try:
+                response = await self.client.chat.completions.create(
+                    model=self.spec.name, messages=request.messages, n=1, seed=seed,
+                    temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens)
+            except openai.APIError as exc:
+                raise self._error(exc, f"problem {request.problem_id} sample {index}: ") from None
+        if not response.choices:
+            raise BackendError(f"problem {request.problem_id} sample {index}: the server returned no choices")
+        choice = response.choices[0]
+        finish = "length" if choice.finish_reason == "length" else "stop"
+        text = fold_reasoning(_message_reasoning(choice.message), choice.message.content, choice.finish_reason)
+        usage = response.usage
+        details = getattr(usage, "completion_tokens_details", None) if usage else None
+        extra: dict[str, Any] = {"model": response.model}
+        if details is not None and getattr(details, "reasoning_tokens", None):
+            extra["reasoning_tokens"] = details.reasoning_tokens
+        if usage is None:
+            extra["usage"] = "not reported by the server"
+        completion = Completion(text, usage.completion_tokens if usage else 0, finish,
+                                usage.prompt_tokens if usage else None, extra)
+        return request, request.messages, index, completion
+
+    def close(self) -> None:
+        if not self._loop.is_closed():
+            self._loop.run_until_complete(self.client.close())
+            self._loop.close()
