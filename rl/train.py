@@ -235,9 +235,11 @@ def train_grpo(run: GRPORun) -> Path:
 
     use_vllm = run.preset.use_vllm if run.preset.use_vllm is not None else vllm_usable()
     report_to = ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
+    if report_to:
+        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run.output / "tensorboard"))
     grpo_config = run.preset.to_grpo_config(
         str(run.output / "checkpoints"), seed=run.seed, report_to=report_to, use_vllm=use_vllm,
-        logging_dir=str(run.output / "tensorboard"), use_cpu=not torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),
         **run.extra_config)
     peft_config = None
     if run.lora_r:
