@@ -201,6 +201,7 @@ class GRPORun:
     lora_alpha: int | None = None
     gate: Any = None  # rl.gating.GateSettings
     max_minutes: float | None = None  # stop after this much training wall time
+    custom_rewards: dict[str, tuple[Any, float]] = field(default_factory=dict)  # Python API: name -> (func, weight)
     extra_config: dict[str, Any] = field(default_factory=dict)  # raw GRPOConfig overrides
 
 
@@ -267,7 +268,7 @@ def train_grpo(run: GRPORun) -> Path:
         "model_sha256": run.model.sha256(), "model_dir": str(model_dir), "data": data.source,
         "num_problems": len(data.rows), "data_sha256": data_sha256_rows(data.rows), "seed": run.seed,
         "lora": {"r": run.lora_r, "alpha": run.lora_alpha or (2 * run.lora_r if run.lora_r else None)},
-        "use_vllm": use_vllm, "reward_funcs": list(run.preset.rewards), "extra_config": run.extra_config,
+        "use_vllm": use_vllm, "reward_funcs": list(run.preset.rewards) + list(run.custom_rewards), "extra_config": run.extra_config,
         "gate": run.gate.describe() if run.gate else None, "versions": package_versions(),
         "git_commit": git_commit(), "command": __import__("sys").argv,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
@@ -281,8 +282,10 @@ def train_grpo(run: GRPORun) -> Path:
         from rl.gating import make_gate_callback
 
         callbacks.append(make_gate_callback(run.gate, tokenizer, run.output / "gate", run.model.name))
+    reward_funcs = [REWARDS[name] for name in run.preset.rewards] + [f for f, _ in run.custom_rewards.values()]
+    grpo_config.reward_weights = list(run.preset.rewards.values()) + [w for _, w in run.custom_rewards.values()]
     trainer = trainer_cls(
-        model=model, reward_funcs=[REWARDS[name] for name in run.preset.rewards], args=grpo_config,
+        model=model, reward_funcs=reward_funcs, args=grpo_config,
         train_dataset=build_dataset(data, run.preset), processing_class=tokenizer, callbacks=callbacks,
         peft_config=peft_config)
     trainer.train()

@@ -41,20 +41,26 @@ def test_two_grpo_steps_update_weights_log_every_field_and_gate(tmp_path) -> Non
     data = write_split(arithmetic_problems(8, seed=3), tmp_path / "train.jsonl")
     heldout = write_split(arithmetic_problems(2, seed=4, prefix="held"), tmp_path / "held.jsonl")
     preset = get_preset("tiny-cpu").with_overrides(
-        max_steps=2, num_generations=2, prompts_per_step=2, micro_batch_size=4, max_completion_length=8,
-        learning_rate=1e-4, beta=0.01)
+        max_steps=2, num_generations=4, prompts_per_step=2, micro_batch_size=8, max_completion_length=8,
+        learning_rate=1e-4, beta=0.01, rewards={"accuracy": 1.0, "language": 1.0})
+
+    def length_reward(prompts, completions, **kwargs):  # differs within every group: a non-zero gradient
+        return [len(str(c)) / 100 for c in completions]
+
     gate = GateSettings(benches=[str(heldout)], every=2, n=1, limit=2, max_tokens=8, at_start=False)
     out = tmp_path / "run"
-    final = train_grpo(GRPORun(model=embedded_model(), data=str(data), preset=preset, output=out, gate=gate))
+    final = train_grpo(GRPORun(model=embedded_model(), data=str(data), preset=preset, output=out, gate=gate,
+                               custom_rewards={"length": (length_reward, 1.0)}))
 
     rows = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
     for r in rows:
         missing = STEP_KEYS - set(r)
         assert not missing, missing
-        assert "accuracy_reward" in r["rewards"] and r["step_time"] > 0 and r["time_generation"] > 0
+        assert {"accuracy_reward", "language_reward", "length_reward"} <= set(r["rewards"]) and r["step_time"] > 0 and r["time_generation"] > 0
     before = load_file(model_cache_dir(embedded_model()) / "model.safetensors")
     after = load_file(final / "model.safetensors")
+    assert rows[0]["grad_norm"] > 0 and rows[1]["kl"] > 0
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert changed, "GRPO steps left every weight unchanged"
     config = json.loads((out / "config.json").read_text())
