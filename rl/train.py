@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1eval.backends.base import ModelSpec
+from r1eval.backends.base import ModelSpec, model_cache_dir
 from r1eval.errors import UsageError
 from r1eval.records import read_jsonl
 from r1eval.rundir import write_json
@@ -79,13 +79,6 @@ def build_dataset(data: TrainingData, preset: GRPOPreset) -> Any:
     return datasets.Dataset.from_list([
         {"prompt": apply_template(preset.template, r["problem"]), "answer": r["answer"], "problem_id": r["id"],
          "language": preset.language} for r in data.rows])
-
-
-def model_cache_dir(spec: ModelSpec) -> Path:
-    """Where a GGUF/hub model is materialised once: $R1EVAL_CACHE or ~/.cache/r1eval, keyed by its hash."""
-    root = Path(os.environ.get("R1EVAL_CACHE", Path.home() / ".cache" / "r1eval"))
-    key = (spec.sha256() or spec.path.replace("/", "_"))[:16]
-    return root / "models" / f"{spec.short_name}-{key}"
 
 
 def vllm_usable() -> bool:
@@ -236,7 +229,7 @@ def train_grpo(run: GRPORun) -> Path:
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model_dir = materialize_model(run.model, model_cache_dir(run.model), dtype="float32")
+    model_dir = materialize_model(run.model, model_cache_dir(run.model, "float32"), dtype="float32")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:

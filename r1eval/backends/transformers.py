@@ -17,6 +17,7 @@ from r1eval.backends.base import (
     GenerationResult,
     ModelSpec,
     completion_text,
+    hf_model_dir,
     load_tokenizer,
     render_prompt,
 )
@@ -71,14 +72,14 @@ class TransformersBackend:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch_dtype = {"auto": torch.bfloat16 if self.device.startswith("cuda") else torch.float32,
                        "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-        kwargs: dict[str, Any] = {"dtype": torch_dtype}
-        if model.source == "gguf":
-            kwargs["gguf_file"] = model.gguf_file
+        dtype_name = str(torch_dtype).removeprefix("torch.")
+        # a GGUF is dequantised once into a cached HF directory (same weights, ~10x faster to load next time)
+        path = hf_model_dir(model, dtype_name) if model.source == "gguf" else model.path
         try:
-            self.model = AutoModelForCausalLM.from_pretrained(model.path, **kwargs).to(self.device).eval()
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(self.device).eval()
         except OSError as exc:
             raise UsageError(f"could not load model {model.name}: {str(exc).splitlines()[0]}") from None
-        self.tokenizer = load_tokenizer(model)
+        self.tokenizer = load_tokenizer(model, path)
         self.batch_size = batch_size
         self.dtype = str(torch_dtype).removeprefix("torch.")
 
