@@ -16,6 +16,7 @@ from r1eval.backends.base import ModelSpec, load_tokenizer
 from r1eval.errors import UsageError
 
 MATERIALIZED_MARKER = "r1eval_materialized.json"
+MATERIALIZE_VERSION = 2  # bump when the written directory changes, so caches are rebuilt
 
 
 def load_trainable_model(spec: ModelSpec, dtype: str = "float32") -> Any:
@@ -31,7 +32,8 @@ def load_trainable_model(spec: ModelSpec, dtype: str = "float32") -> Any:
     except OSError as exc:
         raise UsageError(f"could not load model {spec.name}: {str(exc).splitlines()[0]}") from None
     config = loaded.config
-    # the weights are dequantised now: a saved `quantization_config: gguf` would make loaders look for the GGUF
+    # the weights are dequantised now: without this the saved config says "gguf quantized" and
+    # Trainer refuses to fine-tune it
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
@@ -57,7 +59,8 @@ def materialize_model(spec: ModelSpec, out_dir: str | Path, dtype: str = "float3
     out = Path(out_dir)
     marker = out / MATERIALIZED_MARKER
     identity = {"source": spec.source, "path": spec.path, "gguf_file": spec.gguf_file,
-                "sha256": spec.sha256(), "dtype": dtype, "tokenizer": spec.tokenizer}
+                "sha256": spec.sha256(), "dtype": dtype, "tokenizer": spec.tokenizer,
+                "version": MATERIALIZE_VERSION}
     if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == identity:
         return out
     model = load_trainable_model(spec, dtype)

@@ -99,14 +99,24 @@ def default_output(config: dict[str, Any], model: ModelSpec) -> Path:
     return Path("runs") / f"{config['bench']}__{model.short_name}__{hashlib.sha256(ident.encode()).hexdigest()[:8]}"
 
 
-def pending_requests(problems: list[Problem], done: set[tuple[str, int]], params: SamplingParams) -> list[GenerationRequest]:
-    """One request per problem with the sample indices not yet in the run directory."""
+def pending_requests(problems: list[Problem], done: set[tuple[str, int]], params: SamplingParams,
+                     bench: Bench | None = None) -> list[GenerationRequest]:
+    """One request per distinct prompt with the sample indices not yet in the run directory: one per
+    problem, unless `bench.sample_problem` gives samples different prompts (then one per prompt)."""
     requests = []
     for p in problems:
-        todo = [i for i in range(params.n) if (p.id, i) not in done]
-        if todo:
-            requests.append(GenerationRequest(p.id, p.messages, todo,
-                                              [sample_seed(params.seed, p.id, i) for i in todo]))
+        by_prompt: dict[str, GenerationRequest] = {}
+        for i in range(params.n):
+            if (p.id, i) in done:
+                continue
+            seed = sample_seed(params.seed, p.id, i)
+            messages = bench.sample_problem(p, i, seed).messages if bench is not None else p.messages
+            key = json.dumps(messages, sort_keys=True)
+            if key not in by_prompt:
+                by_prompt[key] = GenerationRequest(p.id, messages, [], [])
+            by_prompt[key].sample_indices.append(i)
+            by_prompt[key].seeds.append(seed)
+        requests.extend(by_prompt.values())
     return requests
 
 
@@ -120,7 +130,7 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     existing = run_dir.open(config)
     try:
         done = {(s.problem_id, s.sample_index) for s in existing}
-        requests = pending_requests(problems, done, spec.params)
+        requests = pending_requests(problems, done, spec.params, spec.bench)
         if requests:
             generate_and_grade(spec, problems, requests, run_dir)
     finally:
@@ -131,6 +141,7 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     samples = list({(s.problem_id, s.sample_index): s for s in samples}.values())
     summary = summarize(samples, bench=spec.bench.name, model=spec.model.name, n=spec.params.n,
                         equivalent=spec.bench.equivalent if spec.bench.kind != "code" else None)
+    summary.update(spec.bench.extra_summary(summary, samples, problems))
     run_dir.write_summary(summary)
     return summary, run_dir.path
 
@@ -148,13 +159,14 @@ def generate_and_grade(spec: RunSpec, problems: list[Problem], requests: list[Ge
                dynamic_ncols=True)
     try:
         for result in backend.generate(requests, spec.params):
-            problem = by_id[result.request.problem_id]
             seeds = dict(zip(result.request.sample_indices, result.request.seeds, strict=True))
-            verdicts = spec.bench.grade([(problem, c.text) for _, c in result.completions])
-            samples = [Sample(problem.id, idx, seeds[idx], result.prompt, c.text, v.extracted_answer, v.correct,
-                              c.completion_tokens, c.finish_reason, problem.gold if spec.bench.kind != "code" else None,
+            shown = [spec.bench.sample_problem(by_id[result.request.problem_id], idx, seeds[idx])
+                     for idx, _ in result.completions]
+            verdicts = spec.bench.grade([(p, c.text) for p, (_, c) in zip(shown, result.completions, strict=True)])
+            samples = [Sample(p.id, idx, seeds[idx], result.prompt, c.text, v.extracted_answer, v.correct,
+                              c.completion_tokens, c.finish_reason, p.gold if spec.bench.kind != "code" else None,
                               {**v.detail, **({"backend": c.extra} if c.extra else {})})
-                       for (idx, c), v in zip(result.completions, verdicts, strict=True)]
+                       for p, (idx, c), v in zip(shown, result.completions, verdicts, strict=True)]
             run_dir.append(samples)
             tokens += sum(c.completion_tokens for _, c in result.completions)
             bar.update(len(samples))
@@ -175,6 +187,11 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
     rows += [(f"pass@{k}", f"{v:.4f}") for k, v in summary["pass@k"].items() if k != "1"]
     if f"cons@{n}" in summary:
         rows.append((f"cons@{n}", f"{summary[f'cons@{n}']:.4f}"))
+    if summary.get("rating") is not None:
+        lo, hi = summary["rating_ci95"]
+        rows.append(("rating (Elo MLE)", f"{summary['rating']:.0f}  (95% CI {lo:.0f}-{hi:.0f})"))
+    if summary.get("unparseable"):
+        rows.append(("unparseable answers", str(summary["unparseable"])))
     rows += [("mean completion tokens", f"{summary['mean_completion_tokens']:.1f}"),
              ("truncation rate", f"{summary['truncation_rate']:.3f}"),
              ("run directory", str(run_dir))]
@@ -201,6 +218,8 @@ def grade_rows(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions,
             if pid not in problems:
                 raise UsageError(f"{source}: row {i}: problem_id {pid!r} is not in bench {bench.name}")
             problem = problems[pid]
+            if row.get("seed") is not None:  # a samples.jsonl row: grade against the prompt that sample saw
+                problem = bench.sample_problem(problem, int(row.get("sample_index", 0)), int(row["seed"]))
             if row.get("answer") not in (None, ""):
                 problem = Problem(problem.id, problem.messages, row["answer"], problem.meta)
         elif row.get("answer") not in (None, "") and bench.kind != "code":

@@ -20,7 +20,10 @@ T = TypeVar("T")
 
 @dataclass
 class GenerationRequest:
-    """Generate `len(sample_indices)` samples for one problem, sample i seeded with `seeds[i]`."""
+    """Generate `len(sample_indices)` samples of one prompt, sample i seeded with `seeds[i]`.
+
+    Several requests may share a `problem_id` (a bench that shows each sample its own prompt, e.g. GPQA's
+    shuffled choices), so backends key their bookkeeping by request, never by problem_id."""
 
     problem_id: str
     messages: Messages
@@ -134,12 +137,15 @@ def served_model(name: str | None, base_url: str | None) -> ModelSpec:
     return ModelSpec(name, "served", base_url or "")
 
 
-def load_tokenizer(model: ModelSpec) -> Any:
-    """The model's tokenizer (from the GGUF metadata for .gguf files), padding on the left."""
+def load_tokenizer(model: ModelSpec, path: str | None = None) -> Any:
+    """The model's tokenizer (from the GGUF metadata for .gguf files, or from `path`, a directory
+    materialised from the model), padding on the left."""
     from transformers import AutoTokenizer
 
     if model.tokenizer:
         tok = AutoTokenizer.from_pretrained(model.tokenizer)
+    elif path is not None:
+        tok = AutoTokenizer.from_pretrained(path)
     elif model.source == "gguf":
         tok = AutoTokenizer.from_pretrained(model.path, gguf_file=model.gguf_file)
     else:
@@ -169,19 +175,24 @@ def completion_text(prompt: str, generated: str) -> str:
     return generated
 
 
-def hf_model_dir(model: ModelSpec, dtype: str = "bfloat16") -> str:
-    """A directory (or hub id) an engine that can't read GGUF can load: a GGUF is dequantised once, to
-    `dtype`, into ~/.cache/r1eval/hf/<name>-<sha256[:12]>-<dtype> (R1EVAL_CACHE overrides
-    ~/.cache/r1eval) and reused by later runs."""
+def model_cache_dir(model: ModelSpec, dtype: str = "float32") -> Path:
+    """Where a model is materialised as a plain HF directory: $R1EVAL_CACHE (default ~/.cache/r1eval)
+    /hf/<name>-<sha256[:12] or hub id>-<dtype>. Shared by the backends and the trainers."""
     import os
 
+    cache = Path(os.environ.get("R1EVAL_CACHE", Path.home() / ".cache" / "r1eval")).expanduser()
+    key = (model.sha256() or model.path.replace("/", "_"))[:12]
+    return cache / "hf" / f"{model.short_name}-{key}-{dtype}"
+
+
+def hf_model_dir(model: ModelSpec, dtype: str = "bfloat16") -> str:
+    """A directory (or hub id) that `from_pretrained` and vLLM load: a GGUF is dequantised once, to
+    `dtype`, into `model_cache_dir` and reused by later runs; other models are returned as they are."""
     if model.source != "gguf":
         return model.path
     from r1eval.models import materialize_model
 
-    cache = Path(os.environ.get("R1EVAL_CACHE", Path.home() / ".cache" / "r1eval")).expanduser()
-    out = cache / "hf" / f"{model.short_name}-{model.sha256()[:12]}-{dtype}"
-    return str(materialize_model(model, out, dtype=dtype))
+    return str(materialize_model(model, model_cache_dir(model, dtype), dtype=dtype))
 
 
 async def as_finished_batches(coroutines: Iterable[Awaitable[T]]) -> AsyncIterator[list[T]]:
@@ -222,8 +233,8 @@ def iterate_async(loop: asyncio.AbstractEventLoop, agen: AsyncIterator[T]) -> It
 def group_by_request(finished: Iterable[tuple[GenerationRequest, str | Messages, int, Completion]]
                      ) -> list[GenerationResult]:
     """Group (request, prompt, sample_index, completion) tuples into one GenerationResult per request."""
-    results: dict[str, GenerationResult] = {}
+    results: dict[int, GenerationResult] = {}  # by request identity: requests may share a problem_id
     for request, prompt, index, completion in finished:
-        result = results.setdefault(request.problem_id, GenerationResult(request, prompt, []))
+        result = results.setdefault(id(request), GenerationResult(request, prompt, []))
         result.completions.append((index, completion))
     return list(results.values())

@@ -17,6 +17,7 @@ from r1eval.backends.base import (
     GenerationResult,
     ModelSpec,
     completion_text,
+    hf_model_dir,
     load_tokenizer,
     render_prompt,
 )
@@ -71,14 +72,14 @@ class TransformersBackend:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch_dtype = {"auto": torch.bfloat16 if self.device.startswith("cuda") else torch.float32,
                        "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-        kwargs: dict[str, Any] = {"dtype": torch_dtype}
-        if model.source == "gguf":
-            kwargs["gguf_file"] = model.gguf_file
+        dtype_name = str(torch_dtype).removeprefix("torch.")
+        # a GGUF is dequantised once into a cached HF directory (same weights, ~10x faster to load next time)
+        path = hf_model_dir(model, dtype_name) if model.source == "gguf" else model.path
         try:
-            self.model = AutoModelForCausalLM.from_pretrained(model.path, **kwargs).to(self.device).eval()
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(self.device).eval()
         except OSError as exc:
             raise UsageError(f"could not load model {model.name}: {str(exc).splitlines()[0]}") from None
-        self.tokenizer = load_tokenizer(model)
+        self.tokenizer = load_tokenizer(model, path)
         self.batch_size = batch_size
         self.dtype = str(torch_dtype).removeprefix("torch.")
 
@@ -113,18 +114,19 @@ class TransformersBackend:
         return max(1, min(MAX_BATCH_ROWS, int(free * 0.5 // per_row)))
 
     def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams) -> Iterator[GenerationResult]:
-        prompts = {r.problem_id: self.render(r.messages, params.force_think) for r in requests}
-        lengths = {pid: len(self.tokenizer(p, add_special_tokens=False).input_ids) for pid, p in prompts.items()}
-        # rows: (request, sample_index, seed); similar prompt lengths together to waste little padding
-        rows = [(r, i, s) for r in sorted(requests, key=lambda r: lengths[r.problem_id])
-                for i, s in zip(r.sample_indices, r.seeds, strict=True)]
+        # keyed by request position: several requests may share a problem_id (per-sample prompts)
+        prompts = [self.render(r.messages, params.force_think) for r in requests]
+        lengths = [len(self.tokenizer(p, add_special_tokens=False).input_ids) for p in prompts]
+        # rows: (request position, sample_index, seed); similar prompt lengths together to waste little padding
+        rows = [(k, i, s) for k in sorted(range(len(requests)), key=lambda k: lengths[k])
+                for i, s in zip(requests[k].sample_indices, requests[k].seeds, strict=True)]
         start = 0
         while start < len(rows):
-            limit = self.max_rows(max(lengths[r.problem_id] for r, _, _ in rows[start:start + MAX_BATCH_ROWS]),
+            limit = self.max_rows(max(lengths[k] for k, _, _ in rows[start:start + MAX_BATCH_ROWS]),
                                   params.max_tokens)
             batch = rows[start:start + limit]
             try:
-                outputs = self._generate_rows([prompts[r.problem_id] for r, _, _ in batch],
+                outputs = self._generate_rows([prompts[k] for k, _, _ in batch],
                                               [s for _, _, s in batch], params)
             except RuntimeError as exc:  # out of memory: halve the batch and retry
                 if "out of memory" not in str(exc).lower() or len(batch) == 1:
@@ -132,11 +134,11 @@ class TransformersBackend:
                 self.batch_size = max(1, len(batch) // 2)
                 continue
             start += len(batch)
-            by_request: dict[str, tuple[GenerationRequest, list[tuple[int, Completion]]]] = {}
-            for (req, idx, _), completion in zip(batch, outputs, strict=True):
-                by_request.setdefault(req.problem_id, (req, []))[1].append((idx, completion))
-            for req, completions in by_request.values():
-                yield GenerationResult(req, prompts[req.problem_id], completions)
+            by_request: dict[int, list[tuple[int, Completion]]] = {}
+            for (k, idx, _), completion in zip(batch, outputs, strict=True):
+                by_request.setdefault(k, []).append((idx, completion))
+            for k, completions in by_request.items():
+                yield GenerationResult(requests[k], prompts[k], completions)
 
     def _generate_rows(self, prompts: list[str], seeds: list[int], params: SamplingParams) -> list[Completion]:
         import torch

@@ -141,21 +141,23 @@ class VLLMBackend:
                 "requests": "one per sample, seed = sample seed"}
 
     def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams) -> Iterator[GenerationResult]:
-        prompts = {r.problem_id: render_prompt(self.tokenizer, r.messages, params.force_think) for r in requests}
-        token_ids = {pid: self.tokenizer(text, add_special_tokens=False).input_ids for pid, text in prompts.items()}
-        for r in requests:
-            needed = len(token_ids[r.problem_id]) + params.max_tokens
+        # keyed by request position: several requests may share a problem_id (per-sample prompts)
+        prompts = [render_prompt(self.tokenizer, r.messages, params.force_think) for r in requests]
+        token_ids = [self.tokenizer(text, add_special_tokens=False).input_ids for text in prompts]
+        for r, ids in zip(requests, token_ids, strict=True):
+            needed = len(ids) + params.max_tokens
             if needed > self.max_model_len:
-                raise BackendError(f"problem {r.problem_id}: prompt ({len(token_ids[r.problem_id])} tokens) + "
+                raise BackendError(f"problem {r.problem_id}: prompt ({len(ids)} tokens) + "
                                    f"--max-tokens {params.max_tokens} exceed the context of {self.max_model_len} "
                                    "tokens; lower --max-tokens or raise --max-model-len (if the model allows)")
         for batch in iterate_async(self._loop, self._generate(requests, prompts, token_ids, params)):
             yield from group_by_request(batch)
 
-    async def _generate(self, requests: Sequence[GenerationRequest], prompts: dict[str, str],
-                        token_ids: dict[str, list[int]], params: SamplingParams) -> AsyncIterator[list[Any]]:
-        jobs = (self._sample(r, prompts[r.problem_id], token_ids[r.problem_id], i, s, params)
-                for r in requests for i, s in zip(r.sample_indices, r.seeds, strict=True))
+    async def _generate(self, requests: Sequence[GenerationRequest], prompts: list[str],
+                        token_ids: list[list[int]], params: SamplingParams) -> AsyncIterator[list[Any]]:
+        jobs = (self._sample(r, prompt, ids, i, s, params)
+                for r, prompt, ids in zip(requests, prompts, token_ids, strict=True)
+                for i, s in zip(r.sample_indices, r.seeds, strict=True))
         try:
             async for batch in as_finished_batches(jobs):
                 yield batch

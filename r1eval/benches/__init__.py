@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from r1eval.benches.base import Bench, LoadOptions
+from r1eval.benches.code import code_benches
+from r1eval.benches.codeforces import codeforces_benches
+from r1eval.benches.gpqa import gpqa_benches
 from r1eval.benches.math import MathBench, math_benches
 from r1eval.errors import UsageError
 
@@ -12,7 +15,7 @@ __all__ = ["Bench", "LoadOptions", "REGISTRY", "get_bench"]
 
 
 def _build_registry() -> dict[str, Bench]:
-    benches: list[Bench] = [*math_benches()]
+    benches: list[Bench] = [*math_benches(), *gpqa_benches(), *code_benches(), *codeforces_benches()]
     return {b.name: b for b in benches}
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1eval.records import Problem, Verdict
+from r1eval.records import Problem, Sample, Verdict
 
 
 @dataclass
@@ -40,6 +40,18 @@ class Bench:
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
         """Score completions (one per item), in order. Never raises on a bad completion."""
         raise NotImplementedError
+
+    def sample_problem(self, problem: Problem, sample_index: int, seed: int) -> Problem:
+        """The problem as shown to one sample (`seed` is that sample's seed). Default: the same problem for
+        every sample. A bench that varies the prompt per sample (GPQA shuffles the choice order) returns a
+        Problem with that sample's messages and meta; the runner sends each distinct prompt as its own
+        request and grades the sample against the Problem returned here."""
+        return problem
+
+    def extra_summary(self, summary: dict[str, Any], samples: Sequence[Sample],
+                      problems: Sequence[Problem]) -> dict[str, Any]:
+        """Bench-specific keys merged into summary.json (e.g. a Codeforces rating). Default: none."""
+        return {}
 
     def equivalent(self, a: str, b: str) -> bool:
         """Whether two extracted answers are the same answer (the classes cons@n votes over)."""

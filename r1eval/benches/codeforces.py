@@ -1,0 +1,181 @@
+"""Codeforces: problems in the `open-r1/codeforces` schema, programs judged in the sandbox, and a rating.
+
+Each problem is a stdin/stdout task judged on its official tests (the examples when a row has none)
+under its own time limit (seconds) and memory limit (MB). Problems that this judge cannot grade
+faithfully are skipped when loading, and the loader says how many: interactive problems (an
+`interaction_format`, or `interactive: true`), problems that read/write files instead of stdio
+(`input_mode` other than "stdio"), and problems whose answers need a custom checker (`generated_checker`:
+several outputs are correct, so comparing with the jury's output would mark right answers wrong).
+
+summary.json gets `rating` and `rating_ci95`: the maximum-likelihood Codeforces rating given each rated
+problem's solve rate over the n samples (see r1eval/elo.py and docs/codeforces.md), plus the full
+estimate under `rating_estimate`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from r1eval.benches.base import Bench, LoadOptions
+from r1eval.errors import UsageError
+from r1eval.records import Problem, Sample, Verdict, read_jsonl
+
+HUB_ID = "open-r1/codeforces"
+DEFAULT_TIME_LIMIT_S = 2.0
+DEFAULT_MEMORY_MB = 256
+
+INSTRUCTION = ("Solve the following competitive programming problem in Python 3. Reason about the algorithm "
+               "and its complexity first: your program must run within the time and memory limits on the "
+               "largest inputs. It must read from standard input and write to standard output, printing "
+               "nothing else. Put the complete program in one ```python code block at the end of your reply.")
+
+
+def codeforces_prompt(row: dict[str, Any], time_limit_s: float, memory_mb: float) -> list[dict[str, str]]:
+    """One user turn: the instruction and the statement (limits, legend, input/output, examples, note)."""
+    parts = [INSTRUCTION, "", f"# {row.get('title') or 'Problem'}",
+             f"time limit per test: {time_limit_s:g} seconds", f"memory limit per test: {memory_mb:g} megabytes",
+             "", str(row.get("description") or "").strip()]
+    for heading, key in (("Input", "input_format"), ("Output", "output_format")):
+        if row.get(key):
+            parts += ["", f"## {heading}", str(row[key]).strip()]
+    for i, ex in enumerate(row.get("examples") or [], 1):
+        parts += ["", f"## Example {i}", "Input:", "```", str(ex["input"]).rstrip(), "```", "Output:", "```",
+                  str(ex["output"]).rstrip(), "```"]
+    if row.get("note"):
+        parts += ["", "## Note", str(row["note"]).strip()]
+    return [{"role": "user", "content": "\n".join(parts).strip()}]
+
+
+def skip_reason(row: dict[str, Any]) -> str | None:
+    """Why this judge can't grade a problem faithfully (interactive, file I/O, custom checker), or None."""
+    if row.get("interactive") or row.get("interaction_format"):
+        return "interactive"
+    if row.get("input_mode") not in (None, "", "stdio"):
+        return "file input/output"
+    if row.get("generated_checker"):
+        return "custom checker"
+    return None
+
+
+def _tests(row: dict[str, Any], where: str) -> tuple[list[tuple[str, str]], str]:
+    for key in ("official_tests", "examples"):
+        tests = row.get(key) or []
+        if tests:
+            try:
+                return [(str(t["input"]), str(t["output"])) for t in tests], key
+            except (KeyError, TypeError):
+                raise UsageError(f"{where}: every entry of '{key}' needs 'input' and 'output'") from None
+    raise UsageError(f"{where}: no official_tests and no examples to judge with")
+
+
+def problems_from_rows(rows: list[dict[str, Any]], source: str) -> tuple[list[Problem], dict[str, int]]:
+    """Problems from open-r1/codeforces rows, and how many of each kind were skipped."""
+    problems, skipped = [], {}
+    for i, row in enumerate(rows, 1):
+        where = f"{source}: row {i}"
+        if row.get("contest_id") in (None, "") or not row.get("index") or not row.get("description"):
+            raise UsageError(f"{where} needs contest_id, index and description (the {HUB_ID} schema)")
+        reason = skip_reason(row)
+        if reason:
+            skipped[reason] = skipped.get(reason, 0) + 1
+            continue
+        tests, test_source = _tests(row, where)
+        time_limit = float(row.get("time_limit") or DEFAULT_TIME_LIMIT_S)
+        memory_mb = float(row.get("memory_limit") or DEFAULT_MEMORY_MB)
+        rating = row.get("rating")
+        meta = {"contest_id": str(row["contest_id"]), "index": str(row["index"]), "title": row.get("title"),
+                "rating": float(rating) if rating is not None else None, "time_limit": time_limit,
+                "memory_limit": memory_mb, "tests": tests, "test_source": test_source,
+                "official_tests_complete": row.get("official_tests_complete")}
+        pid = str(row.get("id") or f"{row['contest_id']}/{row['index']}")
+        problems.append(Problem(pid, codeforces_prompt(row, time_limit, memory_mb), None, meta))
+    ids = [p.id for p in problems]
+    if len(set(ids)) != len(ids):
+        raise UsageError(f"{source}: problem ids are not unique")
+    return problems, skipped
+
+
+@dataclass
+class CodeforcesBench(Bench):
+    """Codeforces problems judged on their tests in the sandbox; summary adds a maximum-likelihood rating."""
+
+    time_scale: float = 1.0  # multiply every problem's time limit (Codeforces limits are set for C++)
+    hub_split: str = "test"
+    skipped: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def load(self, opts: LoadOptions) -> list[Problem]:
+        if opts.data is not None:
+            rows, source = read_jsonl(opts.data), str(opts.data)
+        elif opts.hub:
+            rows, source = self._load_hub(), f"{HUB_ID} ({self.hub_split})"
+        else:
+            raise UsageError(f"codeforces is not bundled: pass --data FILE (rows in the {HUB_ID} schema) or --hub")
+        problems, self.skipped = problems_from_rows(rows, source)
+        if self.skipped:
+            print(f"codeforces: skipped {', '.join(f'{n} {why}' for why, n in sorted(self.skipped.items()))} "
+                  f"problem(s) this judge cannot grade; {len(problems)} left", file=sys.stderr)
+        if not problems:
+            raise UsageError(f"{source}: no gradable problems left after skipping {self.skipped}")
+        return problems
+
+    def _load_hub(self) -> list[dict[str, Any]]:
+        try:
+            import datasets
+
+            return [dict(r) for r in datasets.load_dataset(HUB_ID, split=self.hub_split)]
+        except Exception as exc:
+            raise UsageError(f"could not load {HUB_ID} from the hub ({type(exc).__name__}); pass --data FILE "
+                             "with rows in its schema") from None
+
+    def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
+        if len(items) <= 1:
+            return [self._grade_one(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, len(items))) as pool:
+            return list(pool.map(self._grade_one, items))
+
+    def _grade_one(self, item: tuple[Problem, str]) -> Verdict:
+        from r1eval.grading import sandbox
+        from r1eval.grading.code import extract_code
+
+        problem, completion = item
+        code = extract_code(completion)
+        if code is None:
+            return Verdict(None, False, {"verdict": "no_code", "error": "no ```python block after the reasoning"})
+        meta = problem.meta
+        if "tests" not in meta:
+            raise UsageError(f"problem {problem.id}: no tests loaded; pass the bench's --data FILE")
+        out = sandbox.run_stdin_tests(code, meta["tests"], timeout_s=meta["time_limit"] * self.time_scale,
+                                      memory_mb=int(meta["memory_limit"]), add_lcb_imports=False)
+        detail = {"verdict": out.verdict, "tests_passed": out.tests_passed, "tests_total": out.tests_total}
+        if out.detail:
+            detail["error"] = out.detail
+        return Verdict(code, out.passed, detail)
+
+    def extra_summary(self, summary: dict[str, Any], samples: Sequence[Sample],
+                      problems: Sequence[Problem]) -> dict[str, Any]:
+        """`rating` and `rating_ci95` from the rated problems' solve rates (passes out of n samples)."""
+        from r1eval.elo import ProblemResult, estimate_rating
+
+        ratings = {p.id: p.meta.get("rating") for p in problems}
+        results = [ProblemResult(ratings[row["problem_id"]], row["correct"] / row["n"], row["n"])
+                   for row in summary["per_problem"] if ratings.get(row["problem_id"]) is not None]
+        extra: dict[str, Any] = {"skipped_problems": self.skipped,
+                                 "unrated_problems": sum(r is None for r in ratings.values())}
+        if not results:
+            return {**extra, "rating": None, "rating_ci95": None,
+                    "rating_note": "no rated problems: the rating needs each problem's Codeforces rating"}
+        estimate = estimate_rating(results)
+        return {**extra, "rating": estimate["rating"], "rating_ci95": estimate["rating_ci95"],
+                "rating_estimate": estimate}
+
+
+def codeforces_benches() -> list[Bench]:
+    """Codeforces with the R1 protocol's defaults."""
+    return [CodeforcesBench("codeforces", f"Codeforces problems ({HUB_ID} schema; --data FILE or --hub), "
+                            "judged in the sandbox; summary adds a rating", default_n=8, kind="code")]
+

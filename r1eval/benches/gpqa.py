@@ -1,0 +1,333 @@
+"""GPQA-Diamond (Rein et al. 2023): 198 graduate-level science questions with four choices.
+
+GPQA's authors ask that the questions not be redistributed, so nothing is bundled: load the gated hub
+original (`--hub`, Idavidrein/gpqa `gpqa_diamond.csv`, after accepting its terms) or a local file
+(`--data FILE`) in one of two forms:
+
+- the original CSV (columns Question, Correct Answer, Incorrect Answer 1-3; also as JSONL rows with those
+  keys). The choices are shuffled with a seed per (problem, sample), so the right answer's position
+  carries no signal; each sample records the order it was shown (`detail.choice_order`, indices into
+  [Correct Answer, Incorrect Answer 1, 2, 3]).
+- a pre-shuffled multiple-choice JSONL: `question` with the choices inline (`A) ...` to `D) ...` lines)
+  and the gold `answer` letter. Its order is fixed by the file and used as is.
+
+Letters: every problem has a *reference order* (the file's order, or for the CSV form a shuffle seeded
+by the problem id alone) that `Problem.messages` and `Problem.gold` use. A sample may be shown another
+order; its extracted answer is mapped back to the reference letter, so `extracted_answer` and `gold`
+always use the same letters and cons@n votes over the same choice whatever order each sample saw.
+`detail.shown_letter` keeps the letter the model actually wrote.
+
+Prompt: the simple-evals template (think step by step; last line `Answer: $LETTER`).
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from r1eval.benches.base import Bench, LoadOptions
+from r1eval.errors import UsageError
+from r1eval.grading.math import answer_region
+from r1eval.records import Messages, Problem, Sample, Verdict, read_jsonl
+
+LETTERS = "ABCD"
+HUB_REPO = "Idavidrein/gpqa"
+HUB_FILE = "gpqa_diamond.csv"
+CSV_CHOICE_COLUMNS = ("Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
+
+# simple-evals' QUERY_TEMPLATE_MULTICHOICE, worded for four choices
+INSTRUCTION = ("Answer the following multiple choice question. The last line of your response should be of "
+               "the following format: 'Answer: $LETTER' (without quotes) where LETTER is one of ABCD. "
+               "Think step by step before answering.")
+
+
+# ---------------------------------------------------------------------------------------------------
+# prompt and choice order
+
+
+def mcq_prompt(question: str, choices: Sequence[str] | None = None) -> Messages:
+    """One user turn: the instruction, the question, and the choices as `A) ...` lines (when given
+    separately; the pre-shuffled JSONL form already has them inline)."""
+    body = question.strip()
+    if choices is not None:
+        body += "\n\n" + "\n".join(f"{LETTERS[j]}) {text}" for j, text in enumerate(choices))
+    return [{"role": "user", "content": f"{INSTRUCTION}\n\n{body}"}]
+
+
+def shuffled_order(key: str) -> list[int]:
+    """A permutation of range(4) determined by `key` alone (Python's str seeding hashes with SHA-512, so it
+    is the same on every machine and unaffected by PYTHONHASHSEED)."""
+    order = list(range(len(LETTERS)))
+    random.Random(key).shuffle(order)
+    return order
+
+
+def reference_order(problem_id: str) -> list[int]:
+    """The order the CSV form's `Problem.messages` shows: a shuffle seeded by the problem id only."""
+    return shuffled_order(f"gpqa-reference-order:{problem_id}")
+
+
+def sample_order(seed: int) -> list[int]:
+    """The order one sample is shown, from that sample's seed (itself derived from base seed, problem, index)."""
+    return shuffled_order(f"gpqa-choice-order:{seed}")
+
+
+_INLINE_CHOICE = re.compile(r"^[ \t]*\(?([A-D])\)[ \t]", re.M)
+
+
+def parse_inline_choices(question: str) -> list[str] | None:
+    """The texts of the last run of `A) .. B) .. C) .. D) ..` lines in a question, or None."""
+    marks = list(_INLINE_CHOICE.finditer(question))
+    for start in range(len(marks) - 4, -1, -1):
+        run = marks[start:start + 4]
+        if [m.group(1) for m in run] == list(LETTERS):
+            ends = [m.start() for m in run[1:]] + [len(question)]
+            return [question[m.end():end].strip() for m, end in zip(run, ends, strict=True)]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# loading
+
+
+def problems_from_rows(rows: list[dict[str, Any]], source: str) -> list[Problem]:
+    """Problems from CSV-form rows (Question, Correct Answer, Incorrect Answer 1-3) or MCQ rows
+    (question with inline choices, answer letter)."""
+    problems = []
+    for i, row in enumerate(rows):
+        if "Question" in row:
+            problems.append(_problem_from_csv_row(row, i, source))
+        elif "question" in row:
+            problems.append(_problem_from_mcq_row(row, i, source))
+        else:
+            raise UsageError(f"{source}: row {i + 1} has neither 'Question' (GPQA CSV form) nor 'question' "
+                             "(multiple-choice JSONL form)")
+    ids = [p.id for p in problems]
+    if len(set(ids)) != len(ids):
+        raise UsageError(f"{source}: problem ids are not unique; give each row a distinct 'id' / 'Record ID'")
+    if not problems:
+        raise UsageError(f"{source} has no questions")
+    return problems
+
+
+def _problem_from_csv_row(row: dict[str, Any], i: int, source: str) -> Problem:
+    missing = [k for k in ("Question", *CSV_CHOICE_COLUMNS) if not str(row.get(k) or "").strip()]
+    if missing:
+        raise UsageError(f"{source}: row {i + 1} has no {', '.join(repr(k) for k in missing)}; the GPQA CSV "
+                         f"form needs Question and {', '.join(CSV_CHOICE_COLUMNS)}")
+    pid = str(row.get("Record ID") or row.get("id") or i)
+    choices = [str(row[k]).strip() for k in CSV_CHOICE_COLUMNS]
+    order = reference_order(pid)
+    question = str(row["Question"]).strip()
+    meta = {"question": question, "choices": choices, "correct": 0, "reference_order": order,
+            "order": order, "shuffle": True}
+    return Problem(pid, mcq_prompt(question, [choices[k] for k in order]), LETTERS[order.index(0)], meta)
+
+
+def _problem_from_mcq_row(row: dict[str, Any], i: int, source: str) -> Problem:
+    gold = str(row.get("answer") or "").strip().strip("()").upper()
+    if gold not in LETTERS or not gold:
+        raise UsageError(f"{source}: row {i + 1} needs an 'answer' letter A-D (got {row.get('answer')!r})")
+    question = str(row["question"])
+    choices = parse_inline_choices(question)  # for matching answers given as the choice text
+    order = list(range(len(LETTERS)))
+    meta = {"question": question, "choices": choices, "correct": LETTERS.index(gold), "reference_order": order,
+            "order": order, "shuffle": False}
+    return Problem(str(row.get("id", i)), mcq_prompt(question), gold, meta)
+
+
+def read_gpqa_csv(path: Path) -> list[dict[str, Any]]:
+    """Rows of a GPQA CSV file."""
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"could not read {path} as a GPQA CSV: {exc}") from None
+    if rows and "Question" not in rows[0]:
+        raise UsageError(f"{path}: no 'Question' column; expected the GPQA CSV columns Question, "
+                         f"{', '.join(CSV_CHOICE_COLUMNS)}")
+    return rows
+
+
+def download_hub_csv() -> Path:
+    """Fetch Idavidrein/gpqa's gpqa_diamond.csv with the user's hub token (the dataset is gated)."""
+    from huggingface_hub import get_token, hf_hub_download
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(HUB_REPO, HUB_FILE, repo_type="dataset", token=get_token()))
+    except GatedRepoError:
+        raise UsageError(f"{HUB_REPO} is gated: accept its terms at https://huggingface.co/datasets/{HUB_REPO} "
+                         "and log in (`hf auth login` or HF_TOKEN), or pass --data FILE") from None
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
+        raise UsageError(f"could not download {HUB_REPO}/{HUB_FILE} ({str(exc).splitlines()[0]}); "
+                         "pass --data FILE instead") from None
+
+
+# ---------------------------------------------------------------------------------------------------
+# answer extraction
+
+_MARKUP = re.compile(r"\*\*|__|\\textbf\{|\\text\{|\\mathrm\{|\\mathbf\{")
+_ANSWER_CUE = re.compile(r"(?i)\banswer(?:\s+is)?\s*[:：]|\banswer\s+is\b")
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_LEADING_LETTER = re.compile(r"^[\s$({\[]*(?:\\boxed\s*\{)?[\s$({\[]*(?:(?:option|choice)\s+)?\(?([A-Da-d])(?![A-Za-z0-9])"
+                             r"(?P<after>.{0,2})", re.S)
+_BARE_LETTER = re.compile(r"^[\s$({\[]*\(?([A-D])\)?[\s.$)}\]]*$")
+
+
+def _leading_letter(tail: str) -> str | None:
+    """`C`, `(C)`, `$C$`, `\\boxed{C}`, `option C`, `C) text` at the start of `tail`."""
+    m = _LEADING_LETTER.match(tail)
+    if not m:
+        return None
+    letter, after = m.group(1), m.group("after")
+    if letter.islower() and not re.match(r"^(?:[).:,}$]|\s*$)", after):
+        return None  # a lowercase letter counts only on its own: "answer: (c)", not "answer: a shift..."
+    if letter == "A" and re.match(r"^ [a-z]", after):
+        return None  # the article: "Answer: A shift of 10 eV"
+    return letter.upper()
+
+
+def _normalize(text: str) -> str:
+    return re.sub(r"[\s$\\{}]+", "", text).lower().rstrip(".")
+
+
+def _matching_choice(tail: str, choices: Sequence[str] | None) -> int | None:
+    """Index of the choice whose text `tail` states: equal after normalising, else the only one contained."""
+    if not choices:
+        return None
+    norm = _normalize(tail)
+    texts = [_normalize(c) for c in choices]
+    if not norm:
+        return None
+    equal = [j for j, t in enumerate(texts) if t and t == norm]
+    if len(equal) == 1:
+        return equal[0]
+    contained = [j for j, t in enumerate(texts) if t and t in norm]
+    if len(contained) == 1:
+        return contained[0]
+    return None
+
+
+def _boxed_contents(text: str) -> list[tuple[int, str]]:
+    out = []
+    for m in _BOXED.finditer(text):
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if depth == 0:
+            out.append((m.start(), text[m.end():i - 1]))
+    return out
+
+
+def extract_choice(completion: str, shown_choices: Sequence[str] | None = None) -> tuple[str | None, str]:
+    """The letter (as shown to the model) a completion chose, and how it was found.
+
+    Only the text after `</think>` counts (nothing if the reasoning never closed). Candidates are the text
+    after each `Answer:` / `answer is` cue (markdown stripped) and each `\\boxed{}`; each is read as a letter
+    (`C`, `(C)`, `**C**`, `\\boxed{C}`, `C) text`) or else as the text of one of the choices. The last
+    candidate in the reply wins. With no cue, a last line holding just a letter or just a choice's text
+    counts. Returns (None, reason) when nothing parses.
+    """
+    region = answer_region(completion)
+    if region is None:
+        return None, "reasoning never closed (no </think>)"
+    text = _MARKUP.sub("", region)
+    candidates: list[tuple[int, str, str]] = []
+    for m in _ANSWER_CUE.finditer(text):
+        tail = text[m.end():].split("\n", 1)[0] or text[m.end():].lstrip("\n").split("\n", 1)[0]
+        found = _read_candidate(tail, shown_choices)
+        if found:
+            candidates.append((m.start(), found, "answer line"))
+    for pos, content in _boxed_contents(text):
+        found = _read_candidate(content, shown_choices)
+        if found:
+            candidates.append((pos, found, "boxed"))
+    if candidates:
+        _, letter, how = max(candidates)
+        return letter, how
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    if lines:
+        m = _BARE_LETTER.match(lines[-1])
+        if m:
+            return m.group(1), "bare letter"
+        texts = [_normalize(c) for c in shown_choices or []]
+        if _normalize(lines[-1]) in texts:
+            return LETTERS[texts.index(_normalize(lines[-1]))], "choice text"
+    return None, "no answer found"
+
+
+def _read_candidate(tail: str, shown_choices: Sequence[str] | None) -> str | None:
+    letter = _leading_letter(tail)
+    if letter:
+        return letter
+    j = _matching_choice(tail.strip().strip("$").rstrip(".}"), shown_choices)
+    return LETTERS[j] if j is not None else None
+
+
+# ---------------------------------------------------------------------------------------------------
+# the bench
+
+
+@dataclass
+class GPQABench(Bench):
+    """GPQA-Diamond: gated CSV from the hub or a local CSV / MCQ JSONL; seeded per-sample choice shuffles."""
+
+    def load(self, opts: LoadOptions) -> list[Problem]:
+        if opts.data is not None:
+            path = Path(opts.data)
+            if not path.is_file():
+                raise UsageError(f"--data file not found: {path}")
+            rows = read_gpqa_csv(path) if path.suffix.lower() == ".csv" else read_jsonl(path)
+            return problems_from_rows(rows, str(path))
+        if opts.hub:
+            path = download_hub_csv()
+            return problems_from_rows(read_gpqa_csv(path), f"{HUB_REPO}/{HUB_FILE}")
+        raise UsageError("gpqa_diamond is not bundled (its authors ask that it not be redistributed): pass "
+                         f"--data FILE (the GPQA CSV or a multiple-choice JSONL) or --hub (gated {HUB_REPO}; "
+                         "accept its terms and log in first)")
+
+    def sample_problem(self, problem: Problem, sample_index: int, seed: int) -> Problem:
+        if not problem.meta.get("shuffle"):
+            return problem
+        order = sample_order(seed)
+        choices = problem.meta["choices"]
+        return Problem(problem.id, mcq_prompt(problem.meta["question"], [choices[k] for k in order]),
+                       problem.gold, {**problem.meta, "order": order})
+
+    def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
+        return [self.grade_one(problem, completion) for problem, completion in items]
+
+    def grade_one(self, problem: Problem, completion: str) -> Verdict:
+        """Extract the chosen letter, map it to the reference order, compare with the gold letter."""
+        meta = problem.meta
+        order = meta.get("order") or list(range(len(LETTERS)))
+        reference = meta.get("reference_order") or order
+        choices = meta.get("choices")
+        shown_choices = [choices[k] for k in order] if choices else None
+        shown, how = extract_choice(completion, shown_choices)
+        detail: dict[str, Any] = {"how": how}
+        if meta.get("shuffle"):
+            detail["choice_order"] = order  # source choices shown at A-D; 0 = the CSV's Correct Answer
+        if shown is None:
+            return Verdict(None, False, {**detail, "unparseable": True})
+        letter = LETTERS[reference.index(order[LETTERS.index(shown)])]
+        gold = str(problem.gold).strip().strip("()").upper()
+        return Verdict(letter, letter == gold, {**detail, "shown_letter": shown})
+
+    def extra_summary(self, summary: dict[str, Any], samples: Sequence[Sample],
+                      problems: Sequence[Problem]) -> dict[str, Any]:
+        """Unparseable answers count as wrong; say how many there were."""
+        return {"unparseable": sum(bool(s.detail.get("unparseable")) for s in samples)}
+
+
+def gpqa_benches() -> list[Bench]:
+    """GPQA-Diamond with the R1 protocol's defaults."""
+    return [GPQABench("gpqa_diamond", "GPQA-Diamond, 198 science MCQs (not bundled: --data FILE or --hub)",
+                      default_n=8, kind="mcq")]
