@@ -193,8 +193,44 @@ def language_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs
     return rewards
 
 
+@never_raises
+def code_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    """1.0 if the last fenced Python block after `</think>` passes every test of the `tests` column in the
+    sandbox (`r1eval.grading.sandbox`), else 0.0. `tests` holds LiveCodeBench-style cases, a list (or its
+    JSON) of {"input", "output", "testtype": "stdin" | "functional"}; functional tests call
+    `Solution().<func_name>` from the `func_name` column. Programs run in parallel across cores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from r1eval.benches.code import decode_tests
+    from r1eval.grading import sandbox
+    from r1eval.grading.code import extract_code
+
+    tests_col = _column(kwargs, "tests", len(completions))
+    func_col = _column(kwargs, "func_name", len(completions))
+
+    def one(args: tuple[Any, Any, Any, Any]) -> float:
+        prompt, completion, tests, func_name = args
+        code = extract_code(_full_text(prompt, completion))
+        cases = decode_tests(tests) if tests else []
+        if code is None or not cases:
+            return 0.0
+        pairs = [(str(t["input"]), str(t["output"])) for t in cases]
+        if any(t.get("testtype") == "functional" for t in cases):
+            if not func_name:
+                return 0.0
+            outcome = sandbox.run_functional_tests(code, func_name, pairs)
+        else:
+            outcome = sandbox.run_stdin_tests(code, pairs)
+        return 1.0 if outcome.verdict == "passed" else 0.0
+
+    jobs = list(zip(prompts, completions, tests_col, func_col, strict=False))
+    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), 8))) as pool:
+        return list(pool.map(one, jobs))
+
+
 REWARDS: dict[str, RewardFunc] = {
     "accuracy": accuracy_reward,
+    "code": code_reward,
     "format": format_reward,
     "r1_zero_format": r1_zero_format_reward,
     "language": language_reward,
