@@ -116,6 +116,80 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_grpo(sub: argparse._SubParsersAction) -> None:
+    from rl.presets import presets_help
+
+    p = sub.add_parser("grpo", help="GRPO training with R1's rule rewards (TRL GRPOTrainer)",
+                       epilog=presets_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="HF model directory, .gguf file or hub id (default: embedded SmolLM2-135M)")
+    p.add_argument("--data", required=True, help="math bench name or a JSONL of problem/answer rows")
+    p.add_argument("--preset", default="tiny-cpu", help="r1-zero | r1-stage1 | tiny-cpu (default tiny-cpu)")
+    p.add_argument("--output", type=Path, required=True, help="run directory (steps.jsonl, final/, gate/)")
+    p.add_argument("--max-steps", type=int, help="override the preset's optimizer steps")
+    p.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
+    p.add_argument("--beta", type=float, help="override the preset's KL coefficient")
+    p.add_argument("--num-generations", type=_positive_int, help="override G, samples per prompt")
+    p.add_argument("--prompts-per-step", type=_positive_int, help="override prompts per optimizer step")
+    p.add_argument("--micro-batch-size", type=_positive_int, help="override completions per forward/backward")
+    p.add_argument("--max-completion-length", type=_positive_int, help="override max tokens per completion")
+    p.add_argument("--template", choices=["r1-zero", "chat"], help="override the preset's prompt template")
+    p.add_argument("--limit", type=_positive_int, help="train on the first N problems only")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--lora-r", type=_positive_int, help="train a LoRA adapter of this rank (peft) instead of all weights")
+    p.add_argument("--lora-alpha", type=_positive_int, help="LoRA alpha (default 2 * rank)")
+    p.add_argument("--vllm", dest="use_vllm", action="store_true", default=None,
+                   help="generate with vLLM (default: when vLLM and a GPU are present)")
+    p.add_argument("--no-vllm", dest="use_vllm", action="store_false", help="generate with transformers")
+    p.add_argument("--gate-bench", action="append", default=[],
+                   help="evaluate the policy on this bench during training (repeatable)")
+    p.add_argument("--gate-every", type=_positive_int, default=50, help="steps between gate evaluations")
+    p.add_argument("--gate-n", type=_positive_int, default=4, help="samples per problem in gate evaluations")
+    p.add_argument("--gate-limit", type=_positive_int, default=20, help="problems per gate bench")
+    p.add_argument("--gate-max-tokens", type=_positive_int, default=1024, help="max tokens in gate evaluations")
+    p.add_argument("--stop-on-regression", action="store_true",
+                   help="stop when a gate bench is significantly worse than at the best step")
+
+
+def cmd_grpo(args: argparse.Namespace) -> int:
+    from r1eval.backends import resolve_model
+    from rl.gating import GateSettings
+    from rl.presets import get_preset
+    from rl.train import GRPORun, train_grpo
+
+    preset = get_preset(args.preset).with_overrides(
+        max_steps=args.max_steps, learning_rate=args.learning_rate, beta=args.beta,
+        num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
+        micro_batch_size=args.micro_batch_size, max_completion_length=args.max_completion_length,
+        template=args.template, use_vllm=args.use_vllm)
+    preset.validate()
+    gate = (GateSettings(benches=args.gate_bench, every=args.gate_every, n=args.gate_n, limit=args.gate_limit,
+                         max_tokens=args.gate_max_tokens, stop_on_regression=args.stop_on_regression)
+            if args.gate_bench else None)
+    final = train_grpo(GRPORun(model=resolve_model(args.model), data=args.data, preset=preset, output=args.output,
+                               seed=args.seed, limit=args.limit, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+                               gate=gate))
+    print(f"trained policy in {final}; per-step log in {args.output / 'steps.jsonl'}")
+    return 0
+
+
+def _add_gate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gate", help="paired test of a candidate run against a baseline run (exit 0 accept, 1 reject)")
+    p.add_argument("--baseline", type=Path, required=True, help="baseline run directory")
+    p.add_argument("--candidate", type=Path, required=True, help="candidate run directory (same bench)")
+    p.add_argument("--metric", default="pass@1", help="pass@1 (default), pass@k or cons@n")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--mode", default="non-inferior", choices=["non-inferior", "better"],
+                   help="non-inferior: accept unless worse by more than --margin; better: accept if significantly better")
+    p.add_argument("--margin", type=float, help="non-inferiority margin in metric units (default 0.05; 0 for better)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap/permutation draws")
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from rl.gating import cmd_gate as run_gate
+
+    return run_gate(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="r1eval", description=__doc__)
     parser.add_argument("--version", action="version", version=f"r1eval {__import__('r1eval').__version__}")
@@ -123,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_grade(sub)
     sub.add_parser("list", help="list the registered benchmarks")
+    _add_grpo(sub)
+    _add_gate(sub)
     _add_distill(sub)
     _add_report(sub)
     return parser
@@ -157,7 +233,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "distill": cmd_distill, "report": cmd_report}
+COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "grpo": cmd_grpo, "gate": cmd_gate,
+            "distill": cmd_distill, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

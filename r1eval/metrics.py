@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -111,3 +112,44 @@ def summarize(samples: Iterable[Sample], *, bench: str, model: str, n: int,
                                  if all_samples else 0.0)
     summary["per_problem"] = per_problem
     return summary
+
+
+@dataclass
+class PairedComparison:
+    """Candidate minus baseline on the same problems, with bootstrap CI and a permutation p-value."""
+
+    num_problems: int
+    baseline: float  # mean of the baseline's per-problem values
+    candidate: float
+    diff: float  # candidate - baseline
+    ci: tuple[float, float]  # two-sided (1 - alpha) percentile bootstrap CI of diff
+    lower_bound: float  # one-sided (1 - alpha) bootstrap lower bound of diff
+    p_value: float  # one-sided sign-flip permutation p-value of H0: diff <= -margin
+    margin: float
+    alpha: float
+
+
+def paired_test(baseline: Sequence[float], candidate: Sequence[float], *, alpha: float = 0.05,
+                margin: float = 0.0, iters: int = BOOTSTRAP_ITERS, seed: int = 0) -> PairedComparison:
+    """Paired comparison of two runs on their shared problems (value i of each list is problem i).
+
+    The CI resamples problems with replacement (percentile bootstrap of the mean per-problem difference);
+    the p-value flips the sign of each problem's shifted difference (d_i + margin) at random, a paired
+    permutation test of H0: mean difference <= -margin against H1: > -margin. margin=0 tests "better".
+    """
+    b, c = np.asarray(baseline, dtype=float), np.asarray(candidate, dtype=float)
+    if b.shape != c.shape or b.size == 0:
+        raise ValueError(f"need two equally long, non-empty value lists (got {b.size} and {c.size})")
+    d = c - b
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, d.size, size=(iters, d.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    lower = float(np.quantile(means, alpha))
+    shifted = d + margin
+    observed = shifted.mean()
+    signs = rng.choice([-1.0, 1.0], size=(iters, d.size))
+    null = (signs * np.abs(shifted)).mean(axis=1)
+    # +1 smoothing keeps the p-value valid (never 0) for a finite number of permutations
+    p_value = float((np.sum(null >= observed - 1e-12) + 1) / (iters + 1))
+    return PairedComparison(int(d.size), float(b.mean()), float(c.mean()), float(d.mean()), (float(lo), float(hi)),
+                            lower, p_value, margin, alpha)

@@ -1,0 +1,218 @@
+"""DeepSeek-R1's rule-based rewards as TRL reward functions.
+
+Every reward here has TRL's reward-function signature, `f(prompts, completions, **kwargs) -> list[float]`,
+so it can be passed straight to `trl.GRPOTrainer(reward_funcs=[...])`. TRL passes every dataset column
+as a keyword argument holding one value per completion; the gold answer comes from the `answer` column
+(math), the tests from the `tests` column (code), the target language from an optional `language` column.
+Completions may be plain strings (base-model prompts) or conversations (`[{"role": "assistant",
+"content": ...}]`, chat prompts); both are handled.
+
+A reward function never raises: an empty, truncated, non-string or adversarial completion gets 0.0.
+
+| reward                       | 1.0 when                                                            |
+|------------------------------|---------------------------------------------------------------------|
+| `accuracy_reward`            | the answer is correct (math-verify via the harness's MathGrader)     |
+| `format_reward`              | `<think>reasoning</think>` then a non-empty answer                   |
+| `r1_zero_format_reward`      | `<think>reasoning</think>` then `<answer>answer</answer>` and nothing else |
+| `language_reward`            | (a share in [0, 1]) words of the reasoning in the target language    |
+| `code_reward`                | the program passes all the problem's tests in the sandbox            |
+
+`weighted_sum` combines rewards additively, as R1 does (accuracy + format for R1-Zero, plus language
+consistency in R1's first RL stage). For training, pass the components and their weights to TRL
+separately (`reward_funcs` + `reward_weights`), which sums them the same way and logs each one.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from r1eval.grading.language import language_consistency
+from r1eval.grading.math import MathGrader, answer_region
+
+RewardFunc = Callable[..., list[float]]
+log = logging.getLogger(__name__)
+
+# bounded, non-nested patterns: linear time whatever the input
+_THINK_THEN_ANSWER = re.compile(r"\A\s*<think>(?P<think>.*?)</think>(?P<answer>.*)\Z", re.S)
+_ANSWER_TAG = re.compile(r"<answer>(?P<answer>.*?)</answer>", re.S)
+_R1_ZERO_TAIL = re.compile(r"\A\s*<answer>(?P<answer>.*?)</answer>\s*\Z", re.S)
+MAX_REWARD_CHARS = 200_000  # longer replies are cut to this before any parsing
+
+_grader: MathGrader | None = None
+
+
+def _math_grader() -> MathGrader:
+    """One in-process grader for the whole run (memoised verdicts; no pool to start every step)."""
+    global _grader
+    if _grader is None:
+        _grader = MathGrader(workers=1)
+    return _grader
+
+
+def completion_to_text(completion: Any) -> str:
+    """The text of one TRL completion: a string, or the concatenated contents of a message list."""
+    if isinstance(completion, str):
+        text = completion
+    elif isinstance(completion, dict):
+        text = completion.get("content") if isinstance(completion.get("content"), str) else ""
+    elif isinstance(completion, (list, tuple)):
+        text = "".join(m["content"] for m in completion
+                       if isinstance(m, dict) and isinstance(m.get("content"), str))
+    else:
+        text = ""
+    return text[:MAX_REWARD_CHARS]
+
+
+def _prompt_opens_think(prompt: Any) -> bool:
+    """Whether the prompt itself ends with `<think>` (then the completion starts inside the reasoning)."""
+    text = completion_to_text(prompt)
+    return text.rstrip().endswith("<think>")
+
+
+def _full_text(prompt: Any, completion: Any) -> str:
+    text = completion_to_text(completion)
+    return "<think>\n" + text if _prompt_opens_think(prompt) and "<think>" not in text[:50] else text
+
+
+def _column(kwargs: dict[str, Any], name: str, n: int, default: Any = None) -> list[Any]:
+    """Dataset column `name` from TRL's kwargs as a list of n values (missing or short -> default)."""
+    values = kwargs.get(name)
+    if values is None or isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        return [values if values is not None else default] * n
+    values = list(values)
+    return values + [default] * (n - len(values)) if len(values) < n else values[:n]
+
+
+def never_raises(func: RewardFunc) -> RewardFunc:
+    """Wrap a reward function: any exception, or a malformed result, becomes 0.0 for every completion."""
+    @functools.wraps(func)
+    def wrapper(prompts: Sequence[Any] | None = None, completions: Sequence[Any] | None = None,
+                **kwargs: Any) -> list[float]:
+        n = len(completions) if completions is not None else 0
+        try:
+            rewards = func(prompts if prompts is not None else [None] * n, completions or [], **kwargs)
+            if len(rewards) != n:
+                raise ValueError(f"{func.__name__} returned {len(rewards)} rewards for {n} completions")
+            return [float(r) if r == r else 0.0 for r in rewards]  # NaN -> 0
+        except Exception as exc:  # a reward must never stop training
+            log.warning("%s failed (%s: %s); rewarding 0.0", func.__name__, type(exc).__name__, exc)
+            return [0.0] * n
+    return wrapper
+
+
+def extract_answer_text(completion: str) -> str | None:
+    """The part of a reply that holds its answer: the text after `</think>` (None when the reasoning was
+    never closed), narrowed to the last `<answer>…</answer>` when there is one (R1-Zero template)."""
+    region = answer_region(completion)
+    if region is None:
+        return None
+    tags = list(_ANSWER_TAG.finditer(region))
+    if tags:
+        return tags[-1].group("answer")
+    if "<answer>" in region:  # opened but never closed: truncated
+        return None
+    return region
+
+
+def reasoning_text(completion: str) -> str:
+    """The chain of thought: inside `<think>…</think>` (up to the end if never closed), else the whole reply."""
+    start = completion.find("<think>")
+    if start < 0:
+        end = completion.find("</think>")
+        return completion[:end] if end >= 0 else completion
+    end = completion.find("</think>", start)
+    return completion[start + len("<think>"): end if end >= 0 else len(completion)]
+
+
+@never_raises
+def accuracy_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    """1.0 if the reply's answer equals the gold `answer` column under math-verify, else 0.0.
+
+    The answer is taken like the harness does (after `</think>`, the last `\\boxed{}`), or from the
+    `<answer>` tags of the R1-Zero template; an unclosed `<think>` or `<answer>` (truncated) scores 0.
+    Rows whose `answer` is missing score 0.
+    """
+    golds = _column(kwargs, "answer", len(completions))
+    items, slots = [], []
+    for i, (prompt, completion) in enumerate(zip(prompts, completions, strict=False)):
+        answer = extract_answer_text(_full_text(prompt, completion))
+        if answer is None or not answer.strip() or golds[i] in (None, ""):
+            continue
+        items.append((answer, golds[i]))
+        slots.append(i)
+    rewards = [0.0] * len(completions)
+    for i, verdict in zip(slots, _math_grader().grade(items), strict=True):
+        rewards[i] = 1.0 if verdict.correct else 0.0
+    return rewards
+
+
+@never_raises
+def format_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    """1.0 if the reply is `<think>` non-empty reasoning `</think>` followed by a non-empty answer, with
+    exactly one reasoning block; a prompt that already ends in `<think>` counts as the opening tag."""
+    rewards = []
+    for prompt, completion in zip(prompts, completions, strict=False):
+        text = _full_text(prompt, completion)
+        m = _THINK_THEN_ANSWER.match(text)
+        ok = (m is not None and m.group("think").strip() and m.group("answer").strip()
+              and text.count("<think>") == 1 and text.count("</think>") == 1)
+        rewards.append(1.0 if ok else 0.0)
+    return rewards
+
+
+@never_raises
+def r1_zero_format_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    """1.0 if the reply is `<think>reasoning</think> <answer>answer</answer>` (the R1-Zero template's
+    format: both non-empty, one block each, nothing after `</answer>`), else 0.0."""
+    rewards = []
+    for prompt, completion in zip(prompts, completions, strict=False):
+        text = _full_text(prompt, completion)
+        m = _THINK_THEN_ANSWER.match(text)
+        tail = _R1_ZERO_TAIL.match(m.group("answer")) if m else None
+        ok = (m is not None and tail is not None and m.group("think").strip() and tail.group("answer").strip()
+              and text.count("<think>") == 1 and text.count("</think>") == 1
+              and text.count("<answer>") == 1 and text.count("</answer>") == 1)
+        rewards.append(1.0 if ok else 0.0)
+    return rewards
+
+
+@never_raises
+def language_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    """R1's language-consistency reward: the share of the reasoning's words in the target language
+    (`language` column, default "en"), by `r1eval.grading.language.language_consistency`; 0.0 for a
+    reasoning without words."""
+    languages = _column(kwargs, "language", len(completions), "en")
+    rewards = []
+    for prompt, completion, language in zip(prompts, completions, languages, strict=False):
+        text = reasoning_text(_full_text(prompt, completion))
+        rewards.append(language_consistency(text, language or "en"))
+    return rewards
+
+
+REWARDS: dict[str, RewardFunc] = {
+    "accuracy": accuracy_reward,
+    "format": format_reward,
+    "r1_zero_format": r1_zero_format_reward,
+    "language": language_reward,
+}
+
+
+def weighted_sum(weights: dict[str, float]) -> RewardFunc:
+    """One reward function: sum of the named rewards (keys of REWARDS) times their weights."""
+    unknown = sorted(set(weights) - set(REWARDS))
+    if unknown:
+        raise ValueError(f"unknown rewards {unknown}; known: {', '.join(REWARDS)}")
+
+    @never_raises
+    def combined_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+        total = [0.0] * len(completions)
+        for name, weight in weights.items():
+            for i, r in enumerate(REWARDS[name](prompts, completions, **kwargs)):
+                total[i] += weight * r
+        return total
+
+    return combined_reward
