@@ -80,14 +80,13 @@ def teacher_trace(a: int, b: int, rng: random.Random, cfg: MiniConfig) -> str:
 
 def write_teacher_run(rows: list[dict[str, str]], data_path: Path, out: Path, cfg: MiniConfig, seed: int) -> None:
     """The scripted teacher's traces as an ordinary run directory (config, graded samples, summary)."""
-    from r1eval.benches.math import MathBench
-    from r1eval.metrics import summarize
-    from r1eval.records import Problem, Sample, sample_seed
-    from r1eval.rundir import RunDir
-    from r1eval.runner import build_config, RunSpec  # noqa: I001
     from r1eval.backends.base import ModelSpec
     from r1eval.benches.base import LoadOptions
-    from r1eval.records import SamplingParams
+    from r1eval.benches.math import MathBench
+    from r1eval.metrics import summarize
+    from r1eval.records import Problem, Sample, SamplingParams, sample_seed
+    from r1eval.rundir import RunDir
+    from r1eval.runner import RunSpec, build_config
 
     bench = MathBench(data_path.stem, f"user math file {data_path}", path=data_path)
     problems = bench.load(LoadOptions(data=data_path))
@@ -256,7 +255,8 @@ def write_mini_report(work: Path, out: Path, cfg: MiniConfig, timings: dict[str,
         f"(carry slip {cfg.slip_rate:.0%}, repetition loop {cfg.loop_rate:.0%}, foreign-language words "
         f"{cfg.foreign_rate:.0%}, missing summary {cfg.no_summary_rate:.0%}) so that rejection sampling has "
         "something to reject. Its row in the table below is that solver scored by the same verifier on the "
-        "held-out split; it is measurably stronger than the student (see the table).",
+        "held-out split; it is measurably stronger than the student (see the table). Its 'tokens' are "
+        "whitespace-separated words (a script has no tokenizer).",
         "",
         f"- Rejection sampling: {filt['kept']} of {filt['total']} teacher traces kept "
         f"(at most {cfg.keep_per_problem} per problem); rejected by reason: "
