@@ -348,7 +348,8 @@ def write_filter_output(out: Path, kept: Sequence[Trace], rejected: Sequence[tup
                                   "messages": [{"role": datasets.Value("string"),
                                                 "content": datasets.Value("string")}],
                                   "gold": datasets.Value("string")})
-    datasets.Dataset.from_list(rows, features=features).save_to_disk(str(out / "dataset"))
+    columns = {name: [r[name] for r in rows] for name in features}  # from_list can't build an empty dataset
+    datasets.Dataset.from_dict(columns, features=features).save_to_disk(str(out / "dataset"))
     report = filter_report(kept, rejected, cfg)
     (out / "filter_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out / "filter_report.md").write_text(format_report(report), encoding="utf-8")
@@ -361,6 +362,9 @@ def load_chat_dataset(path: str | Path) -> Any:
     import datasets
 
     path = Path(path)
+    if (path / "train.jsonl").is_file() and not (path / "train.jsonl").read_text(encoding="utf-8").strip():
+        # nothing kept: datasets saves a 0-shard dataset that load_from_disk can't read back
+        return datasets.Dataset.from_dict({"problem_id": [], "messages": [], "gold": []})
     if (path / "dataset").is_dir():
         return datasets.load_from_disk(str(path / "dataset"))
     jsonl = path / "train.jsonl" if path.is_dir() else path

@@ -30,7 +30,7 @@ FOREIGN = "然后 我们 进位"  # words in another script, for the mixed-langu
 
 @dataclass
 class MiniConfig:
-    """Sizes of the mini reproduction (defaults: ~30-40 min on 2 shared CPU cores)."""
+    """Sizes of the mini reproduction (defaults: under an hour on 2 CPU cores shared with other jobs)."""
 
     train_problems: int = 64
     test_problems: int = 40
@@ -38,13 +38,13 @@ class MiniConfig:
     keep_per_problem: int = 1
     sft_epochs: float = 2.0
     sft_learning_rate: float = 1e-4
-    grpo_steps: int = 10
+    grpo_steps: int = 8
     grpo_generations: int = 4
     grpo_prompts_per_step: int = 2
     grpo_max_completion: int = 64
     grpo_learning_rate: float = 1e-5
-    eval_n: int = 4
-    eval_max_tokens: int = 128
+    eval_n: int = 2
+    eval_max_tokens: int = 96
     seed: int = 0
     # scripted teacher flaw rates
     slip_rate: float = 0.15  # forgets the carry: wrong answer

@@ -161,3 +161,10 @@ def test_traces_from_a_run_directory(tmp_path: Path):
     assert [t.messages for t in traces] == [math_prompt(PROBLEM)] * 2
     kept, rejected = filter_traces(traces, FilterConfig(), bench)
     assert len(kept) == 1 and rejected[0][1] == ["truncated"]
+
+
+def test_nothing_kept_still_writes_an_empty_dataset(tmp_path: Path):
+    kept, rejected = filter_traces([trace("no think block at all, \\boxed{85}")], FilterConfig())
+    write_filter_output(tmp_path, kept, rejected, FilterConfig())
+    assert len(load_chat_dataset(tmp_path)) == 0
+    assert (tmp_path / "kept.jsonl").read_text() == ""
