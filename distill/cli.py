@@ -47,10 +47,14 @@ def add_distill_parser(sub: argparse._SubParsersAction, positive_int) -> None:
     t.add_argument("--epochs", type=float, help="override the preset's num_train_epochs")
     t.add_argument("--max-steps", type=int, help="override the preset's max_steps")
     t.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
-    t.add_argument("--gate-bench", help="evaluate each saved checkpoint on this bench (name or .jsonl)")
-    t.add_argument("--gate-limit", type=positive_int, default=20, help="gate problems (default 20)")
-    t.add_argument("--gate-n", type=positive_int, default=1, help="gate samples per problem (default 1)")
-    t.add_argument("--gate-max-tokens", type=positive_int, default=512, help="gate max new tokens (default 512)")
+    t.add_argument("--gate-bench", action="append", default=[],
+                   help="evaluate the student on this bench during training (repeatable), as in GRPO")
+    t.add_argument("--gate-every", type=positive_int, default=50, help="steps between gate evaluations (50)")
+    t.add_argument("--gate-limit", type=positive_int, default=20, help="gate problems per bench (default 20)")
+    t.add_argument("--gate-n", type=positive_int, default=4, help="gate samples per problem (default 4)")
+    t.add_argument("--gate-max-tokens", type=positive_int, default=1024, help="gate max new tokens (1024)")
+    t.add_argument("--stop-on-regression", action="store_true",
+                   help="stop when a gate bench is significantly worse than at the best step")
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
@@ -121,8 +125,13 @@ def _train(args: argparse.Namespace) -> int:
                                    "learning_rate": args.learning_rate}.items() if v is not None}
     gate = None
     if args.gate_bench:
-        gate = {"bench": args.gate_bench, "limit": args.gate_limit, "n": args.gate_n,
-                "max_tokens": args.gate_max_tokens}
+        from r1eval.benches import get_bench
+        from rl.gating import GateSettings
+
+        for name in args.gate_bench:
+            get_bench(name)  # a bad name fails now, not after the first training steps
+        gate = GateSettings(benches=args.gate_bench, every=args.gate_every, n=args.gate_n, limit=args.gate_limit,
+                            max_tokens=args.gate_max_tokens, stop_on_regression=args.stop_on_regression)
     final = train_student(args.student, args.data, args.output, preset=args.preset, lora=args.lora,
                           overrides=overrides, gate=gate)
     print(f"trained model in {final}; evaluate it with `r1eval run --model {final} --bench ...`")

@@ -106,52 +106,13 @@ class TrainLogCallback:
         return _Callback()
 
 
-class HarnessGateCallback:
-    """Evaluates each saved checkpoint through the harness (`run_eval`) and logs pass@1 to `gate_log.jsonl`.
-
-    `gate` holds bench (name or .jsonl), limit, n and max_tokens. Generation uses the transformers backend
-    on the checkpoint directory, so the numbers are the ones `r1eval run` would print for it.
-    """
-
-    def __init__(self, gate: dict[str, Any], output_dir: Path, tokenizer: Any) -> None:
-        self.gate, self.output_dir, self.tokenizer = gate, output_dir, tokenizer
-
-    def evaluate(self, checkpoint: Path) -> dict[str, Any]:
-        from r1eval.backends import resolve_model
-        from r1eval.benches import get_bench
-        from r1eval.records import SamplingParams
-        from r1eval.runner import RunSpec, run_eval
-
-        self.tokenizer.save_pretrained(checkpoint)  # the harness loads the tokenizer from the checkpoint
-        params = SamplingParams(n=self.gate["n"], max_tokens=self.gate["max_tokens"])
-        spec = RunSpec(bench=get_bench(self.gate["bench"]), model=resolve_model(str(checkpoint)), params=params,
-                       backend="transformers", limit=self.gate["limit"], output=checkpoint / "gate_run",
-                       progress=False)
-        summary, _ = run_eval(spec)
-        return {"checkpoint": checkpoint.name, "pass@1": summary["pass@1"], "pass@1_ci95": summary["pass@1_ci95"],
-                "bench": self.gate["bench"]}
-
-    def make(self) -> Any:
-        from transformers import TrainerCallback
-
-        gate = self
-
-        class _Callback(TrainerCallback):
-            def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
-                ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-                if ckpt.is_dir() and state.is_world_process_zero:
-                    result = {"step": state.global_step, **gate.evaluate(ckpt)}
-                    with (gate.output_dir / "gate_log.jsonl").open("a", encoding="utf-8") as fh:
-                        fh.write(json.dumps(result) + "\n")
-
-        return _Callback()
-
-
 def train_student(student: str | None, data: Path, output: Path, *, preset: str = "tiny-cpu", lora: bool = False,
-                  overrides: dict[str, Any] | None = None, gate: dict[str, Any] | None = None) -> Path:
+                  overrides: dict[str, Any] | None = None, gate: Any = None) -> Path:
     """SFT `student` (HF dir, .gguf, hub id; default the embedded SmolLM2-135M) on the chat dataset in `data`.
     Writes checkpoints, `train_log.jsonl`, `train_config.json` and the final full model in `output/model`
-    (LoRA adapters are merged into it). Returns `output/model`."""
+    (LoRA adapters are merged into it). `gate` (an `rl.gating.GateSettings`) evaluates the student through
+    the harness every `gate.every` steps, as GRPO does, keeping the best in `output/gate/best`.
+    Returns `output/model`."""
     from distill.filter import load_chat_dataset
     from r1eval.backends import resolve_model
     from r1eval.backends.base import load_tokenizer
@@ -170,11 +131,12 @@ def train_student(student: str | None, data: Path, output: Path, *, preset: str 
     tokenizer.padding_side = "right"
     return _fit(model, tokenizer, to_prompt_completion(dataset), cfg, output, lora=lora, gate=gate,
                 provenance={"student": spec.name, "student_sha256": spec.sha256(), "data": str(data),
-                            "rows": len(dataset), "preset": preset, "lora": lora, "config": asdict(cfg)})
+                            "rows": len(dataset), "preset": preset, "lora": lora, "config": asdict(cfg),
+                            "gate": gate.describe() if gate is not None else None})
 
 
 def _fit(model: Any, tokenizer: Any, dataset: Any, cfg: DistillPreset, output: Path, *, lora: bool,
-         gate: dict[str, Any] | None, provenance: dict[str, Any]) -> Path:
+         gate: Any, provenance: dict[str, Any]) -> Path:
     from trl import SFTTrainer
 
     peft_config = None
@@ -185,8 +147,10 @@ def _fit(model: Any, tokenizer: Any, dataset: Any, cfg: DistillPreset, output: P
                                  target_modules="all-linear", task_type="CAUSAL_LM")
     (output / "train_log.jsonl").unlink(missing_ok=True)
     callbacks = [TrainLogCallback(output / "train_log.jsonl").make()]
-    if gate:
-        callbacks.append(HarnessGateCallback(gate, output, tokenizer).make())
+    if gate is not None:
+        from rl.gating import make_gate_callback
+
+        callbacks.append(make_gate_callback(gate, tokenizer, output / "gate", provenance["student"]))
     trainer = SFTTrainer(model=model, args=sft_config(cfg, output / "checkpoints", lora), train_dataset=dataset,
                          processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
     t0 = time.perf_counter()
