@@ -126,6 +126,7 @@ def _add_grpo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default="tiny-cpu", help="r1-zero | r1-stage1 | tiny-cpu (default tiny-cpu)")
     p.add_argument("--output", type=Path, required=True, help="run directory (steps.jsonl, final/, gate/)")
     p.add_argument("--max-steps", type=int, help="override the preset's optimizer steps")
+    p.add_argument("--max-minutes", type=float, help="stop training after this many minutes (keeps the policy)")
     p.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
     p.add_argument("--beta", type=float, help="override the preset's KL coefficient")
     p.add_argument("--num-generations", type=_positive_int, help="override G, samples per prompt")
@@ -167,7 +168,7 @@ def cmd_grpo(args: argparse.Namespace) -> int:
             if args.gate_bench else None)
     final = train_grpo(GRPORun(model=resolve_model(args.model), data=args.data, preset=preset, output=args.output,
                                seed=args.seed, limit=args.limit, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
-                               gate=gate))
+                               gate=gate, max_minutes=args.max_minutes))
     print(f"trained policy in {final}; per-step log in {args.output / 'steps.jsonl'}")
     return 0
 

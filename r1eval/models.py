@@ -16,6 +16,7 @@ from r1eval.backends.base import ModelSpec, load_tokenizer
 from r1eval.errors import UsageError
 
 MATERIALIZED_MARKER = "r1eval_materialized.json"
+MATERIALIZE_VERSION = 2  # bump when the written directory changes, so caches are rebuilt
 
 
 def load_trainable_model(spec: ModelSpec, dtype: str = "float32") -> Any:
@@ -30,7 +31,12 @@ def load_trainable_model(spec: ModelSpec, dtype: str = "float32") -> Any:
         loaded = AutoModelForCausalLM.from_pretrained(spec.path, gguf_file=spec.gguf_file, dtype=torch_dtype)
     except OSError as exc:
         raise UsageError(f"could not load model {spec.name}: {str(exc).splitlines()[0]}") from None
-    model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch_dtype)
+    config = loaded.config
+    # the weights are dequantised now: without this the saved config says "gguf quantized" and
+    # Trainer refuses to fine-tune it
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
     missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
     # tied embeddings show up as a "missing" lm_head that from_config already ties to embed_tokens
     missing = [k for k in missing if not (k == "lm_head.weight" and model.config.tie_word_embeddings)]
@@ -53,7 +59,8 @@ def materialize_model(spec: ModelSpec, out_dir: str | Path, dtype: str = "float3
     out = Path(out_dir)
     marker = out / MATERIALIZED_MARKER
     identity = {"source": spec.source, "path": spec.path, "gguf_file": spec.gguf_file,
-                "sha256": spec.sha256(), "dtype": dtype, "tokenizer": spec.tokenizer}
+                "sha256": spec.sha256(), "dtype": dtype, "tokenizer": spec.tokenizer,
+                "version": MATERIALIZE_VERSION}
     if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == identity:
         return out
     model = load_trainable_model(spec, dtype)

@@ -134,11 +134,12 @@ R1_STAGE1 = replace(
 TINY_CPU = GRPOPreset(
     name="tiny-cpu",
     description="fits 2 CPU cores: a 135M instruct model, chat template, accuracy reward, 4 prompts x 8 "
-                "samples per step, 96-token completions, float32, a larger learning rate for few steps",
-    template="chat", rewards={"accuracy": 1.0}, learning_rate=1e-5, beta=0.001, num_generations=8,
-    prompts_per_step=4, micro_batch_size=16, generation_batch_size=None, max_completion_length=96,
-    sync_ref_model=False, max_steps=60, dtype="float32", gradient_checkpointing=False, save_steps=20,
-    use_vllm=False,
+                "samples per step, 48-token completions, float32, T 0.7 so a tiny model starts with signal, "
+                "no KL term (no reference forward), a larger learning rate for few steps",
+    template="chat", rewards={"accuracy": 1.0}, learning_rate=2e-5, beta=0.0, num_generations=8,
+    temperature=0.7, prompts_per_step=4, micro_batch_size=16, generation_batch_size=None,
+    max_completion_length=48, sync_ref_model=False, max_steps=40, dtype="float32",
+    gradient_checkpointing=False, save_steps=1000, use_vllm=False,
 )
 
 PRESETS: dict[str, GRPOPreset] = {p.name: p for p in (R1_ZERO, R1_STAGE1, TINY_CPU)}

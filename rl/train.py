@@ -122,8 +122,8 @@ class StepLog:
         return row
 
 
-def make_trainer_classes() -> tuple[type, type]:
-    """(GRPO trainer that times generation and rewards, steps.jsonl callback); built lazily to keep
+def make_trainer_classes() -> tuple[type, type, type]:
+    """(GRPO trainer that times generation and rewards, steps.jsonl callback, time-budget callback); built lazily to keep
     trl/transformers imports out of `r1eval` start-up."""
     from transformers import TrainerCallback
     from trl import GRPOTrainer
@@ -160,6 +160,19 @@ def make_trainer_classes() -> tuple[type, type]:
                 self._phase_times = defaultdict(float)
             return super()._prepare_inputs(generation_batch)
 
+    class TimeBudgetCallback(TrainerCallback):
+        """Stops training once `minutes` of wall time have passed since the first step began."""
+
+        def __init__(self, minutes: float) -> None:
+            self.seconds, self.start = minutes * 60, None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.start is not None and time.perf_counter() - self.start > self.seconds:
+                control.should_training_stop = True
+
     class StepLogCallback(TrainerCallback):
         """Writes steps.jsonl (see StepLog)."""
 
@@ -171,7 +184,7 @@ def make_trainer_classes() -> tuple[type, type]:
             if logs and state.is_world_process_zero:
                 self.log.record(state.global_step, logs)
 
-    return TimedGRPOTrainer, StepLogCallback
+    return TimedGRPOTrainer, StepLogCallback, TimeBudgetCallback
 
 
 @dataclass
@@ -187,6 +200,7 @@ class GRPORun:
     lora_r: int | None = None  # LoRA rank; None = full fine-tuning
     lora_alpha: int | None = None
     gate: Any = None  # rl.gating.GateSettings
+    max_minutes: float | None = None  # stop after this much training wall time
     extra_config: dict[str, Any] = field(default_factory=dict)  # raw GRPOConfig overrides
 
 
@@ -235,9 +249,11 @@ def train_grpo(run: GRPORun) -> Path:
 
     use_vllm = run.preset.use_vllm if run.preset.use_vllm is not None else vllm_usable()
     report_to = ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
+    if report_to:
+        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run.output / "tensorboard"))
     grpo_config = run.preset.to_grpo_config(
         str(run.output / "checkpoints"), seed=run.seed, report_to=report_to, use_vllm=use_vllm,
-        logging_dir=str(run.output / "tensorboard"), use_cpu=not torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),
         **run.extra_config)
     peft_config = None
     if run.lora_r:
@@ -257,8 +273,10 @@ def train_grpo(run: GRPORun) -> Path:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     del data_sha256  # rows have no Problem objects; data_sha256_rows hashes them the same way
 
-    trainer_cls, step_log_cls = make_trainer_classes()
+    trainer_cls, step_log_cls, time_budget_cls = make_trainer_classes()
     callbacks = [step_log_cls(steps_path)]
+    if run.max_minutes:
+        callbacks.append(time_budget_cls(run.max_minutes))
     if run.gate is not None:
         from rl.gating import make_gate_callback
 
