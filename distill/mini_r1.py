@@ -42,7 +42,7 @@ class MiniConfig:
     grpo_generations: int = 4
     grpo_prompts_per_step: int = 2
     grpo_max_completion: int = 64
-    grpo_learning_rate: float = 1e-5
+    grpo_learning_rate: float = 2e-5
     eval_n: int = 2
     eval_max_tokens: int = 96
     seed: int = 0
@@ -199,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
             "--prompts-per-step", str(cfg.grpo_prompts_per_step),
             "--micro-batch-size", str(cfg.grpo_generations * cfg.grpo_prompts_per_step),
             "--max-completion-length", str(cfg.grpo_max_completion), "--learning-rate", str(cfg.grpo_learning_rate),
-            "--no-vllm", "--seed", str(cfg.seed)]), "r1eval grpo"))
+            "--no-vllm", "--seed", str(cfg.seed),
+            # comparable compute: RL gets at most the distilled arm's training wall time
+            "--max-minutes", f"{timings['sft'] / 60:.2f}"]), "r1eval grpo"))
 
     students = {"base": None, "distilled": work / "sft" / "model", "rl": work / "grpo" / "final"}
     for label, model in students.items():
@@ -267,7 +269,8 @@ def write_mini_report(work: Path, out: Path, cfg: MiniConfig, timings: dict[str,
         f"- RL arm: the same student, `r1eval grpo` (TRL GRPOTrainer, accuracy reward), {len(grpo_steps)} steps x "
         f"{cfg.grpo_prompts_per_step} prompts x G={cfg.grpo_generations}, completions <= "
         f"{cfg.grpo_max_completion} tokens, lr {cfg.grpo_learning_rate:g}; wall "
-        f"{timings.get('grpo', float('nan')):.0f} s (comparable compute: similar wall time and trained tokens).",
+        f"{timings.get('grpo', float('nan')):.0f} s, capped at the SFT arm's training wall time "
+        "(comparable compute).",
         f"- Evaluation: `r1eval run` on the held-out split, n={cfg.eval_n} samples per problem, T=0.6, "
         f"top-p 0.95, max {cfg.eval_max_tokens} new tokens.",
         f"- Stage wall times (s): {json.dumps(timings)}. Mini config: `{json.dumps(asdict(cfg))}`.",
