@@ -43,8 +43,8 @@ class MiniConfig:
     grpo_prompts_per_step: int = 2
     grpo_max_completion: int = 64
     grpo_learning_rate: float = 2e-5
-    eval_n: int = 2
-    eval_max_tokens: int = 96
+    eval_n: int = 1
+    eval_max_tokens: int = 64
     seed: int = 0
     # scripted teacher flaw rates
     slip_rate: float = 0.15  # forgets the carry: wrong answer
@@ -245,6 +245,7 @@ def write_mini_report(work: Path, out: Path, cfg: MiniConfig, timings: dict[str,
     shutil.copy(work / "filtered" / "filter_report.json", out / "filter_report.json")
     sft_cfg = json.loads((work / "sft" / "train_config.json").read_text())
     grpo_steps = [json.loads(x) for x in (work / "grpo" / "steps.jsonl").read_text().splitlines()]
+    grpo_preset = json.loads((work / "grpo" / "config.json").read_text())["preset"]
     filt = json.loads((work / "filtered" / "filter_report.json").read_text())
     preface = "\n".join([
         "## How this was produced",
@@ -266,11 +267,14 @@ def write_mini_report(work: Path, out: Path, cfg: MiniConfig, timings: dict[str,
         f"- Distilled arm: SmolLM2-135M-Instruct (embedded), TRL SFTTrainer, preset tiny-cpu, "
         f"{sft_cfg['global_steps']} optimizer steps over {sft_cfg['rows']} traces ({cfg.sft_epochs:g} epochs, "
         f"lr {cfg.sft_learning_rate:g}), loss on the reply only; wall {timings.get('sft', float('nan')):.0f} s.",
-        f"- RL arm: the same student, `r1eval grpo` (TRL GRPOTrainer, accuracy reward), {len(grpo_steps)} steps x "
-        f"{cfg.grpo_prompts_per_step} prompts x G={cfg.grpo_generations}, completions <= "
-        f"{cfg.grpo_max_completion} tokens, lr {cfg.grpo_learning_rate:g}; wall "
-        f"{timings.get('grpo', float('nan')):.0f} s, capped at the SFT arm's training wall time "
-        "(comparable compute).",
+        f"- RL arm: the same student, `r1eval grpo` (TRL GRPOTrainer) preset {grpo_preset['name']} (rewards "
+        f"{grpo_preset['rewards']}, beta {grpo_preset['beta']}, T {grpo_preset['temperature']}), "
+        f"{cfg.grpo_prompts_per_step} prompts x G={cfg.grpo_generations} per step, completions <= "
+        f"{cfg.grpo_max_completion} tokens, lr {cfg.grpo_learning_rate:g}; {len(grpo_steps)} of "
+        f"{cfg.grpo_steps} steps ran before the `--max-minutes` cap (= the SFT arm's wall time, "
+        f"{timings.get('sft', float('nan')) / 60:.1f} min; the step in progress finishes); wall "
+        f"{timings.get('grpo', float('nan')):.0f} s including model preparation. Mean accuracy reward over "
+        f"its steps: {sum(r.get('reward', 0.0) for r in grpo_steps) / max(1, len(grpo_steps)):.3f}.",
         f"- Evaluation: `r1eval run` on the held-out split, n={cfg.eval_n} samples per problem, T=0.6, "
         f"top-p 0.95, max {cfg.eval_max_tokens} new tokens.",
         f"- Stage wall times (s): {json.dumps(timings)}. Mini config: `{json.dumps(asdict(cfg))}`.",
