@@ -245,6 +245,8 @@ def write_mini_report(work: Path, out: Path, cfg: MiniConfig, timings: dict[str,
     shutil.copy(work / "filtered" / "filter_report.json", out / "filter_report.json")
     sft_cfg = json.loads((work / "sft" / "train_config.json").read_text())
     grpo_steps = [json.loads(x) for x in (work / "grpo" / "steps.jsonl").read_text().splitlines()]
+    truncation = {k: json.loads((work / f"eval_{k}" / "summary.json").read_text())["truncation_rate"]
+                  for k in ("base", "distilled", "rl")}
     grpo_preset = json.loads((work / "grpo" / "config.json").read_text())["preset"]
     filt = json.loads((work / "filtered" / "filter_report.json").read_text())
     preface = "\n".join([
@@ -277,6 +279,11 @@ def write_mini_report(work: Path, out: Path, cfg: MiniConfig, timings: dict[str,
         f"its steps: {sum(r.get('reward', 0.0) for r in grpo_steps) / max(1, len(grpo_steps)):.3f}.",
         f"- Evaluation: `r1eval run` on the held-out split, n={cfg.eval_n} samples per problem, T=0.6, "
         f"top-p 0.95, max {cfg.eval_max_tokens} new tokens.",
+        "- Truncation: " + ", ".join(f"{k} {v:.0%}" for k, v in truncation.items()) + " of held-out replies hit "
+        f"the {cfg.eval_max_tokens}-token evaluation cap. A truncated reply has no closed answer and counts as "
+        "wrong, so the students' pass@1 values are lower bounds; with this small cap the distilled student's "
+        "teacher-style traces are often cut just before their boxed answer (a larger `eval_max_tokens` "
+        "removes that, at more CPU time).",
         f"- Stage wall times (s): {json.dumps(timings)}. Mini config: `{json.dumps(asdict(cfg))}`.",
         "",
     ])
