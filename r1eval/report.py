@@ -188,7 +188,7 @@ def training_series(log: list[dict[str, Any]]) -> dict[str, tuple[list[float], l
             else:
                 flat[k] = v
         for k, v in flat.items():
-            if k in ("step", "epoch", "time") or isinstance(v, bool) or not isinstance(v, int | float):
+            if k in ("step", "epoch", "step_time") or k.startswith("time") or isinstance(v, bool) or not isinstance(v, int | float):
                 continue
             if k.startswith("train_") or k in ("total_flos",):  # end-of-training summary, not a step
                 continue
