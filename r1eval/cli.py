@@ -263,11 +263,42 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the registered benchmarks")
     _add_grpo(sub)
     _add_gate(sub)
+    _add_distill(sub)
+    _add_report(sub)
     return parser
 
 
+def _add_distill(sub: argparse._SubParsersAction) -> None:
+    from distill.cli import add_distill_parser
+
+    add_distill_parser(sub, _positive_int)
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from distill.cli import cmd_distill as run_distill
+
+    return run_distill(args)
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="report.md/.html and plots comparing run directories")
+    p.add_argument("runs", nargs="+", type=Path, help="run directories (with summary.json and samples.jsonl)")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--label", action="append", default=[], metavar="DIR=NAME",
+                   help="label a run (base, distilled, rl, ...); repeatable; default: config.json 'label'")
+    p.add_argument("--title", default="r1eval report", help="report title")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from r1eval.report import parse_labels, write_report
+
+    out = write_report(args.runs, args.out, labels=parse_labels(args.label), title=args.title)
+    print(f"wrote {out / 'report.md'}, {out / 'report.html'} and plots in {out}")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo, "grpo": cmd_grpo,
-            "gate": cmd_gate}
+            "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,1 @@
+"""Distillation: teacher traces through the harness, rejection sampling, SFT of a student (TRL)."""
