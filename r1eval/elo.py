@@ -35,7 +35,7 @@ decreases when any solve rate increases.
 With a rating distribution (the ratings of human contestants) the output adds the percentile: the
 share of contestants rated below R (ties count half), as R1's "96.3 percentile" reports it.
 
-See docs/codeforces.md for how this relates to CodeElo's contest-rank method and R1's numbers.
+See README.md, section "Codeforces rating estimation" for how this relates to CodeElo's contest-rank method and R1's numbers.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ faithfully are skipped when loading, and the loader says how many: interactive p
 several outputs are correct, so comparing with the jury's output would mark right answers wrong).
 
 summary.json gets `rating` and `rating_ci95`: the maximum-likelihood Codeforces rating given each rated
-problem's solve rate over the n samples (see r1eval/elo.py and docs/codeforces.md), plus the full
+problem's solve rate over the n samples (see r1eval/elo.py and README.md, section "Codeforces rating estimation"), plus the full
 estimate under `rating_estimate`.
 """
 

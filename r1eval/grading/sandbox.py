@@ -18,7 +18,7 @@ Public API (all functions are thread-safe; call them from as many threads as you
   problem passes only if every test passes; like the official runner, grading stops at the first
   failing test.
 
-How a program is isolated (Linux, as root; see docs/sandbox.md):
+How a program is isolated (Linux, as root; see README.md, section "Code execution sandbox"):
 a long-lived fork server (a clean ``python -I`` with an empty environment, started on first use)
 forks one launcher per run. The launcher starts a new session and unshares new PID, network, mount,
 IPC and UTS namespaces; inside, a root reaper (PID 1) makes the whole filesystem read-only, mounts
