@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from r1eval.errors import UsageError
+from rl.gating import add_gate_flags
 
 
 def add_distill_parser(sub: argparse._SubParsersAction, positive_int) -> None:
@@ -47,14 +48,7 @@ def add_distill_parser(sub: argparse._SubParsersAction, positive_int) -> None:
     t.add_argument("--epochs", type=float, help="override the preset's num_train_epochs")
     t.add_argument("--max-steps", type=int, help="override the preset's max_steps")
     t.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
-    t.add_argument("--gate-bench", action="append", default=[],
-                   help="evaluate the student on this bench during training (repeatable), as in GRPO")
-    t.add_argument("--gate-every", type=positive_int, default=50, help="steps between gate evaluations (50)")
-    t.add_argument("--gate-limit", type=positive_int, default=20, help="gate problems per bench (default 20)")
-    t.add_argument("--gate-n", type=positive_int, default=4, help="gate samples per problem (default 4)")
-    t.add_argument("--gate-max-tokens", type=positive_int, default=1024, help="gate max new tokens (1024)")
-    t.add_argument("--stop-on-regression", action="store_true",
-                   help="stop when a gate bench is significantly worse than at the best step")
+    add_gate_flags(t, positive_int, "the student")
 
 
 def cmd_distill(args: argparse.Namespace) -> int:

@@ -203,14 +203,9 @@ def _add_grpo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vllm", dest="use_vllm", action="store_true", default=None,
                    help="generate with vLLM (default: when vLLM and a GPU are present)")
     p.add_argument("--no-vllm", dest="use_vllm", action="store_false", help="generate with transformers")
-    p.add_argument("--gate-bench", action="append", default=[],
-                   help="evaluate the policy on this bench during training (repeatable)")
-    p.add_argument("--gate-every", type=_positive_int, default=50, help="steps between gate evaluations")
-    p.add_argument("--gate-n", type=_positive_int, default=4, help="samples per problem in gate evaluations")
-    p.add_argument("--gate-limit", type=_positive_int, default=20, help="problems per gate bench")
-    p.add_argument("--gate-max-tokens", type=_positive_int, default=1024, help="max tokens in gate evaluations")
-    p.add_argument("--stop-on-regression", action="store_true",
-                   help="stop when a gate bench is significantly worse than at the best step")
+    from rl.gating import add_gate_flags
+
+    add_gate_flags(p, _positive_int, "the policy")
 
 
 def cmd_grpo(args: argparse.Namespace) -> int:

@@ -122,6 +122,19 @@ def cmd_gate(args: Any) -> int:
     return 0 if result.accept else 1
 
 
+def add_gate_flags(parser: Any, positive_int: Any, subject: str = "the policy") -> None:
+    """The `--gate-*` training flags shared by `r1eval grpo` and `r1eval distill train`."""
+    parser.add_argument("--gate-bench", action="append", default=[],
+                        help=f"evaluate {subject} on this bench during training (repeatable)")
+    parser.add_argument("--gate-every", type=positive_int, default=50, help="steps between gate evaluations (50)")
+    parser.add_argument("--gate-n", type=positive_int, default=4, help="samples per problem in gate evaluations (4)")
+    parser.add_argument("--gate-limit", type=positive_int, default=20, help="problems per gate bench (20)")
+    parser.add_argument("--gate-max-tokens", type=positive_int, default=1024,
+                        help="max new tokens in gate evaluations (1024)")
+    parser.add_argument("--stop-on-regression", action="store_true",
+                        help="stop when a gate bench is significantly worse than at the best step")
+
+
 @dataclass
 class GateSettings:
     """Evaluate the policy with the harness every `every` steps during GRPO."""
