@@ -87,6 +87,10 @@ class RunDir:
         self._fh = self.samples_path.open("a", encoding="utf-8")
         return samples
 
+    def update_config(self, fields: dict[str, Any]) -> None:
+        """Add provenance known only later (e.g. the started engine's versions and options)."""
+        write_json(self.config_path, {**self.config(), **fields})
+
     def append(self, samples: list[Sample]) -> None:
         """Append finished samples and make them durable before returning."""
         assert self._fh is not None, "open() the run directory first"

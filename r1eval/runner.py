@@ -153,6 +153,7 @@ def generate_and_grade(spec: RunSpec, problems: list[Problem], requests: list[Ge
 
     by_id = {p.id: p for p in problems}
     backend = make_backend(spec.backend, spec.model, spec.backend_options)
+    run_dir.update_config({"backend_info": backend.describe()})
     total = sum(len(r.sample_indices) for r in requests)
     tokens, t0 = 0, time.perf_counter()
     bar = tqdm(total=total, unit="sample", desc=f"{spec.bench.name}", disable=not spec.progress,

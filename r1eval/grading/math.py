@@ -116,6 +116,12 @@ def _grade_keys(pairs: list[tuple[tuple[str, str], str]]) -> list[tuple[str | No
     return [grade_key(k, g) for k, g in pairs]
 
 
+@lru_cache(maxsize=65536)
+def _parse_answer(answer: str) -> tuple:
+    """An extracted answer parsed once (cons@n compares every answer with several class representatives)."""
+    return tuple(_parse_prediction(("boxed", answer)))
+
+
 def answers_equivalent(a: str, b: str) -> bool:
     """Whether two extracted answers are mathematically equal (math-verify, both directions tried)."""
     if a == b:
@@ -123,7 +129,7 @@ def answers_equivalent(a: str, b: str) -> bool:
     try:
         from math_verify import verify
 
-        pa, pb = _parse_prediction(("boxed", a)), _parse_prediction(("boxed", b))
+        pa, pb = list(_parse_answer(a)), list(_parse_answer(b))
         if not pa or not pb:
             return False
         return bool(verify(pa, pb, timeout_seconds=VERIFY_TIMEOUT_S)) or bool(
