@@ -31,8 +31,9 @@ ENGINE = {"max_model_len": 2048, "gpu_memory_utilization": 0.1}  # the vLLM test
 
 def workload(problems: int, n: int, seed: int) -> list[tuple[str, str, list[int], list[int]]]:
     """(problem id, prompt text, prompt token ids, per-sample seeds) exactly as r1eval builds them."""
-    from r1eval.backends.base import embedded_model, load_tokenizer, render_prompt
+    from r1eval.backends.base import render_prompt
     from r1eval.benches import LoadOptions, get_bench
+    from r1eval.models import embedded_model, load_tokenizer
     from r1eval.records import sample_seed
 
     tokenizer = load_tokenizer(embedded_model())
@@ -47,8 +48,8 @@ def workload(problems: int, n: int, seed: int) -> list[tuple[str, str, list[int]
 def bare_vllm(args: argparse.Namespace) -> dict:
     import torch
 
-    from r1eval.backends.base import embedded_model, hf_model_dir
     from r1eval.backends.vllm import cpu_engine_fixes
+    from r1eval.models import embedded_model, hf_model_dir
 
     t0 = time.perf_counter()
     from vllm import LLM, SamplingParams
@@ -82,7 +83,7 @@ def bare_transformers(args: argparse.Namespace) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from r1eval.backends.base import embedded_model, load_tokenizer
+    from r1eval.models import embedded_model, load_tokenizer
 
     spec = embedded_model()
     work = workload(args.problems, args.n, args.seed)

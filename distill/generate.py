@@ -14,9 +14,9 @@ def generate_traces(teacher: str | None, data: str, *, n: int, output: Path, bac
                     progress: bool = True) -> tuple[dict[str, Any], Path]:
     """Sample `n` teacher traces per problem of `data` (a bench name or a problem/answer JSONL) with
     `r1eval.runner.run_eval`; graded, resumable, with full provenance. Returns (summary, run dir)."""
-    from r1eval.backends import resolve_model
     from r1eval.benches import REGISTRY, LoadOptions
     from r1eval.benches.math import MathBench
+    from r1eval.models import resolve_model
     from r1eval.records import SamplingParams
     from r1eval.runner import RunSpec, run_eval
 

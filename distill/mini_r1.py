@@ -80,10 +80,10 @@ def teacher_trace(a: int, b: int, rng: random.Random, cfg: MiniConfig) -> str:
 
 def write_teacher_run(rows: list[dict[str, str]], data_path: Path, out: Path, cfg: MiniConfig, seed: int) -> None:
     """The scripted teacher's traces as an ordinary run directory (config, graded samples, summary)."""
-    from r1eval.backends.base import ModelSpec
     from r1eval.benches.base import LoadOptions
     from r1eval.benches.math import MathBench
     from r1eval.metrics import summarize
+    from r1eval.models import ModelSpec
     from r1eval.records import Problem, Sample, SamplingParams, sample_seed
     from r1eval.rundir import RunDir
     from r1eval.runner import RunSpec, build_config

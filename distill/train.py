@@ -114,9 +114,7 @@ def train_student(student: str | None, data: Path, output: Path, *, preset: str 
     the harness every `gate.every` steps, as GRPO does, keeping the best in `output/gate/best`.
     Returns `output/model`."""
     from distill.filter import load_chat_dataset
-    from r1eval.backends import resolve_model
-    from r1eval.backends.base import load_tokenizer
-    from r1eval.models import load_trainable_model
+    from r1eval.models import load_tokenizer, load_trainable_model, resolve_model
 
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")

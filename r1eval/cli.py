@@ -85,9 +85,8 @@ def _backend_options(args: argparse.Namespace) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from r1eval.backends import resolve_model
-    from r1eval.backends.base import served_model
     from r1eval.benches import LoadOptions, get_bench
+    from r1eval.models import resolve_model, served_model
     from r1eval.records import SamplingParams
     from r1eval.runner import RunSpec, format_summary, run_eval
 
@@ -209,7 +208,7 @@ def _add_grpo(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_grpo(args: argparse.Namespace) -> int:
-    from r1eval.backends import resolve_model
+    from r1eval.models import resolve_model
     from rl.gating import GateSettings
     from rl.presets import get_preset
     from rl.train import GRPORun, train_grpo

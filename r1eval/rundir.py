@@ -15,8 +15,8 @@ from r1eval.errors import UsageError
 from r1eval.records import Sample
 
 # config.json fields that must match for a directory to be resumed (n and --limit may grow)
-IDENTITY_KEYS = ("bench", "model", "model_sha256", "data_sha256", "backend", "temperature", "top_p",
-                 "max_tokens", "seed", "force_think")
+IDENTITY_KEYS = ("bench", "model", "model_sha256", "data_sha256", "bench_provenance", "backend", "temperature",
+                 "top_p", "max_tokens", "seed", "force_think")
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -14,9 +14,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from r1eval.backends import GenerationRequest, ModelSpec, make_backend
+from r1eval.backends import GenerationRequest, make_backend
 from r1eval.benches import Bench, LoadOptions
 from r1eval.metrics import summarize
+from r1eval.models import ModelSpec
 from r1eval.records import Problem, Sample, SamplingParams, sample_seed
 from r1eval.rundir import IDENTITY_KEYS, RunDir, read_samples
 
@@ -81,6 +82,7 @@ def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Prob
         "num_problems": len(problems),
         "limit": spec.limit,
         **asdict(spec.params),
+        "bench_provenance": spec.bench.provenance(),
         "backend": spec.backend,
         "backend_options": spec.backend_options,
         "seeding": "seed per sample = sha256(f'{seed}:{problem_id}:{sample_index}')[:4] & 0x7fffffff",
@@ -142,6 +144,7 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     summary = summarize(samples, bench=spec.bench.name, model=spec.model.name, n=spec.params.n,
                         equivalent=spec.bench.equivalent if spec.bench.kind != "code" else None)
     summary.update(spec.bench.extra_summary(summary, samples, problems))
+    summary.update(config["bench_provenance"])
     run_dir.write_summary(summary)
     return summary, run_dir.path
 

@@ -159,8 +159,8 @@ class GateSettings:
 def evaluate_policy(model_dir: Path, settings: GateSettings, out_dir: Path, label: str) -> dict[str, float]:
     """Run the harness on each gate bench for the model in `model_dir`; each eval is an ordinary run
     directory `out_dir/<bench>`. Returns bench -> metric value."""
-    from r1eval.backends.base import ModelSpec
     from r1eval.benches import LoadOptions, get_bench
+    from r1eval.models import ModelSpec
     from r1eval.records import SamplingParams
     from r1eval.runner import RunSpec, run_eval
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1eval.backends.base import ModelSpec, model_cache_dir
 from r1eval.errors import UsageError
+from r1eval.models import ModelSpec, model_cache_dir
 from r1eval.records import read_jsonl
 from r1eval.rundir import write_json
 from rl.presets import GRPOPreset

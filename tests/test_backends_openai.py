@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from r1eval.backends.base import GenerationRequest, served_model
+from r1eval.backends.base import GenerationRequest
 from r1eval.backends.openai import OpenAIBackend, fold_reasoning
 from r1eval.errors import BackendError, UsageError
+from r1eval.models import served_model
 from r1eval.records import SamplingParams, sample_seed
 from tests.test_cli_errors import assert_one_line_error
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from r1eval.backends.base import embedded_model, hf_model_dir, load_tokenizer, render_prompt
+from r1eval.backends.base import render_prompt
 from r1eval.benches import LoadOptions, get_bench
+from r1eval.models import embedded_model, hf_model_dir, load_tokenizer
 from r1eval.records import sample_seed
 from tests.test_cli_errors import assert_one_line_error
 

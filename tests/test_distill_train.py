@@ -39,8 +39,7 @@ def test_one_sft_step_updates_weights(tmp_path: Path):
     import torch
 
     from distill.train import train_student
-    from r1eval.backends.base import embedded_model
-    from r1eval.models import load_trainable_model
+    from r1eval.models import embedded_model, load_trainable_model
 
     trace = Trace("p", [{"role": "user", "content": "What is 12 + 13?"}], "25", REPLY, True)
     kept, rejected = filter_traces([trace], FilterConfig())

@@ -34,7 +34,7 @@ def test_two_grpo_steps_update_weights_log_every_field_and_gate(tmp_path) -> Non
     import torch
     from safetensors.torch import load_file
 
-    from r1eval.backends.base import embedded_model
+    from r1eval.models import embedded_model
     from rl.gating import GateSettings
     from rl.train import GRPORun, model_cache_dir, train_grpo
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from r1eval.backends.base import Backend, GenerationRequest, GenerationResult, ModelSpec, resolve_model
+from r1eval.backends.base import Backend, GenerationRequest, GenerationResult
 from r1eval.errors import UsageError
+from r1eval.models import ModelSpec
 
-__all__ = ["Backend", "GenerationRequest", "GenerationResult", "ModelSpec", "make_backend", "resolve_model",
-           "BACKENDS"]
+__all__ = ["Backend", "GenerationRequest", "GenerationResult", "make_backend", "BACKENDS"]
 
 BACKENDS = ("auto", "transformers", "vllm", "openai")
 

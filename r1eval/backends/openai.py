@@ -21,12 +21,12 @@ from typing import Any
 from r1eval.backends.base import (
     GenerationRequest,
     GenerationResult,
-    ModelSpec,
     as_finished_batches,
     group_by_request,
     iterate_async,
 )
 from r1eval.errors import BackendError, UsageError
+from r1eval.models import ModelSpec
 from r1eval.records import Completion, SamplingParams
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"

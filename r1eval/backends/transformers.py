@@ -15,13 +15,11 @@ from typing import Any
 from r1eval.backends.base import (
     GenerationRequest,
     GenerationResult,
-    ModelSpec,
     completion_text,
-    hf_model_dir,
-    load_tokenizer,
     render_prompt,
 )
 from r1eval.errors import UsageError
+from r1eval.models import ModelSpec, hf_model_dir, load_tokenizer
 from r1eval.records import Completion, SamplingParams
 
 MAX_BATCH_ROWS = 64

@@ -31,16 +31,14 @@ from typing import Any
 from r1eval.backends.base import (
     GenerationRequest,
     GenerationResult,
-    ModelSpec,
     as_finished_batches,
     completion_text,
     group_by_request,
-    hf_model_dir,
     iterate_async,
-    load_tokenizer,
     render_prompt,
 )
 from r1eval.errors import BackendError
+from r1eval.models import ModelSpec, hf_model_dir, load_tokenizer
 from r1eval.records import Completion, SamplingParams
 
 CPU_MEMORY_FRACTION = 0.1  # on CPU vLLM reserves this fraction of RAM for weights + KV cache

@@ -53,6 +53,13 @@ class Bench:
         """Bench-specific keys merged into summary.json (e.g. a Codeforces rating). Default: none."""
         return {}
 
+    def provenance(self) -> dict[str, Any]:
+        """What, besides the data, decides this bench's verdicts: at least `{"grader": {"name", "version"}}`
+        (code benches add `"isolation"`, the sandbox level). The runner records it in config.json under
+        `bench_provenance` (part of the resume identity) and merges it into summary.json, so runs graded
+        differently are never mixed or compared silently. Bump a grader's version when its verdicts change."""
+        return {"grader": {"name": f"{self.kind}-exact-match", "version": "1"}}
+
     def equivalent(self, a: str, b: str) -> bool:
         """Whether two extracted answers are the same answer (the classes cons@n votes over)."""
         return a == b

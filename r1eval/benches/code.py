@@ -93,6 +93,10 @@ class HumanEvalBench(Bench):
             problems.append(Problem(str(row["task_id"]), humaneval_prompt(row["prompt"]), None, meta))
         return problems
 
+    def provenance(self) -> dict[str, Any]:
+        return {"grader": {"name": "r1eval-sandbox", "version": sandbox.SANDBOX_VERSION},
+                "isolation": sandbox.isolation()}
+
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
         return _grade_parallel(self._grade_one, items)
 
@@ -226,6 +230,10 @@ class LiveCodeBench(Bench):
             raise UsageError(f"could not fetch {LCB_HUB_ID} ({version}) from the hub ({type(exc).__name__}); "
                              "pass --data FILE with a local code_generation_lite JSONL") from None
         return rows
+
+    def provenance(self) -> dict[str, Any]:
+        return {"grader": {"name": "r1eval-sandbox", "version": sandbox.SANDBOX_VERSION},
+                "isolation": sandbox.isolation()}
 
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
         return _grade_parallel(self._grade_one, items)

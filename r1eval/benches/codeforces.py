@@ -132,6 +132,12 @@ class CodeforcesBench(Bench):
             raise UsageError(f"could not load {HUB_ID} from the hub ({type(exc).__name__}); pass --data FILE "
                              "with rows in its schema") from None
 
+    def provenance(self) -> dict[str, Any]:
+        from r1eval.grading import sandbox
+
+        return {"grader": {"name": "r1eval-sandbox", "version": sandbox.SANDBOX_VERSION},
+                "isolation": sandbox.isolation()}
+
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
         if len(items) <= 1:
             return [self._grade_one(item) for item in items]

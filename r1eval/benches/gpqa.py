@@ -36,6 +36,7 @@ from r1eval.grading.math import answer_region
 from r1eval.records import Messages, Problem, Sample, Verdict, read_jsonl
 
 LETTERS = "ABCD"
+MCQ_GRADER_VERSION = "1"  # bump whenever a verdict can change
 HUB_REPO = "Idavidrein/gpqa"
 HUB_FILE = "gpqa_diamond.csv"
 CSV_CHOICE_COLUMNS = ("Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
@@ -300,6 +301,9 @@ class GPQABench(Bench):
         choices = problem.meta["choices"]
         return Problem(problem.id, mcq_prompt(problem.meta["question"], [choices[k] for k in order]),
                        problem.gold, {**problem.meta, "order": order})
+
+    def provenance(self) -> dict[str, Any]:
+        return {"grader": {"name": "r1eval-mcq", "version": MCQ_GRADER_VERSION}}
 
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
         return [self.grade_one(problem, completion) for problem, completion in items]

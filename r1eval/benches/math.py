@@ -10,7 +10,7 @@ from typing import Any
 
 from r1eval.benches.base import Bench, LoadOptions
 from r1eval.errors import UsageError
-from r1eval.grading.math import MathGrader, normalize_gold
+from r1eval.grading.math import MATH_GRADER_VERSION, MathGrader, normalize_gold
 from r1eval.records import Problem, Verdict, read_jsonl
 
 MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -78,6 +78,12 @@ class MathBench(Bench):
 
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
         return self.grader.grade([(completion, problem.gold) for problem, completion in items])
+
+    def provenance(self) -> dict[str, Any]:
+        from importlib.metadata import version
+
+        return {"grader": {"name": "r1eval-math", "version": MATH_GRADER_VERSION,
+                           "math_verify": version("math-verify")}}
 
     def equivalent(self, a: str, b: str) -> bool:
         return self.grader.equivalent(a, b)

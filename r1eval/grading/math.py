@@ -23,6 +23,7 @@ from typing import Any
 
 from r1eval.records import Verdict
 
+MATH_GRADER_VERSION = "1"  # bump whenever a verdict can change; recorded in config.json and summary.json
 PARSE_TIMEOUT_S = 5
 VERIFY_TIMEOUT_S = 5
 _POOL_MIN_ITEMS = 64  # below this many unique pairs, grading in-process beats handing work to workers

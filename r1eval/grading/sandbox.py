@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+SANDBOX_VERSION = "1"  # bump whenever a verdict can change; recorded in config.json and summary.json
 VERDICTS = ("passed", "wrong_answer", "runtime_error", "timeout", "memory_limit", "syntax_error")
 
 DEFAULT_TIMEOUT_S = 10.0
