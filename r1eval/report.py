@@ -4,8 +4,8 @@ Every number in the results table is read from the run's summary.json (the same 
 printed); per-problem pass@1 from summary.json's `per_problem` feeds the paired tests
 (`r1eval.metrics.paired_test`: bootstrap CI over shared problems + sign-flip permutation p-value, made
 two-sided here). Runs labelled base / distilled / rl (`--label DIR=NAME` or `label` in config.json) get
-the R1-style ablation table. A run directory holding `train_log.jsonl` (one dict per training step)
-gets training curves.
+the R1-style ablation table. A run directory holding `steps.jsonl` (the training log of `r1eval grpo` and
+`r1eval distill train`, one dict per step) gets training curves.
 """
 
 from __future__ import annotations
@@ -71,11 +71,12 @@ def load_run(path: Path, labels: dict[str, str]) -> Run:
     label = labels.get(str(path.resolve())) or config.get("label") or path.name
     lengths = [s.completion_tokens for s in read_samples(rd.samples_path)]
     log = []
-    log_path = path / "train_log.jsonl"
+    log_path = path / "steps.jsonl"
     if log_path.is_file():
         from r1eval.records import read_jsonl
 
-        log = read_jsonl(log_path)
+        by_step = {row.get("step", i): row for i, row in enumerate(read_jsonl(log_path))}  # a resume may log a
+        log = [by_step[k] for k in sorted(by_step)]  # step twice: the last row counts
     return Run(path, str(label), config, summary, lengths, log)
 
 

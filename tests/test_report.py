@@ -32,7 +32,7 @@ def make_run(path: Path, label: str | None, correct_fn, *, train_log: list[dict]
     summary = summarize(samples, bench="toy", model=f"model-{label}", n=N, equivalent=lambda a, b: a == b)
     run.write_summary(summary)
     if train_log:
-        (path / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train_log))
+        (path / "steps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train_log))
     return summary
 
 
