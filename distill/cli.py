@@ -9,6 +9,7 @@ from pathlib import Path
 
 from r1eval.errors import UsageError
 from rl.gating import add_gate_flags
+from rl.training import add_launch_flags, is_main_process, require_data_and_output
 
 
 def add_distill_parser(sub: argparse._SubParsersAction, positive_int) -> None:
@@ -47,17 +48,12 @@ def add_distill_parser(sub: argparse._SubParsersAction, positive_int) -> None:
     t.add_argument("--lora", action="store_true", help="train LoRA adapters (peft) instead of all weights")
     t.add_argument("--output", type=Path, help="output directory (final model in model/); rerunning the same "
                                                "command with it continues the run (required unless --dry-run)")
-    t.add_argument("--dry-run", action="store_true",
-                   help="print the effective batch numbers and the full TRL config as JSON, then exit (no model load)")
-    t.add_argument("--num-processes", type=positive_int,
-                   help="plan for N processes (with --dry-run; a real run takes the launcher's count)")
+    add_launch_flags(t, positive_int)
     t.add_argument("--epochs", type=float, help="override the preset's num_train_epochs (larger extends a run)")
     t.add_argument("--max-steps", type=int, help="override the preset's max_steps (larger extends a run)")
     t.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
     t.add_argument("--global-batch-size", type=positive_int, help="override sequences per optimizer step")
     t.add_argument("--micro-batch-size", type=positive_int, help="override the most sequences per process per pass")
-    t.add_argument("--max-minutes", type=float,
-                   help="stop training after this many minutes, with a checkpoint (rerun to continue)")
     add_gate_flags(t, positive_int, "the student")
 
 
@@ -122,7 +118,6 @@ def _filter(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from distill.train import sft_dry_run, train_student
-    from rl.training import is_main_process
 
     overrides = {k: v for k, v in {"num_train_epochs": args.epochs, "max_steps": args.max_steps,
                                    "learning_rate": args.learning_rate, "global_batch_size": args.global_batch_size,
@@ -132,9 +127,7 @@ def _train(args: argparse.Namespace) -> int:
         if is_main_process():
             print(json.dumps(plan, indent=2, default=str))
         return 0
-    missing = [flag for flag, value in (("--data", args.data), ("--output", args.output)) if not value]
-    if missing:
-        raise UsageError(f"r1eval distill train needs {' and '.join(missing)} (or --dry-run to only plan)")
+    require_data_and_output(args, "r1eval distill train")
     gate = None
     if args.gate_bench:
         from r1eval.benches import get_bench

@@ -29,13 +29,12 @@ from rl.training import (
     CHECKPOINTS_DIR,
     STEPS_FILE,
     init_distributed,
-    is_main_process,
     launched_world_size,
     make_step_log_callback,
     make_time_budget_callback,
     open_training_dir,
-    share_from_main,
     split_batch,
+    train_and_save,
     trl_config,
 )
 
@@ -193,8 +192,6 @@ def _fit(model: Any, tokenizer: Any, dataset: Any, cfg: DistillPreset, output: P
          checkpoint: Path | None, student: str, max_minutes: float | None, num_processes: int) -> Path:
     from trl import SFTTrainer
 
-    from rl.gating import gate_stopped_at
-
     peft_config = None
     if lora:
         from peft import LoraConfig
@@ -213,24 +210,4 @@ def _fit(model: Any, tokenizer: Any, dataset: Any, cfg: DistillPreset, output: P
         args.ddp_timeout = max(args.ddp_timeout, 6 * 3600)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=callbacks)
-    final = output / "model"
-    stopped = gate_stopped_at(checkpoint)
-    if stopped is not None:
-        if not (final / "config.json").is_file():
-            raise UsageError(f"the gate stopped this run at step {stopped}; its student is in {checkpoint} and the "
-                             f"best one in {output / 'gate' / 'best'}")
-        print(f"the gate stopped this run at step {stopped}; the best student is in {output / 'gate' / 'best'}")
-        return final
-    t0 = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    if is_main_process():
-        trained = trainer.model.merge_and_unload() if lora else trainer.model
-        trained.save_pretrained(final)
-        tokenizer.padding_side = "left"
-        tokenizer.save_pretrained(final)
-        (output / "result.json").write_text(json.dumps({
-            "global_steps": result.global_step, "train_loss": result.training_loss,
-            "train_seconds": round(time.perf_counter() - t0, 1), "resumed_from": str(checkpoint) if checkpoint else None,
-        }, indent=2) + "\n", encoding="utf-8")
-    share_from_main(None)  # the others wait until model/ is written
-    return final
+    return train_and_save(trainer, tokenizer, checkpoint, output, output / "model")

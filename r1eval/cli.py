@@ -187,13 +187,7 @@ def _add_grpo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default="tiny-cpu", help="r1-zero | r1-stage1 | tiny-cpu (default tiny-cpu)")
     p.add_argument("--output", type=Path, help="run directory (steps.jsonl, final/, gate/); rerunning the same "
                                                "command with it continues the run (required unless --dry-run)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the effective batch numbers and the full TRL config as JSON, then exit (no model load)")
-    p.add_argument("--num-processes", type=_positive_int,
-                   help="plan for N processes (with --dry-run; a real run takes the launcher's count)")
     p.add_argument("--max-steps", type=int, help="override the preset's optimizer steps (larger extends a run)")
-    p.add_argument("--max-minutes", type=float,
-                   help="stop training after this many minutes, with a checkpoint (rerun to continue)")
     p.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
     p.add_argument("--beta", type=float, help="override the preset's KL coefficient")
     p.add_argument("--num-generations", type=_positive_int, help="override G, samples per prompt")
@@ -212,7 +206,9 @@ def _add_grpo(sub: argparse._SubParsersAction) -> None:
                    help="generate with vLLM (default: when vLLM and a GPU are present)")
     p.add_argument("--no-vllm", dest="use_vllm", action="store_false", help="generate with transformers")
     from rl.gating import add_gate_flags
+    from rl.training import add_launch_flags
 
+    add_launch_flags(p, _positive_int)
     add_gate_flags(p, _positive_int, "the policy")
 
 
@@ -223,7 +219,7 @@ def cmd_grpo(args: argparse.Namespace) -> int:
     from rl.gating import GateSettings
     from rl.presets import get_preset
     from rl.train import GRPORun, grpo_dry_run, train_grpo
-    from rl.training import is_main_process
+    from rl.training import is_main_process, require_data_and_output
 
     preset = get_preset(args.preset).with_overrides(
         max_steps=args.max_steps, learning_rate=args.learning_rate, beta=args.beta,
@@ -235,10 +231,7 @@ def cmd_grpo(args: argparse.Namespace) -> int:
             raise UsageError(f"--rollouts-per-generation must be >= 0 (got {args.rollouts_per_generation})")
         preset = replace(preset, rollouts_per_generation=args.rollouts_per_generation or None)
     preset.validate()
-    if not args.dry_run:
-        missing = [flag for flag, value in (("--data", args.data), ("--output", args.output)) if not value]
-        if missing:
-            raise UsageError(f"r1eval grpo needs {' and '.join(missing)} (or --dry-run to only plan)")
+    require_data_and_output(args, "r1eval grpo")
     gate = (GateSettings(benches=args.gate_bench, every=args.gate_every, n=args.gate_n, limit=args.gate_limit,
                          max_tokens=args.gate_max_tokens, stop_on_regression=args.stop_on_regression)
             if args.gate_bench else None)

@@ -19,6 +19,7 @@ from typing import Any
 from r1eval.errors import UsageError
 from r1eval.metrics import PairedComparison, paired_test, pass_at_k
 from r1eval.rundir import RunDir, read_samples, write_json
+from rl.training import save_policy, share_from_main
 
 MODES = ("non-inferior", "better")
 DEFAULT_MARGIN = 0.05  # non-inferiority margin in metric units (5 points of pass@1)
@@ -184,8 +185,6 @@ def make_gate_callback(settings: GateSettings, tokenizer: Any, gate_dir: Path, m
     from transformers import TrainerCallback
     from transformers.trainer_callback import ExportableState
 
-    from rl.training import save_policy, share_from_main
-
     class GateCallback(TrainerCallback, ExportableState):
         """Every `settings.every` steps (and at step 0): save the policy, evaluate it on the gate benches as
         run directories under gate/step-N/, keep the best policy in gate/best/ (mean metric over benches),
@@ -273,14 +272,3 @@ def make_gate_callback(settings: GateSettings, tokenizer: Any, gate_dir: Path, m
 
     return GateCallback()
 
-
-def gate_stopped_at(checkpoint: Path | None) -> int | None:
-    """The step at which the gate stopped the run whose checkpoint this is (None: it did not stop it)."""
-    if checkpoint is None or not (checkpoint / "trainer_state.json").is_file():
-        return None
-    stored = json.loads((checkpoint / "trainer_state.json").read_text()).get("stateful_callbacks", {})
-    gate = stored.get("GateCallback")
-    for entry in gate if isinstance(gate, list) else [gate] if gate else []:
-        if entry.get("attributes", {}).get("stopped_at") is not None:
-            return int(entry["attributes"]["stopped_at"])
-    return None

@@ -31,7 +31,6 @@ from typing import Any
 from r1eval.errors import UsageError
 from r1eval.models import ModelSpec, model_cache_dir
 from r1eval.records import read_jsonl
-from r1eval.rundir import write_json
 from rl.presets import BatchPlan, GRPOPreset
 from rl.rewards import REWARDS
 from rl.templates import apply_template, opens_think, problem_statement
@@ -39,14 +38,12 @@ from rl.training import (
     CHECKPOINTS_DIR,
     STEPS_FILE,
     init_distributed,
-    is_main_process,
     launched_world_size,
     make_step_log_callback,
     make_time_budget_callback,
     on_main_first,
     open_training_dir,
-    save_policy,
-    share_from_main,
+    train_and_save,
 )
 
 # TRL metric name -> steps.jsonl field (rewards/<func>/mean are added per reward function)
@@ -378,26 +375,8 @@ def build_trainer(run: GRPORun) -> tuple[Any, Any, Path | None]:
 
 def train_grpo(run: GRPORun) -> Path:
     """Train with GRPO (or continue the run in `run.output`) and return the final policy's directory."""
-    from rl.gating import gate_stopped_at
-
     trainer, tokenizer, checkpoint = build_trainer(run)
-    final = run.output / "final"
-    stopped = gate_stopped_at(checkpoint)
-    if stopped is not None:
-        if not (final / "config.json").is_file():
-            raise UsageError(f"the gate stopped this run at step {stopped}; its policy is in {checkpoint} and the "
-                             f"best one in {run.output / 'gate' / 'best'}")
-        print(f"the gate stopped this run at step {stopped}; the best policy is in {run.output / 'gate' / 'best'}")
-        return final
-    t0 = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    if is_main_process():
-        save_policy(trainer.model, tokenizer, final)
-        write_json(run.output / "result.json", {
-            "global_steps": result.global_step, "train_seconds": round(time.perf_counter() - t0, 1),
-            "resumed_from": str(checkpoint) if checkpoint else None})
-    share_from_main(None)  # the others wait until final/ is written
-    return final
+    return train_and_save(trainer, tokenizer, checkpoint, run.output, run.output / "final")
 
 
 def data_sha256_rows(rows: list[dict[str, Any]]) -> str:

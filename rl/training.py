@@ -193,6 +193,61 @@ def read_steps(path: Path) -> list[dict[str, Any]]:
     return [rows[k] for k in sorted(rows)]
 
 
+def add_launch_flags(parser: Any, positive_int: Any) -> None:
+    """The flags `r1eval grpo` and `r1eval distill train` share for planning and bounding a run."""
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the effective batch numbers and the full TRL config as JSON, then exit "
+                             "(no model load)")
+    parser.add_argument("--num-processes", type=positive_int,
+                        help="plan for N processes (with --dry-run; a real run takes the launcher's count)")
+    parser.add_argument("--max-minutes", type=float,
+                        help="stop training after this many minutes, with a checkpoint (rerun to continue)")
+
+
+def require_data_and_output(args: Any, command: str) -> None:
+    """--data and --output are required unless --dry-run (one-line UsageError)."""
+    missing = [flag for flag, value in (("--data", args.data), ("--output", args.output)) if not value]
+    if missing and not args.dry_run:
+        raise UsageError(f"{command} needs {' and '.join(missing)} (or --dry-run to only plan)")
+
+
+def gate_stopped_at(checkpoint: Path | None) -> int | None:
+    """The step at which the gate (rl.gating's GateCallback, whose state each checkpoint stores) stopped
+    the run this checkpoint belongs to; None when it did not stop it."""
+    if checkpoint is None or not (checkpoint / "trainer_state.json").is_file():
+        return None
+    stored = json.loads((checkpoint / "trainer_state.json").read_text()).get("stateful_callbacks", {})
+    gate = stored.get("GateCallback")
+    for entry in gate if isinstance(gate, list) else [gate] if gate else []:
+        if entry.get("attributes", {}).get("stopped_at") is not None:
+            return int(entry["attributes"]["stopped_at"])
+    return None
+
+
+def train_and_save(trainer: Any, tokenizer: Any, checkpoint: Path | None, output: Path, final: Path) -> Path:
+    """Train (continuing from `checkpoint` when given), then, on the main process, save the final model to
+    `final` (LoRA merged, tokenizer padding left as the harness generates) and result.json; every process
+    waits for that. A run the gate stopped is not trained further."""
+    stopped = gate_stopped_at(checkpoint)
+    best = output / "gate" / "best"
+    if stopped is not None:
+        if not (final / "config.json").is_file():
+            raise UsageError(f"the gate stopped this run at step {stopped}; the model at the stop is in {checkpoint} "
+                             f"and the best one in {best}")
+        print(f"the gate stopped this run at step {stopped}; the best model is in {best}")
+        return final
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if is_main_process():
+        tokenizer.padding_side = "left"
+        save_policy(trainer.model, tokenizer, final)
+        write_json(output / "result.json", {
+            "global_steps": result.global_step, "train_loss": result.training_loss,
+            "train_seconds": round(time.perf_counter() - t0, 1), "resumed_from": str(checkpoint) if checkpoint else None})
+    share_from_main(None)  # the others wait until the final model is written
+    return final
+
+
 def save_policy(model: Any, tokenizer: Any, out: Path) -> Path:
     """Save the policy as a plain HF directory; a peft model is merged into a copy first."""
     import copy
