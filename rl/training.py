@@ -236,6 +236,15 @@ def train_and_save(trainer: Any, tokenizer: Any, checkpoint: Path | None, output
                              f"and the best one in {best}")
         print(f"the gate stopped this run at step {stopped}; the best model is in {best}")
         return final
+    if checkpoint is not None:  # Trainer would run one more step on a finished run: it is done already
+        done = int(checkpoint.name.split("-")[1])
+        target = trainer.set_initial_training_values(trainer.args, trainer.get_train_dataloader())[-1]
+        if done >= target:
+            if not (final / "config.json").is_file():
+                raise UsageError(f"this run finished its {done} steps but {final} was not written; the model is in "
+                                 f"{checkpoint}")
+            print(f"{output} already holds {done} of {target} steps; a larger --max-steps continues it")
+            return final
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if is_main_process():

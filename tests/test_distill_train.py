@@ -84,3 +84,6 @@ def test_one_sft_step_updates_weights_and_a_rerun_continues(tmp_path: Path):
     assert all(int(m["step"]) == 2 for m in optimizer["state"].values())  # the checkpoint's optimizer went on
     config = json.loads((tmp_path / "sft" / "config.json").read_text())
     assert config["kind"] == "sft" and config["resumes"][0]["from_step"] == 1
+    # rerunning a finished run trains nothing more (Trainer alone would run one more step)
+    train_student(None, tmp_path / "data", tmp_path / "sft", overrides={**overrides, "max_steps": 2})
+    assert (tmp_path / "sft" / "steps.jsonl").read_text() == new_text
