@@ -1,5 +1,6 @@
 """Several processes (gloo on CPU): the main process's gate and time-budget decisions reach every process,
-`python -m r1eval` runs, and `accelerate launch` trains one GRPO step on 2 processes with gating."""
+`python -m r1eval` runs, and `accelerate launch` trains one GRPO step (with gating) and one SFT step on 2
+processes."""
 
 from __future__ import annotations
 
@@ -116,3 +117,29 @@ def test_accelerate_launch_two_cpu_processes_trains_one_grpo_step_with_gating(tm
     for step in ("step-000000", "step-000001"):
         assert json.loads((out / "gate" / step / "held" / "summary.json").read_text())["num_problems"] == 2
     assert (out / "final" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_accelerate_launch_two_cpu_processes_trains_one_sft_step(tmp_path) -> None:
+    from distill.filter import FilterConfig, Trace, filter_traces, write_filter_output
+
+    reply = "<think>\nOnes: 2 + {b} = {s}.\nTens: 1 + 1 = 2.\nSo 12 + 1{b} = 2{s}.\n</think>\nThe answer is \\boxed{{2{s}}}."
+    traces = [Trace(f"p{b}", [{"role": "user", "content": f"What is 12 + 1{b}?"}], f"2{b + 2}",
+                    reply.format(b=b, s=b + 2), True) for b in range(1, 8)]
+    kept, rejected = filter_traces(traces, FilterConfig())
+    write_filter_output(tmp_path / "data", kept, rejected, FilterConfig())
+    out = tmp_path / "sft"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+           str(_free_port()), "-m", "r1eval", "distill", "train", "--data", str(tmp_path / "data"), "--output",
+           str(out), "--max-steps", "1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    plan = json.loads((out / "config.json").read_text())["plan"]  # the tiny-cpu global batch of 8, split in two
+    assert plan == {"num_processes": 2, "global_batch_size": 8, "per_device_train_batch_size": 4,
+                    "gradient_accumulation_steps": 1}
+    checkpoint = out / "checkpoints" / "checkpoint-1"
+    assert (checkpoint / "rng_state_0.pth").is_file() and (checkpoint / "rng_state_1.pth").is_file()
+    assert [json.loads(x)["step"] for x in (out / "steps.jsonl").read_text().splitlines()] == [1]
+    assert (out / "model" / "model.safetensors").is_file()
