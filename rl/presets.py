@@ -79,7 +79,9 @@ class GRPOPreset:
     save_steps: int = field(default=400, metadata={
         "help": "checkpoint every N steps (a multiple of the optimizer steps per generation round, so a resumed "
                 "run starts on a round boundary)"})
-    save_total_limit: int | None = field(default=None, metadata={"help": "checkpoints kept (None = all)"})
+    save_total_limit: int | None = field(default=3, metadata={
+        "help": "newest checkpoints kept (None = all); gate evaluations also checkpoint, and gate/best keeps the "
+                "best policy apart"})
     use_vllm: bool | None = field(default=None, metadata={
         "help": "generate with vLLM (TRL colocate mode); None = when vLLM and a GPU are present"})
 
