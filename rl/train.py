@@ -199,36 +199,37 @@ def _reference_module(trainer: Any, lora: bool) -> Any:
 
 
 def make_reference_callback(trainer: Any, every: int, lora: bool, seed: int) -> Any:
-    """A TrainerCallback (add it after TRL's own, so it runs after TRL's reference sync) that, with LoRA,
-    merges the adapter every `every` steps (`merge_and_restart_adapter`), and for LoRA and full training
-    alike writes the reference into each checkpoint once it has been reset, so a resume restores it
-    (`restore_reference`)."""
+    """A TrainerCallback that, with LoRA, merges the adapter every `every` steps (`merge_and_restart_adapter`),
+    and for LoRA and full training alike writes the reference into each checkpoint saved once the reference
+    has been reset (right after the checkpoint itself), so a resume restores it (`restore_reference`)."""
     from safetensors.torch import save_file
     from transformers import TrainerCallback
 
     class ReferencePolicyCallback(TrainerCallback):
         def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, optimizer: Any = None,
                         **kwargs: Any) -> None:
-            step = state.global_step
-            if lora and step % every == 0:
-                merge_and_restart_adapter(model, optimizer, seed + step)
-            if control.should_save and step >= every and state.is_world_process_zero:
+            if lora and state.global_step % every == 0:
+                merge_and_restart_adapter(model, optimizer, seed + state.global_step)
+
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step >= every and state.is_world_process_zero:
                 weights = {k: v.detach().cpu().clone().contiguous()
                            for k, v in _reference_module(trainer, lora).state_dict().items() if "lora_" not in k}
-                folder = Path(args.output_dir) / f"checkpoint-{step}"
-                folder.mkdir(parents=True, exist_ok=True)
-                save_file(weights, str(folder / REFERENCE_FILE))
+                save_file(weights, str(Path(args.output_dir) / f"checkpoint-{state.global_step}" / REFERENCE_FILE))
 
     return ReferencePolicyCallback()
 
 
-def restore_reference(trainer: Any, checkpoint: Path, lora: bool) -> bool:
-    """Load the checkpoint's reference (written once the reference was reset) into the base weights (LoRA)
-    or TRL's ref_model. Returns whether there was one."""
+def restore_reference(trainer: Any, checkpoint: Path, lora: bool, every: int) -> bool:
+    """Load the checkpoint's reference (written once the reference was reset, i.e. from step `every` on) into
+    the base weights (LoRA) or TRL's ref_model. Returns whether there was one to load."""
     from safetensors.torch import load_file
 
     path = checkpoint / REFERENCE_FILE
     if not path.is_file():
+        if int(checkpoint.name.split("-")[1]) >= every:
+            raise UsageError(f"{checkpoint} lacks {REFERENCE_FILE} (killed while saving?); delete that checkpoint "
+                             "to resume from the one before")
         return False
     _, unexpected = _reference_module(trainer, lora).load_state_dict(load_file(str(path)), strict=False)
     if unexpected:
@@ -369,7 +370,7 @@ def build_trainer(run: GRPORun) -> tuple[Any, Any, Path | None]:
         trainer.add_callback(make_reference_callback(trainer, run.preset.ref_model_sync_steps, bool(run.lora_r),
                                                      run.seed))
         if checkpoint is not None:
-            restore_reference(trainer, checkpoint, bool(run.lora_r))
+            restore_reference(trainer, checkpoint, bool(run.lora_r), run.preset.ref_model_sync_steps)
     return trainer, tokenizer, checkpoint
 
 

@@ -205,8 +205,7 @@ def test_lora_with_r1_zero_builds_a_trainer_whose_reference_reset_keeps_the_poli
     trainer, tokenizer, checkpoint = build_trainer(run)  # the unmodified R1-Zero preset: no traceback
     assert checkpoint is None and trainer.ref_model is None and not trainer.args.sync_ref_model
     assert trainer.beta == 0.001 and type(trainer.model).__name__.startswith("PeftModel")
-    names = [type(c).__name__ for c in trainer.callback_handler.callbacks]
-    assert names[-1] == "ReferencePolicyCallback"  # runs after every other step-end callback
+    assert "ReferencePolicyCallback" in [type(c).__name__ for c in trainer.callback_handler.callbacks]
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert "merged into the base" in config["reference_policy"]
 
@@ -241,16 +240,20 @@ def test_lora_with_r1_zero_builds_a_trainer_whose_reference_reset_keeps_the_poli
 
     # the reset reference is written into the checkpoint and restored from it on resume
     callback = make_reference_callback(trainer, every=400, lora=True, seed=0)
-    callback.on_step_end(SimpleNamespace(output_dir=str(tmp_path / "ckpts")),
-                         SimpleNamespace(global_step=400, is_world_process_zero=True),
-                         TrainerControl(should_save=True), model=model, optimizer=None)
     saved = tmp_path / "ckpts" / "checkpoint-400"
+    saved.mkdir(parents=True)  # as Trainer leaves it just before on_save
+    callback.on_save(SimpleNamespace(output_dir=str(tmp_path / "ckpts")),
+                     SimpleNamespace(global_step=400, is_world_process_zero=True), TrainerControl())
     assert (saved / REFERENCE_FILE).is_file()
     base = next(m for m in model.modules() if hasattr(m, "base_layer")).base_layer.weight
     kept = base.detach().clone()
     with torch.no_grad():
         base.zero_()
-    assert restore_reference(trainer, saved, lora=True) and torch.equal(base, kept)
+    assert restore_reference(trainer, saved, lora=True, every=400) and torch.equal(base, kept)
+    (saved / REFERENCE_FILE).unlink()  # a checkpoint past a reset without its reference is refused, not misread
+    with pytest.raises(UsageError, match="lacks"):
+        restore_reference(trainer, saved, lora=True, every=400)
+    assert not restore_reference(trainer, tmp_path / "ckpts" / "checkpoint-399", lora=True, every=400)
 
 
 def test_bad_data_is_a_usage_error(tmp_path) -> None:
