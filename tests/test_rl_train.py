@@ -98,8 +98,8 @@ def _tiny_run(tmp_path, max_steps: int, **overrides):
         write_split(arithmetic_problems(2, seed=4, prefix="held"), tmp_path / "held.jsonl")
     preset = get_preset("tiny-cpu").with_overrides(**{
         "max_steps": max_steps, "num_generations": 4, "prompts_per_step": 2, "micro_batch_size": 8,
-        "max_completion_length": 8, "learning_rate": 1e-4, "beta": 0.01,
-        "rewards": {"accuracy": 1.0, "language": 1.0}, **overrides})
+        "max_completion_length": 8, "learning_rate": 1e-4, "beta": 0.01, "sync_ref_model": True,
+        "ref_model_sync_steps": 2, "rewards": {"accuracy": 1.0, "language": 1.0}, **overrides})
 
     def length_reward(prompts, completions, **kwargs):  # differs within every group: a non-zero gradient
         return [len(str(c)) / 100 for c in completions]
@@ -158,16 +158,21 @@ def test_two_grpo_steps_then_a_rerun_resumes_at_step_3_with_the_same_optimizer_s
     seen: dict = {}
 
     class Probe(TrainerCallback):
-        def on_step_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
+        def on_step_begin(self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kwargs):
             if not seen:
+                reference = dict(trainer.ref_model.named_parameters())
                 seen.update(step=state.global_step, optimizer=copy.deepcopy(optimizer.state_dict()),
-                            scheduler_epoch=lr_scheduler.last_epoch)
+                            scheduler_epoch=lr_scheduler.last_epoch,
+                            reference_is_policy=all(torch.equal(p, reference[n]) for n, p in model.named_parameters()))
 
+    # TRL reset the reference to the policy at step 2 (ref_model_sync_steps 2): the checkpoint carries it
+    assert (out / "checkpoints" / "checkpoint-2" / "reference.safetensors").is_file()
     trainer, _, checkpoint = build_trainer(_tiny_run(tmp_path, max_steps=3))
     assert checkpoint == out / "checkpoints" / "checkpoint-2"
     trainer.add_callback(Probe())
     trainer.train(resume_from_checkpoint=str(checkpoint))
     assert seen["step"] == 2 and seen["scheduler_epoch"] == 2
+    assert seen["reference_is_policy"]  # restored: not the initial model TRL would otherwise rebuild
     assert saved["state"].keys() == seen["optimizer"]["state"].keys()
     for index, moments in saved["state"].items():
         for name, value in moments.items():  # Adam's step counter and both moments, tensor for tensor
