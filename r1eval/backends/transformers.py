@@ -92,16 +92,16 @@ class SeededSampler:
             logits = logits - p.frequency_penalty * counts - p.presence_penalty * (counts > 0).to(logits.dtype)
         return logits
 
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
+    def filtered_logits(self, input_ids: Any, scores: Any) -> Any:
+        """The logits each row's token is drawn from (softmax of them): penalised, divided by the temperature,
+        with the tokens min-p, top-k and top-p exclude set to -inf. Greedy (temperature 0): penalised only."""
         import torch
 
         p = self.params
         logits = scores.float()
         if not p.penalties_off():
             logits = self._penalize(input_ids, logits)
-        if p.temperature == 0:
-            chosen = logits.argmax(dim=-1)
-        else:
+        if p.temperature > 0:
             logits = logits / p.temperature
             if p.min_p > 0.0:
                 probs = logits.softmax(dim=-1)
@@ -116,6 +116,15 @@ class SeededSampler:
                 remove = cum <= (1 - p.top_p)
                 remove[..., -1] = False  # always keep the most likely token
                 logits = logits.masked_fill(remove.scatter(1, sorted_idx, remove), float("-inf"))
+        return logits
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        logits = self.filtered_logits(input_ids, scores)
+        if self.params.temperature == 0:
+            chosen = logits.argmax(dim=-1)
+        else:
             probs = logits.softmax(dim=-1)
             chosen = torch.stack([torch.multinomial(probs[i], 1, generator=g)[0]
                                   for i, g in enumerate(self.generators)])
