@@ -90,10 +90,10 @@ def read_samples(path: Path, repair: bool = False, strict: bool = False) -> list
     return samples
 
 
-def identity_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """The identity fields that differ, with both values when they are short."""
+def identity_changes(old: dict[str, Any], new: dict[str, Any], keys: tuple[str, ...] = IDENTITY_KEYS) -> list[str]:
+    """The identity fields (of `keys`) that differ, with both values when they are short."""
     changed = []
-    for key in IDENTITY_KEYS:
+    for key in keys:
         a, b = old.get(key), new.get(key)
         if a == b:
             continue
@@ -146,18 +146,25 @@ class RunDir:
         fh.flush()
         self._lock = fh
 
+    def refuse_changed_identity(self, config: dict[str, Any], keys: tuple[str, ...] = IDENTITY_KEYS) -> None:
+        """UsageError naming the identity fields (of `keys`) in which `config` differs from the directory's."""
+        if not self.exists():
+            return
+        changed = identity_changes(self.config(), config, keys)
+        if changed:
+            raise UsageError(f"{self.path} holds a run with different {', '.join(changed)}; "
+                             "pass a new --output (or delete that directory) to start fresh")
+
     def open(self, config: dict[str, Any], wait: bool = False) -> list[Sample]:
         """Lock the directory, create it or reopen it for resume (refusing a different identity), and return
         the samples already finished. Hold the lock until `close()`."""
         self.lock(wait)
         try:
+            self.refuse_changed_identity(config)
             if self.exists():
                 old = self.config()
-                changed = identity_changes(old, config)
-                if changed:
-                    raise UsageError(f"{self.path} holds a run with different {', '.join(changed)}; "
-                                     "pass a new --output (or delete that directory) to start fresh")
-                config = {**config, "created": old.get("created", config.get("created")),
+                # keys added after the start (backend_info, effective_sampling, a label) stay until replaced
+                config = {**old, **config, "created": old.get("created", config.get("created")),
                           "resumed": old.get("resumed", 0) + 1}
             write_json(self.config_path, config)
             samples = read_samples(self.samples_path, repair=True, strict=True)

@@ -114,6 +114,9 @@ def generation_config_note(model: ModelSpec, differences: dict[str, Any]) -> str
             "sampling field itself, as config.json records)" + (f"; to use them pass {flags}" if flags else ""))
 
 
+MODEL_IDENTITY_KEYS = ("tokenizer_sha256", "chat_template_sha256")
+
+
 def model_identity(model: ModelSpec, backend: str, dtype: str | None) -> dict[str, Any]:
     """What besides the weights decides a local backend's tokens, known before any engine starts: the
     tokenizer and chat template hashes, and the model's own generation settings (recorded, not applied).
@@ -195,10 +198,13 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     standard_only = backend == "openai" and bool(spec.backend_options.get("standard_params_only"))
     resolved = {"backend": backend, "backend_requested": spec.backend, "dtype": dtype,
                 # sampling fields whose values are the server's, not r1eval's (--standard-params-only)
-                "server_defaults": ["top_k", "min_p", "repetition_penalty"] if standard_only else [],
-                **model_identity(spec.model, backend, dtype)}
+                "server_defaults": ["top_k", "min_p", "repetition_penalty"] if standard_only else []}
     config = build_config(spec, problems, all_problems, resolved)
-    differences = generation_config_differences(resolved["model_generation_config"] or {}, spec.params)
+    if spec.output is not None:  # refuse a changed setting before the tokenizer is loaded (or a GGUF dequantised)
+        RunDir(spec.output).refuse_changed_identity(config, tuple(k for k in IDENTITY_KEYS
+                                                                  if k not in MODEL_IDENTITY_KEYS))
+    config.update(model_identity(spec.model, backend, dtype))
+    differences = generation_config_differences(config["model_generation_config"] or {}, spec.params)
     if differences:
         print(generation_config_note(spec.model, differences), file=sys.stderr)
     run_dir = RunDir(spec.output or default_output(config, spec.model))
