@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, copy_model_dir, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -180,20 +180,6 @@ def test_two_concurrent_runs_of_one_command(tmp_path: Path) -> None:
     assert len(keys) == len(set(keys)) == 4
 
 
-def _model_copy(source: Path, dest: Path, generation_config: dict | None = None) -> Path:
-    """A copy of a model directory: JSON files copied (generation_config.json rewritten), weights linked."""
-    dest.mkdir()
-    for f in source.iterdir():
-        if f.suffix == ".json":
-            (dest / f.name).write_text(f.read_text())
-        else:
-            (dest / f.name).symlink_to(f)
-    if generation_config is not None:
-        config = json.loads((dest / "generation_config.json").read_text())
-        (dest / "generation_config.json").write_text(json.dumps({**config, **generation_config}))
-    return dest
-
-
 def test_hostile_generation_config_changes_nothing(tmp_path: Path) -> None:
     """A model directory whose generation_config.json sets a repetition penalty, top-k, n-gram blocking,
     a minimum length and a low temperature gives exactly the completions of a clean copy (issue 13)."""
@@ -202,8 +188,8 @@ def test_hostile_generation_config_changes_nothing(tmp_path: Path) -> None:
     source = Path(hf_model_dir(embedded_model(), "float32"))
     hostile_settings = {"repetition_penalty": 1.5, "top_k": 3, "no_repeat_ngram_size": 1, "min_new_tokens": 20,
                         "temperature": 0.2, "do_sample": True}
-    clean = _model_copy(source, tmp_path / "clean")
-    hostile = _model_copy(source, tmp_path / "hostile", hostile_settings)
+    clean = copy_model_dir(source, tmp_path / "clean")
+    hostile = copy_model_dir(source, tmp_path / "hostile", hostile_settings)
     runs = {}
     for name, model in (("clean", clean), ("hostile", hostile)):
         proc = run_cli(*RUN_ARGS, "--model", str(model), "--output", str(tmp_path / f"run-{name}"))
