@@ -326,7 +326,7 @@ def build() -> tuple[list[dict], list[dict]]:
                       "expected": None if stated is None else LETTERS[stated],
                       "label": stated == gold, **extra})
 
-    for f, (source, template, kinds) in enumerate(FORMS):
+    for source, template, kinds in FORMS:
         for size in kinds.split():
             pool = QUESTIONS_4 if size == "4" else QUESTIONS_10
             variants = [True, True, False] if size == "4" else [True, False]
