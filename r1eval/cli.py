@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from r1eval.audit import add_audit_parser, cmd_audit
 from r1eval.errors import UsageError
 
 
@@ -259,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gate(sub)
     _add_distill(sub)
     _add_report(sub)
+    add_audit_parser(sub)
     return parser
 
 
@@ -292,7 +294,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo, "grpo": cmd_grpo,
-            "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report}
+            "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report, "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:
