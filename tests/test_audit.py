@@ -90,20 +90,23 @@ def test_math_run_lists_exactly_the_planted_disagreements(tmp_path: Path,
 def test_mcq_run_with_shuffled_choices(tmp_path: Path) -> None:
     """A GPQA run from the CSV form: each sample saw its own order; the audit maps letters back."""
     choices = ["Jupiter", "Mars", "Venus", "Mercury"]  # the CSV's Correct Answer first
+    # a sample that was shown the right answer last (right before the chat template's end-of-turn token)
+    last_right = next(i for i in range(5, 100) if sample_order(sample_seed(0, "f1", i))[3] == 0)
     rows = []
-    for index, (reply, recorded_ok) in enumerate([
-        ("Answer: {right}", True),  # all agree
-        ("Answer: {wrong}", False),  # all agree (wrong)
-        ("The answer is {right}.", False),  # recorded by an older extractor that missed it
-        ("Comparing ({wrong}) with ({right}), the second is consistent with the data.", False),  # lenient only
-        ("Answer: Jupiter", True),  # the choice's text
-    ]):
+    for index, reply, recorded_ok in [
+        (0, "Answer: {right}", True),  # all agree
+        (1, "Answer: {wrong}", False),  # all agree (wrong)
+        (2, "The answer is {right}.", False),  # recorded by an older extractor that missed it
+        (3, "Comparing ({wrong}) with ({right}), the second is consistent with the data.", False),  # lenient only
+        (last_right, "Answer: Jupiter", True),  # the choice's text
+    ]:
         seed = sample_seed(0, "f1", index)
         order = sample_order(seed)
         right, wrong = "ABCD"[order.index(0)], "ABCD"[order.index(1)]
         prompt = "Question?\n\n" + "\n".join(f"{'ABCD'[j]}) {choices[k]}" for j, k in enumerate(order))
         gold = "ABCD"[reference_order("f1").index(0)]
-        rows.append({"problem_id": "f1", "sample_index": index, "seed": seed, "prompt": prompt + "<|im_end|>\n",
+        rows.append({"problem_id": "f1", "sample_index": index, "seed": seed,
+                     "prompt": prompt + "<|im_end|>\n<|im_start|>assistant\n",
                      "completion": "<think>\nhmm\n</think>\n" + reply.format(right=right, wrong=wrong), "gold": gold,
                      "extracted_answer": gold if recorded_ok else None, "correct": recorded_ok,
                      "detail": {"choice_order": order}})

@@ -177,7 +177,7 @@ def download_hub_csv() -> Path:
 def problem_from_record(row: dict[str, Any]) -> Problem:
     """The problem one recorded sample saw, rebuilt from its samples.jsonl (or graded) row alone, for
     `r1eval audit`: the gold letter (`gold`, else `answer`), the choices shown (the prompt's `A) ...`
-    lines; the last one cut at its line end, where a chat template may follow) and, for a shuffled sample,
+    lines; the last one cut where a chat template's end-of-turn token follows it) and, for a shuffled sample,
     its `detail.choice_order` with the problem's reference order."""
     pid = str(row.get("problem_id", row.get("id", "")))
     gold = row.get("gold") if row.get("gold") not in (None, "") else row.get("answer")
@@ -185,8 +185,8 @@ def problem_from_record(row: dict[str, Any]) -> Problem:
     if isinstance(prompt, list):
         prompt = "\n".join(str(m.get("content", "")) for m in prompt if isinstance(m, dict))
     shown = parse_inline_choices(prompt) if isinstance(prompt, str) else None
-    if shown:
-        shown[-1] = shown[-1].split("\n", 1)[0].strip()
+    if shown:  # the rendered prompt goes on after the last choice: a chat template's end-of-turn token
+        shown[-1] = re.split(r"\n|<\||<｜|</s>|\[/INST\]|<end_of_turn>", shown[-1], maxsplit=1)[0].strip()
     order = (row.get("detail") or {}).get("choice_order")
     if not order:
         return Problem(pid, [], gold, {"choices": shown, "shuffle": False})
