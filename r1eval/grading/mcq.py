@@ -201,8 +201,10 @@ _ANSWER_CUE = re.compile(r"""(?ix)
 # a letter declared right: "(C) is correct", "C is the correct answer", "B 是正确的", "C est la bonne réponse"
 _DECLARED_RIGHT = re.compile(r"""(?ix)
     (?<![A-Za-z0-9'])(?:option\s+|choice\s+|选项\s*|選項\s*)?[(\[]?(?P<letter>(?-i:[A-J]))[)\]]?
-    (?:\s*(?:is|would\s+be|seems\s+to\s+be)\s+(?:the\s+|my\s+|our\s+|indeed\s+|clearly\s+)?(?:correct|right|best|final\s+)?
+    (?:\s*(?:is|would\s+be|seems\s+to\s+be)\s+(?:the\s+|my\s+|our\s+|indeed\s+|clearly\s+)?
+        (?:correct|right|best|final\s+|most\s+(?:likely|plausible|appropriate|accurate|consistent|reasonable)\s+)?
         (?:answer|correct|right|best|choice|option)\b(?!\s+only)
+      | \s*[:\-–—]\s*(?:correct|right|true)\b(?!\s*\?)
       | \s*(?:项|項)?\s*(?:是|为|為)?\s*(?:正确|正確)(?:的|答案)?
       | \s+est\s+(?:la\s+)?(?:bonne|correcte|juste)
       | \s+es\s+(?:la\s+)?(?:correcta|respuesta\s+correcta)
@@ -216,7 +218,7 @@ _BARE_LINE = re.compile(r"""(?ix)^[\s$({\[]*
 _LETTER_WITH_TEXT = re.compile(r"(?i)^\s*(?:option\s+|choice\s+)?(?:\(((?-i:[A-J]))\)|((?-i:[A-J]))\))[:.]?\s+\S")
 _LINE_ENDS_ON_LETTER = re.compile(r"""(?ix)
     (?:(?:[:\-–—→]|\bis|\bit's|\bbe|\bleaving|\bleaves|\bremains|\bsay)\s*
-        (?:option\s+|choice\s+)?[(\[]?(?P<letter>(?-i:[A-J]))[)\]]?
+        (?:(?:therefore|thus|hence|clearly|indeed|definitely|then|option|choice)\s+)*[(\[]?(?P<letter>(?-i:[A-J]))[)\]]?
       | \((?P<paren>(?-i:[A-J]))\))
     [\s.!$]*$""")
 _LINE_OPENS_WITH_LETTER = re.compile(r"^\s*[(\[]?([A-Ja-j])(?:[)\]]|[.:,。]|(?=[\u3000-\u9fff]))")

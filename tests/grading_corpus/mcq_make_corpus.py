@@ -74,6 +74,7 @@ LM_PRO = "EleutherAI/lm-evaluation-harness lm_eval/tasks/mmlu_pro/_default_templ
 LM_4188 = "https://github.com/EleutherAI/lm-evaluation-harness/pull/4188"
 GPT_OSS = "openai/gpt-oss gpt_oss/evals/abcd_grader.py"
 OPENBENCH = "groq/openbench src/openbench/scorers/mcq.py (MCQ_PATTERNS)"
+OPENR1 = "huggingface/open-r1 src/open_r1/rewards.py (format_reward, accuracy_reward)"
 
 FORMS: list[tuple[str, str, str]] = [
     # lighteval: letter answers in free text
@@ -215,6 +216,21 @@ FORMS: list[tuple[str, str, str]] = [
     (SIMPLE_NORM, "The final answer is $\\boxed{\\text{({L})}}$", "4"),
     (SIMPLE, "Answer: {T}", "4"),  # the choice's text instead of its letter
     (SIMPLE, "**Final Answer**\n\n{T}", "4"),
+    # R1-style answer sections after </think>
+    (OPENR1, "<answer>\n{L}\n</answer>", "4 10"),
+    (OPENR1, "<answer>\nThe answer is \\boxed{{L}}\n</answer>", "4"),
+    (LIGHTEVAL_RE, "**Final Answer**\n\\boxed{{L}}", "4 10"),
+    (LIGHTEVAL_RE, "### Final Answer\nThe answer is $\\boxed{{L}}$.", "4"),
+    ("https://github.com/NVIDIA-NeMo/Skills/pull/1526",
+     "To summarize:\n- {W} fails the first check.\n- {V} contradicts the data.\n- {L} fits.\n\n**Answer: {L}**", "4"),
+    (GPT_OSS, "The correct answer is **{L}**.", "4"),
+    (OPENBENCH, "**Option {L}** is correct.", "4"),
+    (OPENBENCH, "- **Option {W}**: incorrect.\n- **Option {L}**: correct.", "4"),
+    (LM_4188, "The best fit is therefore {L}.", "4"),
+    (LM_GPQA, "Thus the most plausible choice is ({L}).", "4"),
+    (LM_GPQA, "Analysis:\n{W}) {TW} - no\n{L}) {T} - yes\n\nTherefore: {L}", "4"),
+    (SIMPLE, "Answer: {L}\n\nExplanation: {W} is a common distractor because it ignores a basic fact.", "4"),
+    ("https://github.com/jundot/omlx/pull/3668", "Answer: {L}\n\nNote: ({W}) is a common mistake.", "4"),
 ]
 
 # hand-written adversarial cases: (source, think, answer text, stated letter or None, kind)
@@ -263,6 +279,10 @@ ADVERSARIAL: list[tuple[str, str, str, str | None]] = [
     (LIGHTEVAL, "The letters are A, B, C and D.", "The answer is for sure {G}, it can't be {W}", "{G}"),
     ("https://github.com/openai/frontier-evals/issues/125", "Check twice.",
      "Answer: {G}\nAfter checking the reasoning, I need to correct this.\nAnswer: {W}", "{W}"),
+    (LM_GPQA, "Go through them.", "Analysis:\n{W}) - no\n{G}) - maybe\n", None),  # a listing, no choice stated
+    (LM_4188, "Both fit.", "I'm not sure; it could be {G} or {W}.", None),
+    (LM_4188, "Both fit.", "Both {G} and {W} are plausible.", None),
+    (OPENR1, "The answer is {G}.", "<answer>\n\n</answer>", None),
 ]
 UNCLOSED = [  # the reasoning never closed: nothing counts, whatever it says
     (LM_GPQA_R, "<think>\nLet me see. Option {W} is out. The answer is {G}.\n\nAnswer: {G}"),
