@@ -201,7 +201,7 @@ _ANSWER_CUE = re.compile(r"""(?ix)
 # a letter declared right: "(C) is correct", "C is the correct answer", "B 是正确的", "C est la bonne réponse"
 _DECLARED_RIGHT = re.compile(r"""(?ix)
     (?<![A-Za-z0-9'])(?:option\s+|choice\s+|选项\s*|選項\s*)?[(\[]?(?P<letter>(?-i:[A-J]))[)\]]?
-    (?:\s*(?:is|would\s+be|seems\s+to\s+be)\s+(?:the\s+|my\s+|our\s+|indeed\s+|clearly\s+)?
+    (?:\s*(?:is|would\s+be|must\s+be|seems\s+to\s+be)\s+(?:the\s+|my\s+|our\s+|indeed\s+|clearly\s+)?
         (?:correct|right|best|final\s+|most\s+(?:likely|plausible|appropriate|accurate|consistent|reasonable)\s+)?
         (?:answer|correct|right|best|choice|option)\b(?!\s+only)
       | \s*[:\-–—]\s*(?:correct|right|true)\b(?!\s*\?)
@@ -221,6 +221,9 @@ _LINE_ENDS_ON_LETTER = re.compile(r"""(?ix)
         (?:(?:therefore|thus|hence|clearly|indeed|definitely|then|option|choice)\s+)*[(\[]?(?P<letter>(?-i:[A-J]))[)\]]?
       | \((?P<paren>(?-i:[A-J]))\))
     [\s.!$]*$""")
+# "A) is wrong ...": a line about an option, not a choice of it
+_ABOUT_THE_OPTION = re.compile(r"(?i)\s*(?:is|are|was|seems|looks|would|could|can|cannot|can't|isn't|doesn't|does|"
+                               r"fails|must|might|may|should|has|had|contradicts|ignores|violates)\b")
 _LINE_OPENS_WITH_LETTER = re.compile(r"^\s*[(\[]?([A-Ja-j])(?:[)\]]|[.:,。]|(?=[\u3000-\u9fff]))")
 
 
@@ -329,7 +332,9 @@ def _line_candidates(text: str, n: int, choices: Sequence[str] | None) -> list[_
         out.append(_Candidate(last_pos, LETTERS[j], "last line (choice text)"))
     # the first line opening with a letter ("D. it can't be A or B"), when no other line opens with one
     first_pos, first = lines[0]
-    if _LINE_OPENS_WITH_LETTER.match(first) and sum(bool(_LINE_OPENS_WITH_LETTER.match(ln)) for _, ln in lines) == 1:
+    opens = _LINE_OPENS_WITH_LETTER.match(first)
+    if opens and sum(bool(_LINE_OPENS_WITH_LETTER.match(ln)) for _, ln in lines) == 1 \
+            and not _ABOUT_THE_OPTION.match(first, opens.end()):
         read = _read_letter(first, n, skip_filler=False)
         if read and not read.hedge:
             out.append(_Candidate(first_pos, read.letter, "first line"))
