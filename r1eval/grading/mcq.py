@@ -4,14 +4,18 @@ Only the text after `</think>` counts (`answer_region`; a reply whose `<think>` 
 answer). In that region every *stated choice* is a candidate, and the last one wins:
 
 - an answer cue followed by a letter or a choice's text: `Answer: C`, `**Answer:** (C)`, `Answer: "C"`,
-  `Final answer - B`, `the correct option is C`, `I'll go with C`, `答案是 C`, `故选C`, `La réponse est (B)`,
-  `Respuesta: C`, `Antwort: C`, `정답: C`, `答え：C`, `الإجابة: ب` ... (markdown, `$`, quotes and `\\text{}`
-  around the letter are skipped; an empty cue line reads the next line);
-- a letter declared right: `(C) is correct`, `C is the correct answer`, `B 是正确的`, `C est la bonne réponse`;
-- a `\\boxed{}` holding a letter (`\\boxed{C}`, `\\boxed{\\text{(C)}}`, `\\boxed{C) 5 eV}`) or a choice's text;
-- the last line when it is only a letter (`C`, `(C)`, `**C.**`), a letter with its choice (`(C) Jupiter`),
-  or ends on one after a colon or dash (`...: B`); the first line when it opens with the only letter
-  token in the reply (`D. it can't be A or B`).
+  `Final answer - B`, `the correct option is C`, `I'll go with C`, `The answer, after checking, is C`,
+  `答案是 C`, `故选C`, `La réponse est (B)`, `Respuesta: C`, `Antwort: C`, `정답: C`, `答え：C`, `الإجابة: ب` ...
+  (markdown, `$`, quotes, brackets and `\text{}` around the letter are skipped; a cue that ends its line
+  reads the next line);
+- a letter declared right: `(C) is correct`, `C is the correct answer`, `Option B: correct`, `B 是正确的`,
+  `C est la bonne réponse`;
+- a `\boxed{}` or `<answer>` tag holding a letter (`\boxed{C}`, `\boxed{\text{(C)}}`, `\boxed{C) 5 eV}`) or a
+  choice's text;
+- the last line when it is only a letter (`C`, `(C)`, `**C.**`, `Definitely C.`), a letter with its choice
+  (`(C) Jupiter`), or ends on one after a colon, dash or "is" (`...: B`, `so it's B`) or in parentheses
+  (`... I'd say (C)`); the first line when it opens with a letter and no other line does
+  (`D. it can't be A or B`), unless it goes on about that option (`A) is wrong`).
 
 Strictness: a letter mentioned in the reasoning is never a candidate (`I first thought A, but ...
 Answer: C` gives C); the article "A" and the pronoun "I" are not letters (`Answer: A shift of ...`,
@@ -76,7 +80,7 @@ _FILLER = re.compile(r"""(?ix)(?:
         |probably|likely|most\s+likely|either|between|option|choice|letter|answer|the|my|final|correct|right
         |best|one|i\s+think|i\s+believe|i\s+would\s+say|i'd\s+say|it's|it\s+is|that's|that\s+is|we\s+get
         |est|la|le|es|é|è|ist|lautet|die|der|adalah|ialah|là|ni|richtige|correcte|correcta|correta
-        |corretta|bonne|finale|la\s+opción|l'option|opción|opção|opzione|choix|yang\s+benar|yang\s+tepat|là)\b
+        |corretta|bonne|finale|la\s+opción|l'option|opción|opção|opzione|choix|yang\s+benar|yang\s+tepat)\b
     | 是 | 为 | 為 | 应该是 | 應該是 | 应为 | 應為 | 应该选 | 选项 | 選項 | 选 | 選 | は | 은 | 는 | 이 | هي | :
     )*""")
 # after "A"/"I" (or any lowercase letter) a following word makes it an article/pronoun, unless it is one
@@ -278,8 +282,7 @@ def _cue_tail(text: str, end: int) -> str:
     line_end = text.find("\n", end, end + _TAIL_CHARS)
     tail = text[end:end + _TAIL_CHARS] if line_end < 0 else text[end:line_end]
     if line_end >= 0 and not tail.strip(" \t:：-–—*$"):
-        start = len(text[line_end:line_end + _TAIL_CHARS]) - len(text[line_end:line_end + _TAIL_CHARS].lstrip())
-        tail = text[line_end + start:line_end + start + _TAIL_CHARS].split("\n", 1)[0]
+        tail = text[line_end:line_end + 2 * _TAIL_CHARS].lstrip().split("\n", 1)[0][:_TAIL_CHARS]
     return tail
 
 
