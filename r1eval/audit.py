@@ -36,6 +36,8 @@ from r1eval.errors import UsageError
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
 
+    from r1eval.grading.math import MathGrader
+
 MATH_GRADERS = ("recorded", "r1eval", "math-verify", "string-match")
 MCQ_GRADERS = ("recorded", "r1eval", "lenient")
 KINDS = ("recorded_vs_regraded", "extraction_differs", "equivalence_differs")
@@ -46,10 +48,11 @@ _CHUNK = 8  # samples per pool task: small enough for a smooth progress bar
 # ---------------------------------------------------------------------------------------------------
 # the independent math graders (run in worker processes for large inputs)
 
-_grader = None
+_grader: MathGrader | None = None
 
 
-def _math_grader():  # one in-process MathGrader per process (memo kept across chunks)
+def _math_grader() -> MathGrader:
+    """This process's MathGrader (in-process, its memo kept across chunks)."""
     global _grader
     from r1eval.grading.math import MathGrader
 
