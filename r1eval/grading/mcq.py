@@ -31,8 +31,9 @@ the last line, a choice's text anywhere in the last line.
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -158,24 +159,29 @@ def _read_letter(text: str, n: int, skip_filler: bool = True) -> _Read | None:
     return _Read(letter, m.start("letter"), False)
 
 
-def _normalize_text(text: str) -> str:
-    """Choice text for comparison: lowercase, no LaTeX braces/dollars/backslashes, single spaces."""
-    text = re.sub(r"[$\\{}]|\\(?:left|right)", "", text.lower())
+@lru_cache(maxsize=4096)
+def _normalize_text(text: str, fold_case: bool = True) -> str:
+    """Choice text for comparison: no LaTeX braces/dollars/backslashes, single spaces, lowercase (unless
+    `fold_case` is off: "CO" and "Co" are different choices)."""
+    text = re.sub(r"[$\\{}]|\\(?:left|right)", "", text.lower() if fold_case else text)
     return re.sub(r"\s+", " ", text).strip(" .;:,!")
 
 
 def _matching_choice(text: str, choices: Sequence[str] | None) -> int | None:
-    """Index of the one choice whose text `text` states: equal after normalising, else the only one it
-    contains as a whole phrase."""
-    if not choices:
+    """Index of the one choice whose text `text` states: equal after normalising (case-sensitively first),
+    or equal to the first line of a multi-line choice, else the only one it contains as a whole phrase."""
+    if not choices or not text.strip():
         return None
-    said = _normalize_text(text)
-    texts = [_normalize_text(c) for c in choices]
-    if not said:
-        return None
-    equal = [j for j, t in enumerate(texts) if t and t == said]
-    if len(equal) == 1:
-        return equal[0]
+    for fold_case in (False, True):
+        said = _normalize_text(text, fold_case)
+        texts = [_normalize_text(c, fold_case) for c in choices]
+        equal = [j for j, t in enumerate(texts) if t and t == said]
+        if len(equal) == 1:
+            return equal[0]
+        first_lines = [j for j, c in enumerate(choices)
+                       if "\n" in c.strip() and _normalize_text(c.strip().split("\n", 1)[0], fold_case) == said]
+        if len(first_lines) == 1 and len(said) >= 8:
+            return first_lines[0]
     contained = [j for j, t in enumerate(texts)
                  if t and re.search(rf"(?<![\w.]){re.escape(t)}(?![\w])", said)]
     # a choice that is part of a longer contained choice ("5" in "5 eV") does not count separately
@@ -231,16 +237,13 @@ _ABOUT_THE_OPTION = re.compile(r"(?i)\s*(?:is|are|was|seems|looks|would|could|ca
 _LINE_OPENS_WITH_LETTER = re.compile(r"^\s*[(\[]?([A-Ja-j])(?:[)\]]|[.:,。]|(?=[\u3000-\u9fff]))")
 
 
-def _boxed_contents(text: str) -> list[tuple[int, str]]:
-    """(position, content) of every balanced `\\boxed{...}` / `\\fbox{...}` (one pass over the braces)."""
-    closing: dict[int, int] = {}
-    stack: list[int] = []
-    for m in re.finditer(r"[{}]", text):
-        if m.group() == "{":
-            stack.append(m.start())
-        elif stack:
-            closing[stack.pop()] = m.start()
-    return [(m.start(), text[m.end():closing[m.end() - 1]]) for m in _BOXED.finditer(text) if m.end() - 1 in closing]
+def _boxed_content(text: str, m: re.Match[str]) -> str:
+    """The content of the `\\boxed{` matched by `m`, up to its balanced closing brace (at most `_LINE_CHARS`)."""
+    depth, i, end = 1, m.end(), min(len(text), m.end() + _LINE_CHARS)
+    while i < end and depth:
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        i += 1
+    return text[m.end():i - 1] if depth == 0 else text[m.end():end]
 
 
 class _Candidate(NamedTuple):
@@ -251,19 +254,28 @@ class _Candidate(NamedTuple):
 
 def _stated(text: str, pos: int, how: str, n: int, choices: Sequence[str] | None,
             lenient: bool) -> _Candidate | None:
-    """The candidate stated by `text` (a cue's tail or a box's content), or None."""
-    read = _read_letter(text, n)
+    """The candidate stated by `text` (a cue's tail or a box's content), or None. A text that is exactly one
+    choice's text is that choice even when it opens like a letter ("A Jupiter-mass planet")."""
+    exact = _matching_choice(text, choices) if choices else None
+    read = _read_letter(text[:_TAIL_CHARS], n)
+    if exact is not None and exact < n and _normalize_text(text) == _normalize_text(choices[exact]) \
+            and (read is None or _normalize_text(text[read.start + 1:]).strip("()[]")):
+        return _Candidate(pos, LETTERS[exact], f"{how} (choice text)")
     if read is not None:
         if read.hedge and not lenient:
             return _Candidate(pos, None, f"{how}: hedged between choices")
         return _Candidate(pos, read.letter, how)
-    j = _matching_choice(_FILLER.sub("", text, count=1) if text else text, choices)
+    j = exact if exact is not None else _matching_choice(text, choices)
+    if j is None:  # "Answer: the largest one, Jupiter" vs a choice that itself starts with a filler word
+        j = _matching_choice(_FILLER.sub("", text[:_LINE_CHARS], count=1), choices)
     if j is not None and j < n:
         return _Candidate(pos, LETTERS[j], f"{how} (choice text)")
     return None
 
 
-_TAIL_CHARS = 240
+_MAX_TRIES = 64  # matches of one kind read from the end of a reply
+_TAIL_CHARS = 240  # a letter is stated right after its cue
+_LINE_CHARS = 2000  # a choice's text may be long
 _CLAUSE_END = re.compile(r"[.?!。！？](?!\d)|\n")
 _CLAUSE_VERB = re.compile(r"(?i)\b(?:is|would\s+be|should\s+be|must\s+be|will\s+be|lautet|est|es|ist)\b|[:=是为為]")
 
@@ -278,38 +290,46 @@ def _clause_tails(text: str, end: int) -> list[int]:
 
 def _cue_tail(text: str, end: int) -> str:
     """The rest of the cue's line, or the next non-empty line when the cue ends its line (at most
-    `_TAIL_CHARS` characters: an answer is stated right after its cue)."""
-    line_end = text.find("\n", end, end + _TAIL_CHARS)
-    tail = text[end:end + _TAIL_CHARS] if line_end < 0 else text[end:line_end]
+    `_LINE_CHARS` characters)."""
+    line_end = text.find("\n", end, end + _LINE_CHARS)
+    tail = text[end:end + _LINE_CHARS] if line_end < 0 else text[end:line_end]
     if line_end >= 0 and not tail.strip(" \t:：-–—*$"):
-        tail = text[line_end:line_end + 2 * _TAIL_CHARS].lstrip().split("\n", 1)[0][:_TAIL_CHARS]
+        tail = text[line_end:line_end + 2 * _LINE_CHARS].lstrip().split("\n", 1)[0][:_LINE_CHARS]
     return tail
 
 
 def _candidates(text: str, n: int, choices: Sequence[str] | None, lenient: bool) -> list[_Candidate]:
+    """The last candidate of each kind (only the last stated choice can win), found by reading each kind's
+    matches from the end, at most `_MAX_TRIES` of them (a bound for pathological replies)."""
     found: list[_Candidate] = []
-    for m in _ANSWER_CUE.finditer(text):
+
+    def last_of(matches: Iterable[re.Match[str]], read: Callable[[re.Match[str]], _Candidate | None]) -> None:
+        for m in itertools.islice(reversed(list(matches)), _MAX_TRIES):
+            cand = read(m)
+            if cand:
+                found.append(cand)
+                return
+
+    def cue(m: re.Match[str]) -> _Candidate | None:
         for end in _clause_tails(text, m.end()):
             cand = _stated(_cue_tail(text, end), m.start(), "answer cue", n, choices, lenient)
             if cand:
-                found.append(cand)
-                break
-    for m in _DECLARED_RIGHT.finditer(text):
-        letter = m.group("letter")
-        before = text[max(0, m.start() - 16):m.start()]
+                return cand
+        return None
+
+    def declared(m: re.Match[str]) -> _Candidate | None:
+        letter, before = m.group("letter"), text[max(0, m.start() - 16):m.start()]
         if LETTERS.index(letter) >= n or _NEGATION_BEFORE.search(before):
-            continue
+            return None
         hedged = _HEDGE_BEFORE.search(before) and not lenient
-        found.append(_Candidate(m.start(), None if hedged else letter,
-                                "declared correct" + (": hedged between choices" if hedged else "")))
-    for pos, content in _boxed_contents(text):
-        cand = _stated(content[:_TAIL_CHARS], pos, "boxed", n, choices, lenient)
-        if cand:
-            found.append(cand)
-    for m in _ANSWER_TAG.finditer(text):
-        cand = _stated(m.group(1)[:_TAIL_CHARS], m.start(), "<answer> tag", n, choices, lenient)
-        if cand:
-            found.append(cand)
+        return _Candidate(m.start(), None if hedged else letter,
+                          "declared correct" + (": hedged between choices" if hedged else ""))
+
+    last_of(_ANSWER_CUE.finditer(text), cue)
+    last_of(_DECLARED_RIGHT.finditer(text), declared)
+    last_of(_BOXED.finditer(text), lambda m: _stated(_boxed_content(text, m), m.start(), "boxed", n, choices, lenient))
+    last_of(_ANSWER_TAG.finditer(text),
+            lambda m: _stated(m.group(1)[:_LINE_CHARS], m.start(), "<answer> tag", n, choices, lenient))
     found.extend(_line_candidates(text, n, choices))
     return found
 
@@ -417,6 +437,7 @@ def extract_choice(completion: str, choices: Sequence[str] | None = None, *, num
     n = num_choices or (len(choices) if choices else len(LETTERS))
     n = max(1, min(n, len(LETTERS)))
     text = _clean(region)
+    choices = [_clean(c) for c in choices] if choices else None  # compared with the cleaned reply
     found = _candidates(text, n, choices, lenient)
     if lenient and not found:  # weaker signals only where no answer is stated
         found = _lenient_candidates(text, region.translate(_FULLWIDTH), n, choices)
