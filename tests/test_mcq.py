@@ -138,3 +138,30 @@ def test_adversarial_inputs_stay_fast() -> None:
         start = time.perf_counter()
         extract_choice(text)
         assert time.perf_counter() - start < 2.0
+
+
+SHARED_MCQ = Path("/work/shared/data/gpqa_diamond_mcq.jsonl")
+if not SHARED_MCQ.is_file():
+    SHARED_MCQ = Path(__file__).resolve().parents[2] / "shared" / "data" / "gpqa_diamond_mcq.jsonl"
+
+
+@pytest.mark.skipif(not SHARED_MCQ.is_file(), reason="gpqa_diamond_mcq.jsonl snapshot not available")
+def test_gpqa_snapshot_answers_by_letter_and_by_choice_text() -> None:
+    """On the real questions (never copied here): letters always read; a one-line choice's text read as it
+    (unless another choice has the same text)."""
+    from r1eval.benches import LoadOptions
+
+    bench = get_bench("gpqa_diamond")
+    problems = bench.load(LoadOptions(data=SHARED_MCQ))
+    missed = []
+    for p in problems:
+        choices = p.meta["choices"]
+        for k, letter in enumerate("ABCD"):
+            for reply in (f"Answer: {letter}", f"**Final Answer**\n\n\\boxed{{{letter}}}"):
+                if bench.grade_one(p, f"<think>\nhmm\n</think>\n{reply}").extracted_answer != letter:
+                    missed.append((p.id, reply[:12]))
+            if "\n" not in choices[k].strip() and choices.count(choices[k]) == 1:  # two questions repeat a choice
+                for reply in (f"Answer: {choices[k]}", f"The correct answer is {choices[k]}.", choices[k]):
+                    if bench.grade_one(p, f"<think>\nhmm\n</think>\n{reply}").extracted_answer != letter:
+                        missed.append((p.id, "choice text", k))
+    assert not missed, missed

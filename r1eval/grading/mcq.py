@@ -160,26 +160,28 @@ def _read_letter(text: str, n: int, skip_filler: bool = True) -> _Read | None:
 
 
 @lru_cache(maxsize=4096)
-def _normalize_text(text: str, fold_case: bool = True) -> str:
-    """Choice text for comparison: no LaTeX braces/dollars/backslashes, single spaces, lowercase (unless
-    `fold_case` is off: "CO" and "Co" are different choices)."""
-    text = re.sub(r"[$\\{}]|\\(?:left|right)", "", text.lower() if fold_case else text)
+def _normalize_text(text: str, level: int = 2) -> str:
+    """Choice text for comparison: single spaces, no end punctuation; from level 1 also no LaTeX braces,
+    dollars and backslashes; at level 2 also lowercase. (Choices may differ only in case or markup.)"""
+    if level >= 1:
+        text = re.sub(r"[$\\{}]|\\(?:left|right)", "", text.lower() if level >= 2 else text)
     return re.sub(r"\s+", " ", text).strip(" .;:,!")
 
 
 def _matching_choice(text: str, choices: Sequence[str] | None) -> int | None:
-    """Index of the one choice whose text `text` states: equal after normalising (case-sensitively first),
-    or equal to the first line of a multi-line choice, else the only one it contains as a whole phrase."""
+    """Index of the one choice whose text `text` states: equal after normalising (as little as tells the
+    choices apart), or equal to the first line of a multi-line choice, else the only one it contains as a
+    whole phrase."""
     if not choices or not text.strip():
         return None
-    for fold_case in (False, True):
-        said = _normalize_text(text, fold_case)
-        texts = [_normalize_text(c, fold_case) for c in choices]
+    for level in (0, 1, 2):
+        said = _normalize_text(text, level)
+        texts = [_normalize_text(c, level) for c in choices]
         equal = [j for j, t in enumerate(texts) if t and t == said]
         if len(equal) == 1:
             return equal[0]
         first_lines = [j for j, c in enumerate(choices)
-                       if "\n" in c.strip() and _normalize_text(c.strip().split("\n", 1)[0], fold_case) == said]
+                       if "\n" in c.strip() and _normalize_text(c.strip().split("\n", 1)[0], level) == said]
         if len(first_lines) == 1 and len(said) >= 8:
             return first_lines[0]
     contained = [j for j, t in enumerate(texts)
