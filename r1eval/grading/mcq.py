@@ -254,20 +254,24 @@ class _Candidate(NamedTuple):
     how: str
 
 
+_CONNECTOR = re.compile(r"(?i)^\s*(?:(?:is|are|was|would\s+be|will\s+be|must\s+be|should\s+be|est|es|ist|[:=是为為])\s*)+")
+
+
 def _stated(text: str, pos: int, how: str, n: int, choices: Sequence[str] | None,
             lenient: bool) -> _Candidate | None:
     """The candidate stated by `text` (a cue's tail or a box's content), or None. A text that is exactly one
     choice's text is that choice even when it opens like a letter ("A Jupiter-mass planet")."""
-    exact = _matching_choice(text, choices) if choices else None
     read = _read_letter(text[:_TAIL_CHARS], n)
-    if exact is not None and exact < n and _normalize_text(text) == _normalize_text(choices[exact]) \
-            and (read is None or _normalize_text(text[read.start + 1:]).strip("()[]")):
-        return _Candidate(pos, LETTERS[exact], f"{how} (choice text)")
+    if choices and (read is None or _normalize_text(text[read.start + 1:]).strip("()[]")):
+        for said in (text, _CONNECTOR.sub("", text, count=1), _FILLER.sub("", text[:_LINE_CHARS], count=1)):
+            exact = _matching_choice(said, choices)
+            if exact is not None and exact < n and _normalize_text(said) == _normalize_text(choices[exact]):
+                return _Candidate(pos, LETTERS[exact], f"{how} (choice text)")
     if read is not None:
         if read.hedge and not lenient:
             return _Candidate(pos, None, f"{how}: hedged between choices")
         return _Candidate(pos, read.letter, how)
-    j = exact if exact is not None else _matching_choice(text, choices)
+    j = _matching_choice(text, choices)
     if j is None:  # "Answer: the largest one, Jupiter" vs a choice that itself starts with a filler word
         j = _matching_choice(_FILLER.sub("", text[:_LINE_CHARS], count=1), choices)
     if j is not None and j < n:
