@@ -28,6 +28,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,17 +49,12 @@ _CHUNK = 8  # samples per pool task: small enough for a smooth progress bar
 # ---------------------------------------------------------------------------------------------------
 # the independent math graders (run in worker processes for large inputs)
 
-_grader: MathGrader | None = None
-
-
+@lru_cache(maxsize=1)
 def _math_grader() -> MathGrader:
-    """This process's MathGrader (in-process, its memo kept across chunks)."""
-    global _grader
+    """This process's in-process MathGrader (its memo kept across chunks)."""
     from r1eval.grading.math import MathGrader
 
-    if _grader is None:
-        _grader = MathGrader(workers=1)
-    return _grader
+    return MathGrader(workers=1)
 
 
 def _plain_math_verify(region: str | None, gold: str) -> tuple[str | None, bool]:
