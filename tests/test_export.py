@@ -84,7 +84,13 @@ def test_parquet_one_row_per_sample_with_run_settings(math_run, tmp_path):
 
 
 def test_lm_eval_layout_for_an_r1eval_bench(math_run, tmp_path):
-    from lm_eval.utils import get_file_task_name, get_results_filenames, get_sample_results_filenames, make_table
+    pytest.importorskip("lm_eval")
+    from lm_eval.utils import (
+        get_file_task_name,
+        get_results_filenames,
+        get_sample_results_filenames,
+        make_table,
+    )
 
     run, summary = math_run
     out = tmp_path / "export"
@@ -115,6 +121,7 @@ def test_lm_eval_layout_for_an_r1eval_bench(math_run, tmp_path):
 def test_lm_eval_export_matches_the_files_lm_eval_writes(tmp_path):
     """lm-eval's simple_evaluate + EvaluationTracker on the same replies (a scripted model as its LM) versus the
     export of an r1eval run of the same task: same files, keys, documents, hashes and scores."""
+    pytest.importorskip("lm_eval")
     import datasets
     from lm_eval.api.model import LM
     from lm_eval.evaluator import simple_evaluate
@@ -196,6 +203,7 @@ def test_export_errors_are_one_line(tmp_path, capsys):
 def test_lm_eval_task_with_several_samples_per_document(tmp_path):
     """Each filter gets pass@1, pass@k and cons@n from its own answers and the task's metric under it; the
     primary filter's equal the run's summary."""
+    pytest.importorskip("lm_eval")
     bench = get_bench("lm-eval:r1_arith", TASKS)
     summary = write_run(tmp_path / "run", bench, {
         "0": ["<think>a</think>The answer is 5.", "<think>b</think>I get 5", "<think>c</think>It is 5"],

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -74,20 +75,26 @@ def _yaml_errors(include: Path) -> list[str]:
     return errors
 
 
-def load_task(name: str, include: Path | None) -> Any:
-    """The lm-eval Task `name`, built by lm-eval's TaskManager (your include dir first, then lm-eval's own
-    tasks); one line and exit 2 for an unknown, group, broken or non-generative task."""
+@functools.lru_cache(maxsize=4)
+def _task_manager(include: str | None, with_lm_eval_tasks: bool) -> Any:
+    """lm-eval's TaskManager over `include` (and lm-eval's own tasks), built once per process."""
     try:
         from lm_eval.tasks import TaskManager
     except ImportError:
         raise UsageError("lm-eval tasks need the lm-eval package: pip install 'r1eval[lm-eval]'") from None
+    return TaskManager(include_path=include, include_defaults=with_lm_eval_tasks)
+
+
+def load_task(name: str, include: Path | None) -> Any:
+    """The lm-eval Task `name`, built by lm-eval's TaskManager (your include dir first, then lm-eval's own
+    tasks); one line and exit 2 for an unknown, group, broken or non-generative task."""
     if include is not None:
         if not include.is_dir():
             raise UsageError(f"--lm-eval-include {include}: not a directory")
         include = include.resolve()
-    manager = TaskManager(include_path=str(include), include_defaults=False) if include else None
+    manager = _task_manager(str(include), False) if include else None
     if manager is None or name not in manager.all_tasks:  # indexing lm-eval's own tasks takes seconds
-        manager = TaskManager(include_path=str(include) if include else None)
+        manager = _task_manager(str(include) if include else None, True)
     if name not in manager.all_tasks:
         close = difflib.get_close_matches(name, manager.all_tasks, n=3)
         hint = f" (close: {', '.join(close)})" if close else ""
