@@ -164,23 +164,35 @@ def _plt() -> Any:
     return plt
 
 
-def plot_pass_at_k(runs: list[Run], bench: str, path: Path) -> None:
-    """pass@k against k (log2 axis), one line per run."""
+def _log2_lines(series: dict[str, dict[int, float]], xlabel: str, ylabel: str, title: str, path: Path) -> None:
+    """One line per run of a [0, 1] metric against a power-of-two x (k, a token budget)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-    for r in runs:
-        ks = sorted(int(k) for k in r.summary["pass@k"])
-        ax.plot(ks, [r.summary["pass@k"][str(k)] for k in ks], marker="o", label=r.label)
+    for label, points in series.items():
+        ax.plot(list(points), list(points.values()), marker="o", label=label)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("k (samples)")
-    ax.set_ylabel("pass@k")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.02)
-    ax.set_title(f"pass@k on {bench}")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_pass_at_k(runs: list[Run], bench: str, path: Path) -> None:
+    """pass@k against k (log2 axis), one line per run."""
+    series = {r.label: {int(k): v for k, v in sorted(r.summary["pass@k"].items(), key=lambda kv: int(kv[0]))}
+              for r in runs}
+    _log2_lines(series, "k (samples)", "pass@k", f"pass@k on {bench}", path)
+
+
+def plot_budget(runs: list[Run], bench: str, path: Path) -> None:
+    """pass@1 if generation had stopped at each token budget (summary.json `pass@1_at_budget`), per run."""
+    _log2_lines({r.label: r.budget_curve for r in runs if r.budget_curve}, "token budget (max new tokens)", "pass@1",
+                f"pass@1 against token budget on {bench}", path)
 
 
 def label_order(runs: list[Run]) -> list[str]:
@@ -218,26 +230,6 @@ def plot_headline(runs: list[Run], path: Path) -> None:
     ax.set_title("pass@1 per model and bench (95% CI over problems)", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def plot_budget(runs: list[Run], bench: str, path: Path) -> None:
-    """pass@1 if generation had stopped at each token budget (summary.json `pass@1_at_budget`), per run."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-    for r in runs:
-        curve = r.budget_curve
-        if curve:
-            ax.plot(list(curve), list(curve.values()), marker="o", label=r.label)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("token budget (max new tokens)")
-    ax.set_ylabel("pass@1")
-    ax.set_ylim(0, 1.02)
-    ax.set_title(f"pass@1 against token budget on {bench}")
-    ax.grid(alpha=0.3)
-    ax.legend()
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

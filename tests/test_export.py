@@ -4,7 +4,6 @@ compared with the files lm-eval itself writes for the same replies (EvaluationTr
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -15,8 +14,8 @@ from r1eval.cli import main
 from r1eval.metrics import summarize
 from r1eval.records import Sample, sample_seed
 from r1eval.rundir import RunDir
+from tests.lm_eval_scripted import TASKS, lm_eval_on_replies
 
-TASKS = Path(__file__).resolve().parent / "data" / "lm_eval_tasks"
 CREATED = "2025-02-03T04:05:06+0000"
 # replies to r1_arith's three documents (gold 5, 6, 9), as a model without reasoning tags would give them
 ARITH_REPLIES = ["The answer is 5.", "I get 6", "The answer is 10"]
@@ -123,29 +122,10 @@ def test_lm_eval_export_matches_the_files_lm_eval_writes(tmp_path):
     export of an r1eval run of the same task: same files, keys, documents, hashes and scores."""
     pytest.importorskip("lm_eval")
     import datasets
-    from lm_eval.api.model import LM
-    from lm_eval.evaluator import simple_evaluate
     from lm_eval.loggers import EvaluationTracker
-    from lm_eval.tasks import TaskManager
     from lm_eval.utils import get_latest_filename, get_results_filenames, get_sample_results_filenames
 
-    class ScriptedLM(LM):
-        def loglikelihood(self, requests):
-            raise NotImplementedError
-
-        def loglikelihood_rolling(self, requests):
-            raise NotImplementedError
-
-        def generate_until(self, requests):
-            return [ARITH_REPLIES[r.doc_id] for r in requests]
-
-    cwd = os.getcwd()
-    os.chdir(TASKS)
-    try:
-        res = simple_evaluate(model=ScriptedLM(), tasks=["r1_arith"], log_samples=True, bootstrap_iters=0,
-                              task_manager=TaskManager(include_path=str(TASKS), include_defaults=False))
-    finally:
-        os.chdir(cwd)
+    res = lm_eval_on_replies("r1_arith", ARITH_REPLIES)
     tracker = EvaluationTracker(output_path=str(tmp_path / "lm-eval-own"))
     their_samples = res.pop("samples")
     tracker.general_config_tracker.model_name_sanitized = "scripted"

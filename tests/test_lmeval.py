@@ -4,7 +4,6 @@ TaskManager, scored by their own filters and metrics, checked against lm-eval's 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -18,8 +17,7 @@ from r1eval.benches.lmeval import task_config_sha256  # noqa: E402
 from r1eval.cli import main  # noqa: E402
 from r1eval.errors import UsageError  # noqa: E402
 from r1eval.runner import grade_rows  # noqa: E402
-
-TASKS = Path(__file__).resolve().parent / "data" / "lm_eval_tasks"
+from tests.lm_eval_scripted import TASKS, lm_eval_on_replies  # noqa: E402
 
 
 def bench(name: str):
@@ -74,30 +72,9 @@ def test_grading_with_process_results_from_utils_py():
 
 
 def test_scores_equal_lm_evals_own_evaluator():
-    """The same replies scored by lm-eval's evaluate() (a scripted model as its LM) and by the bench."""
-    from lm_eval.api.model import LM
-    from lm_eval.evaluator import evaluate
-    from lm_eval.tasks import TaskManager
-
-    replies = ["The answer is 5.", "I get 6", "The answer is 10", ]
-
-    class ScriptedLM(LM):  # lm-eval's model interface; generation only
-        def loglikelihood(self, requests):
-            raise NotImplementedError
-
-        def loglikelihood_rolling(self, requests):
-            raise NotImplementedError
-
-        def generate_until(self, requests):
-            return [replies[r.doc_id] for r in requests]
-
-    cwd = os.getcwd()
-    os.chdir(TASKS)  # the YAML's data_files are relative to it
-    try:
-        results = evaluate(ScriptedLM(), TaskManager(include_path=str(TASKS), include_defaults=False).load(["r1_arith"]),
-                           bootstrap_iters=0, log_samples=True)
-    finally:
-        os.chdir(cwd)
+    """The same replies scored by lm-eval's own evaluator (a scripted model as its LM) and by the bench."""
+    replies = ["The answer is 5.", "I get 6", "The answer is 10"]
+    results = lm_eval_on_replies("r1_arith", replies)
     theirs = {(s["doc_id"], s["filter"]): s["exact_match"] for s in results["samples"]["r1_arith"]}
     arith = bench("r1_arith")
     problems = arith.load(LoadOptions())
