@@ -23,6 +23,7 @@ from typing import Any
 
 INLINE_CHARS = 8_000_000  # completion characters per run embedded in the page
 INLINE_TOTAL_CHARS = 24_000_000  # and over all embedded runs
+DETAIL_CHARS = 400  # of a sample's grading detail shown
 
 
 def _prompt_text(prompt: Any) -> str:
@@ -51,10 +52,14 @@ def run_data(key: str, label: str, summary: dict[str, Any], samples: Sequence[di
         group.sort(key=lambda s: (s.get("sample_index") is None, s.get("sample_index") or 0))
         prompt = _prompt_text(group[0].get("prompt"))
         rows = []
-        for s in group:
-            row = {"i": s.get("sample_index"), "ok": s.get("correct"), "a": _as_text(s.get("extracted_answer")),
+        for j, s in enumerate(group):
+            row = {"i": s.get("sample_index", j), "ok": s.get("correct"), "a": _as_text(s.get("extracted_answer")),
                    "t": s.get("completion_tokens"), "f": s.get("finish_reason"), "seed": s.get("seed"),
                    "chars": len(s.get("completion") or "")}
+            detail = {k: v for k, v in (s.get("detail") or {}).items() if k != "backend"}
+            if detail:  # the grader's account: sandbox verdict, choice order, lm-eval filter outputs...
+                text = json.dumps(detail, ensure_ascii=False, default=str)
+                row["d"] = text if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + "…"
             own_prompt = _prompt_text(s.get("prompt"))
             if own_prompt != prompt:  # e.g. GPQA shows each sample its own choice order
                 row["p"] = own_prompt
@@ -146,7 +151,7 @@ pre{white-space:pre-wrap;word-break:break-word;margin:.3em 0;font-size:.85em;bac
 border-radius:3px;max-height:40em;overflow:auto}
 details.think>summary,details.prompt>summary{cursor:pointer;color:#555;font-size:.85em}
 pre.think-text{background:#f3f0ff}mark{background:#ffe66d}
-.gold{font-size:.88em;margin:.3em 0}.loading{color:#777;font-style:italic}
+.gold{font-size:.88em;margin:.3em 0}.detail{font-size:.78em;color:#666;font-family:monospace;word-break:break-all}.loading{color:#777;font-style:italic}
 """
 
 _SCRIPT = r"""
@@ -238,6 +243,7 @@ const R1Explorer = (() => {
     const [think, answer, closed] = splitThink(text);
     if (!closed) head.appendChild(el("span", "badge unclosed", "reasoning never closed"));
     box.appendChild(head);
+    if (m.d) box.appendChild(el("div", "detail", m.d));
     if (m.p) {
       const pd = el("details", "prompt");
       pd.appendChild(el("summary", null, "this sample's prompt"));
