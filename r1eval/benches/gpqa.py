@@ -1,8 +1,9 @@
 """GPQA-Diamond (Rein et al. 2023): 198 graduate-level science questions with four choices.
 
 GPQA's authors ask that the questions not be redistributed, so nothing is bundled: load the gated hub
-original (`--hub`, Idavidrein/gpqa `gpqa_diamond.csv`, after accepting its terms) or a local file
-(`--data FILE`) in one of two forms:
+original (`--hub [--revision REV]`, Idavidrein/gpqa `gpqa_diamond.csv`, after accepting its terms) or local
+data (`--data PATH`: a file, parquet, a `save_to_disk` directory or a hub cache snapshot; see
+r1eval/benches/datasource.py) whose rows take one of two forms:
 
 - the original CSV (columns Question, Correct Answer, Incorrect Answer 1-3; also as JSONL rows with those
   keys). The choices are shuffled with a seed per (problem, sample), so the right answer's position
@@ -22,7 +23,6 @@ Prompt: the simple-evals template (think step by step; last line `Answer: $LETTE
 
 from __future__ import annotations
 
-import csv
 import random
 import re
 from collections.abc import Sequence
@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from r1eval.benches.base import Bench, LoadOptions
+from r1eval.benches.datasource import read_hub_files, read_local
 from r1eval.errors import UsageError
 from r1eval.grading.mcq import LETTERS as CHOICE_LETTERS
 from r1eval.grading.mcq import MCQ_GRADER_VERSION, extract_choice, gold_letter
-from r1eval.records import Messages, Problem, Sample, Verdict, read_jsonl
+from r1eval.records import Messages, Problem, Sample, Verdict
 
 LETTERS = "ABCD"
 HUB_REPO = "Idavidrein/gpqa"
@@ -142,32 +143,9 @@ def _problem_from_mcq_row(row: dict[str, Any], i: int, source: str) -> Problem:
     return Problem(str(row.get("id", i)), mcq_prompt(question), gold, meta)
 
 
-def read_gpqa_csv(path: Path) -> list[dict[str, Any]]:
-    """Rows of a GPQA CSV file."""
-    try:
-        with path.open(encoding="utf-8", newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"could not read {path} as a GPQA CSV: {exc}") from None
-    if rows and "Question" not in rows[0]:
-        raise UsageError(f"{path}: no 'Question' column; expected the GPQA CSV columns Question, "
-                         f"{', '.join(CSV_CHOICE_COLUMNS)}")
-    return rows
-
-
-def download_hub_csv() -> Path:
-    """Fetch Idavidrein/gpqa's gpqa_diamond.csv with the user's hub token (the dataset is gated)."""
-    from huggingface_hub import get_token, hf_hub_download
-    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        return Path(hf_hub_download(HUB_REPO, HUB_FILE, repo_type="dataset", token=get_token()))
-    except GatedRepoError:
-        raise UsageError(f"{HUB_REPO} is gated: accept its terms at https://huggingface.co/datasets/{HUB_REPO} "
-                         "and log in (`hf auth login` or HF_TOKEN), or pass --data FILE") from None
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
-        raise UsageError(f"could not download {HUB_REPO}/{HUB_FILE} ({str(exc).splitlines()[0]}); "
-                         "pass --data FILE instead") from None
+def _gpqa_files(directory: Path) -> list[Path]:
+    """In a copy of the hub repo (or any folder holding it), the Diamond CSV."""
+    return [directory / HUB_FILE] if (directory / HUB_FILE).is_file() else []
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -204,18 +182,17 @@ class GPQABench(Bench):
     """GPQA-Diamond: gated CSV from the hub or a local CSV / MCQ JSONL; seeded per-sample choice shuffles."""
 
     def load(self, opts: LoadOptions) -> list[Problem]:
+        revision = opts.extra.get("revision")
         if opts.data is not None:
-            path = Path(opts.data)
-            if not path.is_file():
-                raise UsageError(f"--data file not found: {path}")
-            rows = read_gpqa_csv(path) if path.suffix.lower() == ".csv" else read_jsonl(path)
-            return problems_from_rows(rows, str(path))
-        if opts.hub:
-            path = download_hub_csv()
-            return problems_from_rows(read_gpqa_csv(path), f"{HUB_REPO}/{HUB_FILE}")
-        raise UsageError("gpqa_diamond is not bundled (its authors ask that it not be redistributed): pass "
-                         f"--data FILE (the GPQA CSV or a multiple-choice JSONL) or --hub (gated {HUB_REPO}; "
-                         "accept its terms and log in first)")
+            loaded = read_local(opts.data, split="train", pick=_gpqa_files, revision=revision)
+        elif opts.hub:
+            loaded = read_hub_files(HUB_REPO, [HUB_FILE], revision=revision, pick=_gpqa_files)
+        else:
+            raise UsageError("gpqa_diamond is not bundled (its authors ask that it not be redistributed): pass "
+                             "--data PATH (the GPQA CSV, a multiple-choice JSONL, parquet, a save_to_disk directory or a "
+                             f"hub snapshot) or --hub (gated {HUB_REPO}; accept its terms and log in first)")
+        loaded.note(opts)
+        return problems_from_rows(loaded.rows, loaded.source)
 
     def sample_problem(self, problem: Problem, sample_index: int, seed: int) -> Problem:
         if not problem.meta.get("shuffle"):
@@ -258,5 +235,5 @@ class GPQABench(Bench):
 
 def gpqa_benches() -> list[Bench]:
     """GPQA-Diamond with the R1 protocol's defaults."""
-    return [GPQABench("gpqa_diamond", "GPQA-Diamond, 198 science MCQs (not bundled: --data FILE or --hub)",
+    return [GPQABench("gpqa_diamond", "GPQA-Diamond, 198 science MCQs (not bundled: --data PATH or --hub)",
                       default_n=8, kind="mcq")]
