@@ -113,30 +113,11 @@ def grade_math_items(items: Sequence[tuple[str, str]]) -> list[dict[str, tuple[s
 # reading the input
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    """JSONL rows; a torn last line (a run still writing) is dropped, any other bad line is an error."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"could not read {path}: {exc}") from None
-    rows = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            if lineno == len(lines):
-                break
-            raise UsageError(f"{path}:{lineno}: not valid JSON; fix or remove that line") from None
-        if not isinstance(row, dict):
-            raise UsageError(f"{path}:{lineno}: expected a JSON object per line")
-        rows.append(row)
-    return rows
-
-
 def load_input(path: Path, kind: str | None) -> tuple[list[dict[str, Any]], str, dict[str, Any] | None, str]:
-    """(rows, kind, config or None, source label) for a run directory or a graded JSONL file."""
+    """(rows, kind, config or None, source label) for a run directory or a graded JSONL file (read leniently:
+    any fields, a torn last line of a run still writing skipped)."""
+    from r1eval.export import read_samples_lenient
+
     if path.is_dir():
         config_path, samples_path = path / "config.json", path / "samples.jsonl"
         if not config_path.is_file():
@@ -148,10 +129,10 @@ def load_input(path: Path, kind: str | None) -> tuple[list[dict[str, Any]], str,
             raise UsageError(f"{config_path} is not valid JSON ({exc})") from None
         if not samples_path.is_file():
             raise UsageError(f"{path} has no samples.jsonl; run the benchmark first")
-        rows = _read_rows(samples_path)
+        rows = read_samples_lenient(samples_path)
         source = str(path)
     elif path.is_file():
-        config, rows, source = None, _read_rows(path), str(path)
+        config, rows, source = None, read_samples_lenient(path), str(path)
     else:
         raise UsageError(f"{path} not found; pass a run directory or a graded .jsonl file")
     if not rows:

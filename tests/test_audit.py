@@ -159,7 +159,7 @@ def test_mcq_kind_from_the_golds(tmp_path: Path) -> None:
     (lambda d: (d / "g.jsonl").write_text('{"completion": "x"}\n') and d / "g.jsonl", "no 'gold' or 'answer'"),
     (lambda d: (d / "g.jsonl").write_text('{"answer": "1"}\n') and d / "g.jsonl", "no 'completion'"),
     (lambda d: (d / "g.jsonl").write_text('not json\n{"answer": "1", "completion": "x"}\n') and d / "g.jsonl",
-     "not valid JSON"),
+     "corrupt sample line"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], setup,
                                           message: str) -> None:
