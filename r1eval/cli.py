@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from r1eval.audit import add_audit_parser, cmd_audit
 from r1eval.errors import UsageError
 
 
@@ -273,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_distill(sub)
     _add_report(sub)
     _add_export(sub)
+    add_audit_parser(sub)
     return parser
 
 
@@ -326,7 +328,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo, "grpo": cmd_grpo,
-            "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report, "export": cmd_export}
+            "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report, "export": cmd_export,
+            "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:
