@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from r1eval.audit import add_audit_parser, cmd_audit
 from r1eval.errors import UsageError
 
 
@@ -32,11 +33,20 @@ def _add_code_bench_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lcb-version", help="LiveCodeBench release on the hub: release_vN, vN or vA_vB (default release_v5)")
     p.add_argument("--since", help="LiveCodeBench: only problems with contest_date on/after this day (YYYY-MM-DD)")
     p.add_argument("--until", help="LiveCodeBench: only problems with contest_date on/before this day (YYYY-MM-DD)")
+    p.add_argument("--revision", help="hub revision (branch, tag or commit) for --hub, or the snapshot to read in a "
+                   "hub cache directory given as --data")
+    p.add_argument("--lm-eval-include", type=Path, metavar="DIR",
+                   help="directory of your lm-eval YAML tasks, for --bench lm-eval:TASK")
 
 
 def _bench_extra(args: argparse.Namespace) -> dict:
     """Bench-specific options for LoadOptions.extra (only those given)."""
-    return {k: getattr(args, k) for k in ("lcb_version", "since", "until") if getattr(args, k, None)}
+    return {k: getattr(args, k) for k in ("lcb_version", "since", "until", "revision") if getattr(args, k, None)}
+
+
+def _check_data(path: Path | None) -> None:
+    if path is not None and not path.exists():
+        raise UsageError(f"--data not found: {path}")
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +54,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="HF model directory, .gguf file or hub id (default: embedded SmolLM2-135M)")
     p.add_argument("--tokenizer", help="HF tokenizer to use instead of the model's own")
     p.add_argument("--bench", default="aime24", help="bench name (see `r1eval list`) or a problem/answer .jsonl")
-    p.add_argument("--data", type=Path, help="local data file for the bench instead of the bundled/hub copy")
+    p.add_argument("--data", type=Path, help="local data for the bench instead of the bundled/hub copy: a file "
+                   "(JSONL, CSV, parquet), a save_to_disk directory, parquet files or a hub cache snapshot")
     p.add_argument("--hub", action="store_true", help="load the bench from the Hugging Face hub")
     p.add_argument("-n", type=_positive_int, help="samples per problem (default: the bench's, 64 for AIME)")
     p.add_argument("--temperature", type=float, default=0.6, help="sampling temperature (default 0.6)")
@@ -129,9 +140,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from r1eval.records import SamplingParams
     from r1eval.runner import RunSpec, format_summary, run_eval
 
-    bench = get_bench(args.bench)
-    if args.data is not None and not args.data.is_file():
-        raise UsageError(f"--data file not found: {args.data}")
+    bench = get_bench(args.bench, args.lm_eval_include)
+    _check_data(args.data)
     params = SamplingParams(n=args.n or bench.default_n, temperature=args.temperature, top_p=args.top_p,
                             top_k=args.top_k, min_p=args.min_p, repetition_penalty=args.repetition_penalty,
                             presence_penalty=args.presence_penalty, frequency_penalty=args.frequency_penalty,
@@ -161,7 +171,9 @@ def _add_grade(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("grade", help="grade completions produced elsewhere")
     p.add_argument("--input", type=Path, required=True, help="JSONL rows with completion + answer or problem_id")
     p.add_argument("--bench", default=None, help="bench the problem_ids refer to (default: generic math)")
-    p.add_argument("--data", type=Path, help="local data file for the bench")
+    p.add_argument("--data", type=Path, help="local data for the bench (file, save_to_disk or parquet directory, "
+                   "hub cache snapshot)")
+    p.add_argument("--hub", action="store_true", help="load the bench's problems from the Hugging Face hub")
     p.add_argument("--output", type=Path, help="write graded rows here (JSONL)")
     _add_code_bench_options(p)
 
@@ -175,10 +187,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
     rows = read_jsonl(args.input)
     if not rows:
         raise UsageError(f"{args.input} has no rows")
-    bench = get_bench(args.bench) if args.bench else MathBench("math", "generic math answers")
-    if args.data is not None and not args.data.is_file():
-        raise UsageError(f"--data file not found: {args.data}")
-    graded = grade_rows(bench, rows, LoadOptions(data=args.data, extra=_bench_extra(args)), source=str(args.input))
+    bench = get_bench(args.bench, args.lm_eval_include) if args.bench else MathBench("math", "generic math answers")
+    _check_data(args.data)
+    graded = grade_rows(bench, rows, LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)),
+                        source=str(args.input))
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in graded), encoding="utf-8")
@@ -211,10 +223,12 @@ def cmd_elo(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from r1eval.benches import REGISTRY
 
-    width = max(len(n) for n in REGISTRY)
-    print(f"{'bench':<{width}}  {'kind':<5} {'n':>3}  description")
-    for name, bench in REGISTRY.items():
-        print(f"{name:<{width}}  {bench.kind:<5} {bench.default_n:>3}  {bench.description}")
+    rows = [(name, b.kind, str(b.default_n), b.description) for name, b in REGISTRY.items()]
+    rows.append(("lm-eval:TASK", "lm-eval", "4", "an lm-eval generative task (--lm-eval-include DIR for your YAML tasks)"))
+    width, kind_width = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
+    print(f"{'bench':<{width}}  {'kind':<{kind_width}} {'n':>3}  description")
+    for name, kind, n, description in rows:
+        print(f"{name:<{width}}  {kind:<{kind_width}} {n:>3}  {description}")
     return 0
 
 
@@ -300,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gate(sub)
     _add_distill(sub)
     _add_report(sub)
+    _add_export(sub)
+    add_audit_parser(sub)
     return parser
 
 
@@ -324,6 +340,26 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--title", default="r1eval report", help="report title")
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="a run directory as parquet (one row per sample) or lm-eval's results layout")
+    p.add_argument("run", type=Path, help="run directory (config.json, samples.jsonl, summary.json)")
+    p.add_argument("--format", required=True, choices=["parquet", "lm-eval"],
+                   help="parquet: one row per sample with the run's settings as columns; lm-eval: results_*.json "
+                   "and samples_*.jsonl as lm-eval writes them")
+    p.add_argument("--out", type=Path, help="output file (parquet) or directory (lm-eval); default inside the run")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from r1eval.export import export_lm_eval, export_parquet
+
+    if args.format == "parquet":
+        out = export_parquet(args.run, args.out)
+    else:
+        out = export_lm_eval(args.run, args.out)
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from r1eval.report import parse_labels, write_report
 
@@ -333,7 +369,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo, "grpo": cmd_grpo,
-            "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report}
+            "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report, "export": cmd_export,
+            "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:
