@@ -60,11 +60,15 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=_positive_int, help="samples per problem (default: the bench's, 64 for AIME)")
     p.add_argument("--temperature", type=float, default=0.6, help="sampling temperature (default 0.6)")
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling (default 0.95)")
+    _add_sampling_filters(p)
     p.add_argument("--max-tokens", type=_positive_int, help="max new tokens (default 32768)")
     p.add_argument("--seed", type=int, default=0, help="base seed; each sample's seed derives from it")
     p.add_argument("--limit", type=_positive_int, help="only the first N problems")
     p.add_argument("--force-think", action="store_true", help="open every reply with '<think>\\n'")
+    add_prompt_options(p)
     p.add_argument("--output", type=Path, help="run directory (default runs/<bench>__<model>__<hash>)")
+    p.add_argument("--wait-lock", action="store_true",
+                   help="if another run is writing the same directory, wait for it instead of exiting")
     p.add_argument("--backend", default="auto", choices=["auto", "transformers", "vllm", "openai"],
                    help="auto (vllm with a GPU, else transformers) | transformers | vllm | openai (a server)")
     p.add_argument("--batch-size", type=_positive_int, help="rows per generate call (default: fit memory)")
@@ -72,6 +76,37 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_code_bench_options(p)
     _add_server_backend_flags(p)
+
+
+def _add_sampling_filters(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("other sampling fields (R1 protocol: all off; never taken from the model's "
+                             "generation_config.json)")
+    g.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (default 0 = off)")
+    g.add_argument("--min-p", type=float, default=0.0, help="drop tokens below min-p x the top probability "
+                                                            "(default 0 = off)")
+    g.add_argument("--repetition-penalty", type=float, default=1.0,
+                   help="vLLM/HF repetition penalty on prompt and reply tokens (default 1 = off)")
+    g.add_argument("--presence-penalty", type=float, default=0.0, help="OpenAI presence penalty (default 0 = off)")
+    g.add_argument("--frequency-penalty", type=float, default=0.0, help="OpenAI frequency penalty (default 0 = off)")
+
+
+def json_object(text: str) -> dict:
+    """argparse type: a JSON object (e.g. --chat-template-kwargs '{"enable_thinking": true}')."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at character {exc.pos}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"enable_thinking\": true}}', got {text!r}")
+    return value
+
+
+def add_prompt_options(p: argparse.ArgumentParser) -> None:
+    """--system-prompt and --chat-template-kwargs (shared by `run` and `distill generate`)."""
+    p.add_argument("--system-prompt", help="a system turn before every prompt (default: none of ours)")
+    p.add_argument("--chat-template-kwargs", type=json_object, metavar="JSON",
+                   help='extra chat-template variables, e.g. \'{"enable_thinking": true}\' (local backends render '
+                        "them; vLLM servers get them as chat_template_kwargs)")
 
 
 def _add_server_backend_flags(p: argparse.ArgumentParser) -> None:
@@ -86,12 +121,16 @@ def _add_server_backend_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
     g.add_argument("--concurrency", type=_positive_int, help="requests in flight (default 64)")
     g.add_argument("--request-timeout", type=float, help="seconds per request before retrying (default 3600)")
+    g.add_argument("--standard-params-only", action="store_true", default=None,
+                   help="send only OpenAI-standard sampling fields, for servers that reject top_k/min_p/"
+                        "repetition_penalty (the server's defaults then decide those)")
 
 
 def _backend_options(args: argparse.Namespace) -> dict:
     """The backend flags the user set, by name (unset ones are left to the backend's defaults)."""
     names = ("batch_size", "dtype", "tensor_parallel_size", "data_parallel_size", "max_model_len",
-             "gpu_memory_utilization", "base_url", "api_key_env", "concurrency", "request_timeout")
+             "gpu_memory_utilization", "base_url", "api_key_env", "concurrency", "request_timeout",
+             "standard_params_only")
     return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
 
 
@@ -104,8 +143,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     bench = get_bench(args.bench, args.lm_eval_include)
     _check_data(args.data)
     params = SamplingParams(n=args.n or bench.default_n, temperature=args.temperature, top_p=args.top_p,
+                            top_k=args.top_k, min_p=args.min_p, repetition_penalty=args.repetition_penalty,
+                            presence_penalty=args.presence_penalty, frequency_penalty=args.frequency_penalty,
                             max_tokens=args.max_tokens or bench.default_max_tokens, seed=args.seed,
-                            force_think=args.force_think)
+                            force_think=args.force_think, system_prompt=args.system_prompt,
+                            chat_template_kwargs=args.chat_template_kwargs)
     params.validate()
     if args.backend == "openai":
         model = served_model(args.model, args.base_url)
@@ -114,8 +156,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = RunSpec(bench=bench, model=model, params=params, backend=args.backend,
                    backend_options=_backend_options(args),
                    load=LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)), limit=args.limit,
-                   output=args.output,
-                   progress=not args.no_progress)
+                   output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock)
     try:
         summary, run_dir = run_eval(spec)
     except KeyboardInterrupt:
