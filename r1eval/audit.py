@@ -116,7 +116,7 @@ def grade_math_items(items: Sequence[tuple[str, str]]) -> list[dict[str, tuple[s
 def load_input(path: Path, kind: str | None) -> tuple[list[dict[str, Any]], str, dict[str, Any] | None, str]:
     """(rows, kind, config or None, source label) for a run directory or a graded JSONL file (read leniently:
     any fields, a torn last line of a run still writing skipped)."""
-    from r1eval.export import read_samples_lenient
+    from r1eval.rundir import read_sample_rows
 
     if path.is_dir():
         config_path, samples_path = path / "config.json", path / "samples.jsonl"
@@ -129,10 +129,10 @@ def load_input(path: Path, kind: str | None) -> tuple[list[dict[str, Any]], str,
             raise UsageError(f"{config_path} is not valid JSON ({exc})") from None
         if not samples_path.is_file():
             raise UsageError(f"{path} has no samples.jsonl; run the benchmark first")
-        rows = read_samples_lenient(samples_path)
+        rows = read_sample_rows(samples_path)
         source = str(path)
     elif path.is_file():
-        config, rows, source = None, read_samples_lenient(path), str(path)
+        config, rows, source = None, read_sample_rows(path), str(path)
     else:
         raise UsageError(f"{path} not found; pass a run directory or a graded .jsonl file")
     if not rows:

@@ -38,32 +38,14 @@ LMEVAL_PREFIX = "lm-eval:"
 LM_EVAL_FALLBACK = "[invalid]"  # lm-eval's regex filter output when nothing matched
 
 
-def read_samples_lenient(path: Path) -> list[dict[str, Any]]:
-    """samples.jsonl rows as dicts, whatever fields they carry; a torn last line (killed mid-write) is skipped."""
-    if not path.is_file():
-        raise UsageError(f"{path} not found; is {path.parent} a run directory?")
-    lines = path.read_bytes().splitlines()
-    rows = []
-    for lineno, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            if lineno == len(lines):
-                break
-            raise UsageError(f"{path}:{lineno}: corrupt sample line") from None
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
-
-
 def _run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from r1eval.rundir import RunDir
+    from r1eval.rundir import RunDir, read_sample_rows
 
     rd = RunDir(run_dir)
     config = rd.config()
-    return config, read_samples_lenient(rd.samples_path)
+    if not rd.samples_path.is_file():
+        raise UsageError(f"{rd.samples_path} not found; is {run_dir} a run directory?")
+    return config, read_sample_rows(rd.samples_path)
 
 
 def _json_text(value: Any) -> str | None:

@@ -83,14 +83,13 @@ TRAIN_LOGS = ("steps.jsonl", "train_log.jsonl")  # GRPO's per-step log, and the 
 
 def load_run(path: Path, labels: dict[str, str]) -> Run:
     """A run directory's config, summary, samples (read leniently), training log and audit summary."""
-    from r1eval.export import read_samples_lenient
     from r1eval.records import read_jsonl
-    from r1eval.rundir import RunDir
+    from r1eval.rundir import RunDir, read_sample_rows
 
     rd = RunDir(path)
     config, summary = rd.config(), rd.summary()
     label = labels.get(str(path.resolve())) or config.get("label") or path.name
-    samples = read_samples_lenient(rd.samples_path) if rd.samples_path.is_file() else []
+    samples = read_sample_rows(rd.samples_path) if rd.samples_path.is_file() else []
     lengths = [int(s["completion_tokens"]) for s in samples if isinstance(s.get("completion_tokens"), int | float)]
     log = next((read_jsonl(path / name) for name in TRAIN_LOGS if (path / name).is_file()), [])
     audit = None

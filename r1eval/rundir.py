@@ -47,22 +47,18 @@ def write_json(path: Path, obj: Any) -> None:
     fsync_dir(path.parent)
 
 
-def read_samples(path: Path, repair: bool = False, strict: bool = False) -> list[Sample]:
-    """Read samples.jsonl.
-
-    Only the last line can be torn by a kill: if it is not valid JSON it is dropped (and cut off the file
-    when `repair`); if it is a complete record that lacks its newline, it is kept (and its newline
-    written back when `repair`, so the next append starts a new line). `strict` (the writer resuming)
-    refuses a row that lacks a field, naming it (`samples.jsonl:17: missing field 'seed'`); readers that
-    don't need every field (report, gate, audit, distill filter) leave it off and get None there.
-    """
+def _read_rows(path: Path, repair: bool) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) for every record of samples.jsonl; see `read_samples` for the torn last line."""
     if not path.is_file():
         return []
-    samples: list[Sample] = []
+    rows: list[tuple[int, dict[str, Any]]] = []
     good_bytes = 0
     with path.open("rb") as fh:
         lines = fh.readlines()
     for lineno, raw in enumerate(lines, 1):
+        if not raw.strip():
+            good_bytes += len(raw)
+            continue
         try:
             row = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -76,17 +72,38 @@ def read_samples(path: Path, repair: bool = False, strict: bool = False) -> list
             raise UsageError(f"{path}:{lineno}: corrupt sample line (not JSON); remove it and rerun to resume") from None
         if not isinstance(row, dict):
             raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-        try:
-            samples.append(Sample.from_dict(row, strict=strict))
-        except MissingFieldError as exc:
-            raise UsageError(f"{path}:{lineno}: missing field '{exc.args[0]}'; this row was not written by "
-                             "`r1eval run` (remove it, or pass a new --output)") from None
+        rows.append((lineno, row))
         good_bytes += len(raw)
         if repair and lineno == len(lines) and not raw.endswith(b"\n"):  # torn exactly at the newline
             with path.open("ab") as fh:
                 fh.write(b"\n")
                 fh.flush()
                 os.fsync(fh.fileno())
+    return rows
+
+
+def read_sample_rows(path: Path) -> list[dict[str, Any]]:
+    """samples.jsonl rows as plain dicts, whatever fields they carry (export, report and audit read these);
+    a torn last line is skipped. A missing file gives no rows."""
+    return [row for _, row in _read_rows(path, repair=False)]
+
+
+def read_samples(path: Path, repair: bool = False, strict: bool = False) -> list[Sample]:
+    """Read samples.jsonl as `Sample`s.
+
+    Only the last line can be torn by a kill: if it is not valid JSON it is dropped (and cut off the file
+    when `repair`); if it is a complete record that lacks its newline, it is kept (and its newline
+    written back when `repair`, so the next append starts a new line). `strict` (the writer resuming)
+    refuses a row that lacks a field, naming it (`samples.jsonl:17: missing field 'seed'`); readers that
+    don't need every field (gate, distill filter) leave it off and get None there.
+    """
+    samples: list[Sample] = []
+    for lineno, row in _read_rows(path, repair):
+        try:
+            samples.append(Sample.from_dict(row, strict=strict))
+        except MissingFieldError as exc:
+            raise UsageError(f"{path}:{lineno}: missing field '{exc.args[0]}'; this row was not written by "
+                             "`r1eval run` (remove it, or pass a new --output)") from None
     return samples
 
 
