@@ -4,12 +4,19 @@ and every MATH-500 gold graded against itself, its reformulations and a perturba
 
 import json
 import re
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from r1eval.benches.math import bundled_path
 from r1eval.grading.math import MathGrader, answer_region, answers_equivalent, extract_answer, last_boxed
 from r1eval.grading.math_normalize import clean_answer, last_box_chain, words_to_number
+
+CORPUS = Path(__file__).parent / "grading_corpus" / "math.jsonl"
+CORPUS_SOURCES = ("huggingface/Math-Verify tests/", "huggingface/lighteval tests/", "hendrycks/math modeling/",
+                  "NVIDIA/NeMo-Skills tests/", "huggingface/open-r1 tests/", "inclusionAI/AReaL areal/tests/",
+                  "https://github.com/huggingface/Math-Verify/issues/")
 
 THINK = "<think>\nLet me try: maybe \\boxed{17}? No, 17 fails the second condition.\n</think>\n\n"
 
@@ -158,7 +165,8 @@ def test_extraction_detail_and_readable_answer(grader: MathGrader) -> None:
 
 def test_pool_path_matches_serial(grader: MathGrader) -> None:
     items = [(c, g) for c, g, _ in CASES] * 3 + [(rf"\boxed{{{i}}}", str(i % 7)) for i in range(80)]
-    pooled = grader.grade(items)  # > 64 unique pairs: goes through the process pool
+    grader.start_pool()  # started: > 64 unique pairs go through it whatever their estimated cost
+    pooled = grader.grade(items)
     serial = MathGrader(workers=1).grade(items)
     assert [(v.extracted_answer, v.correct) for v in pooled] == [(v.extracted_answer, v.correct) for v in serial]
     assert [v.correct for v in pooled[: len(CASES)]] == [e for _, _, e in CASES]
@@ -256,3 +264,38 @@ def test_math500_golds_grade_against_themselves() -> None:
     wrong = [(g, c[len(THINK):], e) for (c, g), e, v in zip(items, expected, verdicts, strict=True) if v.correct != e]
     assert not wrong, wrong[:10]
     assert len(items) > 1500
+
+
+# --- the regression corpus: other projects' labelled grader tests, converted to reasoning-model completions ---
+
+def _corpus() -> list[dict]:
+    return [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
+
+
+def test_corpus_is_well_formed() -> None:
+    rows = _corpus()
+    assert len(rows) >= 400 and len({r["id"] for r in rows}) == len(rows)
+    for row in rows:
+        assert {"id", "source", "class", "gold", "completion", "label"} <= row.keys(), row["id"]
+        assert row["label"] in ("correct", "incorrect"), row["id"]
+        assert "<think>" in row["completion"], row["id"]  # written as a reasoning model replies
+        assert row["source"].startswith("https://github.com/") or re.fullmatch(r"[\w.-]+/[\w.-]+ \S+", row["source"])
+    for source in CORPUS_SOURCES:
+        assert any(r["source"].startswith(source) for r in rows), source
+    labels = Counter(r["label"] for r in rows)
+    assert labels["incorrect"] >= 0.25 * len(rows)  # false positives are tested as much as misses
+    classes = Counter(r["class"] for r in rows)
+    for failure_class in ("multi-boxed", "sets-relations", "number-format", "precision", "false-positive", "prose",
+                          "multilingual", "percent", "units", "text", "think-region"):
+        assert classes[failure_class] >= 3, failure_class
+
+
+def test_corpus_agreement(grader: MathGrader) -> None:
+    """Every case agrees with its source's label except the few listed with the reason (`r1eval_disagrees`)."""
+    rows = _corpus()
+    verdicts = grader.grade([(r["completion"], r["gold"]) for r in rows])
+    agrees = [v.correct == (r["label"] == "correct") for r, v in zip(rows, verdicts, strict=True)]
+    unexpected = [r["id"] for r, ok in zip(rows, agrees, strict=True) if not ok and "r1eval_disagrees" not in r]
+    stale = [r["id"] for r, ok in zip(rows, agrees, strict=True) if ok and "r1eval_disagrees" in r]
+    assert not unexpected and not stale, (unexpected, stale)
+    assert sum(agrees) / len(rows) >= 0.97

@@ -13,14 +13,15 @@ Pipeline for one completion:
    number read off the front of a term (`2x`).
 
 Verdicts are memoised by (extracted answer, gold), so the 64 samples of a problem that mostly repeat a few
-answers are compared a few times, and large batches of distinct pairs go to a process pool. Parsing and
-each comparison run under timeouts; grading never raises.
+answers are compared a few times; distinct pairs go to a process pool when their estimated work outweighs
+starting it. Parsing and each comparison run under timeouts; grading never raises.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -43,9 +44,16 @@ from r1eval.records import Verdict
 MATH_GRADER_VERSION = "2"  # bump whenever a verdict can change; recorded in config.json and summary.json
 PARSE_TIMEOUT_S = 5
 VERIFY_TIMEOUT_S = 5
-REL_TOL = 1e-6  # a decimal vs anything: relative tolerance ...
-MIN_ROUNDED_DIGITS = 4  # ... or, vs an exact value, the decimal's own rounding if it has this many digits
+# A decimal vs anything: equal within REL_TOL relatively *and* to six decimal places (ABS_TOL), so that neither
+# 16386.21 vs 16386.20 nor 1e-8 vs 2e-8 pass; vs an exact value, a decimal written to MIN_ROUNDED_DIGITS
+# significant digits or more also stands for its rounding (0.3333 for 1/3, 2.6667 for 8/3; not 3.14 for pi).
+REL_TOL = 1e-6
+ABS_TOL = 5e-7
+MIN_ROUNDED_DIGITS = 4
 _POOL_MIN_ITEMS = 64  # below this many unique pairs, grading in-process beats handing work to workers
+_POOL_PROBE = 32  # pairs graded in-process first to time them ...
+_POOL_WORTH_S = 4.0  # ... the pool is started only for more estimated serial work than this (its start-up
+# with math-verify imported takes 1-2 s)
 _FALLBACK_CHARS = 4000  # math-verify's fallbacks look at the end of the reply
 
 _NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
@@ -53,6 +61,7 @@ _FRACTION = re.compile(r"(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}|(-?\d+)\s*/\s*(\d+)")
 _PERCENT = re.compile(r"\s*\\?%\s*$")
 _ELLIPSIS = re.compile(r"\\[lc]?dots\b|\\ldots|\\cdots|\.\.\.|…")
 _PRIMES = re.compile(r"'|\\prime\b")
+_BASE = re.compile(r"(?<![A-Za-z\\])\d+_\{?(\d{1,2})\}?")
 _CHOICE = re.compile(r"\(?([A-J])\)?")
 
 
@@ -104,6 +113,9 @@ def read_answer(key: tuple[str, str]) -> str | None:
     """The answer text of a located answer (math-verify reads statements and unmarked replies)."""
     how, text = key
     if how == "fallback":
+        bare = text.strip().rstrip(".")
+        if _BARE_FORMULA.fullmatch(bare) and _looks_like_math(bare):  # the whole reply is a formula: "2x + 2"
+            return clean_answer(bare) or None
         return _read_with_math_verify(text)
     if how == "statement":
         return _read_statement(text)
@@ -139,6 +151,7 @@ def _join_math_segments(text: str) -> str:
 
 # --- reading prose ------------------------------------------------------------------------------------------
 
+_BARE_FORMULA = re.compile(r"[A-Za-z0-9 +\-*/^().,=<>!|'\\{}]{1,80}")  # one line, no math delimiters
 _MATH_ENV = re.compile(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
 _PROSE_WORD = re.compile(r"(?<![\\a-zA-Z{])[a-zA-Z]{3,}\b")
 _MATH_WORDS = {"sqrt", "frac", "dfrac", "tfrac", "pi", "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln",
@@ -200,7 +213,7 @@ def _read_with_math_verify(text: str) -> str | None:
     if _NUMBER.fullmatch(number):
         if _prefix_of_term(text, found):
             return None
-        found = number
+        found = _listed_before(text, found) + number
     answer = clean_answer(found)
     if _is_percent(parsed[0]) and not _PERCENT.search(answer):
         answer += "\\%"
@@ -213,6 +226,16 @@ def _is_percent(value: Any) -> bool:
 
     return (isinstance(value, sympy.Mul) and len(value.args) == 2
             and value.args[1] == sympy.UnevaluatedExpr(sympy.Rational(1, 100)))
+
+
+def _listed_before(text: str, number: str) -> str:
+    """The numbers listed right before the last `number` of a sentence ("The cubes are 1331 and 1728"):
+    `"1331, "`; empty when it stands alone."""
+    at = text.rfind(number)
+    listed = re.search(r"(?:(?<![\w.])-?\d+(?:\.\d+)?(?:\s*,\s*|\s*,?\s+and\s+))+$", text[:max(at, 0)])
+    if at <= 0 or listed is None:
+        return ""
+    return ", ".join(re.findall(r"-?\d+(?:\.\d+)?", listed.group(0))) + ", "
 
 
 def _prefix_of_term(text: str, number: str) -> bool:
@@ -247,9 +270,9 @@ def answers_match(gold: str, answer: str) -> bool:
     if not gold or not answer:
         return False
     gold_pct, answer_pct = bool(_PERCENT.search(gold)), bool(_PERCENT.search(answer))
-    if gold_pct != answer_pct:  # 10\% is 10 and 0.1
+    if gold_pct != answer_pct:  # 28\% is 0.28, and 28 as a number written in percent; 4\frac49\% is not 4\frac49
         value = _PERCENT.sub("", gold if gold_pct else answer)
-        for variant in (value, f"\\frac{{{value}}}{{100}}" if _NUMBER.fullmatch(value) else None):
+        for variant in (f"\\frac{{{value}}}{{100}}", value if _NUMBER.fullmatch(value) else None):
             if variant is None:
                 continue
             if gold_pct and _match(variant, answer):
@@ -270,6 +293,9 @@ def _match(gold: str, answer: str) -> bool:
         return decided
     if _primes(gold) != _primes(answer):
         return False  # math-verify drops primes: E' would equal E
+    gold_bases, answer_bases = _BASE.findall(gold), _BASE.findall(answer)
+    if gold_bases and answer_bases and gold_bases != answer_bases:
+        return False  # and base subscripts: 204_6 would equal 204_5
     if _ELLIPSIS.search(gold) or _ELLIPSIS.search(answer):
         return _sequences_match(gold, answer)
     choice = _choice_letters(gold, answer)
@@ -329,12 +355,12 @@ def _decimals(text: str) -> int | None:
 
 def _numbers_close(gold: Fraction, answer: Fraction, gold_exact: bool, answer_exact: bool,
                    gold_places: int | None, answer_places: int | None) -> bool:
-    """Exact equality when both sides are exact; otherwise relative tolerance, or a decimal's own precision
+    """Exact equality when both sides are exact; otherwise REL_TOL and ABS_TOL, or a decimal's own precision
     when the other side is exact (`0.3333` for 1/3, never `5.001` for 5)."""
     if gold_exact and answer_exact:
         return gold == answer
     diff, scale = abs(gold - answer), max(abs(gold), abs(answer))
-    if diff <= Fraction(REL_TOL) * scale:
+    if diff <= Fraction(REL_TOL) * scale and diff <= Fraction(ABS_TOL):
         return True
     for exact, places in ((gold_exact, answer_places), (answer_exact, gold_places)):
         if exact and places is not None and diff <= Fraction(1, 2 * 10**places):
@@ -594,6 +620,12 @@ def _gold_text(gold: str) -> str:
         return gold
 
 
+def clear_caches() -> None:
+    """Forget every parsed answer and gold (benchmarks time cold runs)."""
+    parse_answer.cache_clear()
+    _gold_text.cache_clear()
+
+
 def _safe_locate(completion: str) -> tuple[str, str] | None:
     try:
         return locate_answer(completion)
@@ -637,13 +669,23 @@ class MathGrader:
         return self._equiv_memo[pair]
 
     def _run(self, pairs: list[tuple[tuple[str, str], str]]) -> list[tuple[str | None, bool]]:
+        """Grade unique pairs: in-process, or in the pool when the work outweighs starting it (the first
+        `_POOL_PROBE` pairs are graded here and timed to estimate the rest)."""
         if len(pairs) < _POOL_MIN_ITEMS or self.workers == 1:
             return _grade_keys(pairs)
+        results: list[tuple[str | None, bool]] = []
+        if self._pool is None:
+            start = time.perf_counter()
+            results = _grade_keys(pairs[:_POOL_PROBE])
+            per_pair = (time.perf_counter() - start) / len(results)
+            pairs = pairs[_POOL_PROBE:]
+            if per_pair * len(pairs) < _POOL_WORTH_S:
+                return results + _grade_keys(pairs)
         self.start_pool()
         assert self._pool is not None
         chunk = max(1, len(pairs) // (self.workers * 4))
         chunks = [pairs[i : i + chunk] for i in range(0, len(pairs), chunk)]
-        return [r for part in self._pool.map(_grade_keys, chunks) for r in part]
+        return results + [r for part in self._pool.map(_grade_keys, chunks) for r in part]
 
     def start_pool(self) -> None:
         """Start the worker processes (call early to overlap their start with model loading).

@@ -133,8 +133,8 @@ _TEXT_CMD = r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mbox|opera
 _GROUP_SEP = re.compile(r"(?<=\d)(?:,\\!\s?|\{,\}|,\\,|\\,|\\!|\\ |~|\{\\,\}|'(?=\d{3}))(?=\d)")
 _COMMA_GROUPED = re.compile(r"-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
 _SPACE_GROUPED = re.compile(r"-?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?")
-_MIXED_NUMBER = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
-_MIXED_LATEX = re.compile(r"^(-?)(\d+)\s*\\[dt]?frac\s*\{(\d+)\}\s*\{(\d+)\}$")
+_MIXED_NUMBER = re.compile(r"^([-+]?)([1-9]\d{0,2}(?: \d{3})+|\d+) +(\d+) */ *(\d+)$")
+_MIXED_LATEX = re.compile(r"^([-+]?)(\d+) *\\[dt]?frac\s*\{(\d+)\}\s*\{(\d+)\}$")
 _PAREN_SQRT = re.compile(r"\\sqrt\s*\(([^()]*)\)")
 _PLAIN_FUNC = re.compile(r"(?<![\\a-zA-Z])(sqrt|sin|cos|tan|log|ln|exp)\s*\(")
 _LIST_WORDS = re.compile(
@@ -181,13 +181,22 @@ def words_to_number(text: str) -> int | None:
     return total + current if seen else None
 
 
+def mixed_number(sign: str, whole: str, num: str, den: str) -> str | None:
+    """`3128 1/2` as `\\frac{6257}{2}`; None unless the fraction part is proper (`11 6/6`, `4 4/0` are not
+    mixed numbers)."""
+    whole_value, num_value, den_value = int(whole.replace(" ", "")), int(num), int(den)
+    if not 0 <= num_value < den_value:
+        return None
+    return f"{'-' if sign == '-' else ''}\\frac{{{whole_value * den_value + num_value}}}{{{den_value}}}"
+
+
 def strip_delimiters(text: str) -> str:
     """The answer without sentence dressing: surrounding `$...$`, `\\(...\\)`, `\\[...\\]`, `**`, a trailing
     period or comma, "I hope it is correct"."""
     text = _HEDGE.sub("", text).strip()
     for _ in range(3):
         previous = text
-        text = text.strip().rstrip(".,;:").strip()
+        text = re.sub(r"(?:\\\\|\\[,;:! ]|\\q?quad)+$", "", text.strip()).rstrip(".,;:").strip()
         if text.startswith("**") and text.endswith("**") and len(text) > 4:
             text = text[2:-2]
         match = _DELIMITED.match(text)
@@ -232,10 +241,12 @@ def clean_answer(text: str) -> str:
         text = text.replace(",", "").replace(" ", "")
     for pattern in (_MIXED_NUMBER, _MIXED_LATEX):
         match = pattern.match(text)
-        if match and int(match.group(3)) < int(match.group(4)):  # a proper fraction part: 3128 1/2
-            sign, whole, num, den = match.groups()
-            return f"{sign}\\frac{{{int(whole) * int(den) + int(num)}}}{{{den}}}"
+        if match:
+            mixed = mixed_number(*match.groups())
+            if mixed is not None:
+                return mixed
     text = _brace_plain_functions(text)
+    text = re.sub(r"\\[bB]igg?[lr]?(?=[()\[\]|.]|\\[{}])", "", text)  # \bigl( ... \bigr): plain brackets
     text = _PERCENT_WORD.sub(r"\\%", text)
     text = _DEGREE_WORD.sub(r"^\\circ", text) if re.search(r"\d\s*(?:°|\\text\s*\{\s*degrees?|degrees?\b)", text) else text
     text = _GLUED_OR.sub(", ", text)
@@ -262,11 +273,24 @@ _CJK_BEFORE_NUMBER = re.compile(r"([\u3000-\u30ff\u3400-\u9fff\uff00-\uffef\u060
 _PUNCT_IN_MATH = re.compile(r"(?<![.\\])\s*[.,;](\s*)(\$\$|\$|\\\]|\\\))")
 
 
+_PROSE_MIXED = re.compile(
+    r"(?<![\w/.,)])([-+]?)([1-9]\d{0,2}(?: \d{3})+|\d+) (\d+)/(\d+)(?![\d/.])(\s*(?:%|percent\b|pct\b))?")
+
+
+def _prose_mixed(match: re.Match) -> str:
+    mixed = mixed_number(*match.groups()[:4])
+    if mixed is None:
+        return match.group(0)
+    return f" ${mixed}$" + ("%" if match.group(5) else "")
+
+
 def tidy_prose(text: str) -> str:
     """A reply's prose prepared for math-verify's own extraction: markdown bold removed, sentence
     punctuation moved out of math (`$\\sqrt{2}.$`), a value in single brackets unwrapped (`[90]`),
-    a space between a CJK or Arabic character and a number (`为13/28`)."""
+    a space between a CJK or Arabic character and a number (`为13/28`), mixed numbers as LaTeX fractions
+    (`4 4/9%` -> `$\\frac{40}{9}\\%$`)."""
     text = text.replace("**", " ")
+    text = _PROSE_MIXED.sub(_prose_mixed, text)
     text = _PUNCT_IN_MATH.sub(r"\1\2", text)
     text = _BRACKETED_VALUE.sub(lambda m: " " + m.group(1) + " ", text)
     return _CJK_BEFORE_NUMBER.sub(r"\1 ", text)
