@@ -120,6 +120,9 @@ FAILURE_CLASSES = {
         (r"所以答案是 $\frac{1}{2}$。", r"\frac{1}{2}", True),
         ("Die Antwort ist 5.", "5", True),
         ("Ответ: 8", "8", True),
+        ("La respuesta es 7.", "7", True),
+        ("答えは 12 です。", "12", True),
+        ("정답은 12입니다.", "12", True),
         ("计划的比例为13/28", "13/28", True),  # no anchor: math-verify's fallback on the reply's end
         ("Thus, the number of residents is **73**.\n\n✅ Final Answer: **73**", "73", True),
         ("The answer is East.", r"\text{east}", True),

@@ -6,11 +6,12 @@ Pipeline for one completion:
 2. `extract_answer`: the answer as text (`math_normalize.find_answer`): the last box with the boxes chained
    to it ("multi-boxed"), or a final-answer statement in any of several languages ("statement"), or
    math-verify's own fallbacks on the end of the reply ("fallback"); then `clean_answer`.
-3. `answers_match(gold, answer)`: equal strings; else exact arithmetic on plain numbers (exact when both
-   sides are exact, otherwise relative tolerance or the precision the decimal was written with); else
-   math-verify `verify` on the parses, with set/relation comparison allowed. Guards around math-verify
-   reject what it wrongly accepts: primes it drops (`E'` vs `E`), `\\ldots` sequences it truncates, a
-   number read off the front of a term (`2x`).
+3. `answers_match(gold, answer)`: equal strings; else numbers (also inside tuples, intervals, sets and
+   matrices) by value: exactly when both sides are exact, otherwise within 1e-6 relatively and to six decimal
+   places, or to the precision a decimal was written with; else math-verify `verify` on the parses, with
+   set/relation comparison allowed. Guards around math-verify reject what it wrongly accepts: primes and base
+   subscripts it drops (`E'` vs `E`, `204_6` vs `204_5`), `\\ldots` sequences it truncates, a number read off
+   the front of a term (`2x`). Percent: `28\\%` is 0.28, and 28 when written as an integer or decimal.
 
 Verdicts are memoised by (extracted answer, gold), so the 64 samples of a problem that mostly repeat a few
 answers are compared a few times; distinct pairs go to a process pool when their estimated work outweighs
@@ -153,6 +154,7 @@ def _join_math_segments(text: str) -> str:
 
 _BARE_FORMULA = re.compile(r"[A-Za-z0-9 +\-*/^().,=<>!|'\\{}]{1,80}")  # one line, no math delimiters
 _MATH_ENV = re.compile(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
+_NON_MATH_CHAR = re.compile(r"[^\x00-\x7f°×÷π√−≤≥·∞]")  # a letter of another script: prose ("12 です")
 _PROSE_WORD = re.compile(r"(?<![\\a-zA-Z{])[a-zA-Z]{3,}\b")
 _MATH_WORDS = {"sqrt", "frac", "dfrac", "tfrac", "pi", "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln",
                "exp", "infty", "cdot", "times", "pm", "mp", "left", "right", "text", "mbox", "circ", "le",
@@ -163,7 +165,8 @@ _MATH_WORDS = {"sqrt", "frac", "dfrac", "tfrac", "pi", "sin", "cos", "tan", "cot
 def _looks_like_math(text: str) -> bool:
     """Whether a stated answer is a formula (`2x`, `x = 3`, `\\frac{1}{2}`) rather than a sentence."""
     words = [w.lower() for w in _PROSE_WORD.findall(text)]
-    return bool(text) and len(text) <= 200 and all(w in _MATH_WORDS for w in words)
+    return (bool(text) and len(text) <= 200 and all(w in _MATH_WORDS for w in words)
+            and not _NON_MATH_CHAR.search(text))
 
 
 def _read_statement(statement: str) -> str | None:
@@ -315,7 +318,7 @@ def _match(gold: str, answer: str) -> bool:
 
 def _squash(text: str) -> str:
     text = re.sub(r"\\[dt]frac", r"\\frac", text)
-    text = re.sub(r"\\left|\\right|\\!|\\,|\\;|\\ |\s+", "", text)
+    text = re.sub(r"\\(?:left|right)(?![a-zA-Z])|\\[!,; ]|\s+", "", text)
     return text.rstrip(".")
 
 
