@@ -49,12 +49,10 @@ def _plain_math_verify_chunk(items: list[tuple[str, str]]) -> list[bool]:
 
 
 def source_group(source: str) -> str:
-    """A corpus case's source, grouped by project: 'huggingface/Math-Verify tests', '... issues', ..."""
+    """The project a corpus case comes from (its tests and its issue threads together): 'owner/repo'."""
     if source.startswith("https://github.com/"):
-        owner, repo, kind = source.split("/")[3:6]
-        return f"{owner}/{repo} {'issues' if kind in ('issues', 'pull') else kind}"
-    repo, path = source.split(" ", 1)
-    return f"{repo} {path.split('/')[0]}"
+        return "/".join(source.split("/")[3:5])
+    return source.split(" ", 1)[0]
 
 
 def fidelity(corpus: Path) -> None:
@@ -70,11 +68,11 @@ def fidelity(corpus: Path) -> None:
             table[key][1] += o == label
             table[key][2] += p == label
     print(f"Fidelity: agreement with the source labels, {len(rows)} cases of {corpus.name}")
-    print(f"| {'source':<46} | {'cases':>5} | {'r1eval':>7} | {'math-verify':>11} |")
-    print(f"| {'-' * 46} | {'-' * 5}:| {'-' * 6}:| {'-' * 10}:|")
+    print(f"| {'source (tests and issue threads)':<34} | {'cases':>5} | {'r1eval':>7} | {'math-verify':>11} |")
+    print(f"| {'-' * 34} | {'-' * 4}: | {'-' * 6}: | {'-' * 10}: |")
     for key in sorted(table, key=lambda k: (k == "all", k)):
         n, o, p = table[key]
-        print(f"| {key:<46} | {n:>5} | {o / n:>7.1%} | {p / n:>11.1%} |")
+        print(f"| {key:<34} | {n:>5} | {o / n:>7.1%} | {p / n:>11.1%} |")
 
 
 def spellings(gold: str) -> list[str]:
@@ -151,7 +149,7 @@ def speed(problems: int, samples: int, workers: int) -> None:
     peer, t_peer = _time(_plain_math_verify_chunk, items)
     ours, t_ours = _time(_r1eval, items, 1)
     print(f"| {'processes':<9} | {'math-verify':>11} | {'r1eval':>8} | {'speed-up':>8} |")
-    print(f"| {'-' * 9} | {'-' * 10}:| {'-' * 7}:| {'-' * 7}:|")
+    print(f"| {'-' * 9} | {'-' * 10}: | {'-' * 7}: | {'-' * 7}: |")
     print(f"| {1:<9} | {t_peer:>10.2f}s | {t_ours:>7.2f}s | {t_peer / t_ours:>7.1f}x |")
     if workers > 1:
         peer_n, t_peer_n = _time(_math_verify_pool, items, workers)
