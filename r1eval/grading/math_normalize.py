@@ -130,7 +130,8 @@ def _states_a_value(statement: str) -> bool:
 
 _DELIMITED = re.compile(r"^(?:\$\$(.*)\$\$|\$(.*)\$|\\\((.*)\\\)|\\\[(.*)\\\])$", re.S)
 _TEXT_CMD = r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mbox|operatorname)\s*"
-_GROUP_SEP = re.compile(r"(?<=\d)(?:,\\!\s?|\{,\}|,\\,|\\,|\\!|\\ |~|\{\\,\}|'(?=\d{3}))(?=\d)")
+# digit-group separators: `,\!` `{,}` `\,` `\!` `\ ` `~` `'` between digits (`,\,` is a list's comma, kept)
+_GROUP_SEP = re.compile(r"(?<=\d)(?:,\\!\s?|\{,\}|\\,|\\!|\\ |~|\{\\,\}|'(?=\d{3}))(?=\d)")
 _COMMA_GROUPED = re.compile(r"-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
 _SPACE_GROUPED = re.compile(r"-?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?")
 _MIXED_NUMBER = re.compile(r"^([-+]?)([1-9]\d{0,2}(?: \d{3})+|\d+) +(\d+) */ *(\d+)$")
