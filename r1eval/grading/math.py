@@ -14,8 +14,8 @@ Pipeline for one completion:
    the front of a term (`2x`). Percent: `28\\%` is 0.28, and 28 when written as an integer or decimal.
 
 Verdicts are memoised by (extracted answer, gold), so the 64 samples of a problem that mostly repeat a few
-answers are compared a few times; distinct pairs go to a process pool when their estimated work outweighs
-starting it. Parsing and each comparison run under timeouts; grading never raises.
+answers are compared a few times; distinct pairs are graded in-process, and what is left after a few seconds
+goes to a process pool. Parsing and each comparison run under timeouts; grading never raises.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -52,9 +53,8 @@ REL_TOL = 1e-6
 ABS_TOL = 5e-7
 MIN_ROUNDED_DIGITS = 4
 _POOL_MIN_ITEMS = 64  # below this many unique pairs, grading in-process beats handing work to workers
-_POOL_PROBE = 32  # pairs graded in-process first to time them ...
-_POOL_WORTH_S = 4.0  # ... the pool is started only for more estimated serial work than this (its start-up
-# with math-verify imported takes 1-2 s)
+_POOL_AFTER_S = 5.0  # grade in-process this long before handing the rest to the pool (whose start-up, with
+# math-verify imported in each worker, takes 1-2 s and more on a loaded machine)
 _FALLBACK_CHARS = 4000  # math-verify's fallbacks look at the end of the reply
 
 _NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
@@ -672,23 +672,29 @@ class MathGrader:
         return self._equiv_memo[pair]
 
     def _run(self, pairs: list[tuple[tuple[str, str], str]]) -> list[tuple[str | None, bool]]:
-        """Grade unique pairs: in-process, or in the pool when the work outweighs starting it (the first
-        `_POOL_PROBE` pairs are graded here and timed to estimate the rest)."""
-        if len(pairs) < _POOL_MIN_ITEMS or self.workers == 1:
+        """Grade unique pairs in-process; when that has taken `_POOL_AFTER_S` and many pairs remain, the
+        rest goes to the process pool (so small and cheap batches never pay for starting it)."""
+        if self.workers == 1 or len(pairs) < _POOL_MIN_ITEMS:
             return _grade_keys(pairs)
         results: list[tuple[str | None, bool]] = []
         if self._pool is None:
-            start = time.perf_counter()
-            results = _grade_keys(pairs[:_POOL_PROBE])
-            per_pair = (time.perf_counter() - start) / len(results)
-            pairs = pairs[_POOL_PROBE:]
-            if per_pair * len(pairs) < _POOL_WORTH_S:
-                return results + _grade_keys(pairs)
-        self.start_pool()
-        assert self._pool is not None
-        chunk = max(1, len(pairs) // (self.workers * 4))
-        chunks = [pairs[i : i + chunk] for i in range(0, len(pairs), chunk)]
-        return results + [r for part in self._pool.map(_grade_keys, chunks) for r in part]
+            deadline = time.perf_counter() + _POOL_AFTER_S
+            while len(results) < len(pairs) and (time.perf_counter() < deadline
+                                                 or len(pairs) - len(results) < _POOL_MIN_ITEMS):
+                results.append(grade_key(*pairs[len(results)]))
+        rest = pairs[len(results):]
+        if not rest:
+            return results
+        chunk = max(1, len(rest) // (self.workers * 4))
+        chunks = [rest[i : i + chunk] for i in range(0, len(rest), chunk)]
+        try:
+            self.start_pool()
+            assert self._pool is not None
+            return results + [r for part in self._pool.map(_grade_keys, chunks) for r in part]
+        except (BrokenProcessPool, OSError):  # a worker killed (out of memory) or unable to start
+            self.close()
+            self.workers = 1  # grade here from now on rather than lose the batch
+            return results + _grade_keys(rest)
 
     def start_pool(self) -> None:
         """Start the worker processes (call early to overlap their start with model loading).
@@ -705,6 +711,7 @@ class MathGrader:
                 pass
 
     def close(self) -> None:
+        """Stop the worker processes, if any."""
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
