@@ -3,7 +3,9 @@ normalisation around math-verify (one test per failure class of issue 11), preci
 and every MATH-500 gold graded against itself, its reformulations and a perturbation."""
 
 import json
+import os
 import re
+import signal
 from collections import Counter
 from pathlib import Path
 
@@ -173,6 +175,16 @@ def test_pool_path_matches_serial(grader: MathGrader) -> None:
     serial = MathGrader(workers=1).grade(items)
     assert [(v.extracted_answer, v.correct) for v in pooled] == [(v.extracted_answer, v.correct) for v in serial]
     assert [v.correct for v in pooled[: len(CASES)]] == [e for _, _, e in CASES]
+
+
+def test_broken_pool_falls_back_to_in_process() -> None:
+    grader = MathGrader(workers=2)
+    grader.start_pool()
+    assert grader._pool is not None
+    for pid in list(grader._pool._processes):  # the pool's own workers die (as under the OOM killer)
+        os.kill(pid, signal.SIGKILL)
+    verdicts = grader.grade([(rf"\boxed{{{i}}}", str(i)) for i in range(100)])
+    assert all(v.correct for v in verdicts) and grader._pool is None and grader.workers == 1
 
 
 def test_unclosed_think_has_no_answer(grader: MathGrader) -> None:
