@@ -114,7 +114,7 @@ def read_answer(key: tuple[str, str]) -> str | None:
     """The answer text of a located answer (math-verify reads statements and unmarked replies)."""
     how, text = key
     if how == "fallback":
-        bare = text.strip().rstrip(".")
+        bare = prose_number(text.strip().rstrip("."))
         if _BARE_FORMULA.fullmatch(bare) and _looks_like_math(bare):  # the whole reply is a formula: "2x + 2"
             return clean_answer(bare) or None
         return _read_with_math_verify(text)
@@ -289,6 +289,16 @@ def answers_match(gold: str, answer: str) -> bool:
 
 
 def _match(gold: str, answer: str) -> bool:
+    if _read_as(gold, answer):
+        return True
+    # `1,22` is a list in LaTeX and a decimal comma in prose: either reading may be meant
+    gold_decimal, answer_decimal = prose_number(gold), prose_number(answer)
+    if (gold_decimal, answer_decimal) != (gold, answer) and "," not in gold_decimal + answer_decimal:
+        return _read_as(gold_decimal, answer_decimal)
+    return False
+
+
+def _read_as(gold: str, answer: str) -> bool:
     if _squash(gold) == _squash(answer):
         return True
     decided = _compare_literals(gold, answer)

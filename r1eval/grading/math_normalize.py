@@ -290,7 +290,7 @@ def tidy_prose(text: str) -> str:
     punctuation moved out of math (`$\\sqrt{2}.$`), a value in single brackets unwrapped (`[90]`),
     a space between a CJK or Arabic character and a number (`为13/28`), mixed numbers as LaTeX fractions
     (`4 4/9%` -> `$\\frac{40}{9}\\%$`)."""
-    text = text.replace("**", " ")
+    text = text.replace("**", " ").replace("\\$", " ")  # bold; an escaped currency sign carries no value
     text = _PROSE_MIXED.sub(_prose_mixed, text)
     text = _PUNCT_IN_MATH.sub(r"\1\2", text)
     text = _BRACKETED_VALUE.sub(lambda m: " " + m.group(1) + " ", text)
