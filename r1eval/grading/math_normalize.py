@@ -8,8 +8,10 @@ Everything here is string work (no sympy), so it is cheap and runs before math-v
   statement, in English or another language ("la réponse est 12", "答案是 12"). None: let math-verify's own
   fallbacks read the text.
 - `clean_answer(text)`: the answer as LaTeX math-verify parses reliably: math delimiters and bold stripped,
-  digit-group separators removed (`56,\\!017`, `1{,}000`, `1 000`), mixed numbers made sums (`3128 1/2`),
-  `\\sqrt(2)` braced, number words made digits ("forty two"), "percent" made `\\%`, list words made commas.
+  digit-group separators removed (`56,\\!017`, `1{,}000`, `1 000`), mixed numbers made fractions
+  (`3128 1/2`), `\\sqrt(2)` braced, number words made digits ("forty two"), "percent" made `\\%`, list words
+  made commas.
+- `tidy_prose(text)` / `prose_number(text)`: an unmarked reply prepared for math-verify's own extraction.
 """
 
 from __future__ import annotations
@@ -289,7 +291,7 @@ def tidy_prose(text: str) -> str:
     """A reply's prose prepared for math-verify's own extraction: markdown bold removed, sentence
     punctuation moved out of math (`$\\sqrt{2}.$`), a value in single brackets unwrapped (`[90]`),
     a space between a CJK or Arabic character and a number (`为13/28`), mixed numbers as LaTeX fractions
-    (`4 4/9%` -> `$\\frac{40}{9}\\%$`)."""
+    (`4 4/9%` -> `$\\frac{40}{9}$%`)."""
     text = text.replace("**", " ").replace("\\$", " ")  # bold; an escaped currency sign carries no value
     text = _PROSE_MIXED.sub(_prose_mixed, text)
     text = _PUNCT_IN_MATH.sub(r"\1\2", text)
