@@ -187,6 +187,17 @@ def test_broken_pool_falls_back_to_in_process() -> None:
     assert all(v.correct for v in verdicts) and grader._pool is None and grader.workers == 1
 
 
+def test_grading_in_a_worker_thread() -> None:
+    """Off the main thread math-verify cannot use its signal timeouts; grading must still be right there."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = [(THINK + r"$\boxed{\frac{2}{4}}$", "0.5"), (THINK + r"$\boxed{-2 \le x \le 7}$", r"x \in [-2,7]"),
+             (THINK + "La réponse est 12.", "12"), (THINK + r"$\boxed{\frac{1}{2004!}}$", r"\frac{1}{2006!}")]
+    with ThreadPoolExecutor(1) as pool:
+        verdicts = pool.submit(MathGrader(workers=1).grade, items).result()
+    assert [v.correct for v in verdicts] == [True, True, True, False]
+
+
 def test_unclosed_think_has_no_answer(grader: MathGrader) -> None:
     v = grader.grade([("<think>\\boxed{5}", "5")])[0]
     assert v.extracted_answer is None and not v.correct and "reason" in v.detail
