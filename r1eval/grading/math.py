@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -64,6 +65,12 @@ _ELLIPSIS = re.compile(r"\\[lc]?dots\b|\\ldots|\\cdots|\.\.\.|…")
 _PRIMES = re.compile(r"'|\\prime\b")
 _BASE = re.compile(r"(?<![A-Za-z\\])\d+_\{?(\d{1,2})\}?")
 _CHOICE = re.compile(r"\(?([A-J])\)?")
+
+
+def _seconds(limit: int) -> int | None:
+    """A timeout for math-verify's signal-based guard; None (unbounded) off the main thread, where signals
+    cannot be used and math-verify would otherwise fail every parse (a reward computed in a worker thread)."""
+    return limit if threading.current_thread() is threading.main_thread() else None
 
 
 def answer_region(completion: str) -> str | None:
@@ -206,7 +213,7 @@ def _read_with_math_verify(text: str) -> str | None:
     text = tidy_prose(text)
     try:
         parsed = parse(text, [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],
-                       parsing_timeout=PARSE_TIMEOUT_S)
+                       parsing_timeout=_seconds(PARSE_TIMEOUT_S))
     except Exception:
         return None
     if len(parsed) < 2 or not isinstance(parsed[-1], str) or not parsed[-1].strip():
@@ -259,7 +266,7 @@ def parse_answer(text: str) -> tuple:
 
     try:
         return tuple(parse(f"\\boxed{{{text}}}", [LatexExtractionConfig(boxed_match_priority=0),
-                                                  ExprExtractionConfig()], parsing_timeout=PARSE_TIMEOUT_S))
+                                                  ExprExtractionConfig()], parsing_timeout=_seconds(PARSE_TIMEOUT_S)))
     except Exception:
         return ()
 
@@ -337,7 +344,7 @@ def _verify(gold: tuple, answer: tuple) -> bool:
 
     try:
         return bool(verify(list(gold), list(answer), allow_set_relation_comp=True,
-                           timeout_seconds=VERIFY_TIMEOUT_S))
+                           timeout_seconds=_seconds(VERIFY_TIMEOUT_S)))
     except BaseException as exc:  # math-verify can raise on exotic input despite raise_on_error=False
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -396,7 +403,7 @@ def _compare_values(gold: Any, answer: Any) -> bool | None:
     None when either holds anything else (math-verify decides)."""
     from math_verify.utils import timeout
 
-    @timeout(VERIFY_TIMEOUT_S)
+    @timeout(_seconds(VERIFY_TIMEOUT_S))
     def decide() -> bool | None:
         return _values_equal(gold, answer)
 
@@ -504,7 +511,7 @@ def _equal_for_positive_symbols(gold: Any, answer: Any) -> bool:
     if not names or names != {str(s) for s in answer.free_symbols}:
         return False
 
-    @timeout(VERIFY_TIMEOUT_S)
+    @timeout(_seconds(VERIFY_TIMEOUT_S))
     def decide() -> bool:
         positive = {name: sympy.Symbol(name, positive=True) for name in names}
         g = gold.subs({s: positive[str(s)] for s in gold.free_symbols})
