@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from r1eval.audit import audit_rows
+from r1eval.audit import _string_match, audit_rows
 from r1eval.benches.gpqa import reference_order, sample_order
 from r1eval.cli import main
 from r1eval.grading.math import MathGrader, answer_region
@@ -57,8 +57,11 @@ def test_math_run_lists_exactly_the_planted_disagreements(tmp_path: Path,
     rows = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
     listed = {(r["problem_id"], r["sample_index"]): r for r in rows}
 
+    # a multi-box case is listed iff r1eval (= its recorded verdict here), plain math-verify on the whole region
+    # and string-match on the last box don't all agree
     box_disagree = {("p3", i) for i, row in enumerate(multi)
-                    if row["correct"] != _plain_math_verify(row["completion"], row["gold"])}
+                    if len({row["correct"], _plain_math_verify(row["completion"], row["gold"]),
+                            _string_match(answer_region(row["completion"]), row["gold"])[1]}) > 1}
     assert box_disagree, "none of the multi-box cases separates the graders any more; add one that does"
     assert set(listed) == {("p2", 0), ("p2", 1), ("p2", 2)} | box_disagree
 
