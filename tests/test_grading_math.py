@@ -57,6 +57,16 @@ FAILURE_CLASSES = {
         # an intermediate box, then the final answer unboxed
         (r"The first CD earns $\boxed{200}$, the second $\boxed{255}$. Final Answer: The final answer is "
          r"$10,455$. I hope it is correct.", "10455", True),
+        # boxes in separate math environments with nothing joining them: a first try, then the answer
+        # (huggingface/Math-Verify tests/test_open_thoughts.py reads the last box)
+        (r"$$\boxed{20}$$ \boxed{143}", "143", True),
+        (r"$$\boxed{20}$$ \boxed{143}", "20,143", False),
+        (r"$\boxed{1}\boxed{2}$", "1,2", True),  # one environment, adjacent boxes (Math-Verify tests/test_all.py)
+    ],
+    "R1-Zero answer tags": [  # huggingface/open-r1 tests/test_rewards.py: the answer is the <answer> tag's content
+        ("<answer>9</answer>", "9", True),
+        ("<answer>12</answer>", "9", False),
+        (r"The sum is <answer>\frac{1}{2}</answer>.", "0.5", True),
     ],
     "2 sets, intervals, relations": [
         (r"$\boxed{-2 \le x \le 7}$", r"x \in [-2,7]", True),

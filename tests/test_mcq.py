@@ -98,6 +98,13 @@ def test_grade_cli_agrees_with_the_labels(tmp_path: Path, capsys: pytest.Capture
     ("Answer: C", "C"),  # a reply without reasoning tags is all answer
     ("<think>x</think>\n\\boxed{E = mc^2}", None),
     ("<think>x</think>\nAnswer: C'", None),  # a primed symbol, not a choice
+    # a connective or article between the cue and the letter, in the languages lighteval's multilingual
+    # letter extraction covers (huggingface/lighteval src/lighteval/tasks/multilingual/, issue 11 class 7)
+    ("<think>x</think>\nLa bonne réponse est donc la C.", "C"),
+    ("<think>x</think>\nDie richtige Antwort ist daher B.", "B"),
+    ("<think>x</think>\nPortanto, a alternativa correta é a D.", "D"),
+    ("<think>x</think>\nLa respuesta correcta es, por lo tanto, la B.", "B"),
+    ("<think>x</think>\nQuindi la risposta corretta è D.", "D"),
 ])
 def test_strictness(completion: str, expected: str | None) -> None:
     assert extract_choice(completion).letter == expected

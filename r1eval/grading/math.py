@@ -103,12 +103,18 @@ class Extraction:
     how: str  # "boxed" | "multi-boxed" | "statement" | "fallback"
 
 
+_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S)
+
+
 def locate_answer(completion: str) -> tuple[str, str] | None:
     """String work only: (how, text) with the clean answer for boxes, the statement or the end of the reply
     otherwise (`read_answer` finishes those); None when the reply has no answer region."""
     region = answer_region(completion)
     if region is None or not region.strip():
         return None
+    tags = _ANSWER_TAG.findall(region)
+    if tags and tags[-1].strip():  # the R1-Zero template: the answer is what its last <answer> tag holds
+        region = tags[-1]
     located = find_answer(region)
     if located is None:
         return ("fallback", region[-_FALLBACK_CHARS:])

@@ -27,6 +27,11 @@ _CHAIN_GAP = re.compile(
     r"|\\(?:text|mbox|textrm|mathrm)\s*\{\s*(?:,?\s*(?:and|or)\s*,?)?\s*\}"
     r"|[A-Za-z](?:_\{?\w{1,3}\}?)?'?\s*=)*",
 )
+# Boxes in one math environment with nothing between them (`$\boxed{1}\boxed{2}$`) are one answer; boxes in
+# separate math environments need one of these between them: `$$\boxed{20}$$ \boxed{143}` is a first try and a
+# final answer, and the last box wins (Math-Verify's tests/test_open_thoughts.py reads it as its last box).
+_CHAIN_JOINER = re.compile(r"[,;&=]|\\q?quad\b|\band\b|\bor\b|\bet\b|和|或|、|，|；")
+_MATH_DELIMITER = re.compile(r"\$|\\[()\[\]]")
 _ENGLISH_ANCHORS = (
     r"final\s+answer\s*(?:is|:)?", r"(?:the\s+)?answer\s+is", r"answer\s*:", r"answer\s*=",
 )
@@ -85,7 +90,8 @@ def last_box_chain(text: str) -> tuple[list[str], int] | None:
     chain = [spans[-1]]
     for span in reversed(spans[:-1]):
         gap = text[span[1]: chain[0][0]]
-        if len(gap) > 80 or _CHAIN_GAP.fullmatch(gap) is None:
+        if (len(gap) > 80 or _CHAIN_GAP.fullmatch(gap) is None
+                or (_MATH_DELIMITER.search(gap) and _CHAIN_JOINER.search(gap) is None)):
             break
         chain.insert(0, span)
     contents = list(dict.fromkeys(c for _, _, c in chain if c))

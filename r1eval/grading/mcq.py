@@ -81,7 +81,9 @@ _FILLER = re.compile(r"""(?ix)(?:
         |probably|likely|most\s+likely|either|between|option|choice|letter|answer|the|my|final|correct|right
         |best|one|i\s+think|i\s+believe|i\s+would\s+say|i'd\s+say|it's|it\s+is|that's|that\s+is|we\s+get
         |est|la|le|es|é|è|ist|lautet|die|der|adalah|ialah|là|ni|richtige|correcte|correcta|correta
-        |corretta|bonne|finale|la\s+opción|l'option|opción|opção|opzione|choix|yang\s+benar|yang\s+tepat)\b
+        |corretta|bonne|finale|la\s+opción|l'option|opción|opção|opzione|choix|yang\s+benar|yang\s+tepat
+        |donc|alors|ainsi|daher|also|somit|deshalb|folglich|portanto|logo|entonces|por\s+lo\s+tanto|quindi
+        |dunque|pertanto|a(?=\s+(?-i:[A-J])\b))\b
     | 是 | 为 | 為 | 应该是 | 應該是 | 应为 | 應為 | 应该选 | 选项 | 選項 | 选 | 選 | は | 은 | 는 | 이 | هي | :
     )*""")
 # after "A"/"I" (or any lowercase letter) a following word makes it an article/pronoun, unless it is one
@@ -205,6 +207,7 @@ _ANSWER_CUE = re.compile(r"""(?ix)
     | 答[曰复] | 答え | 正解 | 解答 | 回答 | 정답 | 답변 | 답(?=\s*:)
     | \b(?:la\s+)?(?:bonne\s+)?r[ée]ponse\b | \bje\s+choisis\b
     | \brespuesta\b | \bresposta\b | \brisposta\b | \bantwort\b | \bl[öo]sung\b | \bantwoord\b
+    | \b(?:alternativa|opç[ãa]o|opci[óo]n|opzione)\s+(?:correta|correcta|corretta|certa)\b
     | (?<![А-Яа-яЁё])(?:правильный\s+)?ответ(?![А-Яа-яЁё]) | \bjawaban(?:nya)?\b | \bcevap\b | \byan[ıi]t\b
     | đáp\s+án | câu\s+trả\s+lời | \bjibu\b | \bodpowied[źz]\b | [ÌIìi]d[áa]h[ùu]n | Àdáhùn | Àmọ̀nà | Ànúgọ | Àṣàyàn
     | الإجابة(?:\s+الصحيحة|\s+النهائية)? | الجواب(?:\s+النهائي)? | إجابة | उत्तर | উত্তর(?:ঃ)?
