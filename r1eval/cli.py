@@ -32,6 +32,16 @@ def _add_code_bench_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lcb-version", help="LiveCodeBench release on the hub: release_vN, vN or vA_vB (default release_v5)")
     p.add_argument("--since", help="LiveCodeBench: only problems with contest_date on/after this day (YYYY-MM-DD)")
     p.add_argument("--until", help="LiveCodeBench: only problems with contest_date on/before this day (YYYY-MM-DD)")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="code benches: run model-written programs even where no sandbox isolation is available "
+                        "(not root and no user namespaces); they then run as you, unconfined")
+
+
+def _allow_unsafe_code(args: argparse.Namespace) -> None:
+    if getattr(args, "unsafe_no_sandbox", False):
+        from r1eval.grading import sandbox
+
+        sandbox.allow_unsafe_no_sandbox()
 
 
 def _bench_extra(args: argparse.Namespace) -> dict:
@@ -93,6 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     bench = get_bench(args.bench)
     if args.data is not None and not args.data.is_file():
         raise UsageError(f"--data file not found: {args.data}")
+    _allow_unsafe_code(args)
     params = SamplingParams(n=args.n or bench.default_n, temperature=args.temperature, top_p=args.top_p,
                             max_tokens=args.max_tokens or bench.default_max_tokens, seed=args.seed,
                             force_think=args.force_think)
@@ -137,6 +148,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     bench = get_bench(args.bench) if args.bench else MathBench("math", "generic math answers")
     if args.data is not None and not args.data.is_file():
         raise UsageError(f"--data file not found: {args.data}")
+    _allow_unsafe_code(args)
     graded = grade_rows(bench, rows, LoadOptions(data=args.data, extra=_bench_extra(args)), source=str(args.input))
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -286,8 +286,14 @@ DENIED_SYSCALLS = (
     "io_uring_enter", "io_uring_register", "init_module", "finit_module", "delete_module", "reboot",
     "swapon", "swapoff", "acct", "quotactl", "quotactl_fd", "lookup_dcookie", "nfsservctl", "syslog",
     "vhangup", "iopl", "ioperm", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
-    "name_to_handle_at", "open_by_handle_at", "fanotify_init", "uselib",
+    "name_to_handle_at", "open_by_handle_at", "fanotify_init", "fanotify_mark", "uselib",
+    # channels between concurrent runs through the files they all can read (the shared read-only tree):
+    # file locks and access notifications
+    "flock", "inotify_add_watch",
 )
+# fcntl commands refused for the same reason: F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK,
+# F_OFD_SETLKW, F_SETLEASE, F_NOTIFY
+DENIED_FCNTL_COMMANDS = (5, 6, 7, 36, 37, 38, 1024, 1026)
 NAMESPACE_CLONE_FLAGS = (CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
                          CLONE_NEWNET)
 # socket families a program may open: unix, inet, inet6, netlink (getaddrinfo); not vsock (which reaches
@@ -337,6 +343,8 @@ def build_seccomp_filter() -> bytes:
         for flag in NAMESPACE_CLONE_FLAGS:  # new namespaces through clone(); clone3 hides its flags
             rule(_scmp_errno(errno.EPERM), "clone", (0, SCMP_CMP_MASKED_EQ, flag, flag))
         rule(_scmp_errno(errno.ENOSYS), "clone3")  # glibc falls back to clone()
+        for command in DENIED_FCNTL_COMMANDS:
+            rule(_scmp_errno(errno.ENOLCK), "fcntl", (1, SCMP_CMP_EQ, command, 0))
         for call in ("socket", "socketpair"):
             rule(_scmp_errno(errno.EAFNOSUPPORT), call, (0, SCMP_CMP_GE, max(ALLOWED_SOCKET_FAMILIES) + 1, 0))
             for family in range(max(ALLOWED_SOCKET_FAMILIES)):

@@ -250,7 +250,8 @@ class RunRequest:
     timeout_label: float = DEFAULT_TIMEOUT_S  # the limit named in a timeout's detail
 
 
-def run_program(source: str, *, stdin: str | bytes = "", test_code: str | None = None, module_name: str = "__main__",
+def run_program(source: str, *, stdin: str | bytes = "", test_code: str | None = None,
+                test_setup: str | None = None, entry_point: str | None = None, module_name: str = "__main__",
                 timeout_s: float = DEFAULT_TIMEOUT_S, memory_mb: int = DEFAULT_MEMORY_MB,
                 file_mb: int = 16, tmp_mb: int = 64, nproc: int = 64, nofile: int = 256,
                 stdout_limit: int = DEFAULT_STDOUT_LIMIT, stderr_limit: int = DEFAULT_STDERR_LIMIT) -> ExecResult:
@@ -264,11 +265,14 @@ def run_program(source: str, *, stdin: str | bytes = "", test_code: str | None =
     for the whole run, measured outside the program (CPU time is capped at timeout_s + 1 per process
     too); `memory_mb` caps each process's address space and, with cgroups, the whole run; `file_mb`
     caps any file it writes; `tmp_mb` sizes its private /tmp and /dev/shm; `nproc` caps its processes
-    and threads."""
+    and threads. `test_setup` (e.g. HumanEval's prompt) runs in the judge before the tests, so helpers
+    the tests call (HumanEval/32's `poly`) are the problem's own even if the program redefines them;
+    `entry_point` names the function under test, always the program's."""
     mode = "stdin" if test_code is None else "check"
     request = RunRequest(
         mode, source, module_name, stdin if isinstance(stdin, bytes) else stdin.encode("utf-8", "surrogateescape"),
-        {"kind": "check", "test_code": test_code, "reply_cap": HUMANEVAL_REPLY_CAP} if test_code is not None else None,
+        {"kind": "check", "test_code": test_code, "setup": test_setup, "entry_point": entry_point,
+         "reply_cap": HUMANEVAL_REPLY_CAP} if test_code is not None else None,
         wall_s=timeout_s, cpu_s=int(timeout_s) + 1, memory_mb=memory_mb, file_mb=file_mb, tmp_mb=tmp_mb, nproc=nproc,
         nofile=nofile, stdout_limit=stdout_limit, stdout_kept=stdout_limit if mode == "stdin" else CHECK_STDOUT_KEPT,
         stderr_limit=stderr_limit, timeout_label=timeout_s)
@@ -451,32 +455,39 @@ def _classify(req: RunRequest, msgs: dict[str, Any], killed: str | None, out: by
         res.wall_s, res.cpu_s = _number(end.get("wall_s")), _number(end.get("cpu_s"))
     if judge is not None and isinstance(judge.get("tests_total"), int):
         res.tests_passed, res.tests_total = int(_number(judge.get("tests_passed"))), judge["tests_total"]
-    oom = _number(cgroup.get("oom_kills")) > 0
+    res.verdict, res.detail = _verdict(req, msgs, killed, end, judge, _number(cgroup.get("oom_kills")) > 0)
+    return res
+
+
+def _verdict(req: RunRequest, msgs: dict[str, Any], killed: str | None, end: dict[str, Any] | None,
+             judge: dict[str, Any] | None, oom: bool) -> tuple[str, str]:
     timeout = ("timeout", f"wall time limit exceeded ({req.timeout_label:g} s)")
     if killed == "output":
-        res.verdict, res.detail = "runtime_error", f"output limit exceeded ({req.stdout_limit} bytes)"
-    elif "setup_error" in msgs:
-        res.verdict, res.detail = "grader_error", f"sandbox setup failed: {str(msgs['setup_error'])[:300]}"
-    elif killed == "backstop":
-        res.verdict, res.detail = timeout
-    elif end is None and judge is None:
-        res.verdict, res.detail = "grader_error", "the sandbox ended without a report"
-    elif judge is not None:
+        return "runtime_error", f"output limit exceeded ({req.stdout_limit} bytes)"
+    if "setup_error" in msgs:
+        return "grader_error", f"sandbox setup failed: {str(msgs['setup_error'])[:300]}"
+    if killed == "backstop":
+        return timeout
+    if judge is not None:
         verdict = judge.get("verdict") if judge.get("verdict") in VERDICTS else "grader_error"
-        res.verdict, res.detail = verdict, str(judge.get("detail", ""))[:600]
-        if verdict != "passed" and judge.get("program_ended") and end is not None:
-            how = _program_end(req, end, oom)
-            if how is not None:
-                res.verdict, res.detail = how[0], f"{res.detail} ({how[1]})" if res.detail else how[1]
-    elif end.get("timeout"):
-        res.verdict, res.detail = timeout
-    elif req.mode != "stdin":
-        res.verdict, res.detail = ("memory_limit", _OOM_DETAIL) if oom else ("grader_error", "the judge gave no verdict")
-    elif end.get("exit") == 0:
-        res.verdict = "passed"
-    else:
-        res.verdict, res.detail = _program_end(req, end, oom) or ("runtime_error", "the sandbox reported no exit status")
-    return res
+        detail = str(judge.get("detail", ""))[:600]
+        if verdict == "passed":  # unless the run went over its memory cap on the way
+            return ("memory_limit", _OOM_DETAIL) if oom else ("passed", "")
+        how = _program_end(req, end, oom) if judge.get("program_ended") and end is not None else None
+        if how is not None:
+            return how[0], f"{detail} ({how[1]})" if detail else how[1]
+        return verdict, detail
+    if end is None:
+        return "grader_error", "the sandbox ended without a report"
+    if end.get("timeout"):
+        return timeout
+    if oom:  # the kernel killed one of the run's processes at the memory cap, whatever the run printed
+        return "memory_limit", _OOM_DETAIL
+    if req.mode != "stdin":
+        return "grader_error", "the judge gave no verdict"
+    if end.get("exit") == 0:
+        return "passed", ""
+    return _program_end(req, end, oom) or ("runtime_error", "the sandbox reported no exit status")
 
 
 _OOM_DETAIL = "memory limit exceeded (the run's processes together)"

@@ -226,7 +226,8 @@ class Judge:
 
     # -- HumanEval-style test code ------------------------------------------------------------
 
-    def check(self, test_code: str, deadline: float, cap: int) -> NoReturn:
+    def check(self, test_code: str, setup: str | None, entry_point: str | None, deadline: float,
+              cap: int) -> NoReturn:
         listing = self.ready(deadline, cap)
         namespace: dict[str, Any] = {"__name__": "__check__", "__builtins__": builtins}
         builtin_names = set(dir(builtins))
@@ -245,6 +246,15 @@ class Judge:
                     namespace[name] = importlib.import_module(payload)
                 except Exception:  # noqa: BLE001, S112 - not importable here: the tests cannot use it
                     continue
+        if setup:  # the problem's own code (e.g. HumanEval's prompt): its helpers are the problem's, not the program's
+            try:
+                exec(compile(setup, "<setup>", "exec", dont_inherit=True), namespace)
+            except Exception as exc:  # noqa: BLE001
+                self.report("grader_error", f"test setup failed: {type(exc).__name__}: {short(str(exc), 200)}")
+        if entry_point:
+            if not any(isinstance(e, tuple) and e[:2] == (entry_point, "callable") for e in listing):
+                self.report("runtime_error", f"NameError: the program defines no function {entry_point!r}")
+            namespace[entry_point] = Proxy(self.channel, entry_point, deadline, cap)
         try:
             exec(compile(test_code, "<tests>", "exec", dont_inherit=True), namespace)
         except BaseException as exc:  # noqa: BLE001 - every way the tests can fail
@@ -312,7 +322,7 @@ def run(status_fd: int, call_fd: int, reply_fd: int, deadline: float) -> NoRetur
         os.close(0)
         spec = json.loads(b"".join(chunks))
         if spec["kind"] == "check":
-            judge.check(spec["test_code"], deadline, int(spec["reply_cap"]))
+            judge.check(spec["test_code"], spec.get("setup"), spec.get("entry_point"), deadline, int(spec["reply_cap"]))
         judge.functional(spec["func_name"], spec["tests"], float(spec["test_timeout_s"]), bool(spec["use_class"]))
     except BaseException as exc:  # noqa: BLE001 - a bug of ours: this run's verdict, nobody else's
         judge.report("grader_error", f"judge: {type(exc).__name__}: {short(str(exc), 200)}")

@@ -246,8 +246,9 @@ def _supervise(prog: int, judge_pid: int | None, hint_fd: int, deadline: float, 
                 except BlockingIOError:
                     continue
                 hint += chunk[: HINT_MAX - len(hint)]
-                if not chunk or len(hint) >= HINT_MAX:  # the rest is never read: a full pipe blocks its writer
+                if not chunk or len(hint) >= HINT_MAX:  # enough: further writes fail (EPIPE), never block
                     poller.unregister(fd)
+                    os.close(fd)
             elif fd in pidfds:
                 poller.unregister(fd)
         _reap(watch, ended)
@@ -365,7 +366,10 @@ def main(argv: list[str]) -> None:
             host.level = "none"
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # launchers are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the harness decides when we stop (closing the socket)
-    info = json.dumps({"level": host.level, "isolation": host.describe(), "reasons": host.reasons}).encode()
+    info = {"level": host.level, "isolation": host.describe(), "reasons": host.reasons, "server_pid": os.getpid()}
+    if host.uid_block is not None:
+        info["uids"] = [confinement.run_uids(host.uid_block, 0)[0], confinement.run_uids(host.uid_block + 1, 0)[0]]
+    info = json.dumps(info).encode()
     try:
         while True:
             try:
