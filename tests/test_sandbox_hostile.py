@@ -75,12 +75,13 @@ def host(tmp_path_factory):
 
 
 def _sandbox_processes() -> list[psutil.Process]:
-    """Processes running under this grader's sandbox uids."""
+    """Processes running under this grader's program uids (each run slot has a program uid, base + 2 * slot,
+    and a judge uid, the next one: the judges are long-lived, so they are not counted here)."""
     lo, hi = sb.isolation_report()["uids"]
     found = []
     for proc in psutil.process_iter(["uids"]):
-        with_uids = proc.info["uids"]
-        if with_uids and (lo <= with_uids.real < hi or lo <= with_uids.effective < hi):
+        ids = proc.info["uids"]
+        if ids and any(lo <= uid < hi and (uid - lo) % 2 == 0 for uid in (ids.real, ids.effective)):
             found.append(proc)
     return found
 
@@ -622,8 +623,11 @@ def test_first_pass_suite_keeps_its_verdicts(host, tmp_path):
     assert Path(__file__).read_bytes() == this_file
     assert not os.path.exists(persist) and not os.path.exists(shm)
     assert _processes_with(sleep_a) == [] and _processes_with(sleep_b) == []
-    children = psutil.Process().children(recursive=True)
-    left = [c for c in children if c.pid not in before and c.pid != sb.isolation_report()["server_pid"]]
+    # the fork server and its long-lived slot helpers and judges stay; nothing else of ours may
+    server = psutil.Process(sb.isolation_report()["server_pid"])
+    programs = {p.pid for p in _sandbox_processes()}
+    infra = {server.pid} | {p.pid for p in server.children(recursive=True) if p.pid not in programs}
+    left = [c for c in psutil.Process().children(recursive=True) if c.pid not in before | infra]
     assert left == [], [c.cmdline() for c in left]
     assert run_program("print('alive')", timeout_s=5).stdout == "alive\n"
 
@@ -641,7 +645,7 @@ def test_leak_checks_see_real_leftovers():
         proc.kill()
         proc.wait()
     lo, _ = sb.isolation_report()["uids"]
-    probe = subprocess.Popen(["setpriv", f"--reuid={lo + 5}", f"--regid={lo + 5}", "--clear-groups", "sleep", "5"])
+    probe = subprocess.Popen(["setpriv", f"--reuid={lo + 6}", f"--regid={lo + 6}", "--clear-groups", "sleep", "5"])
     try:
         deadline = time.monotonic() + 5
         while not _sandbox_processes() and time.monotonic() < deadline:

@@ -254,6 +254,11 @@ def build_root(stage: str, packages: list[str], *, rootless: bool) -> None:
     mount(None, stage, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
 
 
+def detach(target: str) -> None:
+    """Unmount target (lazily) from this mount namespace."""
+    _check(libc().umount2(target.encode(), MNT_DETACH), f"detach {target}")
+
+
 def pivot_into(stage: str) -> None:
     """Make `stage` this mount namespace's root and drop the host's tree from it."""
     os.chdir(stage)
@@ -299,7 +304,7 @@ NAMESPACE_CLONE_FLAGS = (CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIP
 # socket families a program may open: unix, inet, inet6, netlink (getaddrinfo); not vsock (which reaches
 # the hypervisor, network namespaces do not cover it), packet, alg, bluetooth, ...
 ALLOWED_SOCKET_FAMILIES = (1, 2, 10, 16)
-SCMP_ACT_ALLOW = 0x7FFF0000
+SCMP_ACT_ALLOW, SCMP_ACT_KILL_PROCESS = 0x7FFF0000, 0x80000000
 SCMP_CMP_EQ, SCMP_CMP_GE, SCMP_CMP_MASKED_EQ = 4, 5, 7
 
 
@@ -343,6 +348,11 @@ def build_seccomp_filter() -> bytes:
         for flag in NAMESPACE_CLONE_FLAGS:  # new namespaces through clone(); clone3 hides its flags
             rule(_scmp_errno(errno.EPERM), "clone", (0, SCMP_CMP_MASKED_EQ, flag, flag))
         rule(_scmp_errno(errno.ENOSYS), "clone3")  # glibc falls back to clone()
+        # A run's first process is the init of its PID namespace, which signals from inside cannot kill;
+        # a program that SIGKILLs itself (or its process group) is killed here instead, as it expects.
+        for who in (0, 1):
+            rule(SCMP_ACT_KILL_PROCESS, "kill", (0, SCMP_CMP_EQ, who, 0), (1, SCMP_CMP_EQ, signal.SIGKILL, 0))
+        rule(SCMP_ACT_KILL_PROCESS, "tgkill", (0, SCMP_CMP_EQ, 1, 0), (2, SCMP_CMP_EQ, signal.SIGKILL, 0))
         for command in DENIED_FCNTL_COMMANDS:
             rule(_scmp_errno(errno.ENOLCK), "fcntl", (1, SCMP_CMP_EQ, command, 0))
         for call in ("socket", "socketpair"):
@@ -500,9 +510,9 @@ def _write(dir_fd: int, name: str, value: str) -> None:
 @dataclass
 class Cgroups:
     """One child cgroup per run slot under `<this process's cgroup>/r1eval-sandbox-<tag>`, created on first
-    use and reused (cheaper than a mkdir/rmdir per run); the launcher joins it before creating the run's
-    namespaces, so every process of the run is counted. v2 when memory and pids are available there, else
-    v1 memory + pids hierarchies."""
+    use and reused (cheaper than a mkdir/rmdir per run). The slot's helper process lives in it and forks
+    each run there, so every process of the run is counted. v2 when memory and pids are available there,
+    else the v1 memory and pids hierarchies."""
 
     version: str
     parents: dict[str, int]  # controller ('memory', 'pids'; 'unified' on v2) -> fd of r1eval-sandbox-<tag>
@@ -595,35 +605,37 @@ class Cgroups:
                         os.close(fd)
                     os.rmdir(entry, dir_fd=owner)
 
-    def start_run(self, slot: int, memory_bytes: int, pids_max: int) -> int:
-        """Set the slot's caps, move this process into it, return the OOM-kill count so far."""
+    def join(self, slot: int) -> None:
+        """Move this process (a slot's long-lived helper) into the slot's groups. Moving a process costs an
+        RCU grace period (milliseconds); runs are forked by the helper inside the groups instead."""
         run = f"run-{slot}"
         for parent in self.parents.values():
             with contextlib.suppress(FileExistsError):
                 os.mkdir(run, 0o755, dir_fd=parent)
+            _write(parent, f"{run}/cgroup.procs", str(os.getpid()))
+
+    def set_limits(self, slot: int, memory_bytes: int, pids_max: int) -> int:
+        """Set the slot's caps for the next run; returns the OOM-kill count so far."""
+        run = f"run-{slot}"
         if self.version == "v2":
             parent = self.parents["unified"]
             _write(parent, f"{run}/memory.max", str(memory_bytes))
             with contextlib.suppress(OSError):
                 _write(parent, f"{run}/memory.swap.max", "0")
             _write(parent, f"{run}/pids.max", str(pids_max))
-            baseline = _read_int_field(parent, f"{run}/memory.events", "oom_kill")
-            _write(parent, f"{run}/cgroup.procs", str(os.getpid()))
-            return baseline
+            return _read_int_field(parent, f"{run}/memory.events", "oom_kill")
         memory, pids = self.parents["memory"], self.parents["pids"]
-        has_memsw = _exists_at(memory, f"{run}/memory.memsw.limit_in_bytes")
-        order = ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"] if has_memsw else ["memory.limit_in_bytes"]
+        names = ["memory.limit_in_bytes"]
+        if _exists_at(memory, f"{run}/memory.memsw.limit_in_bytes"):  # memory + swap: no swapping either
+            names.append("memory.memsw.limit_in_bytes")
         try:
-            for name in order:
+            for name in names:
                 _write(memory, f"{run}/{name}", str(memory_bytes))
-        except OSError:  # raising the limit: memsw (limit + swap) must move first
-            for name in reversed(order):
+        except OSError:  # raising the limit: memsw must move first (it may never be below the limit)
+            for name in reversed(names):
                 _write(memory, f"{run}/{name}", str(memory_bytes))
         _write(pids, f"{run}/pids.max", str(pids_max))
-        baseline = _read_int_field(memory, f"{run}/memory.oom_control", "oom_kill")
-        for parent in (memory, pids):
-            _write(parent, f"{run}/cgroup.procs", str(os.getpid()))
-        return baseline
+        return _read_int_field(memory, f"{run}/memory.oom_control", "oom_kill")
 
     def oom_kills(self, slot: int) -> int:
         if self.version == "v2":
@@ -681,6 +693,7 @@ class Host:
     lease_fd: int | None = None
     uid: int = 0  # the fork server's own uid and gid (rootless runs keep them)
     gid: int = 0
+    home_namespaces: dict[int, int] = field(default_factory=dict)  # root: CLONE_NEW* flag -> fd of ours
 
     def describe(self) -> str:
         """e.g. 'namespaces+seccomp+cgroup-v1': recorded as the runs' isolation."""
@@ -691,8 +704,6 @@ class Host:
             parts.append(f"cgroup-{self.cgroups.version}")
         return "+".join(parts)
 
-    def inherited_fds(self) -> list[int]:
-        return [*(self.cgroups.fds() if self.cgroups else []), *([self.lease_fd] if self.lease_fd is not None else [])]
 
 
 def _write_id_maps(uid: int, gid: int) -> None:
@@ -740,6 +751,10 @@ def prepare_host(packages: list[str], force_none: bool) -> Host:
                                 "(RLIMIT_AS) and per run user namespace (RLIMIT_NPROC) only")
         stage = _staging_dir([*python_files()[0], *packages])
         build_root(stage, packages, rootless=host.level == "user-namespaces")
+        if host.level == "namespaces":  # slot helpers create each run's namespaces and come back to these
+            for flag, name in ((CLONE_NEWNS, "mnt"), (CLONE_NEWNET, "net"), (CLONE_NEWIPC, "ipc"),
+                               (CLONE_NEWUTS, "uts"), (CLONE_NEWPID, "pid")):
+                host.home_namespaces[flag] = os.open(f"/proc/self/ns/{name}", os.O_RDONLY)
         pivot_into(stage)
     except (OSError, SetupError) as exc:
         host.reasons.append(f"could not build the sandbox filesystem ({exc})")
@@ -752,12 +767,20 @@ def prepare_host(packages: list[str], force_none: bool) -> Host:
 
 
 def enter_run_namespaces(host: Host) -> None:
-    """In the launcher: new PID (for its children), network, mount, IPC and UTS namespaces."""
+    """New PID (for the caller's children), network, mount, IPC and UTS namespaces; without root, in a new
+    user namespace too (one per run: RLIMIT_NPROC then counts per run)."""
     if host.level == "user-namespaces":
-        unshare(CLONE_NEWUSER | RUN_NAMESPACES)  # a user namespace per run: RLIMIT_NPROC counts per run
+        unshare(CLONE_NEWUSER | RUN_NAMESPACES)
         _write_id_maps(host.uid, host.gid)
     else:
         unshare(RUN_NAMESPACES)
+
+
+def leave_run_namespaces(host: Host) -> None:
+    """Back to the fork server's namespaces after forking a run's PID 1 (root only: a user namespace
+    cannot be left)."""
+    for flag, fd in host.home_namespaces.items():
+        _check(libc().setns(fd, flag), "setns")
 
 
 def mount_run_filesystems(tmp_mb: int, work_uid: int, work_gid: int) -> None:
@@ -802,9 +825,10 @@ def _drop_capabilities() -> None:
 
 @dataclass
 class Limits:
-    """Per-process rlimits of a program or judge (hard = soft)."""
+    """Per-process rlimits of a program or judge (hard = soft); cpu_s None: no CPU limit (the judge lives
+    across runs; its callers' clocks bound it)."""
 
-    cpu_s: int
+    cpu_s: int | None
     memory_mb: int
     file_mb: int
     nproc: int
@@ -814,7 +838,8 @@ class Limits:
         import resource
 
         mem = self.memory_mb << 20
-        for which, value in ((resource.RLIMIT_CPU, self.cpu_s), (resource.RLIMIT_AS, mem),
+        cpu = resource.RLIM_INFINITY if self.cpu_s is None else self.cpu_s
+        for which, value in ((resource.RLIMIT_CPU, cpu), (resource.RLIMIT_AS, mem),
                              (resource.RLIMIT_STACK, min(mem, 256 << 20)), (resource.RLIMIT_FSIZE, self.file_mb << 20),
                              (resource.RLIMIT_NPROC, self.nproc), (resource.RLIMIT_NOFILE, self.nofile),
                              (resource.RLIMIT_CORE, 0), (resource.RLIMIT_MEMLOCK, 0)):

@@ -389,7 +389,7 @@ def _execute(req: RunRequest, slot: int) -> tuple[ExecResult, bool]:
                         err += chunk[: req.stderr_limit - len(err)]
                 elif len(status) < STATUS_CAP:
                     status += chunk[: STATUS_CAP - len(status)]
-                    if launcher is None and b"\n" in status:
+                    if launcher is None and b"\n" in chunk:
                         launcher = _launcher_pid(status)
     finally:
         sel.close()
@@ -402,11 +402,13 @@ def _execute(req: RunRequest, slot: int) -> tuple[ExecResult, bool]:
 
 
 def _launcher_pid(status: bytearray) -> int | None:
-    first = bytes(status).split(b"\n", 1)[0]
-    with contextlib.suppress(ValueError, TypeError, AttributeError):
-        pid = json.loads(first).get("launcher")
-        if isinstance(pid, int) and pid > 1:
-            return pid
+    """The pid to SIGKILL to end the run (PID 1 of the run, or its launcher), once the sandbox sent it."""
+    for line in bytes(status).split(b"\n")[:-1]:
+        if b'"launcher"' in line:
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                pid = json.loads(line).get("launcher")
+                if isinstance(pid, int) and pid > 1:
+                    return pid
     return None
 
 
@@ -499,6 +501,8 @@ def _program_end(req: RunRequest, end: dict[str, Any], oom: bool) -> tuple[str, 
     cpu = _number(end.get("cpu_s"))
     hint = str(end.get("hint", "")).split("\t")
     kind = hint[0]
+    if kind == "signal" and len(hint) == 2 and hint[1].isdigit() and code == 128 + int(hint[1]):
+        sig, code = int(hint[1]), None  # the run's init process ends itself "by" a signal (see program.py)
     if isinstance(sig, int) and sig in (signal.SIGXCPU, signal.SIGKILL) and cpu >= req.cpu_s - 0.05:
         return "timeout", f"CPU time limit exceeded ({cpu:.1f} s)"
     if oom:

@@ -19,6 +19,7 @@ the judge's clock, per call.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import importlib
 import json
 import keyword
@@ -32,6 +33,7 @@ from typing import Any, NoReturn
 from r1eval.grading.sandbox import wire
 from r1eval.grading.sandbox.program import SOLUTION_TARGET
 
+CONTROL_FD = 3  # the judge's socket to its slot helper
 STATUS_LINE_MAX = 3000  # bytes; a status line stays below PIPE_BUF-ish sizes so writers do not interleave
 HEADER = struct.Struct("<Q")
 _PLAIN_REPR = reprlib.Repr()
@@ -168,7 +170,13 @@ def value_of(reply: tuple) -> Any:
 # ----------------------------------------------------------------------------------------------
 
 
+class Reported(BaseException):
+    """The run's verdict has been written: unwind to the judge's loop."""
+
+
 class Judge:
+    """One run's tests against one program."""
+
     def __init__(self, status_fd: int, channel: Channel) -> None:
         self.status_fd, self.channel = status_fd, channel
 
@@ -180,10 +188,9 @@ class Judge:
         if program_ended:
             msg["program_ended"] = True
         line = json.dumps({"judge": msg}, ensure_ascii=True)[:STATUS_LINE_MAX]
-        try:
+        with contextlib.suppress(OSError):
             os.write(self.status_fd, (line + "\n").encode())
-        finally:
-            os._exit(0)
+        raise Reported
 
     def ready(self, deadline: float, cap: int, where: str = "") -> list:
         """Wait for the program's top-level code to finish; report and stop if it failed."""
@@ -301,28 +308,64 @@ class Judge:
         self.report("passed", "", total, total)
 
 
-def run(status_fd: int, call_fd: int, reply_fd: int, deadline: float) -> NoReturn:
-    """Read the tests from fd 0, run them against the program, report one status line, exit."""
-    judge = Judge(status_fd, Channel(call_fd, reply_fd))
-    try:
-        raw = b""
-        while len(raw) < HEADER.size:
-            chunk = os.read(0, HEADER.size - len(raw))
-            if not chunk:
-                raise EOFError("no tests")
-            raw += chunk
-        (size,) = HEADER.unpack(raw)
+def _read_spec(fd: int) -> dict[str, Any]:
+    """The run's tests, from the request pipe (after the header the helper has read)."""
+    def exact(n: int) -> bytes:
         chunks, got = [], 0
-        while got < size:
-            chunk = os.read(0, min(size - got, 1 << 20))
+        while got < n:
+            chunk = os.read(fd, min(n - got, 1 << 20))
             if not chunk:
                 raise EOFError("tests truncated")
             chunks.append(chunk)
             got += len(chunk)
-        os.close(0)
-        spec = json.loads(b"".join(chunks))
+        return b"".join(chunks)
+
+    (size,) = HEADER.unpack(exact(HEADER.size))
+    return json.loads(exact(size))
+
+
+def run_one(request_fd: int, status_fd: int, call_fd: int, reply_fd: int, deadline: float) -> None:
+    """Read one run's tests, run them against the program, write one status line."""
+    judge = Judge(status_fd, Channel(call_fd, reply_fd))
+    try:
+        spec = _read_spec(request_fd)
         if spec["kind"] == "check":
             judge.check(spec["test_code"], spec.get("setup"), spec.get("entry_point"), deadline, int(spec["reply_cap"]))
         judge.functional(spec["func_name"], spec["tests"], float(spec["test_timeout_s"]), bool(spec["use_class"]))
+    except Reported:
+        pass
     except BaseException as exc:  # noqa: BLE001 - a bug of ours: this run's verdict, nobody else's
-        judge.report("grader_error", f"judge: {type(exc).__name__}: {short(str(exc), 200)}")
+        with contextlib.suppress(Reported):
+            judge.report("grader_error", f"judge: {type(exc).__name__}: {short(str(exc), 200)}")
+
+
+def serve(control_fd: int) -> NoReturn:
+    """The judge's loop: one run per message from the slot's helper (the run's descriptors and deadline),
+    answered with b"done" once the run's descriptors are closed."""
+    import gc
+    import socket
+
+    sock = socket.socket(fileno=control_fd)
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(sock, 4096, 4)
+        except InterruptedError:
+            continue
+        except OSError:
+            os._exit(0)
+        if not msg:
+            os._exit(0)
+        try:
+            if len(fds) == 4:
+                run_one(*fds, float(json.loads(msg)["deadline"]))
+        except Exception:  # noqa: BLE001, S110 - a malformed message from the helper: nothing to judge
+            pass
+        finally:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        gc.collect()
+        try:
+            sock.send(b"done")
+        except OSError:
+            os._exit(0)

@@ -1,24 +1,31 @@
-"""The fork server and each run's process tree (sandbox side; stdlib only).
+"""The fork server, its slot helpers and each run's processes (sandbox side; stdlib only).
 
-    harness ──unix socket──> fork server ──fork──> launcher ──fork──> PID 1 of the run ──fork──> program
-                                                   (cgroup,           (mounts /tmp,      └─fork──> judge
-                                                    namespaces)        /proc; clock)           (check and
-                                                                                                functional runs)
+    harness ──socket──> fork server ──socket──> slot helper (one per run slot, inside the slot's cgroup)
+                                                   ├─fork─> program: PID 1 of the run's new PID, mount,
+                                                   │        network, IPC and UTS namespaces
+                                                   └──────> judge: long-lived, its own uid and namespaces
+                                                            (check and functional runs)
 
-The harness starts the fork server once (`executor.py`), a `python -I -S` with an empty environment
-that has imported what programs commonly use and set up the host (`confinement.prepare_host`). For each
-run it passes four descriptors: the request pipe (a JSON header, then the judge's tests, then the
-program's stdin), stdout, stderr and the status pipe. The launcher, PID 1 and the judge write JSON
-lines to the status pipe; the program never holds it. PID 1 enforces the run's wall clock, reaps
-every process, and when it exits the kernel kills whatever is left in the run's PID namespace; the
-launcher (outside that namespace) waits for it, adds the cgroup's OOM-kill count, and exits: the
-status pipe's end-of-file means nothing of the run is left.
+The harness starts the fork server once (`executor.py`): a `python -I -S` with an empty environment that
+has imported what programs commonly use and set up the host (`confinement.prepare_host`). For each run
+the harness passes four descriptors: the request pipe (a JSON header, then the judge's tests, then the
+program's stdin), stdout, stderr and the status pipe. The server hands them to the slot's helper, which
+sets the slot's cgroup caps, creates the run's namespaces, forks the program into them as their first
+process, returns to its own namespaces, hands the judge its part, and supervises: the wall clock, the
+program's exit, the judge's end. It writes the run's end to the status pipe (JSON lines, as do the
+program's setup and the judge; the program itself never holds that pipe). The run's end is the end of
+its first process, and with it the kernel kills every process left in the run's PID namespace: when
+the status pipe reaches end-of-file, nothing of the run is left.
+
+Without root, the helper cannot return from a user namespace, so a short-lived launcher creates the
+run's namespaces (a user namespace among them) and forks the program.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import os
 import select
@@ -32,22 +39,32 @@ from typing import Any, NoReturn
 from r1eval.grading.sandbox import confinement, judge, program
 
 HEADER = struct.Struct("<Q")
-STATUS_FD = 3
 STATUS_LINE_MAX = 3000
-HINT_MAX = 4096  # bytes of the program's failure hint that PID 1 reads
-# modules imported once so that each program starts with them warm (LiveCodeBench's preamble and more)
+HINT_MAX = 4096  # bytes of the program's failure hint that the helper reads
+JUDGE_GRACE_S = 2.0  # after the run's end, how long the judge may take to finish before it is replaced
+# modules imported once, so that programs start with them warm (LiveCodeBench's preamble and more);
+# kept short because every process of every run is a copy of this server
 PRELOAD = ("string re datetime collections heapq bisect copy math random statistics itertools functools "
-           "operator io json typing decimal fractions array traceback resource tempfile shutil dataclasses "
-           "enum abc numbers struct pickle copyreg threading queue multiprocessing multiprocessing.pool "
-           "concurrent.futures subprocess contextlib weakref unittest doctest hashlib base64 textwrap "
-           "reprlib keyword importlib marshal site _sitebuiltins")
-PROBE_SOURCE = "import os\nassert os.getuid() != 0 or os.getpid() > 2\nprint('ok')\n"
+           "operator io json typing decimal fractions array traceback resource dataclasses enum abc "
+           "numbers struct copyreg weakref contextlib reprlib keyword marshal select socket _sitebuiltins")
+PROBE = ("import os\nassert os.getuid() != 0 or os.getpid() != 1\ndef f(x):\n    return x + 1\n",
+         "assert f(1) == 2\n")
 
 
-def _status(msg: dict[str, Any], fd: int = STATUS_FD) -> None:
+def _status(msg: dict[str, Any], fd: int) -> None:
     line = json.dumps(msg, ensure_ascii=True)[:STATUS_LINE_MAX]
     with contextlib.suppress(OSError):
         os.write(fd, (line + "\n").encode())
+
+
+def _setup_error(where: str, exc: BaseException, fd: int) -> NoReturn:
+    """Report why a process of the run could not be confined (its code does not run) and exit."""
+    import traceback
+
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" (at {frame.name}:{frame.lineno})" if frame else ""
+    _status({"setup_error": f"{where}: {type(exc).__name__}: {exc}{at}"[:500]}, fd)
+    os._exit(70)
 
 
 def _arrange(targets: dict[int, int], keep: tuple[int, ...] = ()) -> list[int]:
@@ -57,30 +74,13 @@ def _arrange(targets: dict[int, int], keep: tuple[int, ...] = ()) -> list[int]:
     kept = [fcntl.fcntl(fd, fcntl.F_DUPFD, 200) for fd in keep]
     for target, fd in moved.items():
         os.dup2(fd, target, inheritable=True)
-    wanted = sorted(set(targets) | set(kept))
     low = 0
-    for fd in wanted:
+    for fd in sorted(set(targets) | set(kept)):
         if fd > low:
             os.closerange(low, fd)
         low = fd + 1
     os.closerange(low, 1 << 16)
     return kept
-
-
-def _setup_error(where: str, exc: BaseException, fd: int = STATUS_FD) -> NoReturn:
-    """Report why the sandbox could not be built (the program does not run) and exit."""
-    import traceback
-
-    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    at = f" (at {frame.name}:{frame.lineno})" if frame else ""
-    _status({"setup_error": f"{where}: {type(exc).__name__}: {exc}{at}"[:500]}, fd)
-    os._exit(70)
-
-
-def _set_oom_score_adj(value: int) -> None:
-    """Best effort: some hosts do not let even root lower it."""
-    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as fh:
-        fh.write(str(value))
 
 
 def _read_header(fd: int) -> dict[str, Any]:
@@ -99,238 +99,386 @@ def _read_header(fd: int) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------
-# One run
+# The program's process
 
 
-def launch(host: confinement.Host, fds: list[int], slot: int) -> NoReturn:
-    """The launcher: forked by the server for one run, outside the run's namespaces."""
-    baseline = None
+def _program(host: confinement.Host, req: dict[str, Any], slot: int, targets: dict[int, int], status: int,
+             workdir: str) -> NoReturn:
+    """The run's first process: private /tmp, /dev/shm and /proc, an unprivileged identity, then the
+    program (see program.py). `targets` are its descriptors: 0-2, the control pipe, the call pipe."""
     try:
-        kept = _arrange(dict(enumerate(fds)), tuple(host.cgroups.parents.values()) if host.cgroups else ())
-        if host.cgroups:  # this process only needs the run groups' parents, now at new numbers
-            host.cgroups.parents, host.cgroups.owners = dict(zip(host.cgroups.parents, kept, strict=True)), {}
-        os.setsid()
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)  # the server died: so does the run
-        _status({"launcher": os.getpid()})
-        req = _read_header(0)
-        if host.cgroups:
-            baseline = host.cgroups.start_run(slot, (int(req["memory_mb"]) + 64) << 20, int(req["nproc"]) + 8)
-        if host.level != "none":
-            confinement.enter_run_namespaces(host)
-    except BaseException as exc:  # noqa: BLE001 - never run the program half-confined
-        _setup_error("launcher", exc)
-    pid1 = os.fork()
-    if pid1 == 0:
-        _pid1(host, req, slot)
-    for fd in (0, 1, 2):
-        os.close(fd)
-    _, wait_status = os.waitpid(pid1, 0)
-    if baseline is not None:
-        with contextlib.suppress(OSError, ValueError):
-            _status({"cgroup": {"oom_kills": host.cgroups.oom_kills(slot) - baseline}})
-    if host.level == "none":  # no PID namespace: take down what the program left in this session
-        os.close(STATUS_FD)
-        with contextlib.suppress(OSError):
-            os.killpg(0, signal.SIGKILL)
-    os._exit(0)
-
-
-def _pid1(host: confinement.Host, req: dict[str, Any], slot: int) -> NoReturn:
-    """PID 1 of the run (still privileged inside its namespaces): mounts, clock, reaping, the end report."""
-    mode = req["mode"]
-    workdir = confinement.WORKDIR
-    try:
+        (status,) = _arrange(targets, (status,))
         confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
-        if host.cgroups:
-            for fd in host.cgroups.fds():
-                os.close(fd)
-        prog_uid, judge_uid = (confinement.run_uids(host.uid_block, slot) if host.uid_block is not None
-                               else (None, None))
-        if host.level == "none":
-            import tempfile
-
-            workdir = tempfile.mkdtemp(prefix="r1eval-sandbox-")
-        else:
-            owner = (prog_uid, confinement.SANDBOX_GID) if prog_uid is not None else (host.uid, host.gid)
+        os.setsid()
+        uid = confinement.run_uids(host.uid_block, slot)[0] if host.uid_block is not None else None
+        if host.level != "none":
+            owner = (uid, confinement.SANDBOX_GID) if uid is not None else (host.uid, host.gid)
             confinement.mount_run_filesystems(int(req["tmp_mb"]), *owner)
-        if host.level == "namespaces":  # under the run's memory cap, the OOM killer picks the program's processes
-            _set_oom_score_adj(-1000)
-        confinement.prctl(confinement.PR_SET_DUMPABLE, 0)
-        devnull = os.open("/dev/null", os.O_RDWR)
-        ctl_r, ctl_w = os.pipe()
-        call_r, call_w = os.pipe() if mode != "stdin" else (-1, -1)
-        limits = confinement.Limits(int(req["cpu_s"]), int(req["memory_mb"]), int(req["file_mb"]), int(req["nproc"]),
-                                  int(req["nofile"]))
-    except BaseException as exc:  # noqa: BLE001
-        _setup_error("pid 1", exc)
-    t0 = time.monotonic()
-    deadline = t0 + float(req["wall_s"])
-    prog = os.fork()
-    if prog == 0:
-        stdin = 0 if mode == "stdin" else devnull
-        targets = {0: stdin, 1: 1, 2: 2, program.CTL_FD: ctl_w} | ({program.CALL_FD: call_r} if mode != "stdin" else {})
-        _start(host, targets, prog_uid, limits, workdir, True,
-               lambda: program.run(mode, req["source"], req.get("module_name", "__main__")))
-    judge_pid = None
-    if mode != "stdin":
-        judge_pid = os.fork()
-        if judge_pid == 0:
-            judge_limits = confinement.Limits(int(req["cpu_s"]) + 5, max(int(req["memory_mb"]), 512), 0, 8, 64)
-            targets = {0: 0, 1: devnull, 2: devnull, 3: STATUS_FD, 4: call_w, 5: ctl_r}
-            _start(host, targets, judge_uid, judge_limits, "/", False, lambda: judge.run(3, 4, 5, deadline))
-        for fd in (ctl_r, call_r, call_w):
-            os.close(fd)
-        ctl_r = -1
-    os.close(ctl_w)
-    os.close(0)
-    end = _supervise(prog, judge_pid, ctl_r, deadline, host.level != "none")
-    end["wall_s"] = round(time.monotonic() - t0, 4)
-    _status({"end": end})
-    if host.level == "none":
-        import shutil
-
-        shutil.rmtree(workdir, ignore_errors=True)
-    os._exit(0)  # PID 1 leaving: the kernel kills every process left in the namespace
-
-
-def _start(host: confinement.Host, targets: dict[int, int], uid: int | None, limits: confinement.Limits, workdir: str,
-           dumpable: bool, body) -> NoReturn:
-    """In a fresh child of PID 1: descriptors, identity, limits, then `body` (never returns)."""
-    try:
-        (status,) = _arrange(targets, (STATUS_FD,))
-        if host.level == "namespaces" and dumpable:
-            _set_oom_score_adj(0)
         os.chdir(workdir)
         os.environ.clear()
         os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir,
                            "LANG": "C.UTF-8", "USER": "sandbox", "LOGNAME": "sandbox"})
-        confinement.confine(host, uid, limits, dumpable=dumpable)
-    except BaseException as exc:  # noqa: BLE001
-        _setup_error("program" if dumpable else "judge", exc, status)
+        limits = confinement.Limits(int(req["cpu_s"]), int(req["memory_mb"]), int(req["file_mb"]),
+                                    int(req["nproc"]), int(req["nofile"]))
+        confinement.confine(host, uid, limits, dumpable=True)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    except BaseException as exc:  # noqa: BLE001 - never run the program half-confined
+        _setup_error("program", exc, status)
     os.close(status)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    body()
+    program.run(req["mode"], req["source"], req.get("module_name", "__main__"))
+
+
+def _launcher(host: confinement.Host, req: dict[str, Any], slot: int, targets: dict[int, int], status: int,
+              end_w: int, workdir: str) -> NoReturn:
+    """Without root: create the run's namespaces (a user namespace among them), fork the program, wait
+    for it and pass its end (wait status, CPU time) to the helper."""
+    try:
+        status, end_w = _arrange(targets, (status, end_w))
+        confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
+        confinement.enter_run_namespaces(host)
+    except BaseException as exc:  # noqa: BLE001
+        _setup_error("launcher", exc, status)
+    pid = os.fork()
+    if pid == 0:
+        _program(host, req, slot, {fd: fd for fd in targets}, status, workdir)
+    for fd in [*targets, status]:
+        os.close(fd)
+    _, wait_status, usage = os.wait4(pid, 0)
+    os.write(end_w, json.dumps([wait_status, usage.ru_utime + usage.ru_stime]).encode())
     os._exit(0)
 
 
-def _supervise(prog: int, judge_pid: int | None, hint_fd: int, deadline: float, is_pid1: bool) -> dict[str, Any]:
-    """Wait for the program (stdin runs) or the judge (other runs), reaping every orphan, until the deadline."""
-    watch = {prog: "program"} | ({judge_pid: "judge"} if judge_pid is not None else {})
-    until = "judge" if judge_pid is not None else "program"
-    poller = select.poll()
-    pidfds = set()
-    for pid in watch:
+# ----------------------------------------------------------------------------------------------
+# The judge's process, long-lived per slot
+
+
+class _Judge:
+    """The slot helper's handle on its judge, (re)started when needed."""
+
+    def __init__(self, host: confinement.Host, slot: int) -> None:
+        self.host, self.slot = host, slot
+        self.pid: int | None = None
+        self.sock: socket.socket | None = None
+
+    def _start(self) -> None:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            _judge_process(self.host, self.slot, theirs.detach())
+        theirs.close()
+        self.pid, self.sock = pid, mine
+
+    def dispatch(self, fds: list[int], deadline: float) -> bool:
+        """Hand the judge one run: [request pipe, status pipe, call pipe, reply pipe]."""
+        for _ in range(2):
+            if self.pid is None:
+                self._start()
+            try:
+                socket.send_fds(self.sock, [json.dumps({"deadline": deadline}).encode()], fds)
+                return True
+            except OSError:
+                self.kill()
+        return False
+
+    def kill(self) -> None:
+        if self.pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.sock.close()
+        self.pid = self.sock = None
+
+
+def _judge_process(host: confinement.Host, slot: int, sock_fd: int) -> NoReturn:
+    """Forked by the helper: new namespaces, then the judge as PID 1 of its own PID namespace (this
+    process stays as its parent; killing it kills the judge)."""
+    try:
+        (sock_fd,) = _arrange({}, (sock_fd,))
+        confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if host.level != "none":
+            confinement.unshare(confinement.CLONE_NEWPID | confinement.CLONE_NEWNET | confinement.CLONE_NEWNS
+                                | confinement.CLONE_NEWIPC | confinement.CLONE_NEWUTS)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    except BaseException:  # noqa: BLE001 - the helper sees the closed socket
+        os._exit(71)
+    pid = os.fork()
+    if pid:
+        os.close(sock_fd)
+        os.waitpid(pid, 0)
+        os._exit(0)
+    try:
+        confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if host.level == "user-namespaces":  # the host's /proc is bound into the tree; the judge needs none
+            confinement.detach("/proc")
+        devnull = os.open("/dev/null", os.O_RDWR)
+        _arrange({0: devnull, 1: devnull, 2: devnull, judge.CONTROL_FD: sock_fd})
+        uid = confinement.run_uids(host.uid_block, slot)[1] if host.uid_block is not None else None
+        confinement.confine(host, uid, confinement.Limits(None, 4096, 0, 1, 64), dumpable=False)
+    except BaseException:  # noqa: BLE001
+        os._exit(71)
+    judge.serve(judge.CONTROL_FD)
+
+
+# ----------------------------------------------------------------------------------------------
+# The slot helper
+
+
+def _serve_run(host: confinement.Host, slot: int, fds: list[int], the_judge: _Judge) -> None:
+    """Start one run, supervise it, report its end. Returns when every process of the run is gone."""
+    request, stdout, stderr, status = fds
+    baseline = None
+    own: list[int] = []  # descriptors this function opened
+    try:
+        req = _read_header(request)
+        mode = req["mode"]
+        if host.cgroups:
+            baseline = host.cgroups.set_limits(slot, (int(req["memory_mb"]) + 64) << 20, int(req["nproc"]) + 8)
+        ctl_r, ctl_w = os.pipe()  # program -> helper (hint) or judge (replies)
+        call_r, call_w = os.pipe() if mode != "stdin" else (-1, -1)  # judge -> program
+        devnull = os.open("/dev/null", os.O_RDWR)
+        own = [fd for fd in (ctl_r, ctl_w, call_r, call_w, devnull) if fd >= 0]
+        workdir = confinement.WORKDIR
+        if host.level == "none":
+            workdir = f"/tmp/r1eval-sandbox-{os.getpid()}-{time.monotonic_ns()}"
+            os.mkdir(workdir, 0o700)
+        targets = {0: request if mode == "stdin" else devnull, 1: stdout, 2: stderr, program.CTL_FD: ctl_w}
+        if mode != "stdin":
+            targets[program.CALL_FD] = call_r
+        end_r = end_w = -1
+        if host.level == "user-namespaces":
+            end_r, end_w = os.pipe()
+            own += [end_r, end_w]
+        elif host.level == "namespaces":
+            confinement.enter_run_namespaces(host)
+    except BaseException as exc:  # noqa: BLE001
+        _status({"setup_error": f"helper: {type(exc).__name__}: {exc}"[:500]}, status)
+        for fd in [*own, *fds]:
+            os.close(fd)
+        return
+    pid = os.fork()
+    if pid == 0:
+        if host.level == "user-namespaces":
+            _launcher(host, req, slot, targets, status, end_w, workdir)
+        _program(host, req, slot, targets, status, workdir)
+    if host.level == "namespaces":
         try:
-            fd = os.pidfd_open(pid)
-        except OSError:  # kernels before 5.3: poll the children every few milliseconds instead
-            continue
-        poller.register(fd, select.POLLIN)
-        pidfds.add(fd)
-    tick_ms = 1 << 30 if len(pidfds) == len(watch) else 5
+            confinement.leave_run_namespaces(host)
+        except OSError:  # never serve another run from inside this one's namespaces
+            os.kill(pid, signal.SIGKILL)
+            os._exit(72)
+    deadline = time.monotonic() + float(req["wall_s"])
+    _status({"launcher": pid}, status)  # whom the harness kills to end the run early
+    for fd in (ctl_w, call_r, devnull, end_w, stdout, stderr):
+        if fd >= 0:
+            os.close(fd)
+    judged = mode != "stdin" and the_judge.dispatch([request, status, call_w, ctl_r], deadline)
+    if mode != "stdin":
+        os.close(call_w)
+        os.close(ctl_r)
+    end = _supervise(pid, ctl_r if mode == "stdin" else -1, the_judge if judged else None, deadline, end_r)
+    end["wall_s"] = round(time.monotonic() - (deadline - float(req["wall_s"])), 4)
+    if mode != "stdin" and not judged:
+        end["judge_unavailable"] = True
+    if host.level == "none":
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)  # no PID namespace: whatever the program left in its session
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
+    _status({"end": end}, status)
+    if baseline is not None:
+        with contextlib.suppress(OSError, ValueError):
+            _status({"cgroup": {"oom_kills": host.cgroups.oom_kills(slot) - baseline}}, status)
+    for fd in (end_r, request, status):
+        if fd >= 0:
+            os.close(fd)
+
+
+def _supervise(pid: int, hint_fd: int, the_judge: _Judge | None, deadline: float, end_fd: int) -> dict[str, Any]:
+    """Wait for the program's end (stdin runs) or the judge's (other runs) until the deadline; then make
+    sure the run's first process is gone (and with it the whole run) and say how the program ended.
+    Closes hint_fd."""
+    poller = select.poll()
+    try:
+        pidfd = os.pidfd_open(pid)
+        poller.register(pidfd, select.POLLIN)
+        tick_ms = 1 << 30
+    except OSError:  # kernels before 5.3: look every few milliseconds instead
+        pidfd, tick_ms = -1, 5
     if hint_fd >= 0:
         os.set_blocking(hint_fd, False)
         poller.register(hint_fd, select.POLLIN)
+    if the_judge is not None:
+        poller.register(the_judge.sock, select.POLLIN)
     hint = bytearray()
-    ended: dict[str, tuple[int, Any]] = {}
-    timed_out = False
-    while until not in ended:
+    ended: tuple[int, Any] | None = None
+    judge_done = timed_out = False
+    while not (judge_done if the_judge is not None else ended is not None):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             timed_out = True
             break
         for fd, _ in poller.poll(min(int(remaining * 1000) + 1, tick_ms)):
             if fd == hint_fd:
-                try:
+                chunk = b""
+                with contextlib.suppress(BlockingIOError):
                     chunk = os.read(fd, HINT_MAX)
-                except BlockingIOError:
-                    continue
                 hint += chunk[: HINT_MAX - len(hint)]
                 if not chunk or len(hint) >= HINT_MAX:  # enough: further writes fail (EPIPE), never block
                     poller.unregister(fd)
                     os.close(fd)
-            elif fd in pidfds:
+                    hint_fd = -1
+            elif fd == pidfd:
                 poller.unregister(fd)
-        _reap(watch, ended)
-    with contextlib.suppress(OSError):
-        if is_pid1:
-            os.kill(-1, signal.SIGKILL)  # from PID 1: every other process of the run
+            else:
+                judge_done = True
+                poller.unregister(fd)
+        if ended is None:
+            got, wait_status, usage = os.wait4(pid, os.WNOHANG)
+            if got:
+                ended = (wait_status, usage)
+    if ended is None:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)  # the run's first process: the whole run ends with it
+        _, wait_status, usage = os.wait4(pid, 0)
+        ended = (wait_status, usage)
+    if pidfd >= 0:
+        os.close(pidfd)
+    wait_status, cpu_s = ended[0], ended[1].ru_utime + ended[1].ru_stime
+    if end_fd >= 0:  # without root the launcher reports the program's own end
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            wait_status, cpu_s = json.loads(os.read(end_fd, 256))
+    if the_judge is not None:
+        if not judge_done and not select.select([the_judge.sock], [], [], JUDGE_GRACE_S)[0]:
+            the_judge.kill()  # stuck (e.g. in the tests' own code): replaced before the next run
         else:
-            for pid in watch:
-                os.kill(pid, signal.SIGKILL)
-    _reap(watch, ended, wait_for="program")
-    end: dict[str, Any] = {"timeout": timed_out, "hint": hint.decode("utf-8", "replace").split("\n")[0][:1200]}
-    if "program" in ended:
-        wait_status, usage = ended["program"]
-        if os.WIFSIGNALED(wait_status):
-            end["signal"] = os.WTERMSIG(wait_status)
-        else:
-            end["exit"] = os.waitstatus_to_exitcode(wait_status)
-        end["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 4)
+            try:
+                alive = the_judge.sock.recv(64) == b"done"
+            except OSError:
+                alive = False
+            if not alive:
+                the_judge.kill()
+    if hint_fd >= 0:
+        with contextlib.suppress(OSError):
+            hint += os.read(hint_fd, HINT_MAX)[: max(0, HINT_MAX - len(hint))]
+        os.close(hint_fd)
+    end: dict[str, Any] = {"timeout": timed_out, "hint": hint.decode("utf-8", "replace").split("\n")[0][:1200],
+                           "cpu_s": round(cpu_s, 4)}
+    if os.WIFSIGNALED(wait_status):
+        end["signal"] = os.WTERMSIG(wait_status)
+    else:
+        end["exit"] = os.waitstatus_to_exitcode(wait_status)
     return end
 
 
-def _reap(watch: dict[int, str], ended: dict[str, tuple[int, Any]], wait_for: str | None = None) -> None:
-    """Reap every child that has exited (orphans included); with `wait_for`, wait up to 5 s for that one."""
-    give_up = time.monotonic() + 5.0
+def _slot_helper(host: confinement.Host, slot: int, sock_fd: int) -> NoReturn:
+    """A slot's long-lived helper: joins the slot's cgroup once (moving a process between cgroups costs
+    an RCU grace period, milliseconds), then serves the slot's runs one after the other (the harness
+    reuses a slot only after its run has ended)."""
+    try:
+        parents = tuple(host.cgroups.parents.values()) if host.cgroups else ()
+        sock_fd, *kept = _arrange({}, (sock_fd, *parents, *host.home_namespaces.values()))
+        host.home_namespaces = dict(zip(host.home_namespaces, kept[len(parents):], strict=True))
+        if host.cgroups:  # the helper needs only the slot groups' parents
+            host.cgroups.parents, host.cgroups.owners = dict(zip(host.cgroups.parents, kept, strict=False)), {}
+            host.cgroups.join(slot)
+        confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    except BaseException:  # noqa: BLE001 - the server sees the closed socket; the runs get no report
+        os._exit(71)
+    sock = socket.socket(fileno=sock_fd)
+    the_judge = _Judge(host, slot)
     while True:
         try:
-            pid, wait_status, usage = os.wait4(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            if wait_for is None or wait_for in ended or time.monotonic() > give_up:
-                return
-            time.sleep(0.001)
+            msg, fds, _, _ = socket.recv_fds(sock, 16, 4)
+        except InterruptedError:
             continue
-        if pid in watch:
-            ended[watch[pid]] = (wait_status, usage)
+        except OSError:
+            os._exit(0)
+        if not msg:
+            os._exit(0)
+        if len(fds) == 4:
+            _serve_run(host, slot, fds, the_judge)  # closes the run's descriptors
+        else:
+            for fd in fds:
+                os.close(fd)
+
+
+class _Helpers:
+    """The fork server's slot helpers, started on a slot's first run and again if one died."""
+
+    def __init__(self, host: confinement.Host) -> None:
+        self.host = host
+        self.socks: dict[int, socket.socket] = {}
+
+    def dispatch(self, slot: int, fds: list[int]) -> None:
+        for _ in range(2):
+            sock = self.socks.get(slot)
+            if sock is None:
+                sock = self.socks[slot] = self._start(slot)
+            try:
+                socket.send_fds(sock, [b"run"], fds)
+                return
+            except OSError:  # the helper died: the next attempt starts a new one
+                sock.close()
+                del self.socks[slot]
+
+    def _start(self, slot: int) -> socket.socket:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        if os.fork() == 0:
+            _slot_helper(self.host, slot, theirs.detach())
+        theirs.close()
+        return mine
+
+    def close(self) -> None:
+        for sock in self.socks.values():
+            sock.close()
+        self.socks.clear()
 
 
 # ----------------------------------------------------------------------------------------------
 # The server
 
 
-def _self_test(host: confinement.Host) -> str | None:
-    """Run one trivial program through the whole path; the reason it failed, or None."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+def _self_test(helpers: _Helpers) -> str | None:
+    """Run one check run through the whole path (the last slot is reserved for it); why it failed, or None."""
     try:
         pipes = [os.pipe() for _ in range(4)]
-        pid = os.fork()
-        if pid == 0:
-            launch(host, [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]], confinement.MAX_SLOTS - 1)
-        for r, w in pipes:
-            os.close(w if (r, w) != pipes[0] else r)
-        header = json.dumps({"mode": "stdin", "source": PROBE_SOURCE, "wall_s": 20, "cpu_s": 20, "memory_mb": 512,
+        helpers.dispatch(confinement.MAX_SLOTS - 1, [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]])
+        for i, (r, w) in enumerate(pipes):
+            os.close(r if i == 0 else w)
+        header = json.dumps({"mode": "check", "source": PROBE[0], "wall_s": 20, "cpu_s": 20, "memory_mb": 512,
                              "file_mb": 1, "tmp_mb": 1, "nproc": 8, "nofile": 64}).encode()
-        os.write(pipes[0][1], HEADER.pack(len(header)) + header)
+        tests = json.dumps({"kind": "check", "test_code": PROBE[1], "reply_cap": 1 << 16}).encode()
+        os.write(pipes[0][1], HEADER.pack(len(header)) + header + HEADER.pack(len(tests)) + tests)
         os.close(pipes[0][1])
-        out = {1: bytearray(), 2: bytearray(), 3: bytearray()}
+        out = {i: bytearray() for i in (1, 2, 3)}
         poller = select.poll()
-        for i in (1, 2, 3):
-            poller.register(pipes[i][0], select.POLLIN)
         open_fds = {pipes[i][0]: i for i in (1, 2, 3)}
+        for fd in open_fds:
+            poller.register(fd, select.POLLIN)
         give_up = time.monotonic() + 30
         while open_fds and time.monotonic() < give_up:
             for fd, _ in poller.poll(1000):
                 chunk = os.read(fd, 1 << 16)
                 if chunk:
-                    out[open_fds[fd]] += chunk[:1 << 16]
+                    out[open_fds[fd]] += chunk[: 1 << 16]
                 else:
                     poller.unregister(fd)
                     os.close(fd)
                     del open_fds[fd]
-        os.waitpid(pid, 0)
         lines = [json.loads(line) for line in bytes(out[3]).splitlines() if line.strip()]
         errors = [m["setup_error"] for m in lines if "setup_error" in m]
         if errors:
             return errors[0]
-        end = next((m["end"] for m in lines if "end" in m), None)
-        if end is None or end.get("exit") != 0 or bytes(out[1]) != b"ok\n":
-            return f"probe program failed: {end} {bytes(out[2])[-300:].decode(errors='replace')}"
+        verdict = next((m["judge"].get("verdict") for m in lines if "judge" in m), None)
+        if verdict != "passed":
+            end = next((m["end"] for m in lines if "end" in m), None)
+            return f"probe run: judge {verdict}, end {end}, {bytes(out[2])[-300:].decode(errors='replace')}"
         return None
-    finally:
-        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    except (OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
 
 
 def _python_for_programs() -> None:
@@ -359,17 +507,20 @@ def main(argv: list[str]) -> None:
     options = json.loads(argv[1])
     _python_for_programs()
     host = confinement.prepare_host(options["packages"], bool(options["force_none"]))
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # helpers are reaped by the kernel
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the harness decides when we stop (closing the socket)
+    gc.freeze()  # every child shares these objects: the collector must not touch (and copy) their pages
+    helpers = _Helpers(host)
     if host.level != "none":
-        problem = _self_test(host)
+        problem = _self_test(helpers)
         if problem is not None:
             host.reasons.append(f"the sandbox self-test failed ({problem})")
             host.level = "none"
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # launchers are reaped by the kernel
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the harness decides when we stop (closing the socket)
+            helpers.close()
     info = {"level": host.level, "isolation": host.describe(), "reasons": host.reasons, "server_pid": os.getpid()}
     if host.uid_block is not None:
         info["uids"] = [confinement.run_uids(host.uid_block, 0)[0], confinement.run_uids(host.uid_block + 1, 0)[0]]
-    info = json.dumps(info).encode()
+    reply = json.dumps(info).encode()
     try:
         while True:
             try:
@@ -381,14 +532,14 @@ def main(argv: list[str]) -> None:
             if not msg:
                 break
             if msg == b"probe":
-                sock.send(info)
+                sock.send(reply)
             elif msg.startswith(b"run ") and len(fds) == 4:
                 slot = int(msg[4:])
-                if 0 <= slot < confinement.MAX_SLOTS - 1 and os.fork() == 0:
-                    sock.close()
-                    launch(host, fds, slot)
+                if 0 <= slot < confinement.MAX_SLOTS - 1:
+                    helpers.dispatch(slot, fds)
             for fd in fds:
                 os.close(fd)
     finally:
+        helpers.close()
         if host.cgroups:
             host.cgroups.remove()
