@@ -304,7 +304,7 @@ NAMESPACE_CLONE_FLAGS = (CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIP
 # socket families a program may open: unix, inet, inet6, netlink (getaddrinfo); not vsock (which reaches
 # the hypervisor, network namespaces do not cover it), packet, alg, bluetooth, ...
 ALLOWED_SOCKET_FAMILIES = (1, 2, 10, 16)
-SCMP_ACT_ALLOW, SCMP_ACT_KILL_PROCESS = 0x7FFF0000, 0x80000000
+SCMP_ACT_ALLOW = 0x7FFF0000
 SCMP_CMP_EQ, SCMP_CMP_GE, SCMP_CMP_MASKED_EQ = 4, 5, 7
 
 
@@ -348,11 +348,6 @@ def build_seccomp_filter() -> bytes:
         for flag in NAMESPACE_CLONE_FLAGS:  # new namespaces through clone(); clone3 hides its flags
             rule(_scmp_errno(errno.EPERM), "clone", (0, SCMP_CMP_MASKED_EQ, flag, flag))
         rule(_scmp_errno(errno.ENOSYS), "clone3")  # glibc falls back to clone()
-        # A run's first process is the init of its PID namespace, which signals from inside cannot kill;
-        # a program that SIGKILLs itself (or its process group) is killed here instead, as it expects.
-        for who in (0, 1):
-            rule(SCMP_ACT_KILL_PROCESS, "kill", (0, SCMP_CMP_EQ, who, 0), (1, SCMP_CMP_EQ, signal.SIGKILL, 0))
-        rule(SCMP_ACT_KILL_PROCESS, "tgkill", (0, SCMP_CMP_EQ, 1, 0), (2, SCMP_CMP_EQ, signal.SIGKILL, 0))
         for command in DENIED_FCNTL_COMMANDS:
             rule(_scmp_errno(errno.ENOLCK), "fcntl", (1, SCMP_CMP_EQ, command, 0))
         for call in ("socket", "socketpair"):
@@ -738,6 +733,8 @@ def prepare_host(packages: list[str], force_none: bool) -> Host:
             host.reasons.append(f"no mount namespace as this user ({exc.strerror}) and no user namespace "
                                 f"({exc2.strerror})")
             return host
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as fh:
+        fh.write("-1000")  # helpers and judges inherit it: the OOM killer picks programs (which reset it)
     try:
         mount(None, "/", None, MS_REC | MS_PRIVATE)
         if host.level == "namespaces":

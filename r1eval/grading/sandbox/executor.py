@@ -501,8 +501,6 @@ def _program_end(req: RunRequest, end: dict[str, Any], oom: bool) -> tuple[str, 
     cpu = _number(end.get("cpu_s"))
     hint = str(end.get("hint", "")).split("\t")
     kind = hint[0]
-    if kind == "signal" and len(hint) == 2 and hint[1].isdigit() and code == 128 + int(hint[1]):
-        sig, code = int(hint[1]), None  # the run's init process ends itself "by" a signal (see program.py)
     if isinstance(sig, int) and sig in (signal.SIGXCPU, signal.SIGKILL) and cpu >= req.cpu_s - 0.05:
         return "timeout", f"CPU time limit exceeded ({cpu:.1f} s)"
     if oom:

@@ -34,6 +34,7 @@ from r1eval.grading.sandbox import wire
 from r1eval.grading.sandbox.program import SOLUTION_TARGET
 
 CONTROL_FD = 3  # the judge's socket to its slot helper
+MAX_RSS_KB = 256 << 10  # a judge that ever grew past this is replaced (its memory counts in the slot's cgroup)
 STATUS_LINE_MAX = 3000  # bytes; a status line stays below PIPE_BUF-ish sizes so writers do not interleave
 HEADER = struct.Struct("<Q")
 _PLAIN_REPR = reprlib.Repr()
@@ -343,6 +344,7 @@ def serve(control_fd: int) -> NoReturn:
     """The judge's loop: one run per message from the slot's helper (the run's descriptors and deadline),
     answered with b"done" once the run's descriptors are closed."""
     import gc
+    import resource
     import socket
 
     sock = socket.socket(fileno=control_fd)
@@ -369,3 +371,5 @@ def serve(control_fd: int) -> NoReturn:
             sock.send(b"done")
         except OSError:
             os._exit(0)
+        if resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > MAX_RSS_KB:
+            os._exit(0)  # a large run left its mark: the helper starts a fresh judge for the next one

@@ -15,7 +15,6 @@ import builtins
 import contextlib
 import io
 import os
-import signal
 import sys
 import traceback
 import types
@@ -66,25 +65,6 @@ def _describe(exc: BaseException) -> tuple[str, str, str]:
     return type(exc).__name__[:100], base, message
 
 
-# Signals that end a process by default. The program is the init of its PID namespace, which ignores
-# them when they come from inside that namespace (from itself, say `signal.alarm`); a handler restores
-# the usual outcome: the process ends, and is reported as killed by that signal.
-_ENDING_SIGNALS = tuple(getattr(signal, name) for name in (
-    "SIGHUP", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGXFSZ",
-    "SIGIO", "SIGPWR", "SIGSTKFLT") if hasattr(signal, name))
-
-
-def _end_by_signal(report) -> Any:
-    def handler(signum: int, frame: Any) -> None:
-        if os.getpid() != 1:  # a child the program forked: the ordinary way
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-            return
-        report("signal", signum)
-        os._exit(128 + signum)
-    return handler
-
-
 def run(mode: str, source: str, module_name: str) -> NoReturn:
     """Execute `source`; in check and functional runs, then serve calls until the judge closes."""
     exit_, write = os._exit, os.write  # the program may rebind anything in os or sys
@@ -111,11 +91,6 @@ def run(mode: str, source: str, module_name: str) -> NoReturn:
         except BaseException:  # noqa: BLE001, S110 - nobody listening: the verdict does not depend on it
             pass
 
-    if os.getpid() == 1:
-        handler = _end_by_signal(report if mode == "stdin" else (lambda *fields: None))
-        for signum in _ENDING_SIGNALS:
-            if signal.getsignal(signum) == signal.SIG_DFL:
-                signal.signal(signum, handler)
     try:
         code = compile(source, "<solution>", "exec", dont_inherit=True)
     except BaseException as exc:  # noqa: BLE001 - SyntaxError, ValueError (null bytes), RecursionError, ...

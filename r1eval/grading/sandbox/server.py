@@ -104,7 +104,7 @@ def _read_header(fd: int) -> dict[str, Any]:
 
 def _program(host: confinement.Host, req: dict[str, Any], slot: int, targets: dict[int, int], status: int,
              workdir: str) -> NoReturn:
-    """The run's first process: private /tmp, /dev/shm and /proc, an unprivileged identity, then the
+    """The program's process: private /tmp, /dev/shm and /proc, an unprivileged identity, then the
     program (see program.py). `targets` are its descriptors: 0-2, the control pipe, the call pipe."""
     try:
         (status,) = _arrange(targets, (status,))
@@ -114,6 +114,8 @@ def _program(host: confinement.Host, req: dict[str, Any], slot: int, targets: di
         if host.level != "none":
             owner = (uid, confinement.SANDBOX_GID) if uid is not None else (host.uid, host.gid)
             confinement.mount_run_filesystems(int(req["tmp_mb"]), *owner)
+            with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as fh:
+                fh.write("0")  # the server's -1000 protects helpers and judges, not programs
         os.chdir(workdir)
         os.environ.clear()
         os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir,
@@ -128,23 +130,49 @@ def _program(host: confinement.Host, req: dict[str, Any], slot: int, targets: di
     program.run(req["mode"], req["source"], req.get("module_name", "__main__"))
 
 
-def _launcher(host: confinement.Host, req: dict[str, Any], slot: int, targets: dict[int, int], status: int,
-              end_w: int, workdir: str) -> NoReturn:
-    """Without root: create the run's namespaces (a user namespace among them), fork the program, wait
-    for it and pass its end (wait status, CPU time) to the helper."""
+def _pid1(host: confinement.Host, req: dict[str, Any], slot: int, targets: dict[int, int], status: int,
+          end_w: int, workdir: str) -> NoReturn:
+    """PID 1 of the run's PID namespace: fork the program, reap every process until the program has
+    ended, pass its end (wait status, CPU seconds) to the helper, and leave, which makes the kernel kill
+    whatever is left in the namespace. Deliberately tiny: every page it touches is copied."""
     try:
         status, end_w = _arrange(targets, (status, end_w))
         confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
-        confinement.enter_run_namespaces(host)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     except BaseException as exc:  # noqa: BLE001
-        _setup_error("launcher", exc, status)
+        _setup_error("pid 1", exc, status)
     pid = os.fork()
     if pid == 0:
         _program(host, req, slot, {fd: fd for fd in targets}, status, workdir)
     for fd in [*targets, status]:
         os.close(fd)
-    _, wait_status, usage = os.wait4(pid, 0)
+    while True:
+        try:
+            got, wait_status, usage = os.wait4(-1, 0)
+        except ChildProcessError:
+            os._exit(0)
+        if got == pid:
+            break
     os.write(end_w, json.dumps([wait_status, usage.ru_utime + usage.ru_stime]).encode())
+    os._exit(0)
+
+
+def _launcher(host: confinement.Host, req: dict[str, Any], slot: int, targets: dict[int, int], status: int,
+              end_w: int, workdir: str) -> NoReturn:
+    """Without root: create the run's namespaces (a user namespace among them), fork PID 1, wait for it."""
+    try:
+        status, end_w = _arrange(targets, (status, end_w))
+        confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
+        confinement.enter_run_namespaces(host)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    except BaseException as exc:  # noqa: BLE001
+        _setup_error("launcher", exc, status)
+    pid = os.fork()
+    if pid == 0:
+        _pid1(host, req, slot, {fd: fd for fd in targets}, status, end_w, workdir)
+    for fd in [*targets, status, end_w]:
+        os.close(fd)
+    os.waitpid(pid, 0)
     os._exit(0)
 
 
@@ -246,10 +274,10 @@ def _serve_run(host: confinement.Host, slot: int, fds: list[int], the_judge: _Ju
         if mode != "stdin":
             targets[program.CALL_FD] = call_r
         end_r = end_w = -1
-        if host.level == "user-namespaces":
+        if host.level != "none":  # PID 1 tells the helper how the program ended
             end_r, end_w = os.pipe()
             own += [end_r, end_w]
-        elif host.level == "namespaces":
+        if host.level == "namespaces":
             confinement.enter_run_namespaces(host)
     except BaseException as exc:  # noqa: BLE001
         _status({"setup_error": f"helper: {type(exc).__name__}: {exc}"[:500]}, status)
@@ -260,6 +288,8 @@ def _serve_run(host: confinement.Host, slot: int, fds: list[int], the_judge: _Ju
     if pid == 0:
         if host.level == "user-namespaces":
             _launcher(host, req, slot, targets, status, end_w, workdir)
+        if host.level == "namespaces":
+            _pid1(host, req, slot, targets, status, end_w, workdir)
         _program(host, req, slot, targets, status, workdir)
     if host.level == "namespaces":
         try:
@@ -340,13 +370,13 @@ def _supervise(pid: int, hint_fd: int, the_judge: _Judge | None, deadline: float
                 ended = (wait_status, usage)
     if ended is None:
         with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)  # the run's first process: the whole run ends with it
+            os.kill(pid, signal.SIGKILL)  # PID 1 (or the launcher): the whole run ends with it
         _, wait_status, usage = os.wait4(pid, 0)
         ended = (wait_status, usage)
     if pidfd >= 0:
         os.close(pidfd)
     wait_status, cpu_s = ended[0], ended[1].ru_utime + ended[1].ru_stime
-    if end_fd >= 0:  # without root the launcher reports the program's own end
+    if end_fd >= 0:  # PID 1 reports the program's own end (unless it was killed first)
         with contextlib.suppress(OSError, ValueError, TypeError):
             wait_status, cpu_s = json.loads(os.read(end_fd, 256))
     if the_judge is not None:
