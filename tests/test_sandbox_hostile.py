@@ -140,6 +140,9 @@ def test_class1_forged_status_and_malformed_messages(host):
          "def f(x):\n    return 2\n", {"runtime_error"}, {"test_code": "assert f(1) == 2"}),
         ("closes its channel to the judge", "import os\nos.close(3)\nos.close(4)\ndef f(x):\n    return 2\n",
          {"runtime_error"}, {"test_code": "assert f(1) == 2"}),
+        ("a huge non-ASCII failure message", "raise ValueError('\u00e9\u4e2d' * 200000)\n", {"runtime_error"}, {}),
+        ("a huge non-ASCII failure message in a test", "def f(x):\n    raise ValueError('\u00e9\u4e2d' * 200000)\n",
+         {"runtime_error"}, {"test_code": "assert f(1) == 2"}),
         ("binary garbage on stdout and stderr", "import os\nos.write(1, bytes(range(256)) * 100)\n"
          "os.write(2, b'\\xff' * 10000)\n", {"passed"}, {}),
         ("honest neighbour", "print(sum(map(int, input().split())))\n", {"passed"}, {"stdin": "20 22\n"}),

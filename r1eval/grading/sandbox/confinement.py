@@ -1,18 +1,21 @@
-"""Linux isolation for sandboxed runs: mount tree, namespaces, seccomp, cgroups, uid leases, privileges.
+"""Linux confinement for sandboxed runs: mount tree, namespaces, seccomp, cgroups, uid leases, privileges.
 
 Stdlib and ctypes only: this module runs inside the fork server (`server.py`) and its children.
 
 - Once, when the fork server starts (`prepare_host`): a private mount namespace whose root is a
   read-only tmpfs holding only what a program needs, bind-mounted read-only (`/usr`, `/bin`, `/sbin`,
-  `/lib*`, the Python interpreter and its standard library without site-packages, the allowlisted
-  packages, a few `/etc` files, a private `/dev` with null/zero/full/random/urandom); a seccomp filter
-  compiled to BPF; cgroup parents for per-run caps; a leased block of uids.
-- Per run, in the launcher (`Cgroups.start_run`, `enter_run_namespaces`): join the slot's cgroup, then
-  new PID, network, mount, IPC and UTS namespaces (and a user namespace when not root).
-- Per run, in PID 1 of the new namespaces (`mount_run_filesystems`): fresh size-limited tmpfs on /tmp
-  and /dev/shm, a fresh /proc that shows only the run's own processes of other users hidden.
-- In the program and the judge (`confine`): an unprivileged uid (or, without root, no capabilities),
-  no_new_privs, rlimits, the seccomp filter.
+  `/lib*`, the Python interpreter and its standard library with every site-packages directory masked,
+  the allowlisted third-party packages, a few `/etc` files, a private `/dev` with null, zero, full,
+  random, urandom); a seccomp filter compiled to BPF; cgroup parents; a leased block of uids.
+- Once per run slot, in its helper (`Cgroups.join`): the slot's cgroup, which every run of the slot
+  inherits.
+- Per run, in the helper (`Cgroups.set_limits`, `enter_run_namespaces`, `leave_run_namespaces`): the
+  run's caps; new PID, network, mount, IPC and UTS namespaces for the run's processes (and a user
+  namespace when not root).
+- Per run, in the program's process (`mount_run_filesystems`, `confine`): fresh size-limited tmpfs on
+  /tmp and /dev/shm and a fresh /proc (other users' processes hidden), then an unprivileged uid (or,
+  without root, no capabilities), no_new_privs, rlimits, the seccomp filter. The judge is confined the
+  same way, once, under a uid of its own.
 """
 
 from __future__ import annotations
@@ -107,9 +110,8 @@ def _syscall(name: str, *args) -> int:
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    def enc(s):
-        return (s.encode() if s is not None else None)
-    _check(libc().mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {fstype or source} on {target}")
+    args = [None if a is None else a.encode() for a in (source, target, fstype)]
+    _check(libc().mount(*args, flags, None if data is None else data.encode()), f"mount {fstype or source} on {target}")
 
 
 def prctl(option: int, arg: int = 0) -> None:
@@ -157,18 +159,20 @@ def python_files() -> tuple[list[str], list[str]]:
     """(paths to bind, site-packages directories to mask): the interpreter, its standard library and the
     shared libraries it has loaded, minus every site-packages directory (third-party code and data, such
     as benchmark files shipped inside packages, stays out; allowlisted packages are bound separately)."""
+    import glob
     import site
 
     paths = {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib"), os.path.realpath(sys.executable)}
     with contextlib.suppress(OSError), open("/proc/self/maps") as fh:
         for line in fh:
-            path = line.split(maxsplit=5)[5].strip() if len(line.split(maxsplit=5)) == 6 else ""
-            if path.startswith("/") and ".so" in os.path.basename(path):
-                paths.add(path)
+            fields = line.split(maxsplit=5)
+            if len(fields) == 6 and fields[5].startswith("/") and ".so" in os.path.basename(fields[5]):
+                paths.add(fields[5].strip())
     real = {os.path.realpath(p) for p in paths if p and os.path.exists(p)}
     masks = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib"), *site.getsitepackages()}
-    for scheme_dir in ("/usr/lib/python3/dist-packages", "/usr/local/lib/python3/dist-packages"):
-        masks.add(scheme_dir)
+    for prefix in ("/usr/lib/python3*", "/usr/local/lib/python3*", sysconfig.get_path("stdlib")):
+        for kind in ("site-packages", "dist-packages"):
+            masks.update(glob.glob(f"{prefix}/{kind}"))
     real_masks = sorted({os.path.realpath(m) for m in masks if m and os.path.isdir(m)})
     return sorted(real), real_masks
 
@@ -637,9 +641,6 @@ class Cgroups:
             return _read_int_field(self.parents["unified"], f"run-{slot}/memory.events", "oom_kill")
         return _read_int_field(self.parents["memory"], f"run-{slot}/memory.oom_control", "oom_kill")
 
-    def fds(self) -> list[int]:
-        return [*self.parents.values(), *self.owners.values()]
-
     def remove(self, wait_s: float = 3.0) -> None:
         """Remove the run groups and the parent (when the fork server leaves; runs still ending get
         `wait_s` seconds to empty their groups)."""
@@ -698,7 +699,6 @@ class Host:
         if self.cgroups is not None:
             parts.append(f"cgroup-{self.cgroups.version}")
         return "+".join(parts)
-
 
 
 def _write_id_maps(uid: int, gid: int) -> None:
@@ -781,7 +781,8 @@ def leave_run_namespaces(host: Host) -> None:
 
 
 def mount_run_filesystems(tmp_mb: int, work_uid: int, work_gid: int) -> None:
-    """In PID 1 of the run: private writable /tmp and /dev/shm, a fresh /proc, hostname 'sandbox'."""
+    """In the program's process, still privileged inside the run's namespaces: private writable /tmp
+    (with the program's working directory) and /dev/shm, a fresh /proc, hostname 'sandbox'."""
     opts = f"size={tmp_mb}m,mode=1777"
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts)
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts)

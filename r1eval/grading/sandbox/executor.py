@@ -122,15 +122,19 @@ class _ForkServer:
         child.close()
         self._sock = parent
         parent.settimeout(120)
+        why = ""
         try:
             parent.send(b"probe")
             reply = parent.recv(1 << 16)
         except OSError as exc:
-            raise RuntimeError(f"the sandbox fork server did not start ({exc})") from None
+            reply, why = b"", str(exc)
         finally:
             parent.settimeout(None)
         if not reply:
-            raise RuntimeError(f"the sandbox fork server exited at start (exit code {self._proc.wait()})")
+            self._proc.kill()
+            code = self._proc.wait()
+            raise UsageError(f"the code sandbox could not start ({why or f'exit code {code}'}); "
+                             "its error output, if any, is above")
         self.info = json.loads(reply)
 
     def ensure_started(self) -> dict[str, Any]:

@@ -1,16 +1,19 @@
-"""The judge's process: runs a run's tests outside the program's process and reports the verdict.
+"""The judge: runs each run's tests outside the program's process and reports the verdict.
 
-The judge runs under its own uid (with root; without root, as a non-dumpable process without
-capabilities), so the program cannot signal, trace or read it, and holds the only descriptor to the
-harness's status pipe besides PID 1's. It reads its tests (HumanEval test code, or LiveCodeBench
-functional inputs and expected outputs) from the request pipe only after the program has been started
-without that pipe, so they never exist in the program's memory. Values come back from the program as
-plain data (`wire`): no object of the program's decides an equality. Time limits are measured here, on
-the judge's clock, per call.
+One judge per run slot, long-lived (started by the slot's helper, see server.py), in namespaces of its
+own (PID, network, mount, IPC, UTS) and, with root, under a uid of its own; it is not dumpable, has no
+capabilities and the same seccomp filter as programs. The program cannot see, signal, trace or read it;
+it shares only two pipes with it (calls in, replies out). The judge reads a run's tests (HumanEval
+test code, or LiveCodeBench inputs and expected outputs) from the request pipe only after the
+program's process was created without that pipe, so they never exist in the program's memory. Values
+come back from the program as plain data (`wire`): no object of the program's decides an equality.
+Time limits are measured here, on the judge's clock, per call; the helper's clock bounds the whole run
+and replaces a judge that does not finish.
 
-- check runs: the test code (e.g. `def check(candidate): assert ...` then `check(f)`) runs in a namespace
-  where every top-level callable of the program is a proxy that calls it in the program's process;
-  the program's plain top-level values are copied; built-in names are never taken from the program.
+- check runs: the test code (e.g. `def check(candidate): assert ...` then `check(f)`) runs in a fresh
+  namespace where every top-level callable of the program is a proxy that calls it in the program's
+  process, the program's small plain top-level values are copied, built-in names are never taken from
+  the program, and the problem's own setup code (HumanEval's prompt) defines the helpers the tests use.
 - functional runs: each input (JSON lines) is passed to `Solution().<func_name>` (or a top-level
   function), with a time limit per test and for the module's own top-level code; the result must equal
   the expected JSON value (a tuple counts as a list, as in LiveCodeBench).
@@ -35,7 +38,7 @@ from r1eval.grading.sandbox.program import SOLUTION_TARGET
 
 CONTROL_FD = 3  # the judge's socket to its slot helper
 MAX_RSS_KB = 256 << 10  # a judge that ever grew past this is replaced (its memory counts in the slot's cgroup)
-STATUS_LINE_MAX = 3000  # bytes; a status line stays below PIPE_BUF-ish sizes so writers do not interleave
+DETAIL_MAX = 500  # characters: a status line stays below PIPE_BUF (4096 bytes), so writers never interleave
 HEADER = struct.Struct("<Q")
 _PLAIN_REPR = reprlib.Repr()
 _PLAIN_REPR.maxstring = _PLAIN_REPR.maxother = 100
@@ -183,14 +186,14 @@ class Judge:
 
     def report(self, verdict: str, detail: str = "", passed: int | None = None, total: int | None = None,
                program_ended: bool = False) -> NoReturn:
-        msg: dict[str, Any] = {"verdict": verdict, "detail": detail[:600]}
+        msg: dict[str, Any] = {"verdict": verdict, "detail": detail[:DETAIL_MAX]}
         if total is not None:
             msg.update(tests_passed=passed, tests_total=total)
         if program_ended:
             msg["program_ended"] = True
-        line = json.dumps({"judge": msg}, ensure_ascii=True)[:STATUS_LINE_MAX]
+        line = json.dumps({"judge": msg}, ensure_ascii=False)  # short enough to be written at once
         with contextlib.suppress(OSError):
-            os.write(self.status_fd, (line + "\n").encode())
+            os.write(self.status_fd, (line + "\n").encode("utf-8", "replace"))
         raise Reported
 
     def ready(self, deadline: float, cap: int, where: str = "") -> list:

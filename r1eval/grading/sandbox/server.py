@@ -1,8 +1,8 @@
 """The fork server, its slot helpers and each run's processes (sandbox side; stdlib only).
 
     harness ──socket──> fork server ──socket──> slot helper (one per run slot, inside the slot's cgroup)
-                                                   ├─fork─> program: PID 1 of the run's new PID, mount,
-                                                   │        network, IPC and UTS namespaces
+                                                   ├─fork─> PID 1 of the run's new PID, mount, network,
+                                                   │        IPC and UTS namespaces ─fork─> program
                                                    └──────> judge: long-lived, its own uid and namespaces
                                                             (check and functional runs)
 
@@ -10,15 +10,16 @@ The harness starts the fork server once (`executor.py`): a `python -I -S` with a
 has imported what programs commonly use and set up the host (`confinement.prepare_host`). For each run
 the harness passes four descriptors: the request pipe (a JSON header, then the judge's tests, then the
 program's stdin), stdout, stderr and the status pipe. The server hands them to the slot's helper, which
-sets the slot's cgroup caps, creates the run's namespaces, forks the program into them as their first
-process, returns to its own namespaces, hands the judge its part, and supervises: the wall clock, the
-program's exit, the judge's end. It writes the run's end to the status pipe (JSON lines, as do the
-program's setup and the judge; the program itself never holds that pipe). The run's end is the end of
-its first process, and with it the kernel kills every process left in the run's PID namespace: when
-the status pipe reaches end-of-file, nothing of the run is left.
+sets the slot's cgroup caps, creates the run's namespaces, forks the run's PID 1 into them (which forks
+the program), returns to its own namespaces, hands the judge its part, and supervises: the wall clock,
+the program's end, the judge's end. It writes the run's end to the status pipe (JSON lines, as do the
+program's setup and the judge; the program never holds that pipe). The run ends when PID 1 ends, and
+with it the kernel kills every process left in the run's PID namespace: when the status pipe reaches
+end-of-file, nothing of the run is left.
 
-Without root, the helper cannot return from a user namespace, so a short-lived launcher creates the
-run's namespaces (a user namespace among them) and forks the program.
+Without root the helper cannot come back from a user namespace, so a short-lived launcher creates the
+run's namespaces (a user namespace among them) and forks PID 1. Without any isolation (unsafe mode) the
+helper forks the program directly and kills its session at the end.
 """
 
 from __future__ import annotations
@@ -39,8 +40,7 @@ from typing import Any, NoReturn
 from r1eval.grading.sandbox import confinement, judge, program
 
 HEADER = struct.Struct("<Q")
-STATUS_LINE_MAX = 3000
-HINT_MAX = 4096  # bytes of the program's failure hint that the helper reads
+HINT_MAX = 4096  # bytes of the program's failure hint that the helper reads (300 characters are kept)
 JUDGE_GRACE_S = 2.0  # after the run's end, how long the judge may take to finish before it is replaced
 # modules imported once, so that programs start with them warm (LiveCodeBench's preamble and more);
 # kept short because every process of every run is a copy of this server
@@ -52,9 +52,9 @@ PROBE = ("import os\nassert os.getuid() != 0 or os.getpid() != 1\ndef f(x):\n   
 
 
 def _status(msg: dict[str, Any], fd: int) -> None:
-    line = json.dumps(msg, ensure_ascii=True)[:STATUS_LINE_MAX]
+    """One JSON line on the status pipe (its fields are bounded, so it is written at once)."""
     with contextlib.suppress(OSError):
-        os.write(fd, (line + "\n").encode())
+        os.write(fd, (json.dumps(msg, ensure_ascii=False) + "\n").encode("utf-8", "replace"))
 
 
 def _setup_error(where: str, exc: BaseException, fd: int) -> NoReturn:
@@ -63,7 +63,7 @@ def _setup_error(where: str, exc: BaseException, fd: int) -> NoReturn:
 
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     at = f" (at {frame.name}:{frame.lineno})" if frame else ""
-    _status({"setup_error": f"{where}: {type(exc).__name__}: {exc}{at}"[:500]}, fd)
+    _status({"setup_error": f"{where}: {type(exc).__name__}: {exc}{at}"[:300]}, fd)
     os._exit(70)
 
 
@@ -280,7 +280,7 @@ def _serve_run(host: confinement.Host, slot: int, fds: list[int], the_judge: _Ju
         if host.level == "namespaces":
             confinement.enter_run_namespaces(host)
     except BaseException as exc:  # noqa: BLE001
-        _status({"setup_error": f"helper: {type(exc).__name__}: {exc}"[:500]}, status)
+        _status({"setup_error": f"helper: {type(exc).__name__}: {exc}"[:300]}, status)
         for fd in [*own, *fds]:
             os.close(fd)
         return
@@ -393,7 +393,7 @@ def _supervise(pid: int, hint_fd: int, the_judge: _Judge | None, deadline: float
         with contextlib.suppress(OSError):
             hint += os.read(hint_fd, HINT_MAX)[: max(0, HINT_MAX - len(hint))]
         os.close(hint_fd)
-    end: dict[str, Any] = {"timeout": timed_out, "hint": hint.decode("utf-8", "replace").split("\n")[0][:1200],
+    end: dict[str, Any] = {"timeout": timed_out, "hint": hint.decode("utf-8", "replace").split("\n")[0][:300],
                            "cpu_s": round(cpu_s, 4)}
     if os.WIFSIGNALED(wait_status):
         end["signal"] = os.WTERMSIG(wait_status)
