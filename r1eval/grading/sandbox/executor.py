@@ -13,7 +13,6 @@ import os
 import selectors
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from r1eval.errors import UsageError
+from r1eval.grading.sandbox import wire
 
 SANDBOX_VERSION = "2"  # bump whenever a verdict can change; recorded in config.json and summary.json
 VERDICTS = ("passed", "wrong_answer", "runtime_error", "timeout", "memory_limit", "syntax_error", "grader_error")
@@ -40,7 +40,6 @@ STATUS_CAP = 1 << 20  # bytes of status read from the sandbox (its lines are sho
 # Third-party packages programs may import (read-only, when installed where r1eval runs); everything
 # else a program sees of Python is the interpreter's standard library.
 SANDBOX_PACKAGES = ("numpy", "sortedcontainers")
-_HEADER = struct.Struct("<Q")
 _REPO_ROOT = str(Path(__file__).resolve().parents[3])
 _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); from r1eval.grading.sandbox.server import main; "
          "del sys.path[0]; main(sys.argv[2:])")
@@ -315,13 +314,10 @@ def execute(request: RunRequest) -> ExecResult:
 
 
 def _execute(req: RunRequest, slot: int) -> tuple[ExecResult, bool]:
-    header = json.dumps({"mode": req.mode, "source": req.source, "module_name": req.module_name,
-                         "wall_s": req.wall_s, "cpu_s": req.cpu_s, "memory_mb": req.memory_mb, "file_mb": req.file_mb,
-                         "tmp_mb": req.tmp_mb, "nproc": req.nproc, "nofile": req.nofile}).encode()
-    payload = _HEADER.pack(len(header)) + header
-    if req.judge is not None:
-        tests = json.dumps(req.judge).encode()
-        payload += _HEADER.pack(len(tests)) + tests
+    header = {"mode": req.mode, "source": req.source, "module_name": req.module_name, "wall_s": req.wall_s,
+              "cpu_s": req.cpu_s, "memory_mb": req.memory_mb, "file_mb": req.file_mb, "tmp_mb": req.tmp_mb,
+              "nproc": req.nproc, "nofile": req.nofile}
+    payload = wire.json_message(header) + (wire.json_message(req.judge) if req.judge is not None else b"")
     payload = memoryview(payload + req.stdin)
     pipes = [os.pipe() for _ in range(4)]  # request, stdout, stderr, status
     try:

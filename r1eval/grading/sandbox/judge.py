@@ -28,7 +28,6 @@ import json
 import keyword
 import os
 import reprlib
-import struct
 import sys
 import time
 from typing import Any, NoReturn
@@ -39,7 +38,6 @@ from r1eval.grading.sandbox.program import SOLUTION_TARGET
 CONTROL_FD = 3  # the judge's socket to its slot helper
 MAX_RSS_KB = 256 << 10  # a judge that ever grew past this is replaced (its memory counts in the slot's cgroup)
 DETAIL_MAX = 500  # characters: a status line stays below PIPE_BUF (4096 bytes), so writers never interleave
-HEADER = struct.Struct("<Q")
 _PLAIN_REPR = reprlib.Repr()
 _PLAIN_REPR.maxstring = _PLAIN_REPR.maxother = 100
 _PLAIN_REPR.maxlist = _PLAIN_REPR.maxtuple = _PLAIN_REPR.maxdict = _PLAIN_REPR.maxset = 12
@@ -312,27 +310,11 @@ class Judge:
         self.report("passed", "", total, total)
 
 
-def _read_spec(fd: int) -> dict[str, Any]:
-    """The run's tests, from the request pipe (after the header the helper has read)."""
-    def exact(n: int) -> bytes:
-        chunks, got = [], 0
-        while got < n:
-            chunk = os.read(fd, min(n - got, 1 << 20))
-            if not chunk:
-                raise EOFError("tests truncated")
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
-
-    (size,) = HEADER.unpack(exact(HEADER.size))
-    return json.loads(exact(size))
-
-
 def run_one(request_fd: int, status_fd: int, call_fd: int, reply_fd: int, deadline: float) -> None:
     """Read one run's tests, run them against the program, write one status line."""
     judge = Judge(status_fd, Channel(call_fd, reply_fd))
     try:
-        spec = _read_spec(request_fd)
+        spec = wire.read_json_message(request_fd)  # the run's tests, after the header the helper read
         if spec["kind"] == "check":
             judge.check(spec["test_code"], spec.get("setup"), spec.get("entry_point"), deadline, int(spec["reply_cap"]))
         judge.functional(spec["func_name"], spec["tests"], float(spec["test_timeout_s"]), bool(spec["use_class"]))

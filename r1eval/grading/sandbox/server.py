@@ -32,14 +32,12 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 from typing import Any, NoReturn
 
-from r1eval.grading.sandbox import confinement, judge, program
+from r1eval.grading.sandbox import confinement, judge, program, wire
 
-HEADER = struct.Struct("<Q")
 HINT_MAX = 4096  # bytes of the program's failure hint that the helper reads (300 characters are kept)
 JUDGE_GRACE_S = 2.0  # after the run's end, how long the judge may take to finish before it is replaced
 # modules imported once, so that programs start with them warm (LiveCodeBench's preamble and more);
@@ -83,19 +81,16 @@ def _arrange(targets: dict[int, int], keep: tuple[int, ...] = ()) -> list[int]:
     return kept
 
 
-def _read_header(fd: int) -> dict[str, Any]:
-    def exact(n: int) -> bytes:
-        chunks, got = [], 0
-        while got < n:
-            chunk = os.read(fd, min(n - got, 1 << 20))
-            if not chunk:
-                raise EOFError("request truncated")
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
-
-    (size,) = HEADER.unpack(exact(HEADER.size))
-    return json.loads(exact(size))
+def _receive(sock: socket.socket, size: int) -> tuple[bytes, list[int]] | None:
+    """The next message and descriptors on a server or helper socket; None when the other side left."""
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(sock, size, 4)
+        except InterruptedError:
+            continue
+        except OSError:
+            return None
+        return (msg, fds) if msg else None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -258,7 +253,7 @@ def _serve_run(host: confinement.Host, slot: int, fds: list[int], the_judge: _Ju
     baseline = None
     own: list[int] = []  # descriptors this function opened
     try:
-        req = _read_header(request)
+        req = wire.read_json_message(request)
         mode = req["mode"]
         if host.cgroups:
             baseline = host.cgroups.set_limits(slot, (int(req["memory_mb"]) + 64) << 20, int(req["nproc"]) + 8)
@@ -419,20 +414,14 @@ def _slot_helper(host: confinement.Host, slot: int, sock_fd: int) -> NoReturn:
         os._exit(71)
     sock = socket.socket(fileno=sock_fd)
     the_judge = _Judge(host, slot)
-    while True:
-        try:
-            msg, fds, _, _ = socket.recv_fds(sock, 16, 4)
-        except InterruptedError:
-            continue
-        except OSError:
-            os._exit(0)
-        if not msg:
-            os._exit(0)
+    while (received := _receive(sock, 16)) is not None:
+        fds = received[1]
         if len(fds) == 4:
             _serve_run(host, slot, fds, the_judge)  # closes the run's descriptors
         else:
             for fd in fds:
                 os.close(fd)
+    os._exit(0)
 
 
 class _Helpers:
@@ -478,10 +467,10 @@ def _self_test(helpers: _Helpers) -> str | None:
         helpers.dispatch(confinement.MAX_SLOTS - 1, [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]])
         for i, (r, w) in enumerate(pipes):
             os.close(r if i == 0 else w)
-        header = json.dumps({"mode": "check", "source": PROBE[0], "wall_s": 20, "cpu_s": 20, "memory_mb": 512,
-                             "file_mb": 1, "tmp_mb": 1, "nproc": 8, "nofile": 64}).encode()
-        tests = json.dumps({"kind": "check", "test_code": PROBE[1], "reply_cap": 1 << 16}).encode()
-        os.write(pipes[0][1], HEADER.pack(len(header)) + header + HEADER.pack(len(tests)) + tests)
+        header = {"mode": "check", "source": PROBE[0], "wall_s": 20, "cpu_s": 20, "memory_mb": 512, "file_mb": 1,
+                  "tmp_mb": 1, "nproc": 8, "nofile": 64}
+        tests = {"kind": "check", "test_code": PROBE[1], "reply_cap": 1 << 16}
+        os.write(pipes[0][1], wire.json_message(header) + wire.json_message(tests))
         os.close(pipes[0][1])
         out = {i: bytearray() for i in (1, 2, 3)}
         poller = select.poll()
@@ -552,15 +541,8 @@ def main(argv: list[str]) -> None:
         info["uids"] = [confinement.run_uids(host.uid_block, 0)[0], confinement.run_uids(host.uid_block + 1, 0)[0]]
     reply = json.dumps(info).encode()
     try:
-        while True:
-            try:
-                msg, fds, _, _ = socket.recv_fds(sock, 256, 4)
-            except InterruptedError:
-                continue
-            except OSError:
-                break
-            if not msg:
-                break
+        while (received := _receive(sock, 256)) is not None:
+            msg, fds = received
             if msg == b"probe":
                 sock.send(reply)
             elif msg.startswith(b"run ") and len(fds) == 4:

@@ -1,12 +1,15 @@
-"""Frames between the judge and the program: a 4-byte length, then a marshal payload of plain data.
+"""Frames on the sandbox's pipes.
 
-marshal builds only built-in types (numbers, strings, bytes, tuples, lists, dicts, sets, None, bools), so
-a value decoded here carries no code of the program's: equality, hashing and repr are Python's own.
-Reads are capped (the length is checked before the payload is read) and bounded by a deadline.
+- Between the judge and the program: a 4-byte length, then a marshal payload of plain data. marshal
+  builds only built-in types (numbers, strings, bytes, tuples, lists, dicts, sets, None, bools), so a
+  value decoded here carries no code of the program's: equality, hashing and repr are Python's own.
+  Reads are capped (the length is checked before the payload is read) and bounded by a deadline.
+- On the request pipe, from the harness (trusted): an 8-byte length, then JSON (`json_message`).
 """
 
 from __future__ import annotations
 
+import json
 import marshal
 import os
 import select
@@ -15,6 +18,7 @@ import time
 from typing import Any
 
 _LENGTH = struct.Struct("<I")
+_JSON_LENGTH = struct.Struct("<Q")
 
 
 class PeerClosed(Exception):
@@ -82,3 +86,15 @@ def write_frame(fd: int, payload: bytes, deadline: float | None = None) -> None:
         except BrokenPipeError:
             raise PeerClosed from None
         view = view[n:]
+
+
+def json_message(obj: Any) -> bytes:
+    """`obj` as a request-pipe message: length, then JSON."""
+    data = json.dumps(obj).encode()
+    return _JSON_LENGTH.pack(len(data)) + data
+
+
+def read_json_message(fd: int) -> Any:
+    """The next request-pipe message (blocking)."""
+    (size,) = _JSON_LENGTH.unpack(_read_exact(fd, _JSON_LENGTH.size, None))
+    return json.loads(_read_exact(fd, size, None))
