@@ -85,6 +85,30 @@ def test_test_setup_and_entry_point():
     assert res.verdict == "runtime_error" and "no function 'f'" in res.detail
 
 
+def test_wire_carries_plain_data_only():
+    """Values between program and judge keep their built-in types, and nothing else can be decoded."""
+    from r1eval.grading.sandbox import wire
+
+    value = (1, [2.5, float("inf"), -0.0], {3: frozenset({4}), (5, 6): b"\x00x"}, {7}, None, True, 10**5000,
+             -(10**5000), 1j, "\u00e9\ud800", [[]], {"t": [1]})
+    kind, got = wire.loads(wire.dumps("return", value))
+    assert kind == "return" and got == value and [type(x) for x in got] == [type(x) for x in value]
+    assert got[5] is True and str(got[1][2]) == "-0.0"
+    nan = wire.loads(wire.dumps("return", float("nan")))[1]
+    assert nan != nan
+    for malformed in (b'{"t": 1}', b'["return", {"t": 1}]', b'["return", {"q": []}]', b'["return", {"t": [], "s": []}]',
+                      b'["return", {"s": [[1]]}]', b"[" * 100_000, b'["return", 1', b'["return", 1e999999]x'):
+        with pytest.raises((ValueError, TypeError, RecursionError)):
+            wire.loads(malformed)
+
+    class Sneaky:
+        def __eq__(self, other):
+            return True
+
+    with pytest.raises(wire.NotPlain):
+        wire.dumps("return", [1, Sneaky()])
+
+
 def test_outputs_match_like_livecodebench():
     assert outputs_match("3\n", "3")
     assert outputs_match("  1 2 \n3\n\n", "1 2\n3")

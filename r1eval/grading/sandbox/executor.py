@@ -475,6 +475,8 @@ def _verdict(req: RunRequest, msgs: dict[str, Any], killed: str | None, end: dic
         detail = str(judge.get("detail", ""))[:600]
         if verdict == "passed":  # unless the run went over its memory cap on the way
             return ("memory_limit", _OOM_DETAIL) if oom else ("passed", "")
+        if judge.get("program_ended") and end is not None and end.get("timeout"):
+            return timeout
         how = _program_end(req, end, oom) if judge.get("program_ended") and end is not None else None
         if how is not None:
             return how[0], f"{detail} ({how[1]})" if detail else how[1]

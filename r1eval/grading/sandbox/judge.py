@@ -104,21 +104,19 @@ class Channel:
 
     def receive(self, deadline: float, cap: int) -> tuple:
         try:
-            reply = wire.decode(wire.read_frame(self.reply_fd, cap, deadline))
+            reply = wire.loads(wire.read_frame(self.reply_fd, cap, deadline))
         except wire.DeadlineExceeded:
             raise CallTimeout from None
         except wire.PeerClosed:
             raise ProgramEnded from None
         except wire.FrameTooLarge as exc:
             raise ReplyTooLarge(exc.args[0]) from None
-        except Exception as exc:  # noqa: BLE001 - marshal: ValueError, EOFError, TypeError
+        except Exception as exc:  # noqa: BLE001 - ValueError, TypeError, RecursionError from the JSON
             raise MalformedReply(type(exc).__name__) from None
-        if not isinstance(reply, tuple) or not reply or not isinstance(reply[0], str):
-            raise MalformedReply("not a reply")
         return reply
 
     def request(self, message: tuple | bytes, deadline: float, cap: int) -> tuple:
-        payload = message if isinstance(message, bytes) else wire.encode(message)
+        payload = message if isinstance(message, bytes) else wire.dumps(*message)
         try:
             wire.write_frame(self.call_fd, payload, deadline)
         except wire.DeadlineExceeded:
@@ -149,8 +147,8 @@ class Proxy:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            message = wire.encode(("call", self.__name__, args, kwargs))
-        except ValueError as exc:
+            message = wire.dumps("call", self.__name__, args, kwargs)
+        except (wire.NotPlain, RecursionError) as exc:
             raise TypeError(f"argument of {self.__name__} is not plain data ({exc})") from None
         return value_of(self._channel.request(message, self._deadline, self._cap))
 
@@ -241,7 +239,7 @@ class Judge:
         namespace: dict[str, Any] = {"__name__": "__check__", "__builtins__": builtins}
         builtin_names = set(dir(builtins))
         for entry in listing:
-            if not (isinstance(entry, tuple) and len(entry) == 3 and isinstance(entry[0], str)):
+            if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)):
                 continue
             name, kind, payload = entry
             if not name.isidentifier() or keyword.iskeyword(name) or name in builtin_names:
@@ -261,7 +259,7 @@ class Judge:
             except Exception as exc:  # noqa: BLE001
                 self.report("grader_error", f"test setup failed: {type(exc).__name__}: {short(str(exc), 200)}")
         if entry_point:
-            if not any(isinstance(e, tuple) and e[:2] == (entry_point, "callable") for e in listing):
+            if not any(isinstance(e, list) and e[:2] == [entry_point, "callable"] for e in listing):
                 self.report("runtime_error", f"NameError: the program defines no function {entry_point!r}")
             namespace[entry_point] = Proxy(self.channel, entry_point, deadline, cap)
         try:

@@ -27,34 +27,6 @@ SOLUTION_TARGET = "__r1eval_target__"  # the callable the functional tests call
 LISTED_VALUE_MAX_LEN, LISTED_VALUE_MAX_BYTES = 10_000, 64 << 10  # top-level values offered to test code
 
 
-class NotPlain(Exception):
-    """A value that cannot cross to the judge as plain data."""
-
-
-_SCALARS = (type(None), bool, int, float, complex, str, bytes)
-
-
-def plain(value: Any, depth: int = 0) -> Any:
-    """`value` as built-in types only (subclasses such as namedtuple or Counter become their base type)."""
-    if depth > 200:
-        raise NotPlain("nested too deeply")
-    if type(value) in _SCALARS:
-        return value
-    for base, convert in ((bool, bool), (int, int), (float, float), (complex, complex), (str, str.__str__),
-                          (bytes, bytes)):
-        if isinstance(value, base):
-            out = convert(value)
-            if type(out) is not base:
-                raise NotPlain(type(value).__name__)
-            return out
-    if isinstance(value, dict):
-        return {plain(k, depth + 1): plain(v, depth + 1) for k, v in list(value.items())}
-    for base in (list, tuple, set, frozenset):
-        if isinstance(value, base):
-            return base(plain(x, depth + 1) for x in list(value))
-    raise NotPlain(type(value).__name__)
-
-
 def _describe(exc: BaseException) -> tuple[str, str, str]:
     """(type name, nearest built-in exception type, message) of an exception the program raised."""
     base = next((k.__name__ for k in type(exc).__mro__ if getattr(builtins, k.__name__, None) is k), "Exception")
@@ -87,7 +59,7 @@ def run(mode: str, source: str, module_name: str) -> NoReturn:
                 text = "\t".join(str(f).replace("\t", " ").replace("\n", " ")[:1000] for f in fields)
                 write(CTL_FD, (text + "\n").encode("utf-8", "replace"))
             else:
-                wire.write_frame(CTL_FD, wire.encode(tuple(fields)))
+                wire.write_frame(CTL_FD, wire.dumps(*fields))
         except BaseException:  # noqa: BLE001, S110 - nobody listening: the verdict does not depend on it
             pass
 
@@ -127,22 +99,26 @@ def run(mode: str, source: str, module_name: str) -> NoReturn:
     _serve(module, mode, report, flush, exit_)
 
 
-def _listing(namespace: dict[str, Any]) -> list[tuple[str, str, Any]]:
-    """What the program defined at top level, for the judge: callables, modules and plain values."""
+def _listing(namespace: dict[str, Any]) -> list[list]:
+    """What the program defined at top level, for the judge: callables, modules and small plain values."""
     out = []
     for name, value in list(namespace.items()):
         if not isinstance(name, str) or name.startswith("__"):
             continue
         if isinstance(value, types.ModuleType):
-            out.append((name, "module", str(getattr(value, "__name__", ""))))
+            out.append([name, "module", str(getattr(value, "__name__", ""))])
         elif callable(value):
-            out.append((name, "callable", None))
-        elif not hasattr(value, "__len__") or len(value) <= LISTED_VALUE_MAX_LEN:
+            out.append([name, "callable", None])
+        else:
             try:
-                value = plain(value)
-                if len(wire.encode(value)) <= LISTED_VALUE_MAX_BYTES:
-                    out.append((name, "value", value))
-            except Exception:  # noqa: BLE001 - not plain data: the tests cannot use it
+                if len(value) > LISTED_VALUE_MAX_LEN:
+                    continue
+            except Exception:  # noqa: BLE001, S112 - no length: a scalar (or not plain data)
+                pass
+            try:
+                if len(wire.dumps("value", value)) <= LISTED_VALUE_MAX_BYTES:
+                    out.append([name, "value", value])
+            except BaseException:  # noqa: BLE001, S112 - not plain data: the tests cannot use it
                 continue
     return out
 
@@ -158,7 +134,7 @@ def _serve(module: types.ModuleType, mode: str, report, flush, exit_) -> NoRetur
     report("ready", _listing(namespace) if mode == "check" else [])
     while True:
         try:
-            request = wire.decode(wire.read_frame(CALL_FD, 1 << 30))
+            request = wire.loads(wire.read_frame(CALL_FD, 1 << 30))
         except BaseException:  # noqa: BLE001 - the judge is done (or gone)
             flush()
             exit_(0)
@@ -188,12 +164,7 @@ def _serve(module: types.ModuleType, mode: str, report, flush, exit_) -> NoRetur
 
 def _encode_reply(value: Any) -> bytes:
     """("return", value) as plain data, or ("opaque", type name) for what cannot cross."""
-    if type(value) in _SCALARS or type(value) in (list, tuple, set, frozenset, dict):
-        try:
-            return wire.encode(("return", value))  # marshal refuses anything that is not built-in
-        except (ValueError, RecursionError):
-            pass
     try:
-        return wire.encode(("return", plain(value)))
-    except Exception:  # noqa: BLE001 - NotPlain, RecursionError, ValueError (too deep), a __int__ of the program's
-        return wire.encode(("opaque", type(value).__name__[:100]))
+        return wire.dumps("return", value)
+    except BaseException:  # noqa: BLE001 - NotPlain, RecursionError, or a __int__ of the program's that raised
+        return wire.dumps("opaque", type(value).__name__[:100])

@@ -40,11 +40,12 @@ from r1eval.grading.sandbox import confinement, judge, program, wire
 
 HINT_MAX = 4096  # bytes of the program's failure hint that the helper reads (300 characters are kept)
 JUDGE_GRACE_S = 2.0  # after the run's end, how long the judge may take to finish before it is replaced
+JUDGE_MARGIN_S = 0.5  # the helper's clock for a judged run runs this much longer than the judge's
 # modules imported once, so that programs start with them warm (LiveCodeBench's preamble and more);
 # kept short because every process of every run is a copy of this server
 PRELOAD = ("string re datetime collections heapq bisect copy math random statistics itertools functools "
            "operator io json typing decimal fractions array traceback resource dataclasses enum abc "
-           "numbers struct copyreg weakref contextlib reprlib keyword marshal select socket _sitebuiltins")
+           "numbers struct copyreg weakref contextlib reprlib keyword base64 select socket _sitebuiltins")
 PROBE = ("import os\nassert os.getuid() != 0 or os.getpid() != 1\ndef f(x):\n    return x + 1\n",
          "assert f(1) == 2\n")
 
@@ -133,6 +134,7 @@ def _pid1(host: confinement.Host, req: dict[str, Any], slot: int, targets: dict[
     try:
         status, end_w = _arrange(targets, (status, end_w))
         confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
+        confinement.prctl(confinement.PR_SET_DUMPABLE, 0)  # without root it shares the program's uid
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     except BaseException as exc:  # noqa: BLE001
         _setup_error("pid 1", exc, status)
@@ -292,7 +294,8 @@ def _serve_run(host: confinement.Host, slot: int, fds: list[int], the_judge: _Ju
         except OSError:  # never serve another run from inside this one's namespaces
             os.kill(pid, signal.SIGKILL)
             os._exit(72)
-    deadline = time.monotonic() + float(req["wall_s"])
+    started = time.monotonic()
+    deadline = started + float(req["wall_s"])
     _status({"launcher": pid}, status)  # whom the harness kills to end the run early
     for fd in (ctl_w, call_r, devnull, end_w, stdout, stderr):
         if fd >= 0:
@@ -301,8 +304,10 @@ def _serve_run(host: confinement.Host, slot: int, fds: list[int], the_judge: _Ju
     if mode != "stdin":
         os.close(call_w)
         os.close(ctl_r)
-    end = _supervise(pid, ctl_r if mode == "stdin" else -1, the_judge if judged else None, deadline, end_r)
-    end["wall_s"] = round(time.monotonic() - (deadline - float(req["wall_s"])), 4)
+    # the judge's clock runs out first, so that it, not the end of the program, reports a timeout
+    end = _supervise(pid, ctl_r if mode == "stdin" else -1, the_judge if judged else None,
+                     deadline + (JUDGE_MARGIN_S if judged else 0.0), end_r)
+    end["wall_s"] = round(time.monotonic() - started, 4)
     if mode != "stdin" and not judged:
         end["judge_unavailable"] = True
     if host.level == "none":
