@@ -41,6 +41,7 @@ from r1eval.grading.sandbox import confinement, judge, program, wire
 HINT_MAX = 4096  # bytes of the program's failure hint that the helper reads (300 characters are kept)
 JUDGE_GRACE_S = 2.0  # after the run's end, how long the judge may take to finish before it is replaced
 JUDGE_MARGIN_S = 0.5  # the helper's clock for a judged run runs this much longer than the judge's
+SLEEP = next((p for p in ("/usr/bin/sleep", "/bin/sleep") if os.path.exists(p)), "/usr/bin/sleep")
 # modules imported once, so that programs start with them warm (LiveCodeBench's preamble and more);
 # kept short because every process of every run is a copy of this server
 PRELOAD = ("string re datetime collections heapq bisect copy math random statistics itertools functools "
@@ -128,9 +129,9 @@ def _program(host: confinement.Host, req: dict[str, Any], slot: int, targets: di
 
 def _pid1(host: confinement.Host, req: dict[str, Any], slot: int, targets: dict[int, int], status: int,
           end_w: int, workdir: str) -> NoReturn:
-    """PID 1 of the run's PID namespace: fork the program, reap every process until the program has
-    ended, pass its end (wait status, CPU seconds) to the helper, and leave, which makes the kernel kill
-    whatever is left in the namespace. Deliberately tiny: every page it touches is copied."""
+    """Without root, PID 1 of the run's PID namespace: fork the program, reap every process until the
+    program has ended, pass its end (wait status, CPU seconds) to the helper, and leave, which makes the
+    kernel kill whatever is left in the namespace. Not dumpable: it shares the program's uid."""
     try:
         status, end_w = _arrange(targets, (status, end_w))
         confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -249,6 +250,21 @@ def _judge_process(host: confinement.Host, slot: int, sock_fd: int) -> NoReturn:
 # The slot helper
 
 
+def _spawn_init(wall_s: float) -> int:
+    """As root, PID 1 of the run's new PID namespace: `sleep`, exec'd (no copy of this process), so that
+    the program is an ordinary process (PID 2) whose signals behave as usual; killing it ends the run.
+    Its sleep outlasts the run's clock, so it ends by itself even if the helper dies."""
+    return os.posix_spawn(SLEEP, ["sleep", str(int(wall_s) + 60)], {})
+
+
+def _go_home(host: confinement.Host) -> bool:
+    try:
+        confinement.leave_run_namespaces(host)
+        return True
+    except OSError:
+        return False
+
+
 def _serve_run(host: confinement.Host, slot: int, fds: list[int], the_judge: _Judge) -> None:
     """Start one run, supervise it, report its end. Returns when every process of the run is gone."""
     request, stdout, stderr, status = fds
@@ -271,32 +287,32 @@ def _serve_run(host: confinement.Host, slot: int, fds: list[int], the_judge: _Ju
         if mode != "stdin":
             targets[program.CALL_FD] = call_r
         end_r = end_w = -1
-        if host.level != "none":  # PID 1 tells the helper how the program ended
+        if host.level == "user-namespaces":  # PID 1 tells the helper how the program ended
             end_r, end_w = os.pipe()
             own += [end_r, end_w]
+        init = None
         if host.level == "namespaces":
             confinement.enter_run_namespaces(host)
+            init = _spawn_init(float(req["wall_s"]))
     except BaseException as exc:  # noqa: BLE001
         _status({"setup_error": f"helper: {type(exc).__name__}: {exc}"[:300]}, status)
         for fd in [*own, *fds]:
             os.close(fd)
+        if host.level == "namespaces" and not _go_home(host):
+            os._exit(72)
         return
-    pid = os.fork()
+    pid = os.fork()  # root: PID 2 of the run, the helper's own child
     if pid == 0:
         if host.level == "user-namespaces":
             _launcher(host, req, slot, targets, status, end_w, workdir)
-        if host.level == "namespaces":
-            _pid1(host, req, slot, targets, status, end_w, workdir)
         _program(host, req, slot, targets, status, workdir)
-    if host.level == "namespaces":
-        try:
-            confinement.leave_run_namespaces(host)
-        except OSError:  # never serve another run from inside this one's namespaces
-            os.kill(pid, signal.SIGKILL)
-            os._exit(72)
+    if host.level == "namespaces" and not _go_home(host):
+        os.kill(init, signal.SIGKILL)
+        os._exit(72)  # never serve another run from inside this one's namespaces
     started = time.monotonic()
     deadline = started + float(req["wall_s"])
-    _status({"launcher": pid}, status)  # whom the harness kills to end the run early
+    ender = init if init is not None else pid  # killing it ends the whole run
+    _status({"launcher": ender}, status)  # whom the harness kills to end the run early
     for fd in (ctl_w, call_r, devnull, end_w, stdout, stderr):
         if fd >= 0:
             os.close(fd)
@@ -305,8 +321,10 @@ def _serve_run(host: confinement.Host, slot: int, fds: list[int], the_judge: _Ju
         os.close(call_w)
         os.close(ctl_r)
     # the judge's clock runs out first, so that it, not the end of the program, reports a timeout
-    end = _supervise(pid, ctl_r if mode == "stdin" else -1, the_judge if judged else None,
+    end = _supervise(pid, ender, ctl_r if mode == "stdin" else -1, the_judge if judged else None,
                      deadline + (JUDGE_MARGIN_S if judged else 0.0), end_r)
+    if init is not None:
+        os.waitpid(init, 0)
     end["wall_s"] = round(time.monotonic() - started, 4)
     if mode != "stdin" and not judged:
         end["judge_unavailable"] = True
@@ -325,10 +343,11 @@ def _serve_run(host: confinement.Host, slot: int, fds: list[int], the_judge: _Ju
             os.close(fd)
 
 
-def _supervise(pid: int, hint_fd: int, the_judge: _Judge | None, deadline: float, end_fd: int) -> dict[str, Any]:
-    """Wait for the program's end (stdin runs) or the judge's (other runs) until the deadline; then make
-    sure the run's first process is gone (and with it the whole run) and say how the program ended.
-    Closes hint_fd."""
+def _supervise(pid: int, ender: int, hint_fd: int, the_judge: _Judge | None, deadline: float,
+               end_fd: int) -> dict[str, Any]:
+    """Wait for the end of `pid` (the program, or the launcher without root) in stdin runs, or the
+    judge's in other runs, until the deadline; then SIGKILL `ender` (PID 1 of the run, or the program
+    itself in unsafe mode), which ends the whole run, and say how the program ended. Closes hint_fd."""
     poller = select.poll()
     try:
         pidfd = os.pidfd_open(pid)
@@ -368,15 +387,15 @@ def _supervise(pid: int, hint_fd: int, the_judge: _Judge | None, deadline: float
             got, wait_status, usage = os.wait4(pid, os.WNOHANG)
             if got:
                 ended = (wait_status, usage)
+    with contextlib.suppress(OSError):
+        os.kill(ender, signal.SIGKILL)  # PID 1 (or the launcher): the whole run ends with it
     if ended is None:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)  # PID 1 (or the launcher): the whole run ends with it
         _, wait_status, usage = os.wait4(pid, 0)
         ended = (wait_status, usage)
     if pidfd >= 0:
         os.close(pidfd)
     wait_status, cpu_s = ended[0], ended[1].ru_utime + ended[1].ru_stime
-    if end_fd >= 0:  # PID 1 reports the program's own end (unless it was killed first)
+    if end_fd >= 0:  # without root, PID 1 reports the program's own end (unless it was killed first)
         with contextlib.suppress(OSError, ValueError, TypeError):
             wait_status, cpu_s = json.loads(os.read(end_fd, 256))
     if the_judge is not None:
