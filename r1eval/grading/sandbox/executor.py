@@ -101,15 +101,18 @@ def _package_paths() -> list[str]:
 
 
 class _ForkServer:
-    """One fork server per harness process, (re)started on demand."""
+    """One fork server per harness process, (re)started on demand, and the sockets to its slot helpers
+    (runs go to a slot's helper directly; the server only starts helpers)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
+        self._helpers: dict[int, socket.socket] = {}
         self.info: dict[str, Any] = {}
 
     def _start(self) -> None:
+        self._forget_helpers()
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         options = {"packages": _package_paths(),
                    "force_none": os.environ.get("R1EVAL_SANDBOX_ISOLATION", "") == "none"}
@@ -142,21 +145,42 @@ class _ForkServer:
                 self._start()
             return self.info
 
-    def spawn(self, slot: int, fds: list[int]) -> None:
+    def _helper(self, slot: int) -> socket.socket:
         with self._lock:
-            for attempt in range(2):
-                if self._proc is None or self._proc.poll() is not None:
-                    self._start()
-                try:
-                    socket.send_fds(self._sock, [f"run {slot}".encode()], fds)
-                    return
-                except OSError:
-                    if attempt:
-                        raise
-                    self._proc = None
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+            sock = self._helpers.get(slot)
+            if sock is None:
+                self._sock.send(f"helper {slot}".encode())
+                _, fds, _, _ = socket.recv_fds(self._sock, 16, 1)
+                if not fds:
+                    raise RuntimeError("the fork server started no helper")
+                sock = self._helpers[slot] = socket.socket(fileno=fds[0])
+            return sock
+
+    def spawn(self, slot: int, fds: list[int]) -> None:
+        """Hand one run's descriptors to the slot's helper (a new one if the old one is gone)."""
+        for attempt in range(2):
+            sock = self._helper(slot)
+            try:
+                socket.send_fds(sock, [b"run"], fds)
+                return
+            except OSError:
+                with self._lock:
+                    if self._helpers.get(slot) is sock:
+                        del self._helpers[slot]
+                sock.close()
+                if attempt:
+                    raise
+
+    def _forget_helpers(self) -> None:
+        for sock in self._helpers.values():
+            sock.close()
+        self._helpers.clear()
 
     def close(self) -> None:
         with self._lock:
+            self._forget_helpers()
             if self._sock is not None:
                 self._sock.close()
             if self._proc is not None:

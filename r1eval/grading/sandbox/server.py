@@ -1,6 +1,6 @@
 """The fork server, its slot helpers and each run's processes (sandbox side; stdlib only).
 
-    harness ──socket──> fork server ──socket──> slot helper (one per run slot, inside the slot's cgroup)
+    harness ──socket──> slot helper (one per run slot, started by the fork server, in the slot's cgroup)
                                                    ├─fork─> PID 1 of the run's new PID, mount, network,
                                                    │        IPC and UTS namespaces ─fork─> program
                                                    └──────> judge: long-lived, its own uid and namespaces
@@ -9,8 +9,9 @@
 The harness starts the fork server once (`executor.py`): a `python -I -S` with an empty environment that
 has imported what programs commonly use and set up the host (`confinement.prepare_host`). For each run
 the harness passes four descriptors: the request pipe (a JSON header, then the judge's tests, then the
-program's stdin), stdout, stderr and the status pipe. The server hands them to the slot's helper, which
-sets the slot's cgroup caps, creates the run's namespaces, forks the run's PID 1 into them (which forks
+program's stdin), stdout, stderr and the status pipe, straight to the slot's helper (the fork server
+forks a helper per slot on request and hands the harness the only socket to it). The helper sets the
+slot's cgroup caps, creates the run's namespaces, forks the run's PID 1 into them (which forks
 the program), returns to its own namespaces, hands the judge its part, and supervises: the wall clock,
 the program's end, the judge's end. It writes the run's end to the status pipe (JSON lines, as do the
 program's setup and the judge; the program never holds that pipe). The run ends when PID 1 ends, and
@@ -448,47 +449,27 @@ def _slot_helper(host: confinement.Host, slot: int, sock_fd: int) -> NoReturn:
     os._exit(0)
 
 
-class _Helpers:
-    """The fork server's slot helpers, started on a slot's first run and again if one died."""
-
-    def __init__(self, host: confinement.Host) -> None:
-        self.host = host
-        self.socks: dict[int, socket.socket] = {}
-
-    def dispatch(self, slot: int, fds: list[int]) -> None:
-        for _ in range(2):
-            sock = self.socks.get(slot)
-            if sock is None:
-                sock = self.socks[slot] = self._start(slot)
-            try:
-                socket.send_fds(sock, [b"run"], fds)
-                return
-            except OSError:  # the helper died: the next attempt starts a new one
-                sock.close()
-                del self.socks[slot]
-
-    def _start(self, slot: int) -> socket.socket:
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        if os.fork() == 0:
-            _slot_helper(self.host, slot, theirs.detach())
-        theirs.close()
-        return mine
-
-    def close(self) -> None:
-        for sock in self.socks.values():
-            sock.close()
-        self.socks.clear()
+def _start_helper(host: confinement.Host, slot: int) -> socket.socket:
+    """Fork a slot helper; returns the only socket to it (the harness sends it runs directly)."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    if os.fork() == 0:
+        mine.detach()
+        _slot_helper(host, slot, theirs.detach())
+    theirs.close()
+    return mine
 
 
 # ----------------------------------------------------------------------------------------------
 # The server
 
 
-def _self_test(helpers: _Helpers) -> str | None:
+def _self_test(host: confinement.Host) -> str | None:
     """Run one check run through the whole path (the last slot is reserved for it); why it failed, or None."""
+    helper = None
     try:
+        helper = _start_helper(host, confinement.MAX_SLOTS - 1)
         pipes = [os.pipe() for _ in range(4)]
-        helpers.dispatch(confinement.MAX_SLOTS - 1, [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]])
+        socket.send_fds(helper, [b"run"], [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]])
         for i, (r, w) in enumerate(pipes):
             os.close(r if i == 0 else w)
         header = {"mode": "check", "source": PROBE[0], "wall_s": 20, "cpu_s": 20, "memory_mb": 512, "file_mb": 1,
@@ -522,6 +503,9 @@ def _self_test(helpers: _Helpers) -> str | None:
         return None
     except (OSError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}"
+    finally:
+        if helper is not None:
+            helper.close()  # the probe's helper (and its judge) leave
 
 
 def _python_for_programs() -> None:
@@ -553,13 +537,11 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # helpers are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the harness decides when we stop (closing the socket)
     gc.freeze()  # every child shares these objects: the collector must not touch (and copy) their pages
-    helpers = _Helpers(host)
     if host.level != "none":
-        problem = _self_test(helpers)
+        problem = _self_test(host)
         if problem is not None:
             host.reasons.append(f"the sandbox self-test failed ({problem})")
             host.level = "none"
-            helpers.close()
     info = {"level": host.level, "isolation": host.describe(), "reasons": host.reasons, "server_pid": os.getpid()}
     if host.uid_block is not None:
         info["uids"] = [confinement.run_uids(host.uid_block, 0)[0], confinement.run_uids(host.uid_block + 1, 0)[0]]
@@ -567,15 +549,16 @@ def main(argv: list[str]) -> None:
     try:
         while (received := _receive(sock, 256)) is not None:
             msg, fds = received
-            if msg == b"probe":
-                sock.send(reply)
-            elif msg.startswith(b"run ") and len(fds) == 4:
-                slot = int(msg[4:])
-                if 0 <= slot < confinement.MAX_SLOTS - 1:
-                    helpers.dispatch(slot, fds)
             for fd in fds:
                 os.close(fd)
+            if msg == b"probe":
+                sock.send(reply)
+            elif msg.startswith(b"helper ") and msg[7:].isdigit() and int(msg[7:]) < confinement.MAX_SLOTS - 1:
+                helper = _start_helper(host, int(msg[7:]))
+                socket.send_fds(sock, [b"helper"], [helper.fileno()])
+                helper.close()
+            else:
+                sock.send(b"?")
     finally:
-        helpers.close()
-        if host.cgroups:
+        if host.cgroups:  # the helpers leave when the harness closes their sockets (or dies)
             host.cgroups.remove()
