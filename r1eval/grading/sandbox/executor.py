@@ -264,7 +264,7 @@ class RunRequest:
     module_name: str = "__main__"
     stdin: bytes = b""
     judge: dict[str, Any] | None = None  # the judge's tests (check and functional runs)
-    wall_s: float = DEFAULT_TIMEOUT_S  # PID 1's wall clock for the whole run
+    wall_s: float = DEFAULT_TIMEOUT_S  # the helper's wall clock for the whole run
     cpu_s: int = 11  # RLIMIT_CPU of each of the program's processes
     memory_mb: int = DEFAULT_MEMORY_MB
     file_mb: int = 16
@@ -363,7 +363,7 @@ def _execute(req: RunRequest, slot: int) -> tuple[ExecResult, bool]:
     for fd, name in ((out_r, "out"), (err_r, "err"), (st_r, "status")):
         sel.register(fd, selectors.EVENT_READ, name)
     deadline = time.monotonic() + SETUP_GRACE_S + req.wall_s + 5.0
-    launcher: int | None = None
+    ender: int | None = None  # the process whose SIGKILL ends the run
     killed: str | None = None
     open_reads = 3
     gone = True
@@ -373,7 +373,7 @@ def _execute(req: RunRequest, slot: int) -> tuple[ExecResult, bool]:
             if wait <= 0:
                 if killed is None or killed == "output":
                     killed = killed or "backstop"
-                    _kill(launcher)
+                    _kill(ender)
                     deadline = time.monotonic() + 5.0  # the pipes close once the namespace is gone
                     continue
                 gone = False
@@ -407,14 +407,14 @@ def _execute(req: RunRequest, slot: int) -> tuple[ExecResult, bool]:
                         out += chunk[: req.stdout_kept - len(out)]
                     if out_total > req.stdout_limit and killed is None:
                         killed = "output"
-                        _kill(launcher)
+                        _kill(ender)
                 elif name == "err":
                     if len(err) < req.stderr_limit:
                         err += chunk[: req.stderr_limit - len(err)]
                 elif len(status) < STATUS_CAP:
                     status += chunk[: STATUS_CAP - len(status)]
-                    if launcher is None and b"\n" in chunk:
-                        launcher = _launcher_pid(status)
+                    if ender is None and b"\n" in chunk:
+                        ender = _ender_pid(status)
     finally:
         sel.close()
         for fd in (in_w, out_r, err_r, st_r):
@@ -425,23 +425,23 @@ def _execute(req: RunRequest, slot: int) -> tuple[ExecResult, bool]:
     return _classify(req, _messages(status), killed, bytes(out), bytes(err)), True
 
 
-def _launcher_pid(status: bytearray) -> int | None:
-    """The pid to SIGKILL to end the run (PID 1 of the run, or its launcher), once the sandbox sent it."""
+def _ender_pid(status: bytearray) -> int | None:
+    """The pid whose SIGKILL ends the run (its PID 1, or a launcher), once the sandbox has sent it."""
     for line in bytes(status).split(b"\n")[:-1]:
-        if b'"launcher"' in line:
+        if b'"ender"' in line:
             with contextlib.suppress(ValueError, TypeError, AttributeError):
-                pid = json.loads(line).get("launcher")
+                pid = json.loads(line).get("ender")
                 if isinstance(pid, int) and pid > 1:
                     return pid
     return None
 
 
-def _kill(launcher: int | None) -> None:
-    """SIGKILL the run's launcher (PID 1 of the run dies with it, and with PID 1 the whole run)."""
-    if launcher is None:
+def _kill(ender: int | None) -> None:
+    """SIGKILL the run's ender: every process of the run dies with it."""
+    if ender is None:
         return
     with contextlib.suppress(OSError):
-        fd = os.pidfd_open(launcher)  # no race with a reused pid: the launcher holds the status pipe open
+        fd = os.pidfd_open(ender)  # no race with a reused pid: the run has not ended (no EOF yet)
         try:
             signal.pidfd_send_signal(fd, signal.SIGKILL)
         finally:

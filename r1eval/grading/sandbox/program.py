@@ -3,10 +3,11 @@
 Everything here runs after the process has been confined (see `confinement.confine`); nothing it holds
 decides a verdict. It has stdin, stdout and stderr, and one more descriptor per direction:
 
-- stdin runs: CTL_FD, a *hint* pipe to PID 1 ("syntax", "exception" or "exit" and a short text), used
-  only to name the failure of a program that already failed (exit status and output decide the rest);
+- stdin runs: CTL_FD, a *hint* pipe to the slot helper ("syntax", "exception" or "exit" and a short
+  text), used only to name the failure of a program that already failed (exit status and output
+  decide the rest);
 - check and functional runs: CTL_FD carries replies to the judge and CALL_FD carries the judge's calls.
-  Replies are plain data (see `plain`); a program can answer anything, but only for itself.
+  Replies are plain data (`wire.dumps`); a program can answer anything, but only for itself.
 """
 
 from __future__ import annotations

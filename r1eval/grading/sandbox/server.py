@@ -1,26 +1,28 @@
 """The fork server, its slot helpers and each run's processes (sandbox side; stdlib only).
 
     harness ──socket──> slot helper (one per run slot, started by the fork server, in the slot's cgroup)
-                                                   ├─fork─> PID 1 of the run's new PID, mount, network,
-                                                   │        IPC and UTS namespaces ─fork─> program
-                                                   └──────> judge: long-lived, its own uid and namespaces
-                                                            (check and functional runs)
+                          ├─posix_spawn─> PID 1 of the run's new PID, mount, network, IPC and UTS
+                          │               namespaces: an exec'd `sleep`
+                          ├─fork────────> the program, PID 2 in those namespaces
+                          └─────────────> judge: long-lived, its own uid and namespaces (check and
+                                          functional runs)
 
 The harness starts the fork server once (`executor.py`): a `python -I -S` with an empty environment that
-has imported what programs commonly use and set up the host (`confinement.prepare_host`). For each run
-the harness passes four descriptors: the request pipe (a JSON header, then the judge's tests, then the
-program's stdin), stdout, stderr and the status pipe, straight to the slot's helper (the fork server
-forks a helper per slot on request and hands the harness the only socket to it). The helper sets the
-slot's cgroup caps, creates the run's namespaces, forks the run's PID 1 into them (which forks
-the program), returns to its own namespaces, hands the judge its part, and supervises: the wall clock,
-the program's end, the judge's end. It writes the run's end to the status pipe (JSON lines, as do the
-program's setup and the judge; the program never holds that pipe). The run ends when PID 1 ends, and
-with it the kernel kills every process left in the run's PID namespace: when the status pipe reaches
-end-of-file, nothing of the run is left.
+has imported what programs commonly use and set up the host (`confinement.prepare_host`). On request it
+forks a helper for a run slot and hands the harness the only socket to it. For each run the harness
+passes the slot's helper four descriptors: the request pipe (a JSON header, then the judge's tests, then
+the program's stdin), stdout, stderr and the status pipe. The helper sets the slot's cgroup caps,
+creates the run's namespaces, starts their PID 1 and forks the program into them, returns to its own
+namespaces, hands the judge its part, and supervises: the wall clock, the program's end, the judge's
+end. It writes the run's end to the status pipe (JSON lines, as do the program's setup and the judge;
+the program never holds that pipe). The run ends when its PID 1 is killed, and with it the kernel kills
+every process left in the run's PID namespace: when the status pipe reaches end-of-file, nothing of the
+run is left.
 
 Without root the helper cannot come back from a user namespace, so a short-lived launcher creates the
-run's namespaces (a user namespace among them) and forks PID 1. Without any isolation (unsafe mode) the
-helper forks the program directly and kills its session at the end.
+run's namespaces (a user namespace among them) and forks a small Python PID 1, which forks the program.
+Without any isolation (unsafe mode) the helper forks the program directly and kills its session at the
+end.
 """
 
 from __future__ import annotations
@@ -313,7 +315,7 @@ def _serve_run(host: confinement.Host, slot: int, fds: list[int], the_judge: _Ju
     started = time.monotonic()
     deadline = started + float(req["wall_s"])
     ender = init if init is not None else pid  # killing it ends the whole run
-    _status({"launcher": ender}, status)  # whom the harness kills to end the run early
+    _status({"ender": ender}, status)  # whom the harness kills to end the run early
     for fd in (ctl_w, call_r, devnull, end_w, stdout, stderr):
         if fd >= 0:
             os.close(fd)
