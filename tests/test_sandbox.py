@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -179,6 +180,33 @@ def test_a_grader_failure_is_that_runs_verdict(monkeypatch):
     assert out.verdict == "grader_error" and not out.passed
     monkeypatch.undo()
     assert run_program("print(1)", timeout_s=3).passed
+
+
+@needs_root
+def test_a_dead_helper_is_one_grader_error_and_is_replaced():
+    """The machinery failing mid-run (here: the slot helper killed) is that run's grader_error; the run's
+    processes go, and the next run gets a new helper."""
+    import threading
+    import time
+
+    import psutil
+
+    token = f"{secrets.randbelow(10**6) + 10**6}.5"
+    server = psutil.Process(sb.isolation_report()["server_pid"])
+
+    def kill_the_helpers():
+        time.sleep(1.0)
+        for helper in server.children():  # the slot helpers (the one serving this run among them)
+            helper.kill()
+
+    threading.Thread(target=kill_the_helpers).start()
+    daemon = f"import os, time\nif os.fork() == 0:\n    os.execvp('sleep', ['sleep', '{token}'])\ntime.sleep(5)\nprint(1)\n"
+    res = run_program(daemon, timeout_s=10)
+    assert res.verdict == "grader_error", res
+    time.sleep(0.3)
+    left = [p for p in psutil.process_iter(["cmdline"]) if token in " ".join(p.info["cmdline"] or [])]
+    assert left == []
+    assert run_program("print(2)", timeout_s=5).stdout == "2\n"
 
 
 def test_grader_error_counts_as_incorrect():

@@ -158,13 +158,14 @@ class _ForkServer:
                 sock = self._helpers[slot] = socket.socket(fileno=fds[0])
             return sock
 
-    def spawn(self, slot: int, fds: list[int]) -> None:
-        """Hand one run's descriptors to the slot's helper (a new one if the old one is gone)."""
+    def spawn(self, slot: int, fds: list[int]) -> socket.socket:
+        """Hand one run's descriptors to the slot's helper (a new one if the old one is gone); returns the
+        socket to that helper."""
         for attempt in range(2):
             sock = self._helper(slot)
             try:
                 socket.send_fds(sock, [b"run"], fds)
-                return
+                return sock
             except OSError:
                 with self._lock:
                     if self._helpers.get(slot) is sock:
@@ -345,7 +346,7 @@ def _execute(req: RunRequest, slot: int) -> tuple[ExecResult, bool]:
     payload = memoryview(payload + req.stdin)
     pipes = [os.pipe() for _ in range(4)]  # request, stdout, stderr, status
     try:
-        _SERVER.spawn(slot, [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]])
+        helper = _SERVER.spawn(slot, [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]])
     except BaseException:
         for r, w in pipes:
             os.close(r)
@@ -362,6 +363,7 @@ def _execute(req: RunRequest, slot: int) -> tuple[ExecResult, bool]:
     sel.register(in_w, selectors.EVENT_WRITE, "in")
     for fd, name in ((out_r, "out"), (err_r, "err"), (st_r, "status")):
         sel.register(fd, selectors.EVENT_READ, name)
+    sel.register(helper, selectors.EVENT_READ, "helper")  # readable only when the helper is gone
     deadline = time.monotonic() + SETUP_GRACE_S + req.wall_s + 5.0
     ender: int | None = None  # the process whose SIGKILL ends the run
     killed: str | None = None
@@ -393,6 +395,11 @@ def _execute(req: RunRequest, slot: int) -> tuple[ExecResult, bool]:
                         os.close(fd)
                         in_w = -1
                     continue
+                if name == "helper":  # it died mid-run: end the run (its PID 1 has no other parent)
+                    sel.unregister(fd)
+                    killed = killed or "helper"
+                    _kill(ender)
+                    continue
                 try:
                     chunk = os.read(fd, 1 << 16)
                 except BlockingIOError:
@@ -422,7 +429,7 @@ def _execute(req: RunRequest, slot: int) -> tuple[ExecResult, bool]:
                 os.close(fd)
     if not gone:
         return ExecResult("grader_error", "the sandbox did not end after SIGKILL"), False
-    return _classify(req, _messages(status), killed, bytes(out), bytes(err)), True
+    return _classify(req, _messages(bytes(status)), killed, bytes(out), bytes(err)), True
 
 
 def _ender_pid(status: bytearray) -> int | None:
@@ -494,6 +501,8 @@ def _verdict(req: RunRequest, msgs: dict[str, Any], killed: str | None, end: dic
         return "grader_error", f"sandbox setup failed: {str(msgs['setup_error'])[:300]}"
     if killed == "backstop":
         return timeout
+    if killed == "helper":
+        return "grader_error", "the sandbox's slot helper died during the run"
     if judge is not None:
         verdict = judge.get("verdict") if judge.get("verdict") in VERDICTS else "grader_error"
         detail = str(judge.get("detail", ""))[:600]

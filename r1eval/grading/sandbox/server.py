@@ -73,8 +73,8 @@ def _setup_error(where: str, exc: BaseException, fd: int) -> NoReturn:
 def _arrange(targets: dict[int, int], keep: tuple[int, ...] = ()) -> list[int]:
     """Put each source fd at its target number, close every other fd except `keep`; returns where the
     `keep` fds ended up (they are moved above the targets first)."""
-    moved = {t: fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for t, fd in targets.items()}
-    kept = [fcntl.fcntl(fd, fcntl.F_DUPFD, 200) for fd in keep]
+    moved = {t: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for t, fd in targets.items()}
+    kept = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 200) for fd in keep]  # never passed on to an exec'd PID 1
     for target, fd in moved.items():
         os.dup2(fd, target, inheritable=True)
     low = 0
@@ -443,6 +443,8 @@ def _slot_helper(host: confinement.Host, slot: int, sock_fd: int) -> NoReturn:
     the_judge = _Judge(host, slot)
     while (received := _receive(sock, 16)) is not None:
         fds = received[1]
+        for fd in fds:
+            os.set_inheritable(fd, False)  # received descriptors are inheritable; PID 1 must hold none
         if len(fds) == 4:
             _serve_run(host, slot, fds, the_judge)  # closes the run's descriptors
         else:
