@@ -295,7 +295,7 @@ def test_class3_time_limits_cannot_be_disabled():
         out = sb.run_functional_tests(source, "f", tests, timeout_s=1)
         assert out.verdict == "timeout", (name, out)
         assert time.monotonic() - start < 8, name
-    assert sb.run_functional_tests(attacks["slow in one test"], "f", tests, timeout_s=3).passed  # control
+    assert sb.run_functional_tests(attacks["slow in one test"], "f", tests, timeout_s=5).passed  # control
     for source in ("import signal, time\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
                    "signal.setitimer(signal.ITIMER_REAL, 0)\ntime.sleep(4)\nprint(1)\n",
                    "import time\nwhile True:\n    try:\n        time.sleep(4)\n    except BaseException:\n        pass\n"):
