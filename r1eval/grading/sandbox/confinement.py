@@ -25,7 +25,6 @@ import ctypes
 import errno
 import fcntl
 import os
-import platform
 import secrets
 import signal
 import stat
@@ -102,7 +101,7 @@ def _syscall(name: str, *args) -> int:
     fn = getattr(lib, name, None)
     if fn is not None:
         return fn(*args)
-    number = _SYSCALLS.get(platform.machine(), {}).get(name)
+    number = _SYSCALLS.get(os.uname().machine, {}).get(name)
     if number is None:
         ctypes.set_errno(errno.ENOSYS)
         return -1

@@ -41,8 +41,15 @@ STATUS_CAP = 1 << 20  # bytes of status read from the sandbox (its lines are sho
 # else a program sees of Python is the interpreter's standard library.
 SANDBOX_PACKAGES = ("numpy", "sortedcontainers")
 _REPO_ROOT = str(Path(__file__).resolve().parents[3])
-_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); from r1eval.grading.sandbox.server import main; "
-         "del sys.path[0]; main(sys.argv[2:])")
+# The fork server imports only the sandbox side (server, confinement, program, judge, wire): the packages
+# on the way are created empty, so their __init__ (and this harness-side module) never run in it, and
+# every process forked from it stays small.
+_BOOT = ("import sys, types\n"
+         "for name in ('r1eval', 'r1eval.grading', 'r1eval.grading.sandbox'):\n"
+         "    package = sys.modules[name] = types.ModuleType(name)\n"
+         "    package.__path__ = [sys.argv[1] + '/' + name.replace('.', '/')]\n"
+         "from r1eval.grading.sandbox.server import main\n"
+         "main(sys.argv[2:])\n")
 
 
 @dataclass
