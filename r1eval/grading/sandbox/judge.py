@@ -12,8 +12,9 @@ and replaces a judge that does not finish.
 
 - check runs: the test code (e.g. `def check(candidate): assert ...` then `check(f)`) runs in a fresh
   namespace where every top-level callable of the program is a proxy that calls it in the program's
-  process, the program's small plain top-level values are copied, built-in names are never taken from
-  the program, and the problem's own setup code (HumanEval's prompt) defines the helpers the tests use.
+  process, the program's small plain top-level values are copied (and its modules, when the judge has
+  them loaded already), built-in names are never taken from the program, and the problem's own setup
+  code (HumanEval's prompt) defines the helpers the tests use.
 - functional runs: each input (JSON lines) is passed to `Solution().<func_name>` (or a top-level
   function), with a time limit per test and for the module's own top-level code; the result must equal
   the expected JSON value (a tuple counts as a list, as in LiveCodeBench).
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import importlib
 import json
 import keyword
 import os
@@ -248,11 +248,8 @@ class Judge:
                 namespace[name] = Proxy(self.channel, name, deadline, cap)
             elif kind == "value":
                 namespace[name] = payload
-            elif kind == "module" and isinstance(payload, str) and payload.split(".")[0] in sys.stdlib_module_names:
-                try:
-                    namespace[name] = importlib.import_module(payload)
-                except Exception:  # noqa: BLE001, S112 - not importable here: the tests cannot use it
-                    continue
+            elif kind == "module" and isinstance(payload, str) and payload in sys.modules:
+                namespace[name] = sys.modules[payload]  # only modules the judge already has: no import side effects
         if setup:  # the problem's own code (e.g. HumanEval's prompt): its helpers are the problem's, not the program's
             try:
                 exec(compile(setup, "<setup>", "exec", dont_inherit=True), namespace)
