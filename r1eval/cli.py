@@ -37,6 +37,16 @@ def _add_code_bench_options(p: argparse.ArgumentParser) -> None:
                    "hub cache directory given as --data")
     p.add_argument("--lm-eval-include", type=Path, metavar="DIR",
                    help="directory of your lm-eval YAML tasks, for --bench lm-eval:TASK")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="code benches: run model-written programs even where no sandbox isolation is available "
+                        "(not root and no user namespaces); they then run as you, unconfined")
+
+
+def _allow_unsafe_code(args: argparse.Namespace) -> None:
+    if getattr(args, "unsafe_no_sandbox", False):
+        from r1eval.grading import sandbox
+
+        sandbox.allow_unsafe_no_sandbox()
 
 
 def _bench_extra(args: argparse.Namespace) -> dict:
@@ -142,6 +152,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     bench = get_bench(args.bench, args.lm_eval_include)
     _check_data(args.data)
+    _allow_unsafe_code(args)
     params = SamplingParams(n=args.n or bench.default_n, temperature=args.temperature, top_p=args.top_p,
                             top_k=args.top_k, min_p=args.min_p, repetition_penalty=args.repetition_penalty,
                             presence_penalty=args.presence_penalty, frequency_penalty=args.frequency_penalty,
@@ -189,6 +200,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.input} has no rows")
     bench = get_bench(args.bench, args.lm_eval_include) if args.bench else MathBench("math", "generic math answers")
     _check_data(args.data)
+    _allow_unsafe_code(args)
     graded = grade_rows(bench, rows, LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)),
                         source=str(args.input))
     if args.output:

@@ -110,6 +110,7 @@ class HumanEvalBench(Bench):
         if source is None:
             return _verdict(None, "no_code", "no code block after the reasoning")
         res = sandbox.run_program(source, test_code=f"{meta['test']}\ncheck({meta['entry_point']})\n",
+                                  test_setup=meta["prompt"], entry_point=meta["entry_point"],
                                   timeout_s=self.timeout_s, memory_mb=self.memory_mb)
         return _verdict(source[len(meta["prompt"]):].removeprefix("\n    pass\n\n"), res.verdict, res.detail, wall_s=res.wall_s)
 
