@@ -28,6 +28,9 @@ def add_distill_parser(sub: argparse._SubParsersAction, positive_int) -> None:
     g.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     g.add_argument("--limit", type=positive_int, help="only the first N problems")
     g.add_argument("--force-think", action="store_true", help="open every reply with '<think>\\n'")
+    from r1eval.cli import add_prompt_options
+
+    add_prompt_options(g)
     g.add_argument("--batch-size", type=positive_int, help="rows per generate call (default: fit memory)")
     g.add_argument("--output", type=Path, required=True, help="run directory to write (resumable)")
     g.add_argument("--no-progress", action="store_true")
@@ -69,7 +72,8 @@ def _generate(args: argparse.Namespace) -> int:
         summary, run_dir = generate_traces(args.teacher, args.data, n=args.n, backend=args.backend,
                                            temperature=args.temperature, top_p=args.top_p,
                                            max_tokens=args.max_tokens, seed=args.seed, limit=args.limit,
-                                           force_think=args.force_think, batch_size=args.batch_size,
+                                           force_think=args.force_think, system_prompt=args.system_prompt,
+                                           chat_template_kwargs=args.chat_template_kwargs, batch_size=args.batch_size,
                                            output=args.output, progress=not args.no_progress)
     except KeyboardInterrupt:
         print("\ninterrupted: every finished trace is kept; rerun the same command to resume", file=sys.stderr)

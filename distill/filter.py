@@ -28,8 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from r1eval.errors import UsageError
-from r1eval.grading.language import LANGUAGE_SCRIPTS, language_consistency, script_word_counts
-from r1eval.records import Messages, Problem, read_jsonl
+from r1eval.grading.language import (
+    LANGUAGE_SCRIPTS,
+    MAX_FOREIGN_WORDS,
+    language_consistency,
+    mixed_language,
+    script_word_counts,
+)
+from r1eval.records import Messages, Problem, read_jsonl, sample_seed
 
 REASONS = ("format", "incorrect", "truncated", "language", "mixed_language", "repetition", "too_short",
            "too_long", "code_block", "duplicate", "per_prompt_cap")
@@ -44,7 +50,7 @@ class FilterConfig:
 
     language: str = "en"  # target language of reasoning and summary (a key of LANGUAGE_SCRIPTS)
     min_language_consistency: float = 0.95  # share of words in the target script, reasoning and summary
-    max_foreign_words: int = 2  # more words than this in any other script = mixed-language reasoning
+    max_foreign_words: int = MAX_FOREIGN_WORDS  # more words than this in another script = mixed language
     repetition_ngram: int = 4  # word n-gram size for the repetition measure
     max_repeated_ngram_ratio: float = 0.3  # 1 - unique/total n-grams of the reasoning
     min_chars: int = 20  # whole completion, characters
@@ -121,8 +127,7 @@ def readability_reasons(trace: Trace, cfg: FilterConfig) -> list[str]:
     if not (_consistent(reasoning, cfg.language, cfg.min_language_consistency)
             and _consistent(summary, cfg.language, cfg.min_language_consistency)):
         reasons.append("language")
-    target = LANGUAGE_SCRIPTS[cfg.language]
-    if any(k != target and v > cfg.max_foreign_words for k, v in script_word_counts(reasoning).items()):
+    if mixed_language(reasoning, cfg.language, cfg.max_foreign_words):
         reasons.append("mixed_language")
     if repeated_ngram_ratio(reasoning, cfg.repetition_ngram) > cfg.max_repeated_ngram_ratio:
         reasons.append("repetition")
@@ -244,9 +249,14 @@ def traces_from_run_dir(path: Path) -> tuple[list[Trace], Any]:
     for s in samples:
         if s.problem_id not in problems:
             raise UsageError(f"{path}: sample for problem {s.problem_id!r} not in bench {bench.name}")
+        # the prompt this sample saw (GPQA shows each sample its own choice order); a row without its seed
+        # gets the one the run derived for it
+        seed = s.seed if s.seed is not None else sample_seed(int(config.get("seed") or 0), s.problem_id,
+                                                             s.sample_index)
+        shown = bench.sample_problem(problems[s.problem_id], s.sample_index, seed)
         row = asdict(s)
         row.pop("prompt")
-        traces.append(Trace(s.problem_id, problems[s.problem_id].messages, s.gold, s.completion, s.correct,
+        traces.append(Trace(s.problem_id, shown.messages, s.gold, s.completion, s.correct,
                             s.completion_tokens, s.finish_reason, row))
     return traces, bench
 

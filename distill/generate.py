@@ -10,7 +10,8 @@ from r1eval.errors import UsageError
 
 def generate_traces(teacher: str | None, data: str, *, n: int, output: Path, backend: str = "auto",
                     temperature: float = 0.6, top_p: float = 0.95, max_tokens: int = 32768, seed: int = 0,
-                    limit: int | None = None, force_think: bool = False, batch_size: int | None = None,
+                    limit: int | None = None, force_think: bool = False, system_prompt: str | None = None,
+                    chat_template_kwargs: dict[str, Any] | None = None, batch_size: int | None = None,
                     progress: bool = True) -> tuple[dict[str, Any], Path]:
     """Sample `n` teacher traces per problem of `data` (a bench name or a problem/answer JSONL) with
     `r1eval.runner.run_eval`; graded, resumable, with full provenance. Returns (summary, run dir)."""
@@ -31,7 +32,8 @@ def generate_traces(teacher: str | None, data: str, *, n: int, output: Path, bac
     else:
         raise UsageError(f"--data {data!r} is neither a bench ({', '.join(sorted(REGISTRY))}) nor a .jsonl file")
     params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
-                            force_think=force_think)
+                            force_think=force_think, system_prompt=system_prompt,
+                            chat_template_kwargs=chat_template_kwargs)
     spec = RunSpec(bench=bench, model=resolve_model(teacher), params=params, backend=backend,
                    backend_options={"batch_size": batch_size} if batch_size else {}, load=load, limit=limit,
                    output=output, progress=progress)

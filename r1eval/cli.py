@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from r1eval.audit import add_audit_parser, cmd_audit
 from r1eval.errors import UsageError
 
 
@@ -32,11 +33,30 @@ def _add_code_bench_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lcb-version", help="LiveCodeBench release on the hub: release_vN, vN or vA_vB (default release_v5)")
     p.add_argument("--since", help="LiveCodeBench: only problems with contest_date on/after this day (YYYY-MM-DD)")
     p.add_argument("--until", help="LiveCodeBench: only problems with contest_date on/before this day (YYYY-MM-DD)")
+    p.add_argument("--revision", help="hub revision (branch, tag or commit) for --hub, or the snapshot to read in a "
+                   "hub cache directory given as --data")
+    p.add_argument("--lm-eval-include", type=Path, metavar="DIR",
+                   help="directory of your lm-eval YAML tasks, for --bench lm-eval:TASK")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="code benches: run model-written programs even where no sandbox isolation is available "
+                        "(not root and no user namespaces); they then run as you, unconfined")
+
+
+def _allow_unsafe_code(args: argparse.Namespace) -> None:
+    if getattr(args, "unsafe_no_sandbox", False):
+        from r1eval.grading import sandbox
+
+        sandbox.allow_unsafe_no_sandbox()
 
 
 def _bench_extra(args: argparse.Namespace) -> dict:
     """Bench-specific options for LoadOptions.extra (only those given)."""
-    return {k: getattr(args, k) for k in ("lcb_version", "since", "until") if getattr(args, k, None)}
+    return {k: getattr(args, k) for k in ("lcb_version", "since", "until", "revision") if getattr(args, k, None)}
+
+
+def _check_data(path: Path | None) -> None:
+    if path is not None and not path.exists():
+        raise UsageError(f"--data not found: {path}")
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -44,16 +64,21 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="HF model directory, .gguf file or hub id (default: embedded SmolLM2-135M)")
     p.add_argument("--tokenizer", help="HF tokenizer to use instead of the model's own")
     p.add_argument("--bench", default="aime24", help="bench name (see `r1eval list`) or a problem/answer .jsonl")
-    p.add_argument("--data", type=Path, help="local data file for the bench instead of the bundled/hub copy")
+    p.add_argument("--data", type=Path, help="local data for the bench instead of the bundled/hub copy: a file "
+                   "(JSONL, CSV, parquet), a save_to_disk directory, parquet files or a hub cache snapshot")
     p.add_argument("--hub", action="store_true", help="load the bench from the Hugging Face hub")
     p.add_argument("-n", type=_positive_int, help="samples per problem (default: the bench's, 64 for AIME)")
     p.add_argument("--temperature", type=float, default=0.6, help="sampling temperature (default 0.6)")
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling (default 0.95)")
+    _add_sampling_filters(p)
     p.add_argument("--max-tokens", type=_positive_int, help="max new tokens (default 32768)")
     p.add_argument("--seed", type=int, default=0, help="base seed; each sample's seed derives from it")
     p.add_argument("--limit", type=_positive_int, help="only the first N problems")
     p.add_argument("--force-think", action="store_true", help="open every reply with '<think>\\n'")
+    add_prompt_options(p)
     p.add_argument("--output", type=Path, help="run directory (default runs/<bench>__<model>__<hash>)")
+    p.add_argument("--wait-lock", action="store_true",
+                   help="if another run is writing the same directory, wait for it instead of exiting")
     p.add_argument("--backend", default="auto", choices=["auto", "transformers", "vllm", "openai"],
                    help="auto (vllm with a GPU, else transformers) | transformers | vllm | openai (a server)")
     p.add_argument("--batch-size", type=_positive_int, help="rows per generate call (default: fit memory)")
@@ -61,6 +86,37 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_code_bench_options(p)
     _add_server_backend_flags(p)
+
+
+def _add_sampling_filters(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("other sampling fields (R1 protocol: all off; never taken from the model's "
+                             "generation_config.json)")
+    g.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (default 0 = off)")
+    g.add_argument("--min-p", type=float, default=0.0, help="drop tokens below min-p x the top probability "
+                                                            "(default 0 = off)")
+    g.add_argument("--repetition-penalty", type=float, default=1.0,
+                   help="vLLM/HF repetition penalty on prompt and reply tokens (default 1 = off)")
+    g.add_argument("--presence-penalty", type=float, default=0.0, help="OpenAI presence penalty (default 0 = off)")
+    g.add_argument("--frequency-penalty", type=float, default=0.0, help="OpenAI frequency penalty (default 0 = off)")
+
+
+def json_object(text: str) -> dict:
+    """argparse type: a JSON object (e.g. --chat-template-kwargs '{"enable_thinking": true}')."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at character {exc.pos}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"enable_thinking\": true}}', got {text!r}")
+    return value
+
+
+def add_prompt_options(p: argparse.ArgumentParser) -> None:
+    """--system-prompt and --chat-template-kwargs (shared by `run` and `distill generate`)."""
+    p.add_argument("--system-prompt", help="a system turn before every prompt (default: none of ours)")
+    p.add_argument("--chat-template-kwargs", type=json_object, metavar="JSON",
+                   help='extra chat-template variables, e.g. \'{"enable_thinking": true}\' (local backends render '
+                        "them; vLLM servers get them as chat_template_kwargs)")
 
 
 def _add_server_backend_flags(p: argparse.ArgumentParser) -> None:
@@ -75,12 +131,16 @@ def _add_server_backend_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
     g.add_argument("--concurrency", type=_positive_int, help="requests in flight (default 64)")
     g.add_argument("--request-timeout", type=float, help="seconds per request before retrying (default 3600)")
+    g.add_argument("--standard-params-only", action="store_true", default=None,
+                   help="send only OpenAI-standard sampling fields, for servers that reject top_k/min_p/"
+                        "repetition_penalty (the server's defaults then decide those)")
 
 
 def _backend_options(args: argparse.Namespace) -> dict:
     """The backend flags the user set, by name (unset ones are left to the backend's defaults)."""
     names = ("batch_size", "dtype", "tensor_parallel_size", "data_parallel_size", "max_model_len",
-             "gpu_memory_utilization", "base_url", "api_key_env", "concurrency", "request_timeout")
+             "gpu_memory_utilization", "base_url", "api_key_env", "concurrency", "request_timeout",
+             "standard_params_only")
     return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
 
 
@@ -90,12 +150,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from r1eval.records import SamplingParams
     from r1eval.runner import RunSpec, format_summary, run_eval
 
-    bench = get_bench(args.bench)
-    if args.data is not None and not args.data.is_file():
-        raise UsageError(f"--data file not found: {args.data}")
+    bench = get_bench(args.bench, args.lm_eval_include)
+    _check_data(args.data)
+    _allow_unsafe_code(args)
     params = SamplingParams(n=args.n or bench.default_n, temperature=args.temperature, top_p=args.top_p,
+                            top_k=args.top_k, min_p=args.min_p, repetition_penalty=args.repetition_penalty,
+                            presence_penalty=args.presence_penalty, frequency_penalty=args.frequency_penalty,
                             max_tokens=args.max_tokens or bench.default_max_tokens, seed=args.seed,
-                            force_think=args.force_think)
+                            force_think=args.force_think, system_prompt=args.system_prompt,
+                            chat_template_kwargs=args.chat_template_kwargs)
     params.validate()
     if args.backend == "openai":
         model = served_model(args.model, args.base_url)
@@ -104,8 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = RunSpec(bench=bench, model=model, params=params, backend=args.backend,
                    backend_options=_backend_options(args),
                    load=LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)), limit=args.limit,
-                   output=args.output,
-                   progress=not args.no_progress)
+                   output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock)
     try:
         summary, run_dir = run_eval(spec)
     except KeyboardInterrupt:
@@ -120,7 +182,9 @@ def _add_grade(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("grade", help="grade completions produced elsewhere")
     p.add_argument("--input", type=Path, required=True, help="JSONL rows with completion + answer or problem_id")
     p.add_argument("--bench", default=None, help="bench the problem_ids refer to (default: generic math)")
-    p.add_argument("--data", type=Path, help="local data file for the bench")
+    p.add_argument("--data", type=Path, help="local data for the bench (file, save_to_disk or parquet directory, "
+                   "hub cache snapshot)")
+    p.add_argument("--hub", action="store_true", help="load the bench's problems from the Hugging Face hub")
     p.add_argument("--output", type=Path, help="write graded rows here (JSONL)")
     _add_code_bench_options(p)
 
@@ -134,10 +198,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
     rows = read_jsonl(args.input)
     if not rows:
         raise UsageError(f"{args.input} has no rows")
-    bench = get_bench(args.bench) if args.bench else MathBench("math", "generic math answers")
-    if args.data is not None and not args.data.is_file():
-        raise UsageError(f"--data file not found: {args.data}")
-    graded = grade_rows(bench, rows, LoadOptions(data=args.data, extra=_bench_extra(args)), source=str(args.input))
+    bench = get_bench(args.bench, args.lm_eval_include) if args.bench else MathBench("math", "generic math answers")
+    _check_data(args.data)
+    _allow_unsafe_code(args)
+    graded = grade_rows(bench, rows, LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)),
+                        source=str(args.input))
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in graded), encoding="utf-8")
@@ -170,10 +235,12 @@ def cmd_elo(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from r1eval.benches import REGISTRY
 
-    width = max(len(n) for n in REGISTRY)
-    print(f"{'bench':<{width}}  {'kind':<5} {'n':>3}  description")
-    for name, bench in REGISTRY.items():
-        print(f"{name:<{width}}  {bench.kind:<5} {bench.default_n:>3}  {bench.description}")
+    rows = [(name, b.kind, str(b.default_n), b.description) for name, b in REGISTRY.items()]
+    rows.append(("lm-eval:TASK", "lm-eval", "4", "an lm-eval generative task (--lm-eval-include DIR for your YAML tasks)"))
+    width, kind_width = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
+    print(f"{'bench':<{width}}  {'kind':<{kind_width}} {'n':>3}  description")
+    for name, kind, n, description in rows:
+        print(f"{name:<{width}}  {kind:<{kind_width}} {n:>3}  {description}")
     return 0
 
 
@@ -279,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gate(sub)
     _add_distill(sub)
     _add_report(sub)
+    _add_export(sub)
+    add_audit_parser(sub)
     return parser
 
 
@@ -303,6 +372,26 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--title", default="r1eval report", help="report title")
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="a run directory as parquet (one row per sample) or lm-eval's results layout")
+    p.add_argument("run", type=Path, help="run directory (config.json, samples.jsonl, summary.json)")
+    p.add_argument("--format", required=True, choices=["parquet", "lm-eval"],
+                   help="parquet: one row per sample with the run's settings as columns; lm-eval: results_*.json "
+                   "and samples_*.jsonl as lm-eval writes them")
+    p.add_argument("--out", type=Path, help="output file (parquet) or directory (lm-eval); default inside the run")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from r1eval.export import export_lm_eval, export_parquet
+
+    if args.format == "parquet":
+        out = export_parquet(args.run, args.out)
+    else:
+        out = export_lm_eval(args.run, args.out)
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from r1eval.report import parse_labels, write_report
 
@@ -312,7 +401,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo, "grpo": cmd_grpo,
-            "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report}
+            "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report, "export": cmd_export,
+            "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -246,35 +246,45 @@ def _read_rows(path: Path, read_jsonl: Any) -> list[dict[str, Any]]:
 
 
 def read_distribution(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Contestant ratings: a JSON list of numbers, JSONL rows with `rating` (and optional `count`), or
-    one number per line (a header line is skipped). Returns (ratings, counts)."""
+    """Contestant ratings, in any of the documented forms: a JSON list (of numbers, or of `rating`/`count`
+    objects), JSONL rows `{"rating": r, "count": c}` (count optional, default 1), or one number per line
+    (a header line is skipped; of a CSV line only the first column is read). Returns (ratings, counts)."""
     if not path.is_file():
         raise UsageError(f"rating distribution file not found: {path}")
     text = path.read_text(encoding="utf-8").strip()
-    values: list[float] = []
-    counts: list[float] = []
+    items: list[Any] = []
     if text.startswith("["):
         try:
             items = json.loads(text)
         except json.JSONDecodeError as exc:
             raise UsageError(f"{path}: not valid JSON ({exc.msg})") from None
+        if not isinstance(items, list):
+            raise UsageError(f"{path}: expected a JSON list of ratings")
     else:
-        items = []
         for lineno, line in enumerate(text.splitlines(), 1):
-            line = line.strip().split(",")[0]
+            line = line.strip()
             if not line:
                 continue
+            if line.startswith("{"):  # a JSONL row: commas belong to the JSON, never split it
+                try:
+                    items.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise UsageError(f"{path}:{lineno}: not a valid JSON row ({exc.msg})") from None
+                continue
+            first = line.split(",")[0].strip()
             try:
-                items.append(json.loads(line) if line.startswith("{") else float(line))
-            except (ValueError, json.JSONDecodeError):
+                items.append(float(first))
+            except ValueError:
                 if lineno == 1:
                     continue  # a header
-                raise UsageError(f"{path}:{lineno}: expected a rating number or a JSON row, got {line!r}") from None
+                raise UsageError(f"{path}:{lineno}: expected a rating number or a JSON row, got {first!r}") from None
+    values: list[float] = []
+    counts: list[float] = []
     for i, item in enumerate(items, 1):
         rating, count = (item.get("rating"), item.get("count", 1)) if isinstance(item, dict) else (item, 1)
         rating, count = _number(rating), _number(count)
         if rating is None or count is None or count < 0:
-            raise UsageError(f"{path}: entry {i} is not a rating (with an optional non-negative count)")
+            raise UsageError(f"{path}: entry {i} is not a rating (with an optional non-negative count): {item!r}")
         values.append(rating)
         counts.append(count)
     if not values or sum(counts) <= 0:

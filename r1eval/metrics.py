@@ -1,4 +1,5 @@
-"""Metrics as pure functions of sample records: pass@1 with a bootstrap CI, unbiased pass@k, cons@n."""
+"""Metrics as pure functions of sample records: pass@1 with a bootstrap CI, unbiased pass@k, cons@n, pass@1 at
+token budgets, length statistics, unclosed-reasoning and mixed-language rates."""
 
 from __future__ import annotations
 
@@ -77,9 +78,64 @@ def group_by_problem(samples: Iterable[Sample]) -> dict[str, list[Sample]]:
     return {pid: sorted(g, key=lambda s: s.sample_index) for pid, g in groups.items()}
 
 
+def token_budgets(max_tokens: int) -> list[int]:
+    """Budgets for `pass@1_at_budget`: powers of two from 1024 up to max_tokens, plus max_tokens; below 4096
+    max tokens, max/8, max/4, max/2 and max (rounded up), so a short run still has a curve."""
+    if max_tokens < 4096:
+        return sorted({-(-max_tokens // d) for d in (8, 4, 2, 1)})
+    budgets, b = [], 1024
+    while b < max_tokens:
+        budgets.append(b)
+        b *= 2
+    return [*budgets, max_tokens]
+
+
+def pass_at_1_at_budget(samples: Sequence[Sample], max_tokens: int) -> dict[str, float]:
+    """pass@1 as if generation had stopped at each token budget b: a sample counts at b only if it is
+    correct and its completion_tokens <= b; per problem mean over its samples, then mean over problems.
+    Keys are the budgets as strings, ascending."""
+    groups = group_by_problem(samples)
+    return {str(b): float(np.mean([np.mean([s.correct and s.completion_tokens <= b for s in g])
+                                   for g in groups.values()])) if groups else float("nan")
+            for b in token_budgets(max_tokens)}
+
+
+def length_stats(samples: Sequence[Sample]) -> dict[str, dict[str, float | int | None]]:
+    """Completion tokens of correct and of incorrect samples: count, median, p90 (linear interpolation,
+    numpy's default) and mean; None where a group is empty."""
+    out: dict[str, dict[str, float | int | None]] = {}
+    for name, want in (("correct", True), ("incorrect", False)):
+        tokens = np.asarray([s.completion_tokens for s in samples if bool(s.correct) == want], dtype=float)
+        if tokens.size:
+            out[name] = {"count": int(tokens.size), "median": float(np.median(tokens)),
+                         "p90": float(np.quantile(tokens, 0.9)), "mean": float(tokens.mean())}
+        else:
+            out[name] = {"count": 0, "median": None, "p90": None, "mean": None}
+    return out
+
+
+def unclosed_think_rate(samples: Sequence[Sample]) -> float:
+    """Share of samples that opened `<think>` and never closed it (they have no answer)."""
+    from r1eval.grading.math import answer_region
+
+    return sum(answer_region(s.completion) is None for s in samples) / len(samples) if samples else 0.0
+
+
+def mixed_language_rate(samples: Sequence[Sample], language: str = "en") -> float:
+    """Share of samples whose reasoning mixes languages: `r1eval.grading.language.mixed_language` (the
+    distillation filter's check) on the chain of thought (`reasoning_text`, the RL language reward's part)."""
+    from r1eval.grading.language import mixed_language, reasoning_text
+
+    return (sum(mixed_language(reasoning_text(s.completion), language) for s in samples) / len(samples)
+            if samples else 0.0)
+
+
 def summarize(samples: Iterable[Sample], *, bench: str, model: str, n: int,
-              equivalent: Callable[[str, str], bool] | None) -> dict[str, Any]:
-    """summary.json from sample records: pass@1 (+95% CI over problems), pass@k, cons@n, lengths."""
+              equivalent: Callable[[str, str], bool] | None, problem_ids: Sequence[str] | None = None,
+              max_tokens: int | None = None) -> dict[str, Any]:
+    """summary.json from sample records: pass@1 (+95% CI over problems), pass@k, cons@n, lengths; with
+    `problem_ids` (the problems requested) also `complete` and `missing_samples`, with `max_tokens` the
+    `pass@1_at_budget` curve."""
     groups = group_by_problem(samples)
     per_problem = []
     for pid, group in groups.items():
@@ -97,19 +153,31 @@ def summarize(samples: Iterable[Sample], *, bench: str, model: str, n: int,
         "n_samples": n,
         "num_problems": len(per_problem),
         "num_samples": len(all_samples),
+    }
+    if problem_ids is not None:
+        present = {(s.problem_id, s.sample_index) for s in all_samples}
+        missing = sum((pid, i) not in present for pid in dict.fromkeys(problem_ids) for i in range(n))
+        summary["complete"] = missing == 0
+        summary["missing_samples"] = missing
+    summary.update({
         "pass@1": float(np.mean(p1)) if p1 else float("nan"),
         "pass@1_ci95": list(bootstrap_ci(p1)),
         "pass@k": {str(k): float(np.mean([pass_at_k(r["n"], r["correct"], k) for r in per_problem]))
                    for k in ks_up_to(min_n)},
-    }
+    })
+    if max_tokens is not None:
+        summary["pass@1_at_budget"] = pass_at_1_at_budget(all_samples, max_tokens)
     if equivalent is not None:
         summary[f"cons@{n}"] = float(np.mean([r["cons"] for r in per_problem])) if per_problem else float("nan")
     tokens = [s.completion_tokens for s in all_samples]
     summary["mean_completion_tokens"] = float(np.mean(tokens)) if tokens else 0.0
+    summary["length_stats"] = length_stats(all_samples)
     summary["truncation_rate"] = (sum(s.finish_reason == "length" for s in all_samples) / len(all_samples)
                                   if all_samples else 0.0)
     summary["no_answer_rate"] = (sum(s.extracted_answer is None for s in all_samples) / len(all_samples)
                                  if all_samples else 0.0)
+    summary["unclosed_think_rate"] = unclosed_think_rate(all_samples)
+    summary["mixed_language_rate"] = mixed_language_rate(all_samples)
     summary["per_problem"] = per_problem
     return summary
 

@@ -122,6 +122,105 @@ def load_tokenizer(model: ModelSpec, path: str | None = None) -> Any:
     return tok
 
 
+
+def tokenizer_sha256(tokenizer: Any) -> str:
+    """Hash of what turns text into token ids: a fast tokenizer's whole definition (vocabulary, merges,
+    normalizer, pre-tokenizer, post-processor, added tokens; padding/truncation settings left out), or a
+    slow tokenizer's vocabulary; plus the tokenizer class and its special tokens."""
+    import hashlib
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        definition = json.loads(backend.to_str())
+        definition.pop("padding", None)
+        definition.pop("truncation", None)
+    else:
+        definition = sorted(tokenizer.get_vocab().items())
+    payload = json.dumps([type(tokenizer).__name__, definition, tokenizer.special_tokens_map], sort_keys=True,
+                         default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def chat_template_sha256(tokenizer: Any) -> str | None:
+    """Hash of the chat template the prompts are rendered with; None for a tokenizer without one."""
+    import hashlib
+
+    template = getattr(tokenizer, "chat_template", None)
+    if not template:
+        return None
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
+
+
+# generation_config.json keys that are token ids or bookkeeping, not generation settings
+_GENERATION_CONFIG_BOOKKEEPING = {"_from_model_config", "transformers_version", "bos_token_id", "eos_token_id",
+                                  "pad_token_id", "decoder_start_token_id", "use_cache", "output_attentions",
+                                  "output_hidden_states", "output_scores", "output_logits",
+                                  "return_dict_in_generate", "cache_implementation"}
+
+
+def model_generation_config(model: ModelSpec, weights: str) -> dict[str, Any]:
+    """The generation settings (sampling, lengths, penalties) the model's generation_config.json sets:
+    what an engine would apply by default. r1eval records them and applies none. `weights` is the
+    directory (or hub id) the backend loads; {} when there is no such file."""
+    if Path(weights).is_dir():
+        path = Path(weights) / "generation_config.json"
+        try:
+            config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        except (OSError, json.JSONDecodeError):
+            config = {}
+    elif model.source == "hub":
+        try:
+            from transformers import GenerationConfig
+
+            config = GenerationConfig.from_pretrained(weights).to_diff_dict()
+        except Exception:  # no generation_config.json on the hub, or offline: nothing to report
+            config = {}
+    else:
+        config = {}
+    return {k: v for k, v in sorted(config.items()) if k not in _GENERATION_CONFIG_BOOKKEEPING}
+
+
+
+def checkpoint_dtype(model: ModelSpec) -> str | None:
+    """The dtype a checkpoint's config.json declares (`dtype`, formerly `torch_dtype`); None if unknown."""
+    if model.source == "dir":
+        try:
+            config = json.loads((Path(model.path) / "config.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return None
+        value = config.get("dtype") or config.get("torch_dtype")
+    elif model.source == "hub":
+        try:
+            from transformers import AutoConfig
+
+            value = AutoConfig.from_pretrained(model.path).dtype
+        except Exception:  # offline or gated: the engine will say so when it loads the model
+            return None
+    else:
+        return None
+    return str(value).removeprefix("torch.") if value else None
+
+
+def resolve_dtype(backend: str, model: ModelSpec, requested: str = "auto", on_gpu: bool | None = None) -> str | None:
+    """The dtype the weights run in, decided before any engine starts (part of the resume identity).
+
+    An explicit `--dtype` wins. `auto`: transformers runs bfloat16 on a GPU and float32 on CPU; vLLM runs
+    what its own `auto` picks, the checkpoint's dtype with float32 checkpoints (and dequantised GGUFs) in
+    bfloat16. None for a server backend (the server decides)."""
+    if backend == "openai":
+        return None
+    if requested != "auto":
+        return requested
+    if backend == "transformers":
+        if on_gpu is None:
+            import torch
+
+            on_gpu = torch.cuda.is_available()
+        return "bfloat16" if on_gpu else "float32"
+    declared = checkpoint_dtype(model)
+    return "bfloat16" if declared in (None, "float32") else declared
+
+
 MATERIALIZED_MARKER = "r1eval_materialized.json"
 MATERIALIZE_VERSION = 2  # bump when the written directory changes, so caches are rebuilt
 

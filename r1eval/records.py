@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -67,21 +67,49 @@ class Sample:
         return json.dumps(asdict(self), ensure_ascii=False)
 
     @classmethod
-    def from_dict(cls, row: dict[str, Any]) -> Sample:
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in row.items() if k in known})
+    def from_dict(cls, row: dict[str, Any], strict: bool = True) -> Sample:
+        """A Sample from one samples.jsonl row (unknown keys ignored). A missing field raises
+        `MissingFieldError` naming it when `strict`; otherwise it is filled with its default, or None."""
+        values = {k: v for k, v in row.items() if k in cls.__dataclass_fields__}
+        for name, f in cls.__dataclass_fields__.items():
+            if name in values:
+                continue
+            if f.default is not MISSING or f.default_factory is not MISSING:
+                continue
+            if strict:
+                raise MissingFieldError(name)
+            values[name] = None
+        return cls(**values)
+
+
+class MissingFieldError(KeyError):
+    """A samples.jsonl row lacks a field of `Sample` (the field name is `args[0]`)."""
+
+
+# apply_chat_template arguments r1eval decides; --chat-template-kwargs can't override them
+RESERVED_TEMPLATE_KWARGS = {"conversation", "messages", "tokenize", "add_generation_prompt", "continue_final_message",
+                            "return_dict", "return_tensors", "padding", "truncation", "max_length"}
 
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """Sampling settings; the defaults are the DeepSeek-R1 evaluation protocol."""
+    """Every sampling setting r1eval sends to an engine; the defaults are the DeepSeek-R1 evaluation protocol
+    (temperature 0.6, top-p 0.95) with every other filter and penalty off. Backends set each of these
+    explicitly and never take a value from the model's `generation_config.json`."""
 
     n: int = 1
     temperature: float = 0.6
     top_p: float = 0.95
+    top_k: int = 0  # 0 = off (every token stays a candidate)
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0  # vLLM/HF: divides positive logits of tokens already in prompt or reply
+    presence_penalty: float = 0.0  # OpenAI/vLLM: subtracted once from tokens already in the reply
+    frequency_penalty: float = 0.0  # OpenAI/vLLM: subtracted per occurrence in the reply
     max_tokens: int = 32768
     seed: int = 0
     force_think: bool = False  # open the reply with "<think>\n" as the R1-distill cards recommend
+    system_prompt: str | None = None  # prepended as a system turn; None = no system turn of ours
+    chat_template_kwargs: dict[str, Any] | None = None  # extra chat-template variables, e.g. enable_thinking
 
     def validate(self) -> None:
         """Raise UsageError naming the first out-of-range field."""
@@ -91,10 +119,32 @@ class SamplingParams:
             raise UsageError(f"--temperature must be in [0, 5] (got {self.temperature})")
         if not 0.0 < self.top_p <= 1.0:
             raise UsageError(f"--top-p must be in (0, 1] (got {self.top_p})")
+        if self.top_k < 0:
+            raise UsageError(f"--top-k must be >= 0, 0 = off (got {self.top_k})")
+        if not 0.0 <= self.min_p <= 1.0:
+            raise UsageError(f"--min-p must be in [0, 1] (got {self.min_p})")
+        if not 0.0 < self.repetition_penalty <= 2.0:
+            raise UsageError(f"--repetition-penalty must be in (0, 2], 1 = off (got {self.repetition_penalty})")
+        for name, value in (("presence", self.presence_penalty), ("frequency", self.frequency_penalty)):
+            if not -2.0 <= value <= 2.0:
+                raise UsageError(f"--{name}-penalty must be in [-2, 2], 0 = off (got {value})")
         if self.max_tokens < 1:
             raise UsageError(f"--max-tokens must be >= 1 (got {self.max_tokens})")
         if self.seed < 0:
             raise UsageError(f"--seed must be >= 0 (got {self.seed})")
+        if self.chat_template_kwargs is not None and not isinstance(self.chat_template_kwargs, dict):
+            raise UsageError("--chat-template-kwargs must be a JSON object, e.g. '{\"enable_thinking\": true}'")
+        reserved = sorted(set(self.chat_template_kwargs or {}) & RESERVED_TEMPLATE_KWARGS)
+        if reserved:
+            raise UsageError(f"--chat-template-kwargs can't set {', '.join(reserved)}: r1eval sets it itself")
+
+    def penalties_off(self) -> bool:
+        """Whether the repetition, presence and frequency penalties are all neutral."""
+        return self.repetition_penalty == 1.0 and self.presence_penalty == 0.0 and self.frequency_penalty == 0.0
+
+
+# config.json fields of the resume identity that come from SamplingParams: all but n, which may grow
+SAMPLING_IDENTITY = tuple(f.name for f in fields(SamplingParams) if f.name != "n")
 
 
 def sample_seed(base_seed: int, problem_id: str, sample_index: int) -> int:

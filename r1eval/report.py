@@ -1,11 +1,15 @@
-"""`r1eval report RUN_DIR... --out DIR`: report.md, report.html, report.json and PNG plots.
+"""`r1eval report RUN_DIR... --out DIR`: report.md, report.html, report.json, PNG plots and explorer.html.
 
 Every number in the results table is read from the run's summary.json (the same values `r1eval run`
 printed); per-problem pass@1 from summary.json's `per_problem` feeds the paired tests
 (`r1eval.metrics.paired_test`: bootstrap CI over shared problems + sign-flip permutation p-value, made
-two-sided here). Runs labelled base / distilled / rl (`--label DIR=NAME` or `label` in config.json) get
-the R1-style ablation table. A run directory holding `steps.jsonl` (the training log of `r1eval grpo` and
-`r1eval distill train`, one dict per step) gets training curves.
+two-sided here). The report opens with a headline figure, pass@1 and its 95% CI per model per bench; a
+summary.json with `pass@1_at_budget` adds a token-budget curve per bench, a run directory with
+`audit_summary.json` (`r1eval audit`) a disagreements column. Runs labelled base / distilled / rl
+(`--label DIR=NAME` or `label` in config.json) get the R1-style ablation table. A run directory holding
+`steps.jsonl` or `train_log.jsonl` (one dict per training step) gets training curves. explorer.html
+(r1eval/explorer.py) shows every sample, problem by problem. samples.jsonl rows are read leniently (a row
+may lack fields such as `seed`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ class Run:
     summary: dict[str, Any]
     lengths: list[int]
     train_log: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    audit: dict[str, Any] | None = None  # audit_summary.json of `r1eval audit`, when present
 
     @property
     def bench(self) -> str:
@@ -46,6 +52,16 @@ class Run:
     @property
     def cons(self) -> float | None:
         return self.summary.get(f"cons@{self.n}")
+
+    @property
+    def budget_curve(self) -> dict[int, float]:
+        """pass@1 at each token budget (summary.json `pass@1_at_budget`), budgets ascending; {} when absent."""
+        raw = self.summary.get("pass@1_at_budget") or {}
+        return {int(k): float(v) for k, v in sorted(raw.items(), key=lambda kv: int(kv[0])) if v is not None}
+
+    @property
+    def disagreements(self) -> int | None:
+        return None if self.audit is None else self.audit.get("num_disagreements")
 
     def per_problem(self) -> dict[str, float]:
         return {str(r["problem_id"]): float(r["pass@1"]) for r in self.summary.get("per_problem", [])}
@@ -62,22 +78,29 @@ def parse_labels(items: list[str]) -> dict[str, str]:
     return labels
 
 
+TRAIN_LOGS = ("steps.jsonl", "train_log.jsonl")  # grpo's and distill train's per-step log; older SFT runs
+
+
 def load_run(path: Path, labels: dict[str, str]) -> Run:
-    """A run directory's config, summary, completion lengths and training log."""
-    from r1eval.rundir import RunDir, read_samples
+    """A run directory's config, summary, samples (read leniently), training log and audit summary."""
+    from r1eval.records import read_jsonl
+    from r1eval.rundir import RunDir, read_sample_rows
 
     rd = RunDir(path)
     config, summary = rd.config(), rd.summary()
     label = labels.get(str(path.resolve())) or config.get("label") or path.name
-    lengths = [s.completion_tokens for s in read_samples(rd.samples_path)]
-    log = []
-    log_path = path / "steps.jsonl"
-    if log_path.is_file():
-        from r1eval.records import read_jsonl
-
-        by_step = {row.get("step", i): row for i, row in enumerate(read_jsonl(log_path))}  # a resume may log a
-        log = [by_step[k] for k in sorted(by_step)]  # step twice: the last row counts
-    return Run(path, str(label), config, summary, lengths, log)
+    samples = read_sample_rows(rd.samples_path) if rd.samples_path.is_file() else []
+    lengths = [int(s["completion_tokens"]) for s in samples if isinstance(s.get("completion_tokens"), int | float)]
+    log = next((read_jsonl(path / name) for name in TRAIN_LOGS if (path / name).is_file()), [])
+    by_step = {row.get("step", i): row for i, row in enumerate(log)}  # a resumed run may log a step twice:
+    log = [by_step[k] for k in sorted(by_step)]  # the last row counts
+    audit = None
+    if (path / "audit_summary.json").is_file():
+        try:
+            audit = json.loads((path / "audit_summary.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            raise UsageError(f"{path / 'audit_summary.json'} is not valid JSON; rerun `r1eval audit` or remove it") from None
+    return Run(path, str(label), config, summary, lengths, log, samples, audit)
 
 
 def fmt(x: Any) -> str:
@@ -98,7 +121,9 @@ def results_rows(runs: list[Run]) -> list[dict[str, Any]]:
                      "n": r.n, "pass@1": s["pass@1"], "pass@1_ci95": s["pass@1_ci95"], "cons": r.cons,
                      "kmax": kmax, "pass@kmax": s["pass@k"][kmax] if kmax else None,
                      "mean_completion_tokens": s["mean_completion_tokens"],
-                     "truncation_rate": s["truncation_rate"], "run": str(r.path)})
+                     "truncation_rate": s["truncation_rate"], "disagreements": r.disagreements,
+                     "pass@1_at_budget": {str(k): v for k, v in r.budget_curve.items()} or None,
+                     "run": str(r.path)})
     return rows
 
 
@@ -140,20 +165,72 @@ def _plt() -> Any:
     return plt
 
 
-def plot_pass_at_k(runs: list[Run], bench: str, path: Path) -> None:
-    """pass@k against k (log2 axis), one line per run."""
+def _log2_lines(series: dict[str, dict[int, float]], xlabel: str, ylabel: str, title: str, path: Path) -> None:
+    """One line per run of a [0, 1] metric against a power-of-two x (k, a token budget)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-    for r in runs:
-        ks = sorted(int(k) for k in r.summary["pass@k"])
-        ax.plot(ks, [r.summary["pass@k"][str(k)] for k in ks], marker="o", label=r.label)
+    for label, points in series.items():
+        ax.plot(list(points), list(points.values()), marker="o", label=label)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("k (samples)")
-    ax.set_ylabel("pass@k")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.02)
-    ax.set_title(f"pass@k on {bench}")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_pass_at_k(runs: list[Run], bench: str, path: Path) -> None:
+    """pass@k against k (log2 axis), one line per run."""
+    series = {r.label: {int(k): v for k, v in sorted(r.summary["pass@k"].items(), key=lambda kv: int(kv[0]))}
+              for r in runs}
+    _log2_lines(series, "k (samples)", "pass@k", f"pass@k on {bench}", path)
+
+
+def plot_budget(runs: list[Run], bench: str, path: Path) -> None:
+    """pass@1 if generation had stopped at each token budget (summary.json `pass@1_at_budget`), per run."""
+    _log2_lines({r.label: r.budget_curve for r in runs if r.budget_curve}, "token budget (max new tokens)", "pass@1",
+                f"pass@1 against token budget on {bench}", path)
+
+
+def label_order(runs: list[Run]) -> list[str]:
+    """Run labels, the ablation's first (teacher, base, distilled, rl), then the others as given."""
+    labels = list(dict.fromkeys(r.label for r in runs))
+    order = {name: i for i, name in enumerate(ABLATION_ORDER)}
+    return sorted(labels, key=lambda name: (order.get(name, len(order)), labels.index(name)))
+
+
+def plot_headline(runs: list[Run], path: Path) -> None:
+    """pass@1 with its 95% bootstrap CI per run, grouped by bench: the distill-vs-RL picture at a glance."""
+    plt = _plt()
+    benches = sorted({r.bench for r in runs})
+    labels = label_order(runs)
+    by = {(r.bench, r.label): r for r in runs}
+    width = 0.8 / len(labels)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 + len(benches) * (0.5 + 0.45 * len(labels))), 4.2), dpi=110)
+    for j, label in enumerate(labels):
+        xs, ys, err = [], [], [[], []]
+        for i, bench in enumerate(benches):
+            r = by.get((bench, label))
+            if r is None or r.summary.get("pass@1") is None:
+                continue
+            p1 = float(r.summary["pass@1"])
+            lo, hi = (r.summary.get("pass@1_ci95") or [p1, p1])[:2]
+            xs.append(i - 0.4 + width * (j + 0.5))
+            ys.append(p1)
+            err[0].append(max(0.0, p1 - float(lo)))
+            err[1].append(max(0.0, float(hi) - p1))
+        bars = ax.bar(xs, ys, width * 0.9, yerr=err, capsize=3, label=label)
+        ax.bar_label(bars, labels=[f"{y:.2f}" for y in ys], padding=2, fontsize=7)
+    ax.set_xticks(range(len(benches)), benches)
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel("pass@1")
+    ax.set_title("pass@1 per model and bench (95% CI over problems)", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -295,6 +372,7 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
     out.mkdir(parents=True, exist_ok=True)
     rows = results_rows(runs)
     comps = comparisons(runs)
+    plot_headline(runs, out / "headline.png")
     plots: dict[str, list[str]] = {}
     benches = sorted({r.bench for r in runs})
     for bench in benches:
@@ -302,6 +380,12 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
         plot_pass_at_k(group, bench, out / f"pass_at_k_{_safe(bench)}.png")
         plot_lengths(group, bench, out / f"lengths_{_safe(bench)}.png")
         plots[bench] = [f"pass_at_k_{_safe(bench)}.png", f"lengths_{_safe(bench)}.png"]
+        if any(r.budget_curve for r in group):
+            plot_budget(group, bench, out / f"budget_{_safe(bench)}.png")
+            plots[bench].append(f"budget_{_safe(bench)}.png")
+    from r1eval.explorer import write_explorer
+
+    write_explorer([(r.label, r.summary, r.samples) for r in runs], out)
     training_plots = []
     for r in runs:
         if r.train_log:
@@ -312,15 +396,22 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
     md = [f"# {title}", ""]
     if preface:
         md += [preface, ""]
+    md += ["![pass@1 with 95% CI per model and bench](headline.png)", "",
+           "Every sample, problem by problem: [the sample explorer](explorer.html).", ""]
+    audited = any(r["disagreements"] is not None for r in rows)
     md += ["## Results", "", "Numbers are the runs' summary.json values: pass@1 = mean correctness over the n "
-           "samples per problem (95% bootstrap CI over problems), cons@n = majority vote, pass@k unbiased.", ""]
+           "samples per problem (95% bootstrap CI over problems), cons@n = majority vote, pass@k unbiased."
+           + (" Audit disagreements: samples where `r1eval audit`'s graders disagree (audit_summary.json)."
+              if audited else ""), ""]
     md += _table(["bench", "model", "problems x n", "pass@1", "pass@1 95% CI", "cons@n", "pass@k (largest k)",
-                  "mean tokens", "truncated"],
+                  "mean tokens", "truncated", *(["audit disagreements"] if audited else [])],
                  [[r["bench"], f"{r['label']} ({r['model']})" if r["label"] != r["model"] else r["label"],
                    f"{r['problems']} x {r['n']}", fmt(r["pass@1"]),
                    f"{fmt(r['pass@1_ci95'][0])} - {fmt(r['pass@1_ci95'][1])}", fmt(r["cons"]),
                    f"{fmt(r['pass@kmax'])} (k={r['kmax']})" if r["kmax"] else "-",
-                   f"{r['mean_completion_tokens']:.1f}", f"{r['truncation_rate']:.3f}"] for r in rows])
+                   f"{r['mean_completion_tokens']:.1f}", f"{r['truncation_rate']:.3f}",
+                   *([str(r["disagreements"]) if r["disagreements"] is not None else "-"] if audited else [])]
+                  for r in rows])
     md.append("")
     md += ablation_section(runs, comps)
     if comps:
@@ -343,9 +434,9 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
     text = "\n".join(md)
     (out / "report.md").write_text(text, encoding="utf-8")
     (out / "report.html").write_text(render_html(text, title), encoding="utf-8")
-    (out / "report.json").write_text(json.dumps({"results": rows, "comparisons": comps,
-                                                 "plots": plots, "training_plots": dict(training_plots)},
-                                                indent=2) + "\n", encoding="utf-8")
+    (out / "report.json").write_text(json.dumps({"results": rows, "comparisons": comps, "headline": "headline.png",
+                                                 "plots": plots, "training_plots": dict(training_plots),
+                                                 "explorer": "explorer.html"}, indent=2) + "\n", encoding="utf-8")
     return out
 
 

@@ -1,51 +1,123 @@
 """The run directory: config.json (provenance), samples.jsonl (append + flush + fsync), summary.json.
 
-Resume: rerunning the same command reopens the directory, drops a torn last line left by a killed
-process, keeps every finished sample and generates only the missing (problem, sample_index) pairs.
+Resume: rerunning the same command reopens the directory, repairs the end of samples.jsonl left by a
+killed process (a torn last line is dropped; a complete last record that lost only its newline gets it
+back), keeps every finished sample and generates only the missing (problem, sample_index) pairs.
+
+One writer at a time: `open()` takes an exclusive `flock` on `run.lock` (holding the writer's PID) until
+`close()`. A second run of the same directory fails at once naming that PID, or waits with `wait=True`.
+The kernel drops the lock when its holder dies, so a killed run never leaves the directory locked.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from r1eval.errors import UsageError
-from r1eval.records import Sample
+from r1eval.records import SAMPLING_IDENTITY, MissingFieldError, Sample
 
 # config.json fields that must match for a directory to be resumed (n and --limit may grow)
-IDENTITY_KEYS = ("bench", "model", "model_sha256", "data_sha256", "bench_provenance", "backend", "temperature",
-                 "top_p", "max_tokens", "seed", "force_think")
+IDENTITY_KEYS = ("bench", "model", "model_sha256", "tokenizer", "tokenizer_sha256", "chat_template_sha256",
+                 "data_sha256", "bench_provenance", "backend", "dtype", "server_defaults", *SAMPLING_IDENTITY)
+LOCK_FILE = "run.lock"
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in `path` durable (the directory entry itself)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (temp file + rename), so a kill never leaves half a file."""
+    """Write JSON atomically and durably: temp file, fsync, rename, fsync of the directory. A kill or a
+    power cut leaves either the old file or the new one, never half of one."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
-def read_samples(path: Path, repair: bool = False) -> list[Sample]:
-    """Read samples.jsonl; a torn final line (killed mid-write) is dropped, and cut off when `repair`."""
+def _read_rows(path: Path, repair: bool) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) for every record of samples.jsonl; see `read_samples` for the torn last line."""
     if not path.is_file():
         return []
-    samples: list[Sample] = []
+    rows: list[tuple[int, dict[str, Any]]] = []
     good_bytes = 0
     with path.open("rb") as fh:
         lines = fh.readlines()
     for lineno, raw in enumerate(lines, 1):
-        try:
-            samples.append(Sample.from_dict(json.loads(raw)))
+        if not raw.strip():
             good_bytes += len(raw)
-        except (json.JSONDecodeError, TypeError, UnicodeDecodeError):
-            if lineno == len(lines):  # only the last line can be torn by a kill
+            continue
+        try:
+            row = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            if lineno == len(lines):  # killed mid-write
                 if repair:
                     with path.open("r+b") as fh:
                         fh.truncate(good_bytes)
+                        fh.flush()
+                        os.fsync(fh.fileno())
                 break
-            raise UsageError(f"{path}:{lineno}: corrupt sample line; remove it and rerun to resume") from None
+            raise UsageError(f"{path}:{lineno}: corrupt sample line (not JSON); remove it and rerun to resume") from None
+        if not isinstance(row, dict):
+            raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        rows.append((lineno, row))
+        good_bytes += len(raw)
+        if repair and lineno == len(lines) and not raw.endswith(b"\n"):  # torn exactly at the newline
+            with path.open("ab") as fh:
+                fh.write(b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+    return rows
+
+
+def read_sample_rows(path: Path) -> list[dict[str, Any]]:
+    """samples.jsonl rows as plain dicts, whatever fields they carry (export, report and audit read these);
+    a torn last line is skipped. A missing file gives no rows."""
+    return [row for _, row in _read_rows(path, repair=False)]
+
+
+def read_samples(path: Path, repair: bool = False, strict: bool = False) -> list[Sample]:
+    """Read samples.jsonl as `Sample`s.
+
+    Only the last line can be torn by a kill: if it is not valid JSON it is dropped (and cut off the file
+    when `repair`); if it is a complete record that lacks its newline, it is kept (and its newline
+    written back when `repair`, so the next append starts a new line). `strict` (the writer resuming)
+    refuses a row that lacks a field, naming it (`samples.jsonl:17: missing field 'seed'`); readers that
+    don't need every field (gate, distill filter) leave it off and get None there.
+    """
+    samples: list[Sample] = []
+    for lineno, row in _read_rows(path, repair):
+        try:
+            samples.append(Sample.from_dict(row, strict=strict))
+        except MissingFieldError as exc:
+            raise UsageError(f"{path}:{lineno}: missing field '{exc.args[0]}'; this row was not written by "
+                             "`r1eval run` (remove it, or pass a new --output)") from None
     return samples
+
+
+def identity_changes(old: dict[str, Any], new: dict[str, Any], keys: tuple[str, ...] = IDENTITY_KEYS) -> list[str]:
+    """The identity fields (of `keys`) that differ, with both values when they are short."""
+    changed = []
+    for key in keys:
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        short = all(x is None or isinstance(x, bool | int | float) or (isinstance(x, str) and len(x) <= 24)
+                    for x in (a, b))
+        changed.append(f"{key} ({json.dumps(a)} there, {json.dumps(b)} now)" if short else key)
+    return changed
 
 
 class RunDir:
@@ -56,7 +128,9 @@ class RunDir:
         self.config_path = self.path / "config.json"
         self.samples_path = self.path / "samples.jsonl"
         self.summary_path = self.path / "summary.json"
-        self._fh = None
+        self.lock_path = self.path / LOCK_FILE
+        self._fh: IO[str] | None = None
+        self._lock: IO[str] | None = None
 
     def exists(self) -> bool:
         return self.config_path.is_file()
@@ -71,20 +145,51 @@ class RunDir:
             raise UsageError(f"{self.path} has no summary.json; finish the run first (rerun its command)")
         return json.loads(self.summary_path.read_text(encoding="utf-8"))
 
-    def open(self, config: dict[str, Any]) -> list[Sample]:
-        """Create the directory or reopen it for resume; return the samples already finished."""
+    def lock(self, wait: bool = False) -> None:
+        """Take the directory's writer lock; without `wait`, a held lock is a UsageError naming its PID."""
         self.path.mkdir(parents=True, exist_ok=True)
-        if self.exists():
-            old = self.config()
-            changed = [k for k in IDENTITY_KEYS if old.get(k) != config.get(k)]
-            if changed:
-                raise UsageError(f"{self.path} holds a run with different {', '.join(changed)}; "
-                                 "pass a new --output (or delete that directory) to start fresh")
-            config = {**config, "created": old.get("created", config.get("created")),
-                      "resumed": old.get("resumed", 0) + 1}
-        write_json(self.config_path, config)
-        samples = read_samples(self.samples_path, repair=True)
-        self._fh = self.samples_path.open("a", encoding="utf-8")
+        fh = self.lock_path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise UsageError(f"{self.path} is being written by another r1eval run (PID {holder}); wait for it to "
+                             "finish, rerun with --wait-lock to queue behind it, or pass another --output") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        self._lock = fh
+
+    def refuse_changed_identity(self, config: dict[str, Any], keys: tuple[str, ...] = IDENTITY_KEYS) -> None:
+        """UsageError naming the identity fields (of `keys`) in which `config` differs from the directory's."""
+        if not self.exists():
+            return
+        changed = identity_changes(self.config(), config, keys)
+        if changed:
+            raise UsageError(f"{self.path} holds a run with different {', '.join(changed)}; "
+                             "pass a new --output (or delete that directory) to start fresh")
+
+    def open(self, config: dict[str, Any], wait: bool = False) -> list[Sample]:
+        """Lock the directory, create it or reopen it for resume (refusing a different identity), and return
+        the samples already finished. Hold the lock until `close()`."""
+        self.lock(wait)
+        try:
+            self.refuse_changed_identity(config)
+            if self.exists():
+                old = self.config()
+                # keys added after the start (backend_info, effective_sampling, a label) stay until replaced
+                config = {**old, **config, "created": old.get("created", config.get("created")),
+                          "resumed": old.get("resumed", 0) + 1}
+            write_json(self.config_path, config)
+            samples = read_samples(self.samples_path, repair=True, strict=True)
+            self._fh = self.samples_path.open("a", encoding="utf-8")
+            fsync_dir(self.path)  # samples.jsonl's directory entry, if it was just created
+        except BaseException:
+            self.close()
+            raise
         return samples
 
     def update_config(self, fields: dict[str, Any]) -> None:
@@ -102,6 +207,11 @@ class RunDir:
         write_json(self.summary_path, summary)
 
     def close(self) -> None:
+        """Close samples.jsonl and release the writer lock."""
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+        if self._lock is not None:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None

@@ -14,10 +14,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from r1eval.backends import GenerationRequest, make_backend
+from r1eval.backends import GenerationRequest, make_backend, resolve_backend
 from r1eval.benches import Bench, LoadOptions
 from r1eval.metrics import summarize
-from r1eval.models import ModelSpec
+from r1eval.models import (
+    ModelSpec,
+    chat_template_sha256,
+    hf_model_dir,
+    load_tokenizer,
+    model_generation_config,
+    resolve_dtype,
+    tokenizer_sha256,
+)
 from r1eval.records import Problem, Sample, SamplingParams, sample_seed
 from r1eval.rundir import IDENTITY_KEYS, RunDir, read_samples
 
@@ -38,6 +46,7 @@ class RunSpec:
     limit: int | None = None
     output: Path | None = None
     progress: bool = True
+    wait_lock: bool = False  # a second run of the same directory waits instead of failing
 
 
 def package_versions() -> dict[str, str]:
@@ -61,13 +70,69 @@ def git_commit() -> str | None:
 
 
 def data_sha256(problems: list[Problem]) -> str:
-    """Hash of the loaded problems (ids, prompts, golds): identifies the data whatever its source."""
-    payload = json.dumps([[p.id, p.messages, p.gold] for p in problems], sort_keys=True, default=str)
+    """Hash of the loaded problems (ids, prompts, golds and meta: the tests of code problems, choices,
+    dates...): identifies the data whatever its source."""
+    payload = json.dumps([[p.id, p.messages, p.gold, p.meta] for p in problems], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Problem]) -> dict[str, Any]:
-    """config.json: model and its hash, bench and data hash, sampling, backend, versions, commit."""
+# generation_config.json fields r1eval has a flag for: (SamplingParams field, flag)
+_GENERATION_FLAGS = {"temperature": ("temperature", "--temperature"), "top_p": ("top_p", "--top-p"),
+                     "top_k": ("top_k", "--top-k"), "min_p": ("min_p", "--min-p"),
+                     "repetition_penalty": ("repetition_penalty", "--repetition-penalty"),
+                     "presence_penalty": ("presence_penalty", "--presence-penalty"),
+                     "frequency_penalty": ("frequency_penalty", "--frequency-penalty"),
+                     "max_new_tokens": ("max_tokens", "--max-tokens")}
+# fields r1eval always runs at these (neutral) values; max_length is a context cap, not a setting
+_GENERATION_NEUTRAL = {"no_repeat_ngram_size": 0, "typical_p": 1.0, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0,
+                       "num_beams": 1, "length_penalty": 1.0, "encoder_repetition_penalty": 1.0,
+                       "encoder_no_repeat_ngram_size": 0, "min_new_tokens": 0, "min_length": 0, "max_length": None}
+
+
+def generation_config_differences(recommended: dict[str, Any], params: SamplingParams) -> dict[str, Any]:
+    """The settings of a model's generation_config.json that differ from what r1eval runs with."""
+    out = {}
+    for key, value in recommended.items():
+        if key in _GENERATION_FLAGS:
+            differs = value is not None and value != getattr(params, _GENERATION_FLAGS[key][0])
+        elif key == "do_sample":
+            differs = value is False and params.temperature > 0
+        elif key in _GENERATION_NEUTRAL:
+            differs = _GENERATION_NEUTRAL[key] is not None and value not in (None, _GENERATION_NEUTRAL[key])
+        else:
+            differs = value not in (None, False, [], {})
+        if differs:
+            out[key] = value
+    return out
+
+
+def generation_config_note(model: ModelSpec, differences: dict[str, Any]) -> str:
+    """The one line saying what the model's generation_config.json recommends and that it is not applied."""
+    listed = ", ".join(f"{k}={json.dumps(v)}" for k, v in differences.items())
+    flags = " ".join(f"{_GENERATION_FLAGS[k][1]} {v}" for k, v in differences.items() if k in _GENERATION_FLAGS)
+    return (f"note: {model.name}'s generation_config.json recommends {listed}; not applied (r1eval sets every "
+            "sampling field itself, as config.json records)" + (f"; to use them pass {flags}" if flags else ""))
+
+
+MODEL_IDENTITY_KEYS = ("tokenizer_sha256", "chat_template_sha256")
+
+
+def model_identity(model: ModelSpec, backend: str, dtype: str | None) -> dict[str, Any]:
+    """What besides the weights decides a local backend's tokens, known before any engine starts: the
+    tokenizer and chat template hashes, and the model's own generation settings (recorded, not applied).
+    None for a server backend, whose tokenizer and template live on the server."""
+    if backend == "openai":
+        return {"tokenizer_sha256": None, "chat_template_sha256": None, "model_generation_config": None}
+    weights = hf_model_dir(model, dtype or "float32")
+    tokenizer = load_tokenizer(model, weights)
+    return {"tokenizer_sha256": tokenizer_sha256(tokenizer), "chat_template_sha256": chat_template_sha256(tokenizer),
+            "model_generation_config": model_generation_config(model, weights)}
+
+
+def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Problem],
+                 resolved: dict[str, Any] | None = None) -> dict[str, Any]:
+    """config.json: model and its hash, bench and data hash, sampling, backend, versions, commit. `resolved`
+    holds what `run_eval` works out before starting (backend, dtype, tokenizer hashes...)."""
     return {
         "bench": spec.bench.name,
         "model": spec.model.name,
@@ -85,6 +150,7 @@ def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Prob
         "bench_provenance": spec.bench.provenance(),
         "backend": spec.backend,
         "backend_options": spec.backend_options,
+        **(resolved or {}),
         "seeding": "seed per sample = sha256(f'{seed}:{problem_id}:{sample_index}')[:4] & 0x7fffffff",
         "versions": package_versions(),
         "git_commit": git_commit(),
@@ -127,36 +193,52 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     spec.params.validate()
     all_problems = spec.bench.load(spec.load)
     problems = all_problems[: spec.limit] if spec.limit else all_problems
-    config = build_config(spec, problems, all_problems)
+    backend = resolve_backend(spec.backend)
+    dtype = resolve_dtype(backend, spec.model, spec.backend_options.get("dtype", "auto"))
+    standard_only = backend == "openai" and bool(spec.backend_options.get("standard_params_only"))
+    resolved = {"backend": backend, "backend_requested": spec.backend, "dtype": dtype,
+                # sampling fields whose values are the server's, not r1eval's (--standard-params-only)
+                "server_defaults": ["top_k", "min_p", "repetition_penalty"] if standard_only else []}
+    config = build_config(spec, problems, all_problems, resolved)
+    if spec.output is not None:  # refuse a changed setting before the tokenizer is loaded (or a GGUF dequantised)
+        RunDir(spec.output).refuse_changed_identity(config, tuple(k for k in IDENTITY_KEYS
+                                                                  if k not in MODEL_IDENTITY_KEYS))
+    config.update(model_identity(spec.model, backend, dtype))
+    differences = generation_config_differences(config["model_generation_config"] or {}, spec.params)
+    if differences:
+        print(generation_config_note(spec.model, differences), file=sys.stderr)
     run_dir = RunDir(spec.output or default_output(config, spec.model))
-    existing = run_dir.open(config)
+    existing = run_dir.open(config, wait=spec.wait_lock)
     try:
         done = {(s.problem_id, s.sample_index) for s in existing}
         requests = pending_requests(problems, done, spec.params, spec.bench)
         if requests:
-            generate_and_grade(spec, problems, requests, run_dir)
+            options = {**spec.backend_options, **({"dtype": dtype} if dtype else {})}
+            generate_and_grade(spec, backend, options, problems, requests, run_dir)
+        wanted = {p.id for p in problems}
+        samples = [s for s in read_samples(run_dir.samples_path, strict=True)
+                   if s.problem_id in wanted and s.sample_index < spec.params.n]
+        samples = list({(s.problem_id, s.sample_index): s for s in samples}.values())
+        summary = summarize(samples, bench=spec.bench.name, model=spec.model.name, n=spec.params.n,
+                            equivalent=spec.bench.equivalent if spec.bench.kind != "code" else None,
+                            problem_ids=[p.id for p in problems], max_tokens=spec.params.max_tokens)
+        summary.update(spec.bench.extra_summary(summary, samples, problems))
+        summary.update(config["bench_provenance"])
+        run_dir.write_summary(summary)
     finally:
         run_dir.close()
-    wanted = {p.id for p in problems}
-    samples = [s for s in read_samples(run_dir.samples_path)
-               if s.problem_id in wanted and s.sample_index < spec.params.n]
-    samples = list({(s.problem_id, s.sample_index): s for s in samples}.values())
-    summary = summarize(samples, bench=spec.bench.name, model=spec.model.name, n=spec.params.n,
-                        equivalent=spec.bench.equivalent if spec.bench.kind != "code" else None)
-    summary.update(spec.bench.extra_summary(summary, samples, problems))
-    summary.update(config["bench_provenance"])
-    run_dir.write_summary(summary)
     return summary, run_dir.path
 
 
-def generate_and_grade(spec: RunSpec, problems: list[Problem], requests: list[GenerationRequest],
-                       run_dir: RunDir) -> None:
+def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any], problems: list[Problem],
+                       requests: list[GenerationRequest], run_dir: RunDir) -> None:
     """Generate the pending samples, grade each batch as it finishes and append it to samples.jsonl."""
     from tqdm import tqdm
 
     by_id = {p.id: p for p in problems}
-    backend = make_backend(spec.backend, spec.model, spec.backend_options)
-    run_dir.update_config({"backend_info": backend.describe()})
+    backend = make_backend(backend_name, spec.model, options)
+    run_dir.update_config({"backend_info": backend.describe(),
+                           "effective_sampling": backend.effective_sampling(spec.params)})
     total = sum(len(r.sample_indices) for r in requests)
     tokens, t0 = 0, time.perf_counter()
     bar = tqdm(total=total, unit="sample", desc=f"{spec.bench.name}", disable=not spec.progress,
@@ -196,6 +278,8 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
         rows.append(("rating (Elo MLE)", f"{summary['rating']:.0f}  (95% CI {lo:.0f}-{hi:.0f})"))
     if summary.get("unparseable"):
         rows.append(("unparseable answers", str(summary["unparseable"])))
+    if summary.get("complete") is False:
+        rows.append(("missing samples", f"{summary['missing_samples']} (rerun the same command to finish)"))
     rows += [("mean completion tokens", f"{summary['mean_completion_tokens']:.1f}"),
              ("truncation rate", f"{summary['truncation_rate']:.3f}"),
              ("run directory", str(run_dir))]

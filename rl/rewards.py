@@ -212,19 +212,23 @@ def code_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: An
     """1.0 if the last fenced Python block after `</think>` passes every test of the `tests` column in the
     sandbox (`r1eval.grading.sandbox`), else 0.0. `tests` holds LiveCodeBench-style cases, a list (or its
     JSON) of {"input", "output", "testtype": "stdin" | "functional"}; functional tests call
-    `Solution().<func_name>` from the `func_name` column. Programs run in parallel across cores."""
+    `Solution().<func_name>` from the `func_name` column. Programs run in parallel across cores; a
+    completion whose grading fails scores 0.0 alone. Where no sandbox isolation is available the reward
+    refuses to run code (0.0, with a warning) unless `r1eval.grading.sandbox.allow_unsafe_no_sandbox()`
+    was called."""
     from concurrent.futures import ThreadPoolExecutor
 
     from r1eval.benches.code import decode_tests
+    from r1eval.errors import UsageError
     from r1eval.grading import sandbox
     from r1eval.grading.code import extract_code
 
     tests_col = _column(kwargs, "tests", len(completions))
     func_col = _column(kwargs, "func_name", len(completions))
 
-    def one(args: tuple[Any, Any, Any, Any]) -> float:
-        prompt, completion, tests, func_name = args
-        code = extract_code(_full_text(prompt, completion))
+    def one(args: tuple[Any, Any, Any]) -> float:
+        text, tests, func_name = args
+        code = extract_code(text)
         cases = decode_tests(tests) if tests else []
         if code is None or not cases:
             return 0.0
@@ -237,9 +241,18 @@ def code_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: An
             outcome = sandbox.run_stdin_tests(code, pairs)
         return 1.0 if outcome.verdict == "passed" else 0.0
 
-    jobs = list(zip(prompts, completions, tests_col, func_col, strict=False))
+    def guarded(args: tuple[Any, Any, Any]) -> float:
+        try:
+            return one(args)
+        except UsageError:  # no isolation here: refuse the whole batch (never_raises logs it)
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad row (e.g. undecodable tests) scores 0 alone
+            log.warning("code_reward: one completion could not be graded (%s: %s)", type(exc).__name__, exc)
+            return 0.0
+
+    jobs = list(zip(full_texts(prompts, completions, kwargs), tests_col, func_col, strict=False))
     with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), 8))) as pool:
-        return list(pool.map(one, jobs))
+        return list(pool.map(guarded, jobs))
 
 
 REWARDS: dict[str, RewardFunc] = {

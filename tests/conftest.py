@@ -21,6 +21,23 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
                           cwd=cwd, timeout=timeout, env=full_env)
 
 
+def copy_model_dir(source: Path, dest: Path, generation_config: dict | None = None) -> Path:
+    """A copy of a model directory (JSON files copied, weights linked), its generation_config.json updated
+    with `generation_config`: a model that ships its own generation defaults."""
+    import json
+
+    dest.mkdir()
+    for f in source.iterdir():
+        if f.suffix == ".json":
+            (dest / f.name).write_text(f.read_text())
+        else:
+            (dest / f.name).symlink_to(f)
+    if generation_config is not None:
+        config = json.loads((dest / "generation_config.json").read_text())
+        (dest / "generation_config.json").write_text(json.dumps({**config, **generation_config}))
+    return dest
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -143,6 +143,64 @@ def test_seeds_reasoning_and_usage(server: ScriptedServer) -> None:
                for b in server.log)
 
 
+def test_every_sampling_field_is_sent_explicitly(server: ScriptedServer) -> None:
+    """vLLM's server fills any field a request leaves out from the model's generation_config.json, so the
+    request body carries each one: the standard fields, and vLLM's top_k/min_p/repetition_penalty (sent as
+    extra_body, which the client merges into the JSON body)."""
+    backend = OpenAIBackend(served_model(MODEL, server.url), base_url=server.url)
+    try:
+        generate_all(backend, requests_for(1, 1), SamplingParams(n=1, max_tokens=64))
+    finally:
+        backend.close()
+    body = server.log[0]
+    assert {k: body[k] for k in ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "presence_penalty",
+                                 "frequency_penalty", "max_tokens", "n")} == {
+        "temperature": 0.6, "top_p": 0.95, "top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0,
+        "presence_penalty": 0.0, "frequency_penalty": 0.0, "max_tokens": 64, "n": 1}
+    assert "chat_template_kwargs" not in body and [m["role"] for m in body["messages"]] == ["user"]
+
+
+def test_system_prompt_and_chat_template_kwargs_reach_the_server(server: ScriptedServer) -> None:
+    backend = OpenAIBackend(served_model(MODEL, server.url), base_url=server.url)
+    params = SamplingParams(n=1, max_tokens=8, top_k=20, system_prompt="Think in English.",
+                            chat_template_kwargs={"enable_thinking": True})
+    try:
+        results = list(backend.generate(requests_for(1, 1), params))
+    finally:
+        backend.close()
+    body = server.log[0]
+    assert body["messages"][0] == {"role": "system", "content": "Think in English."}
+    assert body["messages"][1]["role"] == "user"
+    assert body["chat_template_kwargs"] == {"enable_thinking": True} and body["top_k"] == 20
+    assert results[0].prompt == body["messages"]  # the sample records what was sent
+
+
+def test_standard_params_only_sends_no_extra_fields(server: ScriptedServer) -> None:
+    backend = OpenAIBackend(served_model(MODEL, server.url), base_url=server.url, standard_params_only=True)
+    try:
+        generate_all(backend, requests_for(1, 1), SamplingParams(n=1, max_tokens=8))
+        with pytest.raises(UsageError, match="--standard-params-only sends no --top-k, --chat-template-kwargs"):
+            generate_all(backend, requests_for(1, 1), SamplingParams(n=1, max_tokens=8, top_k=20,
+                                                                   chat_template_kwargs={"enable_thinking": True}))
+    finally:
+        backend.close()
+    assert len(server.log) == 1
+    assert not {"top_k", "min_p", "repetition_penalty", "chat_template_kwargs"} & set(server.log[0])
+    assert server.log[0]["presence_penalty"] == 0.0 and server.log[0]["temperature"] == 0.6
+
+
+def test_server_rejecting_an_extra_field_names_the_opt_out(server: ScriptedServer) -> None:
+    # what api.openai.com answers to a body with top_k
+    server.failures = [(400, {"error": {"message": "Unrecognized request argument supplied: top_k",
+                                        "type": "invalid_request_error"}}, {})]
+    backend = OpenAIBackend(served_model(MODEL, server.url), base_url=server.url)
+    try:
+        with pytest.raises(BackendError, match="rejected a sampling field.*top_k.*--standard-params-only"):
+            generate_all(backend, requests_for(1, 1), SamplingParams(n=1, max_tokens=8))
+    finally:
+        backend.close()
+
+
 def test_concurrency_limit_is_respected(server: ScriptedServer) -> None:
     server.delay = 0.05
     backend = OpenAIBackend(served_model(MODEL, server.url), base_url=server.url, concurrency=2)
@@ -247,3 +305,7 @@ def test_cli_run_resume_keeps_finished_samples(server: ScriptedServer, cli, tmp_
     config = json.loads((out / "config.json").read_text())
     assert config["model_source"] == "served" and config["model_path"] == server.url
     assert config["backend_options"]["base_url"] == server.url
+    assert config["backend"] == "openai" and config["dtype"] is None and config["server_defaults"] == []
+    assert config["effective_sampling"]["extra_body"] == {"top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0}
+    # --standard-params-only changes what the server decides: a different run, refused in one line
+    assert_one_line_error(cli(*args, "--standard-params-only"), "different server_defaults")

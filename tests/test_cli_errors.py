@@ -35,6 +35,13 @@ def test_missing_model_path(cli, tmp_path: Path) -> None:
     (["--seed", "-1"], "--seed"),
     (["--temperature", "hot"], "--temperature"),
     (["--no-such-flag"], "unrecognized"),
+    (["--top-k", "-1"], "--top-k"),
+    (["--min-p", "2"], "--min-p"),
+    (["--repetition-penalty", "0"], "--repetition-penalty"),
+    (["--presence-penalty", "9"], "--presence-penalty"),
+    (["--chat-template-kwargs", "{enable_thinking: true}"], "--chat-template-kwargs: not valid JSON"),
+    (["--chat-template-kwargs", "[1, 2]"], "expected a JSON object"),
+    (["--chat-template-kwargs", '{"add_generation_prompt": false}'], "can't set add_generation_prompt"),
 ])
 def test_flag_out_of_range(cli, flags: list[str], needle: str) -> None:
     assert_one_line_error(cli("run", *flags), needle)

@@ -103,7 +103,7 @@ def test_extract_code_takes_last_python_block_after_think():
 
 def test_lcb_loads_fixture_with_encoded_private_tests():
     bench = get_bench("livecodebench")
-    problems = {p.id: p for p in bench.load(LoadOptions(data=LCB_FIXTURE))}
+    problems = {p.id: p for p in bench.load(LoadOptions(data=LCB_FIXTURE, extra={"since": "2000-01-01"}))}
     assert set(problems) == {"abc900_a", "abc900_b", "3900", "3901", "abc800_a"}
     row = json.loads(LCB_FIXTURE.read_text().splitlines()[0])
     assert not row["private_test_cases"].startswith("[")  # encoded: base64(zlib(pickle(json)))
@@ -119,6 +119,9 @@ def test_lcb_loads_fixture_with_encoded_private_tests():
 
 def test_lcb_date_window():
     bench = get_bench("livecodebench")
+    opts = LoadOptions(data=LCB_FIXTURE)  # no --since/--until: R1's window, recorded in the options
+    assert sorted(p.id for p in bench.load(opts)) == ["3900", "3901", "abc900_a", "abc900_b"]
+    assert (opts.extra["since"], opts.extra["until"]) == ("2024-08-01", "2025-01-31")
     window = bench.load(LoadOptions(data=LCB_FIXTURE, extra={"since": "2024-08-01", "until": "2025-01-31"}))
     assert sorted(p.id for p in window) == ["3900", "3901", "abc900_a", "abc900_b"]
     assert [p.id for p in bench.load(LoadOptions(data=LCB_FIXTURE, extra={"until": "2024-09-07"}))] == \

@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from r1eval.cli import main
-from r1eval.elo import RATING_MAX, RATING_MIN, ProblemResult, estimate_rating, solve_probability
+from r1eval.elo import (
+    RATING_MAX,
+    RATING_MIN,
+    ProblemResult,
+    estimate_rating,
+    percentile,
+    read_distribution,
+    solve_probability,
+)
 
 
 def simulate(true_rating: float, num_problems: int, n: int, seed: int) -> list[ProblemResult]:
@@ -123,3 +131,41 @@ def test_elo_cli_missing_files_exit_2(tmp_path: Path) -> None:
     good = _write(tmp_path / "in.jsonl", '{"rating": 1500, "solved": 0.5}\n')
     assert main(["elo", "--input", str(good), "--distribution", str(tmp_path / "nope.txt")]) == 2
     assert main(["elo"]) == 2
+
+
+RATINGS = [(1200, 3), (1500, 1), (1800, 2), (2400, 4)]  # (rating, count)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("jsonl_with_counts", "".join(json.dumps({"rating": r, "count": c}) + "\n" for r, c in RATINGS)),
+    ("jsonl_without_counts", "".join(json.dumps({"rating": r}) + "\n" for r, c in RATINGS for _ in range(c))),
+    ("json_list_of_numbers", json.dumps([r for r, c in RATINGS for _ in range(c)])),
+    ("json_list_of_rows", json.dumps([{"rating": r, "count": c} for r, c in RATINGS])),
+    ("one_per_line_with_header", "rating\n" + "".join(f"{r}\n" for r, c in RATINGS for _ in range(c))),
+    ("csv_first_column", "rating,handle\n" + "".join(f"{r},user{i}\n" for i, (r, c) in enumerate(RATINGS)
+                                                     for _ in range(c))),
+])
+def test_distribution_forms_give_the_same_percentiles(tmp_path: Path, name: str, text: str) -> None:
+    """Every form `--distribution` documents reads to the same population: 3 x 1200, 1 x 1500, 2 x 1800,
+    4 x 2400 (10 contestants)."""
+    values, counts = read_distribution(_write(tmp_path / f"{name}.txt", text))
+    population = sorted(v for v, c in zip(values, counts, strict=True) for _ in range(int(c)))
+    assert population == sorted(float(r) for r, c in RATINGS for _ in range(c))
+    # a rating of 1500 is above 3 contestants and ties 1: (3 + 0.5) / 10
+    assert percentile(1500.0, values, counts) == pytest.approx(35.0)
+    assert percentile(2000.0, values, counts) == pytest.approx(60.0)
+
+
+@pytest.mark.parametrize("text, needle", [
+    ('{"rating": 1500, "count": 2}\n{"rating": 1600, "count": -1}\n', "entry 2"),
+    ('{"rating": 1500}\n{"rating": oops}\n', ":2: not a valid JSON row"),
+    ('{"count": 3}\n', "entry 1"),
+    ("1500\nabc\n", ":2: expected a rating number"),
+    ('{"rating": 1500, "count": 0}\n', "holds no contestant ratings"),
+])
+def test_bad_distribution_is_one_line(tmp_path: Path, text: str, needle: str, capsys) -> None:
+    good = _write(tmp_path / "in.jsonl", '{"rating": 1500, "solved": 0.5}\n')
+    dist = _write(tmp_path / "dist.jsonl", text)
+    assert main(["elo", "--input", str(good), "--distribution", str(dist)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err

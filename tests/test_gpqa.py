@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from r1eval.benches import LoadOptions, get_bench
-from r1eval.benches.gpqa import LETTERS, extract_choice, parse_inline_choices, sample_order
+from r1eval.benches.gpqa import LETTERS, parse_inline_choices, sample_order
 from r1eval.cli import main
 from r1eval.errors import UsageError
+from r1eval.grading.mcq import extract_choice
 from r1eval.records import SamplingParams, sample_seed
 from r1eval.runner import grade_rows, pending_requests
 

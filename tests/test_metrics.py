@@ -4,7 +4,7 @@ from math import comb
 
 import pytest
 
-from r1eval.metrics import bootstrap_ci, ks_up_to, majority_vote, pass_at_k, summarize
+from r1eval.metrics import bootstrap_ci, ks_up_to, majority_vote, pass_at_k, summarize, token_budgets
 from r1eval.records import Sample
 
 
@@ -74,3 +74,54 @@ def test_bootstrap_ci_is_deterministic_and_covers_mean() -> None:
     assert (lo, hi) == bootstrap_ci(values)
     assert lo < 0.5 < hi and hi - lo < 0.25
     assert bootstrap_ci([0.7, 0.7, 0.7]) == (pytest.approx(0.7), pytest.approx(0.7))
+
+
+def test_token_budgets() -> None:
+    assert token_budgets(32768) == [1024, 2048, 4096, 8192, 16384, 32768]
+    assert token_budgets(5000) == [1024, 2048, 4096, 5000]
+    assert token_budgets(4096) == [1024, 2048, 4096]
+    assert token_budgets(1000) == [125, 250, 500, 1000]  # small runs: max/8, max/4, max/2, max
+    assert token_budgets(24) == [3, 6, 12, 24]
+    assert token_budgets(7) == [1, 2, 4, 7]  # rounded up
+    assert token_budgets(1) == [1]
+
+
+def test_summary_budget_curve_lengths_and_rates_hand_worked() -> None:
+    think = "<think>\nadd the ones then the tens\n</think>\n\\boxed{1}"
+    samples = [
+        # problem a, n=4: correct at 100, 600, 900 tokens; wrong at 1000
+        Sample("a", 0, 0, "p", think, "1", True, 100, "stop"),
+        Sample("a", 1, 0, "p", think, "1", True, 600, "stop"),
+        Sample("a", 2, 0, "p", think, "1", True, 900, "stop"),
+        Sample("a", 3, 0, "p", "<think>\nstill going", None, False, 1000, "length"),  # never closed
+        # problem b, n=4: correct at 300; wrong at 50, 200, 700 (one reasoning mixes scripts)
+        Sample("b", 0, 0, "p", think, "1", True, 300, "stop"),
+        Sample("b", 1, 0, "p", "<think>\n首先 把 个位 相加</think>\n\\boxed{2}", "2", False, 50, "stop"),
+        Sample("b", 2, 0, "p", "\\boxed{3}", "3", False, 200, "stop"),
+        Sample("b", 3, 0, "p", "<think>\nthink think</think>\\boxed{4}", "4", False, 700, "stop"),
+    ]
+    s = summarize(samples, bench="t", model="m", n=4, equivalent=None, problem_ids=["a", "b"], max_tokens=1000)
+    # budgets 125, 250, 500, 1000. At 125: a 1/4 (100), b 0/4 -> 0.125. At 250: same -> 0.125.
+    # At 500: a 1/4, b 1/4 (300) -> 0.25. At 1000: a 3/4, b 1/4 -> 0.5 (= pass@1).
+    assert s["pass@1_at_budget"] == {"125": 0.125, "250": 0.125, "500": 0.25, "1000": 0.5}
+    assert list(s["pass@1_at_budget"]) == ["125", "250", "500", "1000"]
+    assert s["pass@1_at_budget"]["1000"] == s["pass@1"]
+    # correct tokens 100, 600, 900, 300: median (300+600)/2 = 450, mean 475, p90 = 600 + 0.7*(900-600) = 810
+    # incorrect tokens 1000, 50, 200, 700: median 450, mean 487.5, p90 = 700 + 0.7*(1000-700) = 910
+    assert s["length_stats"]["correct"] == {"count": 4, "median": 450.0, "p90": pytest.approx(810.0), "mean": 475.0}
+    assert s["length_stats"]["incorrect"] == {"count": 4, "median": 450.0, "p90": pytest.approx(910.0),
+                                              "mean": 487.5}
+    assert s["unclosed_think_rate"] == 1 / 8
+    assert s["mixed_language_rate"] == 1 / 8  # 7 CJK ideographs (words, > 2) in the reasoning of b, sample 1
+    assert s["complete"] is True and s["missing_samples"] == 0
+
+
+def test_summary_completeness_counts_missing_pairs() -> None:
+    samples = [sample("a", 0, True), sample("a", 1, False), sample("b", 1, True)]
+    s = summarize(samples, bench="t", model="m", n=2, equivalent=None, problem_ids=["a", "b", "c"])
+    assert s["complete"] is False and s["missing_samples"] == 3  # (b, 0), (c, 0), (c, 1)
+    s = summarize(samples[:2], bench="t", model="m", n=2, equivalent=None, problem_ids=["a"])
+    assert s["complete"] is True and s["missing_samples"] == 0
+    empty = summarize([], bench="t", model="m", n=2, equivalent=None, problem_ids=["a"], max_tokens=8)
+    assert empty["length_stats"]["correct"] == {"count": 0, "median": None, "p90": None, "mean": None}
+    assert empty["complete"] is False and empty["missing_samples"] == 2

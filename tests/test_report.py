@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import time
+from html.parser import HTMLParser
 from pathlib import Path
+
+import pytest
 
 from r1eval.cli import main
 from r1eval.metrics import summarize
@@ -32,7 +38,7 @@ def make_run(path: Path, label: str | None, correct_fn, *, train_log: list[dict]
     summary = summarize(samples, bench="toy", model=f"model-{label}", n=N, equivalent=lambda a, b: a == b)
     run.write_summary(summary)
     if train_log:
-        (path / "steps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train_log))
+        (path / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train_log))
     return summary
 
 
@@ -95,3 +101,219 @@ def test_report_bad_label_is_one_line_exit_2(tmp_path: Path, capsys):
     assert "expected DIR=NAME" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     assert re.search(r"not a run directory", capsys.readouterr().err)
+
+
+# ------------------------------------------------------------------------------------------------------
+# headline, token budget, audit, training-log names, and the sample explorer in a real browser
+
+PLANTED = "PLANTED-completion-7f3a9c"
+
+
+def _browser() -> str | None:
+    return next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+
+
+needs_browser = pytest.mark.skipif(_browser() is None, reason="headless Chromium not installed (Debian: apt-get "
+                                   "install chromium; .ci/run tries to install it)")
+
+
+def chromium(tmp_path: Path, url: str, *args: str) -> str:
+    """Run headless Chromium on `url` (fresh profile, no network services) and return its stdout."""
+    profile = tmp_path / f"chromium-profile-{len(list(tmp_path.glob('chromium-profile-*')))}"
+    cmd = [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", "--virtual-time-budget=20000",
+           *args, url]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+class Node:
+    """An element of a parsed DOM dump."""
+
+    def __init__(self, tag: str, attrs: dict[str, str | None], parent: Node | None) -> None:
+        self.tag, self.attrs, self.parent, self.children, self.text_parts = tag, attrs, parent, [], []
+
+    def classes(self) -> set[str]:
+        return set((self.attrs.get("class") or "").split())
+
+    def text(self) -> str:
+        return "".join(part if isinstance(part, str) else part.text() for part in self.text_parts)
+
+    def iter(self):
+        yield self
+        for child in self.children:
+            yield from child.iter()
+
+    def find_all(self, tag: str | None = None, cls: str | None = None) -> list[Node]:
+        return [n for n in self.iter() if (tag is None or n.tag == tag) and (cls is None or cls in n.classes())]
+
+    def visible(self) -> bool:
+        node: Node | None = self
+        while node is not None:
+            if "hidden" in node.attrs:
+                return False
+            node = node.parent
+        return True
+
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+def parse_dom(markup: str) -> Node:
+    """The DOM tree of Chromium's --dump-dom output (html.parser; void elements closed at once)."""
+    root = Node("#root", {}, None)
+
+    class Builder(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.node = root
+
+        def handle_starttag(self, tag, attrs):
+            child = Node(tag, dict(attrs), self.node)
+            self.node.children.append(child)
+            self.node.text_parts.append(child)
+            if tag not in VOID:
+                self.node = child
+
+        def handle_endtag(self, tag):
+            node = self.node
+            while node is not root and node.tag != tag:
+                node = node.parent
+            if node is not root:
+                self.node = node.parent
+
+        def handle_data(self, data):
+            self.node.text_parts.append(data)
+
+    Builder().feed(markup)
+    return root
+
+
+def write_sampled_run(path: Path, label: str, problems: int, n: int, *, planted: tuple[int, int] | None = None,
+                      reasoning_chars: int = 60) -> list[dict]:
+    """A run directory whose samples have reasoning, answers, truncations and one sample without a seed."""
+    rows = []
+    for p in range(problems):
+        for i in range(n):
+            ok = (p + i) % 3 == 0
+            think = f"step {p}.{i} " + "x" * reasoning_chars
+            answer = PLANTED if planted == (p, i) else f"so the answer is {p if ok else -1}"
+            rows.append({"problem_id": f"q{p}", "sample_index": i, "seed": 1000 * p + i,
+                         "prompt": [{"role": "user", "content": f"Problem {p}: what is {p}?"}],
+                         "completion": f"<think>{think}</think>\n{answer}" if i != 2 else f"<think>{think} cut off",
+                         "extracted_answer": str(p) if ok else (None if i == 2 else "-1"), "correct": ok,
+                         "completion_tokens": 40 + i, "finish_reason": "length" if i == 2 else "stop", "gold": str(p),
+                         "detail": {}})
+    del rows[1]["seed"]  # another tool's row: no seed
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"bench": "toy", "model": f"model-{label}", "label": label}))
+    (path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    samples = [Sample.from_dict({**r, "seed": r.get("seed", 0)}) for r in rows]
+    (path / "summary.json").write_text(json.dumps(summarize(samples, bench="toy", model=f"model-{label}", n=n,
+                                                            equivalent=lambda a, b: a == b)))
+    return rows
+
+
+def test_report_headline_budget_audit_and_steps_log(tmp_path: Path):
+    make_run(tmp_path / "base", "base", lambda p, i: p % 3 == 0)
+    make_run(tmp_path / "rl", "rl", lambda p, i: p % 2 == 0)
+    summary = json.loads((tmp_path / "rl" / "summary.json").read_text())
+    summary["pass@1_at_budget"] = {"2048": 0.4, "1024": 0.25, "4096": 0.5}
+    (tmp_path / "rl" / "summary.json").write_text(json.dumps(summary))
+    (tmp_path / "rl" / "audit_summary.json").write_text(json.dumps(
+        {"num_samples": 120, "num_disagreements": 7, "graders": ["math-verify", "sympy"],
+         "agreement": {"math-verify vs sympy": 0.94}, "by_kind": {"format": 7}}))
+    (tmp_path / "rl" / "steps.jsonl").write_text("".join(json.dumps({"step": s, "reward": 0.1 * s}) + "\n"
+                                                         for s in range(1, 4)))
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "base"), str(tmp_path / "rl"), "--out", str(out)]) == 0
+    for name in ("headline.png", "budget_toy.png", "training_rl_toy.png", "explorer.html"):
+        assert (out / name).stat().st_size > 1000, name
+    report = json.loads((out / "report.json").read_text())
+    rl = next(r for r in report["results"] if r["label"] == "rl")
+    assert rl["disagreements"] == 7 and rl["pass@1_at_budget"] == {"1024": 0.25, "2048": 0.4, "4096": 0.5}
+    assert next(r for r in report["results"] if r["label"] == "base")["disagreements"] is None
+    md = (out / "report.md").read_text()
+    assert md.index("headline.png") < md.index("## Results") and "(explorer.html)" in md
+    row = next(line for line in md.splitlines() if line.startswith("| toy") and "rl (" in line)
+    assert row.rstrip(" |").endswith("| 7")
+    assert "budget_toy.png" in report["plots"]["toy"]
+
+
+@needs_browser
+def test_report_and_explorer_in_chromium(tmp_path: Path):
+    """report.html and explorer.html rendered by headless Chromium: the DOM holds the figures, every sample,
+    folded reasoning and the planted completion; the page's own search and filter (set from the address)
+    narrow it; screenshots are written."""
+    base = write_sampled_run(tmp_path / "base", "base", 4, 4, planted=(2, 1))
+    rl = write_sampled_run(tmp_path / "rl", "rl", 4, 4)
+    summary = json.loads((tmp_path / "rl" / "summary.json").read_text())
+    summary["pass@1_at_budget"] = {"1024": 0.2, "2048": 0.3}
+    (tmp_path / "rl" / "summary.json").write_text(json.dumps(summary))
+    (tmp_path / "rl" / "audit_summary.json").write_text(json.dumps({"num_samples": 16, "num_disagreements": 3}))
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "base"), str(tmp_path / "rl"), "--out", str(out)]) == 0
+
+    dom = parse_dom(chromium(tmp_path, (out / "report.html").as_uri(), "--dump-dom"))
+    images = {img.attrs.get("src") for img in dom.find_all("img")}
+    assert {"headline.png", "budget_toy.png", "pass_at_k_toy.png", "lengths_toy.png"} <= images
+    headers = [th.text().strip() for th in dom.find_all("th")]
+    assert "audit disagreements" in headers
+    assert any(a.attrs.get("href") == "explorer.html" for a in dom.find_all("a"))
+    chromium(tmp_path, (out / "report.html").as_uri(), f"--screenshot={out / 'report_screenshot.png'}",
+             "--window-size=1200,1600")
+    assert (out / "report_screenshot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    explorer = (out / "explorer.html").as_uri()
+    dom = parse_dom(chromium(tmp_path, explorer, "--dump-dom"))
+    samples = dom.find_all("div", "sample")
+    assert len(samples) == len(base) + len(rl) == 32
+    assert len(dom.find_all("details", "problem")) == 8 and len(dom.find_all("section", "run")) == 2
+    planted = [s for s in samples if PLANTED in s.text()]
+    assert len(planted) == 1 and planted[0].attrs["data-verdict"] == "right"  # (2 + 1) % 3 == 0
+    assert planted[0].find_all("pre", "answer-text")[0].text().strip() == PLANTED
+    think = planted[0].find_all("details", "think")[0]
+    assert "open" not in think.attrs and think.find_all("pre", "think-text")[0].text().startswith("step 2.1 ")
+    truncated = [s for s in samples if s.attrs["data-truncated"] == "true"]
+    assert len(truncated) == 8 and all(s.find_all("span", "unclosed") for s in truncated)
+    status = next(n for n in dom.iter() if n.attrs.get("id") == "status")
+    assert status.text() == "32 samples in 8 problems"
+
+    dom = parse_dom(chromium(tmp_path, explorer + "#q=" + PLANTED.lower(), "--dump-dom"))
+    visible = [s for s in dom.find_all("div", "sample") if s.visible()]
+    assert len(visible) == 1 and PLANTED in visible[0].text()
+    assert [m.text() for m in visible[0].find_all("mark")] == [PLANTED]
+    assert next(n for n in dom.iter() if n.attrs.get("id") == "status").text() == "1 sample in 1 problem match"
+    chromium(tmp_path, explorer + "#q=" + PLANTED, f"--screenshot={out / 'explorer_screenshot.png'}",
+             "--window-size=1200,900")
+    assert (out / "explorer_screenshot.png").stat().st_size > 5000
+
+    dom = parse_dom(chromium(tmp_path, explorer + "#filter=truncated", "--dump-dom"))
+    visible = [s for s in dom.find_all("div", "sample") if s.visible()]
+    assert len(visible) == 8 and all(s.attrs["data-truncated"] == "true" for s in visible)
+    dom = parse_dom(chromium(tmp_path, explorer + "#filter=right", "--dump-dom"))
+    assert all(s.attrs["data-verdict"] == "right" for s in dom.find_all("div", "sample") if s.visible())
+
+
+@needs_browser
+def test_explorer_large_run_loads_problems_lazily(tmp_path: Path):
+    """30 problems x 64 samples with long reasoning (~10 M characters): the page embeds only metadata, each
+    problem's completions are a script loaded when needed, and search still finds a planted completion."""
+    from r1eval.explorer import INLINE_CHARS
+
+    rows = write_sampled_run(tmp_path / "big", "big", 30, 64, planted=(17, 40), reasoning_chars=5000)
+    assert sum(len(r["completion"]) for r in rows) > INLINE_CHARS
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "big"), "--out", str(out)]) == 0
+    page = out / "explorer.html"
+    assert page.stat().st_size < 2_000_000 and PLANTED not in page.read_text()
+    assert len(list((out / "explorer_data" / "r0").glob("p*.js"))) == 30
+    dom = parse_dom(chromium(tmp_path, page.as_uri(), "--dump-dom"))
+    assert len(dom.find_all("details", "problem")) == 30 and not dom.find_all("div", "sample")  # nothing rendered yet
+    t0 = time.perf_counter()
+    dom = parse_dom(chromium(tmp_path, page.as_uri() + "#q=" + PLANTED, "--dump-dom"))
+    elapsed = time.perf_counter() - t0
+    visible = [s for s in dom.find_all("div", "sample") if s.visible()]
+    assert len(visible) == 1 and PLANTED in visible[0].text() and visible[0].attrs["data-sample-index"] == "40"
+    assert elapsed < 120

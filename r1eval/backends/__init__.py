@@ -8,7 +8,7 @@ from r1eval.backends.base import Backend, GenerationRequest, GenerationResult
 from r1eval.errors import UsageError
 from r1eval.models import ModelSpec
 
-__all__ = ["Backend", "GenerationRequest", "GenerationResult", "make_backend", "BACKENDS"]
+__all__ = ["Backend", "GenerationRequest", "GenerationResult", "make_backend", "resolve_backend", "BACKENDS"]
 
 BACKENDS = ("auto", "transformers", "vllm", "openai")
 
@@ -24,10 +24,16 @@ def default_backend_name() -> str:
     return "vllm" if torch.cuda.is_available() else "transformers"
 
 
+def resolve_backend(name: str) -> str:
+    """The backend that will run: `auto` resolved (recorded in config.json, part of the resume identity)."""
+    if name not in BACKENDS:
+        raise UsageError(f"unknown backend '{name}'; choose one of {', '.join(BACKENDS)}")
+    return default_backend_name() if name == "auto" else name
+
+
 def make_backend(name: str, model: ModelSpec, options: dict[str, Any]) -> Backend:
     """Build the named backend; `options` are the CLI's backend flags (batch_size, dtype, ...)."""
-    if name == "auto":
-        name = default_backend_name()
+    name = resolve_backend(name)
     if name == "transformers":
         from r1eval.backends.transformers import TransformersBackend
 
@@ -47,6 +53,7 @@ def make_backend(name: str, model: ModelSpec, options: dict[str, Any]) -> Backen
         from r1eval.backends.openai import OpenAIBackend
 
         return OpenAIBackend(model, **{k: options[k] for k in ("base_url", "api_key_env", "concurrency",
-                                                               "request_timeout", "max_retries")
+                                                               "request_timeout", "max_retries",
+                                                               "standard_params_only")
                                        if options.get(k) is not None})
-    raise UsageError(f"unknown backend '{name}'; choose one of {', '.join(BACKENDS)}")
+    raise AssertionError(name)  # resolve_backend accepted a name nothing builds

@@ -50,16 +50,30 @@ class Backend(Protocol):
         """Provenance for config.json: engine versions, device, dtype, options."""
         ...
 
+    def effective_sampling(self, params: SamplingParams) -> dict[str, Any]:
+        """Every sampling field exactly as this backend hands it to its engine (config.json records it)."""
+        ...
+
     def close(self) -> None:
         """Free the engine (GPU memory, server connections)."""
         ...
 
 
-def render_prompt(tokenizer: Any, messages: Messages, force_think: bool) -> str:
-    """The exact prompt text: the model's chat template with the generation prompt, plus `<think>\\n`
+def prompt_messages(messages: Messages, system_prompt: str | None) -> Messages:
+    """The chat turns sent to the model: `--system-prompt` as a first system turn when given (replacing
+    none of the bench's turns), else the bench's messages as they are."""
+    return [{"role": "system", "content": system_prompt}, *messages] if system_prompt is not None else messages
+
+
+def render_prompt(tokenizer: Any, messages: Messages, force_think: bool, system_prompt: str | None = None,
+                  chat_template_kwargs: dict[str, Any] | None = None) -> str:
+    """The exact prompt text: the model's chat template (with `chat_template_kwargs` as extra template
+    variables, e.g. `enable_thinking`) over `prompt_messages`, with the generation prompt, plus `<think>\\n`
     when forced. Every local backend uses this, so the same problem gets the same text everywhere."""
+    messages = prompt_messages(messages, system_prompt)
     if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                             **(chat_template_kwargs or {}))
     else:  # base models without a template: plain concatenation of the turns
         text = "\n\n".join(m["content"] for m in messages) + "\n\n"
     if force_think and not text.rstrip().endswith("<think>"):

@@ -1,6 +1,8 @@
 """OpenAI-compatible backend: chat completions against a server (`vllm serve`, SGLang, the DeepSeek API).
 
-One request per sample, `seed` = the sample's seed, at most `concurrency` in flight. Retries with
+One request per sample, `seed` = the sample's seed, at most `concurrency` in flight. Every sampling field
+is sent explicitly (`effective_sampling`): `vllm serve` fills any field a request leaves out from the
+model's generation_config.json, so leaving out "neutral" ones would let the model's defaults in. Retries with
 exponential backoff and jitter on connection errors, 408/409/429 and 5xx (honouring `Retry-After`)
 and the per-request timeout are the `openai` client's own (`max_retries`, `timeout`). Samples are
 handed back as they finish, so a killed run resumes exactly like a local one. The server renders the
@@ -24,6 +26,7 @@ from r1eval.backends.base import (
     as_finished_batches,
     group_by_request,
     iterate_async,
+    prompt_messages,
 )
 from r1eval.errors import BackendError, UsageError
 from r1eval.models import ModelSpec
@@ -61,7 +64,8 @@ class OpenAIBackend:
     name = "openai"
 
     def __init__(self, model: ModelSpec, base_url: str | None = None, api_key_env: str | None = None,
-                 concurrency: int = 64, request_timeout: float = 3600.0, max_retries: int = 6) -> None:
+                 concurrency: int = 64, request_timeout: float = 3600.0, max_retries: int = 6,
+                 standard_params_only: bool = False) -> None:
         from openai import AsyncOpenAI
 
         if not base_url:
@@ -74,7 +78,8 @@ class OpenAIBackend:
             api_key = os.environ.get(DEFAULT_API_KEY_ENV) or "EMPTY"
         self.spec, self.base_url = model, base_url.rstrip("/")
         self.options = {"base_url": self.base_url, "api_key_env": api_key_env or DEFAULT_API_KEY_ENV,
-                        "concurrency": concurrency, "request_timeout": request_timeout, "max_retries": max_retries}
+                        "concurrency": concurrency, "request_timeout": request_timeout, "max_retries": max_retries,
+                        "standard_params_only": standard_params_only}
         self._loop = asyncio.new_event_loop()
         self.client = AsyncOpenAI(base_url=self.base_url, api_key=api_key, timeout=request_timeout,
                                   max_retries=max_retries)
@@ -120,6 +125,11 @@ class OpenAIBackend:
         if isinstance(exc, openai.NotFoundError):
             return BackendError(f"{where}model '{self.spec.name}' not found at {self.base_url} ({message}); "
                                 f"fix --model or --base-url{kept}")
+        if isinstance(exc, openai.BadRequestError) and not self.options["standard_params_only"] and any(
+                f in message for f in ("top_k", "min_p", "repetition_penalty", "chat_template_kwargs")):
+            return BackendError(f"{where}the server at {self.base_url} rejected a sampling field r1eval sends "
+                                f"({message}); rerun with --standard-params-only to send only OpenAI-standard "
+                                f"fields (the server's defaults then decide the others){kept}")
         if isinstance(exc, openai.BadRequestError) and ("context" in message.lower() or "token" in message.lower()):
             return BackendError(f"{where}prompt + --max-tokens exceed the served model's context ({message}); "
                                 f"lower --max-tokens{kept}")
@@ -133,10 +143,34 @@ class OpenAIBackend:
         return {"backend": self.name, "openai": openai.__version__, "served_models": self.served,
                 **self.options, "requests": "one chat completion per sample, seed = sample seed"}
 
+    def effective_sampling(self, params: SamplingParams) -> dict[str, Any]:
+        """The sampling fields of every request body (plus its `seed`): the OpenAI-standard ones, and vLLM's
+        `top_k`, `min_p`, `repetition_penalty` (and `chat_template_kwargs`) in `extra_body`, so a vLLM server
+        can't fill them from the model's generation_config.json. With `standard_params_only` (servers that
+        reject unknown fields) the extra fields are not sent and the server's defaults decide them."""
+        body: dict[str, Any] = {"temperature": params.temperature, "top_p": params.top_p,
+                                "presence_penalty": params.presence_penalty,
+                                "frequency_penalty": params.frequency_penalty, "max_tokens": params.max_tokens}
+        extra = {"top_k": params.top_k if params.top_k > 0 else -1,  # -1: off on every vLLM and SGLang version
+                 "min_p": params.min_p, "repetition_penalty": params.repetition_penalty}
+        if params.chat_template_kwargs:
+            extra["chat_template_kwargs"] = params.chat_template_kwargs
+        if self.options["standard_params_only"]:
+            return body
+        return {**body, "extra_body": extra}
+
     def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams) -> Iterator[GenerationResult]:
         if params.force_think:
             raise UsageError("--force-think needs the prompt text, but with --backend openai the server renders "
                              "the chat template; drop --force-think or use --backend vllm")
+        if self.options["standard_params_only"]:
+            unsent = [flag for flag, neutral in (("--top-k", params.top_k == 0), ("--min-p", params.min_p == 0.0),
+                                                 ("--repetition-penalty", params.repetition_penalty == 1.0),
+                                                 ("--chat-template-kwargs", not params.chat_template_kwargs))
+                      if not neutral]
+            if unsent:
+                raise UsageError(f"--standard-params-only sends no {', '.join(unsent)}; drop those flags or "
+                                 "--standard-params-only")
         self._limit = asyncio.Semaphore(int(self.options["concurrency"]))
         for batch in iterate_async(self._loop, self._generate(requests, params)):
             yield from group_by_request(batch)
@@ -156,8 +190,8 @@ class OpenAIBackend:
         async with self._limit:
             try:
                 response = await self.client.chat.completions.create(
-                    model=self.spec.name, messages=request.messages, n=1, seed=seed,
-                    temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens)
+                    model=self.spec.name, messages=prompt_messages(request.messages, params.system_prompt), n=1,
+                    seed=seed, **self.effective_sampling(params))
             except openai.APIError as exc:
                 raise self._error(exc, f"problem {request.problem_id} sample {index}: ") from None
         if not response.choices:
@@ -174,7 +208,7 @@ class OpenAIBackend:
             extra["usage"] = "not reported by the server"
         completion = Completion(text, usage.completion_tokens if usage else 0, finish,
                                 usage.prompt_tokens if usage else None, extra)
-        return request, request.messages, index, completion
+        return request, prompt_messages(request.messages, params.system_prompt), index, completion
 
     def close(self) -> None:
         if not self._loop.is_closed():

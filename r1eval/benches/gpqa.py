@@ -1,8 +1,9 @@
 """GPQA-Diamond (Rein et al. 2023): 198 graduate-level science questions with four choices.
 
 GPQA's authors ask that the questions not be redistributed, so nothing is bundled: load the gated hub
-original (`--hub`, Idavidrein/gpqa `gpqa_diamond.csv`, after accepting its terms) or a local file
-(`--data FILE`) in one of two forms:
+original (`--hub [--revision REV]`, Idavidrein/gpqa `gpqa_diamond.csv`, after accepting its terms) or local
+data (`--data PATH`: a file, parquet, a `save_to_disk` directory or a hub cache snapshot; see
+r1eval/benches/datasource.py) whose rows take one of two forms:
 
 - the original CSV (columns Question, Correct Answer, Incorrect Answer 1-3; also as JSONL rows with those
   keys). The choices are shuffled with a seed per (problem, sample), so the right answer's position
@@ -22,7 +23,6 @@ Prompt: the simple-evals template (think step by step; last line `Answer: $LETTE
 
 from __future__ import annotations
 
-import csv
 import random
 import re
 from collections.abc import Sequence
@@ -31,12 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from r1eval.benches.base import Bench, LoadOptions
+from r1eval.benches.datasource import read_hub_files, read_local
 from r1eval.errors import UsageError
-from r1eval.grading.math import answer_region
-from r1eval.records import Messages, Problem, Sample, Verdict, read_jsonl
+from r1eval.grading.mcq import LETTERS as CHOICE_LETTERS
+from r1eval.grading.mcq import MCQ_GRADER_VERSION, extract_choice, gold_letter
+from r1eval.records import Messages, Problem, Sample, Verdict
 
 LETTERS = "ABCD"
-MCQ_GRADER_VERSION = "1"  # bump whenever a verdict can change
 HUB_REPO = "Idavidrein/gpqa"
 HUB_FILE = "gpqa_diamond.csv"
 CSV_CHOICE_COLUMNS = ("Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
@@ -142,134 +143,34 @@ def _problem_from_mcq_row(row: dict[str, Any], i: int, source: str) -> Problem:
     return Problem(str(row.get("id", i)), mcq_prompt(question), gold, meta)
 
 
-def read_gpqa_csv(path: Path) -> list[dict[str, Any]]:
-    """Rows of a GPQA CSV file."""
-    try:
-        with path.open(encoding="utf-8", newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"could not read {path} as a GPQA CSV: {exc}") from None
-    if rows and "Question" not in rows[0]:
-        raise UsageError(f"{path}: no 'Question' column; expected the GPQA CSV columns Question, "
-                         f"{', '.join(CSV_CHOICE_COLUMNS)}")
-    return rows
-
-
-def download_hub_csv() -> Path:
-    """Fetch Idavidrein/gpqa's gpqa_diamond.csv with the user's hub token (the dataset is gated)."""
-    from huggingface_hub import get_token, hf_hub_download
-    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        return Path(hf_hub_download(HUB_REPO, HUB_FILE, repo_type="dataset", token=get_token()))
-    except GatedRepoError:
-        raise UsageError(f"{HUB_REPO} is gated: accept its terms at https://huggingface.co/datasets/{HUB_REPO} "
-                         "and log in (`hf auth login` or HF_TOKEN), or pass --data FILE") from None
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
-        raise UsageError(f"could not download {HUB_REPO}/{HUB_FILE} ({str(exc).splitlines()[0]}); "
-                         "pass --data FILE instead") from None
+def _gpqa_files(directory: Path) -> list[Path]:
+    """In a copy of the hub repo (or any folder holding it), the Diamond CSV."""
+    return [directory / HUB_FILE] if (directory / HUB_FILE).is_file() else []
 
 
 # ---------------------------------------------------------------------------------------------------
-# answer extraction
-
-_MARKUP = re.compile(r"\*\*|__|\\textbf\{|\\text\{|\\mathrm\{|\\mathbf\{")
-_ANSWER_CUE = re.compile(r"(?i)\banswer(?:\s+is)?\s*[:：]|\banswer\s+is\b")
-_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_LEADING_LETTER = re.compile(r"^[\s$({\[]*(?:\\boxed\s*\{)?[\s$({\[]*(?:(?:option|choice)\s+)?\(?([A-Da-d])(?![A-Za-z0-9])"
-                             r"(?P<after>.{0,2})", re.S)
-_BARE_LETTER = re.compile(r"^[\s$({\[]*\(?([A-D])\)?[\s.$)}\]]*$")
+# grading (the extraction rules live in r1eval/grading/mcq.py)
 
 
-def _leading_letter(tail: str) -> str | None:
-    """`C`, `(C)`, `$C$`, `\\boxed{C}`, `option C`, `C) text` at the start of `tail`."""
-    m = _LEADING_LETTER.match(tail)
-    if not m:
-        return None
-    letter, after = m.group(1), m.group("after")
-    if letter.islower() and not re.match(r"^(?:[).:,}$]|\s*$)", after):
-        return None  # a lowercase letter counts only on its own: "answer: (c)", not "answer: a shift..."
-    if letter == "A" and re.match(r"^ [a-z]", after):
-        return None  # the article: "Answer: A shift of 10 eV"
-    return letter.upper()
-
-
-def _normalize(text: str) -> str:
-    return re.sub(r"[\s$\\{}]+", "", text).lower().rstrip(".")
-
-
-def _matching_choice(tail: str, choices: Sequence[str] | None) -> int | None:
-    """Index of the choice whose text `tail` states: equal after normalising, else the only one contained."""
-    if not choices:
-        return None
-    norm = _normalize(tail)
-    texts = [_normalize(c) for c in choices]
-    if not norm:
-        return None
-    equal = [j for j, t in enumerate(texts) if t and t == norm]
-    if len(equal) == 1:
-        return equal[0]
-    contained = [j for j, t in enumerate(texts) if t and t in norm]
-    if len(contained) == 1:
-        return contained[0]
-    return None
-
-
-def _boxed_contents(text: str) -> list[tuple[int, str]]:
-    out = []
-    for m in _BOXED.finditer(text):
-        depth, i = 1, m.end()
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0:
-            out.append((m.start(), text[m.end():i - 1]))
-    return out
-
-
-def extract_choice(completion: str, shown_choices: Sequence[str] | None = None) -> tuple[str | None, str]:
-    """The letter (as shown to the model) a completion chose, and how it was found.
-
-    Only the text after `</think>` counts (nothing if the reasoning never closed). Candidates are the text
-    after each `Answer:` / `answer is` cue (markdown stripped) and each `\\boxed{}`; each is read as a letter
-    (`C`, `(C)`, `**C**`, `\\boxed{C}`, `C) text`) or else as the text of one of the choices. The last
-    candidate in the reply wins. With no cue, a last line holding just a letter or just a choice's text
-    counts. Returns (None, reason) when nothing parses.
-    """
-    region = answer_region(completion)
-    if region is None:
-        return None, "reasoning never closed (no </think>)"
-    text = _MARKUP.sub("", region)
-    candidates: list[tuple[int, str, str]] = []
-    for m in _ANSWER_CUE.finditer(text):
-        tail = text[m.end():].split("\n", 1)[0] or text[m.end():].lstrip("\n").split("\n", 1)[0]
-        found = _read_candidate(tail, shown_choices)
-        if found:
-            candidates.append((m.start(), found, "answer line"))
-    for pos, content in _boxed_contents(text):
-        found = _read_candidate(content, shown_choices)
-        if found:
-            candidates.append((pos, found, "boxed"))
-    if candidates:
-        _, letter, how = max(candidates)
-        return letter, how
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    if lines:
-        m = _BARE_LETTER.match(lines[-1])
-        if m:
-            return m.group(1), "bare letter"
-        texts = [_normalize(c) for c in shown_choices or []]
-        if _normalize(lines[-1]) in texts:
-            return LETTERS[texts.index(_normalize(lines[-1]))], "choice text"
-    return None, "no answer found"
-
-
-def _read_candidate(tail: str, shown_choices: Sequence[str] | None) -> str | None:
-    letter = _leading_letter(tail)
-    if letter:
-        return letter
-    j = _matching_choice(tail.strip().strip("$").rstrip(".}"), shown_choices)
-    return LETTERS[j] if j is not None else None
+def problem_from_record(row: dict[str, Any]) -> Problem:
+    """The problem one recorded sample saw, rebuilt from its samples.jsonl (or graded) row alone, for
+    `r1eval audit`: the gold letter (`gold`, else `answer`), the choices shown (the prompt's `A) ...`
+    lines; the last one cut where a chat template's end-of-turn token follows it) and, for a shuffled sample,
+    its `detail.choice_order` with the problem's reference order."""
+    pid = str(row.get("problem_id", row.get("id", "")))
+    gold = row.get("gold") if row.get("gold") not in (None, "") else row.get("answer")
+    prompt = row.get("prompt")
+    if isinstance(prompt, list):
+        prompt = "\n".join(str(m.get("content", "")) for m in prompt if isinstance(m, dict))
+    shown = parse_inline_choices(prompt) if isinstance(prompt, str) else None
+    if shown:  # the rendered prompt goes on after the last choice: a chat template's end-of-turn token
+        shown[-1] = re.split(r"\n|<\||<｜|</s>|\[/INST\]|<end_of_turn>", shown[-1], maxsplit=1)[0].strip()
+    order = (row.get("detail") or {}).get("choice_order")
+    if not order:
+        return Problem(pid, [], gold, {"choices": shown, "shuffle": False})
+    choices = [shown[order.index(k)] for k in range(len(order))] if shown and len(shown) == len(order) else None
+    return Problem(pid, [], gold, {"choices": choices, "order": order, "reference_order": reference_order(pid),
+                                   "shuffle": True})
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -281,18 +182,17 @@ class GPQABench(Bench):
     """GPQA-Diamond: gated CSV from the hub or a local CSV / MCQ JSONL; seeded per-sample choice shuffles."""
 
     def load(self, opts: LoadOptions) -> list[Problem]:
+        revision = opts.extra.get("revision")
         if opts.data is not None:
-            path = Path(opts.data)
-            if not path.is_file():
-                raise UsageError(f"--data file not found: {path}")
-            rows = read_gpqa_csv(path) if path.suffix.lower() == ".csv" else read_jsonl(path)
-            return problems_from_rows(rows, str(path))
-        if opts.hub:
-            path = download_hub_csv()
-            return problems_from_rows(read_gpqa_csv(path), f"{HUB_REPO}/{HUB_FILE}")
-        raise UsageError("gpqa_diamond is not bundled (its authors ask that it not be redistributed): pass "
-                         f"--data FILE (the GPQA CSV or a multiple-choice JSONL) or --hub (gated {HUB_REPO}; "
-                         "accept its terms and log in first)")
+            loaded = read_local(opts.data, split="train", pick=_gpqa_files, revision=revision)
+        elif opts.hub:
+            loaded = read_hub_files(HUB_REPO, [HUB_FILE], revision=revision, pick=_gpqa_files)
+        else:
+            raise UsageError("gpqa_diamond is not bundled (its authors ask that it not be redistributed): pass "
+                             "--data PATH (the GPQA CSV, a multiple-choice JSONL, parquet, a save_to_disk directory or a "
+                             f"hub snapshot) or --hub (gated {HUB_REPO}; accept its terms and log in first)")
+        loaded.note(opts)
+        return problems_from_rows(loaded.rows, loaded.source)
 
     def sample_problem(self, problem: Problem, sample_index: int, seed: int) -> Problem:
         if not problem.meta.get("shuffle"):
@@ -308,22 +208,24 @@ class GPQABench(Bench):
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
         return [self.grade_one(problem, completion) for problem, completion in items]
 
-    def grade_one(self, problem: Problem, completion: str) -> Verdict:
-        """Extract the chosen letter, map it to the reference order, compare with the gold letter."""
+    def grade_one(self, problem: Problem, completion: str, lenient: bool = False) -> Verdict:
+        """Extract the chosen letter (strictly, unless `lenient`), map it from the order this sample was
+        shown to the reference order, compare with the gold letter. A problem without choices (a graded
+        row with only an `answer`) is read with letters A-J."""
         meta = problem.meta
-        order = meta.get("order") or list(range(len(LETTERS)))
-        reference = meta.get("reference_order") or order
         choices = meta.get("choices")
-        shown_choices = [choices[k] for k in order] if choices else None
-        shown, how = extract_choice(completion, shown_choices)
+        order = meta.get("order") or (list(range(len(choices))) if choices else None)
+        reference = meta.get("reference_order") or order
+        shown_choices = [choices[k] for k in order] if choices and order else None
+        shown, how = extract_choice(completion, shown_choices, num_choices=len(order) if order else None,
+                                    lenient=lenient)
         detail: dict[str, Any] = {"how": how}
         if meta.get("shuffle"):
             detail["choice_order"] = order  # source choices shown at A-D; 0 = the CSV's Correct Answer
         if shown is None:
             return Verdict(None, False, {**detail, "unparseable": True})
-        letter = LETTERS[reference.index(order[LETTERS.index(shown)])]
-        gold = str(problem.gold).strip().strip("()").upper()
-        return Verdict(letter, letter == gold, {**detail, "shown_letter": shown})
+        letter = CHOICE_LETTERS[reference.index(order[CHOICE_LETTERS.index(shown)])] if order else shown
+        return Verdict(letter, letter == gold_letter(problem.gold), {**detail, "shown_letter": shown})
 
     def extra_summary(self, summary: dict[str, Any], samples: Sequence[Sample],
                       problems: Sequence[Problem]) -> dict[str, Any]:
@@ -333,5 +235,5 @@ class GPQABench(Bench):
 
 def gpqa_benches() -> list[Bench]:
     """GPQA-Diamond with the R1 protocol's defaults."""
-    return [GPQABench("gpqa_diamond", "GPQA-Diamond, 198 science MCQs (not bundled: --data FILE or --hub)",
+    return [GPQABench("gpqa_diamond", "GPQA-Diamond, 198 science MCQs (not bundled: --data PATH or --hub)",
                       default_n=8, kind="mcq")]
