@@ -57,7 +57,7 @@ class MiniConfig:
     grpo_max_completion: int = 48
     grpo_learning_rate: float = 2e-5
     eval_n: int = 4
-    eval_max_tokens: int = 256
+    eval_max_tokens: int = 384
     max_truncation: float = 0.05  # an arm whose held-out replies hit the cap more often is flagged
     seed: int = 0
     # scripted teacher flaw rates
