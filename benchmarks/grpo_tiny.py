@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rl.tasks import train_test_split, write_split  # noqa: E402
+from rl.training import read_steps  # noqa: E402
 
 
 def r1eval(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -74,7 +75,7 @@ def main() -> None:
     gate = r1eval("gate", "--baseline", str(out / "eval_before"), "--candidate", str(out / "eval_after"),
                   "--mode", "better", env=env)
 
-    steps = [json.loads(line) for line in (out / "grpo" / "steps.jsonl").read_text().splitlines()]
+    steps = read_steps(out / "grpo" / "steps.jsonl")
     k = max(1, min(5, len(steps) // 4))
     first = sum(s["rewards"]["accuracy_reward"] for s in steps[:k]) / k
     last = sum(s["rewards"]["accuracy_reward"] for s in steps[-k:]) / k

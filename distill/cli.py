@@ -9,6 +9,7 @@ from pathlib import Path
 
 from r1eval.errors import UsageError
 from rl.gating import add_gate_flags
+from rl.training import add_launch_flags, is_main_process, require_data_and_output
 
 
 def add_distill_parser(sub: argparse._SubParsersAction, positive_int) -> None:
@@ -44,13 +45,18 @@ def add_distill_parser(sub: argparse._SubParsersAction, positive_int) -> None:
 
     t = verbs.add_parser("train", help="SFT a student on filtered traces (TRL SFTTrainer)")
     t.add_argument("--student", help="student model: HF dir, .gguf or hub id (default: embedded SmolLM2-135M)")
-    t.add_argument("--data", type=Path, required=True, help="a `distill filter` output dir or a messages JSONL")
+    t.add_argument("--data", type=Path,
+                   help="a `distill filter` output dir or a messages JSONL (required unless --dry-run)")
     t.add_argument("--preset", default="tiny-cpu", help="training preset: r1-distill | tiny-cpu (default)")
     t.add_argument("--lora", action="store_true", help="train LoRA adapters (peft) instead of all weights")
-    t.add_argument("--output", type=Path, required=True, help="output directory (final model in model/)")
-    t.add_argument("--epochs", type=float, help="override the preset's num_train_epochs")
-    t.add_argument("--max-steps", type=int, help="override the preset's max_steps")
+    t.add_argument("--output", type=Path, help="output directory (final model in model/); rerunning the same "
+                                               "command with it continues the run (required unless --dry-run)")
+    add_launch_flags(t, positive_int)
+    t.add_argument("--epochs", type=float, help="override the preset's num_train_epochs (larger extends a run)")
+    t.add_argument("--max-steps", type=int, help="override the preset's max_steps (larger extends a run)")
     t.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
+    t.add_argument("--global-batch-size", type=positive_int, help="override sequences per optimizer step")
+    t.add_argument("--micro-batch-size", type=positive_int, help="override the most sequences per process per pass")
     add_gate_flags(t, positive_int, "the student")
 
 
@@ -115,12 +121,17 @@ def _filter(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from distill.train import PRESETS, train_student
+    from distill.train import sft_dry_run, train_student
 
-    if args.preset not in PRESETS:
-        raise UsageError(f"unknown --preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
     overrides = {k: v for k, v in {"num_train_epochs": args.epochs, "max_steps": args.max_steps,
-                                   "learning_rate": args.learning_rate}.items() if v is not None}
+                                   "learning_rate": args.learning_rate, "global_batch_size": args.global_batch_size,
+                                   "micro_batch_size": args.micro_batch_size}.items() if v is not None}
+    if args.dry_run:
+        plan = sft_dry_run(args.preset, overrides, args.lora, args.num_processes, args.output)
+        if is_main_process():
+            print(json.dumps(plan, indent=2, default=str))
+        return 0
+    require_data_and_output(args, "r1eval distill train")
     gate = None
     if args.gate_bench:
         from r1eval.benches import get_bench
@@ -131,6 +142,8 @@ def _train(args: argparse.Namespace) -> int:
         gate = GateSettings(benches=args.gate_bench, every=args.gate_every, n=args.gate_n, limit=args.gate_limit,
                             max_tokens=args.gate_max_tokens, stop_on_regression=args.stop_on_regression)
     final = train_student(args.student, args.data, args.output, preset=args.preset, lora=args.lora,
-                          overrides=overrides, gate=gate)
-    print(f"trained model in {final}; evaluate it with `r1eval run --model {final} --bench ...`")
+                          overrides=overrides, gate=gate, max_minutes=args.max_minutes,
+                          num_processes=args.num_processes)
+    if is_main_process():
+        print(f"trained model in {final}; evaluate it with `r1eval run --model {final} --bench ...`")
     return 0

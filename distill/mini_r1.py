@@ -1,17 +1,26 @@
 """Mini reproduction of R1's distill-vs-RL ablation on 2 CPU cores: `python -m distill.mini_r1`.
 
-Stages (each skipped when its output already exists under --work, so a killed run resumes):
+Stages (each skipped when its output already exists under --work, and the training stages continue
+from their last checkpoint, so a killed run resumes where it stopped):
 1. data: 2-digit addition problems (`rl.tasks`), a training split and a disjoint held-out split.
 2. teacher: a SCRIPTED SOLVER (not a neural model; no strong model fits this CPU) writes step-by-step
    column-addition traces `<think>...</think>` + boxed answer, 4 per training problem, with deliberate
    flaws at fixed rates (carry slips, loops, foreign-language words, missing summary) so rejection
    sampling has real work. The same solver answers the held-out split so its strength is measured.
 3. filter: `distill.filter` keeps correct, readable traces (at most 1 per problem).
-4. distilled: the embedded SmolLM2-135M-Instruct is fine-tuned on them (`distill.train`, TRL SFTTrainer).
-5. rl: the same student is trained with GRPO (`r1eval grpo`, TRL GRPOTrainer) with about as many
-   trained tokens as the SFT arm; wall times of both arms are recorded.
-6. eval: base, distilled and RL students through `r1eval run` on the held-out split (R1 sampling).
-7. report: `r1eval report` over the runs into reports/mini-r1/ (plus the filter report and provenance).
+4. distilled: the embedded SmolLM2-135M-Instruct is fine-tuned on them (`r1eval distill train`, TRL SFT).
+5. rl: the same student is trained with GRPO (`r1eval grpo --preset tiny-cpu`, TRL GRPOTrainer) for a fixed
+   number of steps, enough for this preset to learn 2-digit addition.
+6. eval: base, distilled and RL students through `r1eval run` on the held-out split (R1 sampling, n >= 4),
+   with a token cap large enough that at most 5% of any arm's replies are truncated (measured and
+   reported per arm; an arm above it is flagged in the report).
+7. report: `r1eval report` over the runs into --out (reports/mini-r1/), plus what it found and why, both
+   arms' compute side by side (optimizer steps, tokens generated, wall time), the filter report, and the
+   provenance: every stage's `git describe --dirty`, which must be one clean commit (else the report is
+   refused unless --allow-dirty).
+
+Sizes: `MiniConfig` (about 1.5 hours on 2 quiet cores); `--smoke` runs every stage at toy sizes in
+minutes (its report says it proves nothing).
 """
 
 from __future__ import annotations
@@ -20,37 +29,52 @@ import argparse
 import json
 import random
 import shutil
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 FOREIGN = "然后 我们 进位"  # words in another script, for the mixed-language flaw
+ARMS = ("base", "distilled", "rl")
+ROOT = Path(__file__).resolve().parent.parent
 
 
-@dataclass
+@dataclass(frozen=True)
 class MiniConfig:
-    """Sizes of the mini reproduction (defaults: under an hour on 2 CPU cores shared with other jobs)."""
+    """Sizes of the mini reproduction (defaults: about 1.5 hours on 2 quiet CPU cores)."""
 
-    train_problems: int = 64
-    test_problems: int = 40
+    train_problems: int = 400
+    test_problems: int = 100
     traces_per_problem: int = 4
     keep_per_problem: int = 1
     sft_epochs: float = 2.0
     sft_learning_rate: float = 1e-4
-    grpo_steps: int = 8
-    grpo_generations: int = 4
-    grpo_prompts_per_step: int = 2
-    grpo_max_completion: int = 64
+    grpo_steps: int = 40  # the tiny-cpu preset learns 2-digit addition in about 30
+    grpo_generations: int = 8
+    grpo_prompts_per_step: int = 4
+    grpo_max_completion: int = 48
     grpo_learning_rate: float = 2e-5
-    eval_n: int = 1
-    eval_max_tokens: int = 64
+    eval_n: int = 4
+    eval_max_tokens: int = 384
+    max_truncation: float = 0.05  # an arm whose held-out replies hit the cap more often is flagged
     seed: int = 0
     # scripted teacher flaw rates
     slip_rate: float = 0.15  # forgets the carry: wrong answer
     loop_rate: float = 0.05  # repeats one line many times
     foreign_rate: float = 0.05  # slips words of another language into the reasoning
     no_summary_rate: float = 0.05  # stops right after </think>
+
+    def check(self) -> None:
+        """The sizes below which the comparison says nothing (the smoke configuration is exempt)."""
+        if self.test_problems < 100 or self.eval_n < 4:
+            raise SystemExit(f"mini_r1: the held-out evaluation needs >= 100 problems x n >= 4 "
+                             f"(got {self.test_problems} x {self.eval_n})")
+
+
+SMOKE = replace(MiniConfig(), train_problems=16, test_problems=4, sft_epochs=1.0, grpo_steps=2, grpo_generations=4,
+                grpo_prompts_per_step=2, grpo_max_completion=16, eval_n=2, eval_max_tokens=32)
 
 
 def teacher_trace(a: int, b: int, rng: random.Random, cfg: MiniConfig) -> str:
@@ -78,8 +102,10 @@ def teacher_trace(a: int, b: int, rng: random.Random, cfg: MiniConfig) -> str:
     return "<think>\n" + "\n".join(lines) + "\n</think>\n" + summary
 
 
-def write_teacher_run(rows: list[dict[str, str]], data_path: Path, out: Path, cfg: MiniConfig, seed: int) -> None:
-    """The scripted teacher's traces as an ordinary run directory (config, graded samples, summary)."""
+def write_teacher_run(rows: list[dict[str, str]], data_path: Path, out: Path, cfg: MiniConfig, seed: int,
+                      n: int) -> None:
+    """The scripted teacher's `n` traces per problem as an ordinary run directory (config, graded samples,
+    summary)."""
     from r1eval.benches.base import LoadOptions
     from r1eval.benches.math import MathBench
     from r1eval.metrics import summarize
@@ -92,7 +118,7 @@ def write_teacher_run(rows: list[dict[str, str]], data_path: Path, out: Path, cf
     problems = bench.load(LoadOptions(data=data_path))
     by_id = {r["id"]: r for r in rows}
     model = ModelSpec("scripted column-addition solver (teacher)", "hub", "scripted/teacher")
-    params = SamplingParams(n=cfg.traces_per_problem, max_tokens=512, seed=seed)
+    params = SamplingParams(n=n, max_tokens=512, seed=seed)
     spec = RunSpec(bench=bench, model=model, params=params, backend="scripted", load=LoadOptions(data=data_path))
     config = {**build_config(spec, problems, problems), "label": "teacher",
               "teacher": "scripted solver with flaw rates " + json.dumps(
@@ -103,7 +129,7 @@ def write_teacher_run(rows: list[dict[str, str]], data_path: Path, out: Path, cf
     for p in problems:
         a, b = (int(x) for x in by_id[p.id]["problem"].removeprefix("What is ").rstrip("?").split(" + "))
         items: list[tuple[Problem, str, int]] = []
-        for i in range(cfg.traces_per_problem):
+        for i in range(n):
             s = sample_seed(seed, p.id, i)
             items.append((p, teacher_trace(a, b, random.Random(s), cfg), s))
         verdicts = bench.grade([(q, text) for q, text, _ in items])
@@ -112,32 +138,65 @@ def write_teacher_run(rows: list[dict[str, str]], data_path: Path, out: Path, cf
         run.append(batch)
         samples += batch
     run.close()
-    run.write_summary(summarize(samples, bench=bench.name, model=model.name, n=cfg.traces_per_problem,
+    run.write_summary(summarize(samples, bench=bench.name, model=model.name, n=n,
                                 equivalent=bench.equivalent))
     bench.close()
 
 
-def _stage(name: str, done: bool) -> bool:
-    print(f"[mini-r1] {name}: {'done already, skipped' if done else 'running'}", flush=True)
-    return not done
+def tree_state(out: Path) -> dict[str, Any]:
+    """This checkout as git sees it: `git describe --always --dirty`, HEAD, and the modified tracked files
+    other than the report directory `out` (which this script itself rewrites)."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                                  timeout=30).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    try:
+        report_dir = out.resolve().relative_to(ROOT)
+        exclude = [f":(exclude){report_dir}"]
+    except ValueError:
+        exclude = []
+    dirty = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                                      *exclude).splitlines() if line.strip()]
+    return {"describe": git("describe", "--always", "--dirty", "--abbrev=40").strip() or None,
+            "commit": git("rev-parse", "HEAD").strip() or None, "dirty": dirty}
 
 
-def _set_label(run_dir: Path, label: str, extra: dict[str, Any] | None = None) -> None:
+class Stages:
+    """work/stages.json: for each finished stage, its wall time and the tree it ran from."""
+
+    def __init__(self, work: Path, tree: dict[str, Any]) -> None:
+        self.path, self.tree = work / "stages.json", tree
+        self.done: dict[str, Any] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def run(self, name: str, finished: bool, fn: Any) -> None:
+        """Run `fn` unless `finished` (its output exists), recording its wall time and tree."""
+        print(f"[mini-r1] {name}: {'done already, skipped' if finished else 'running'}", flush=True)
+        if finished:
+            return
+        t0 = time.perf_counter()
+        fn()
+        seconds = round(time.perf_counter() - t0, 1) + float(self.done.get(name, {}).get("seconds", 0.0))
+        self.done[name] = {"seconds": seconds, "git_describe": self.tree["describe"], "commit": self.tree["commit"],
+                           "dirty": self.tree["dirty"]}
+        self.path.write_text(json.dumps(self.done, indent=2) + "\n")
+
+    def seconds(self, *names: str) -> float:
+        return sum(float(self.done.get(n, {}).get("seconds", 0.0)) for n in names)
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        raise SystemExit(f"[mini-r1] {what} failed with exit code {rc}")
+
+
+def _set_label(run_dir: Path, label: str) -> None:
     path = run_dir / "config.json"
     config = json.loads(path.read_text(encoding="utf-8"))
-    config.update({"label": label, **(extra or {})})
+    config["label"] = label
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-
-
-def _grpo_train_log(grpo_dir: Path, dest: Path) -> None:
-    """GRPO's steps.jsonl as the report's train_log.jsonl (reward by component, length, KL per step)."""
-    rows = []
-    for line in (grpo_dir / "steps.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        flat = {k: v for k, v in row.items() if not isinstance(v, dict)}
-        flat.update({f"reward/{k}": v for k, v in (row.get("rewards") or {}).items()})
-        rows.append(flat)
-    dest.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,37 +205,48 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("runs/mini-r1"), help="work directory (models, runs)")
     parser.add_argument("--out", type=Path, default=Path("reports/mini-r1"), help="report directory")
+    parser.add_argument("--smoke", action="store_true", help="toy sizes, minutes: checks the pipeline, proves nothing")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="write the report even when the stages ran from a modified tree or several commits")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
-    cfg = MiniConfig()
+    cfg = SMOKE if args.smoke else MiniConfig()
+    if not args.smoke:
+        cfg.check()
     work, out = args.work, args.out
-    work.mkdir(parents=True, exist_ok=True)
-    timings_path = work / "timings.json"
-    timings: dict[str, float] = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    tree = tree_state(out)
+    if tree["dirty"] and not args.allow_dirty:
+        print(f"mini_r1: the tree has uncommitted changes ({', '.join(tree['dirty'][:3])}); commit them (every "
+              "stage must run from one clean commit) or pass --allow-dirty", file=sys.stderr)
+        return 2
+    if args.threads:
+        import torch
 
-    def timed(name: str, fn: Any) -> None:
-        t0 = time.perf_counter()
-        fn()
-        timings[name] = round(time.perf_counter() - t0, 1)
-        timings_path.write_text(json.dumps(timings, indent=2) + "\n")
+        torch.set_num_threads(args.threads)
+    work.mkdir(parents=True, exist_ok=True)
+    stages = Stages(work, tree)
 
     from r1eval.cli import main as r1eval
 
     train_path, test_path = work / "data" / "add2_train.jsonl", work / "data" / "add2_heldout.jsonl"
-    if _stage("data", test_path.is_file()):
+
+    def make_data() -> None:
         from rl.tasks import train_test_split, write_split
 
         train, test = train_test_split(cfg.train_problems, cfg.test_problems, digits=2, ops="+", seed=cfg.seed)
         write_split(train, train_path)
         write_split(test, test_path)
+
+    stages.run("data", test_path.is_file(), make_data)
     train_rows = [json.loads(line) for line in train_path.read_text().splitlines()]
     test_rows = [json.loads(line) for line in test_path.read_text().splitlines()]
+    stages.run("teacher", (work / "teacher_train" / "summary.json").is_file(),
+               lambda: write_teacher_run(train_rows, train_path, work / "teacher_train", cfg, cfg.seed,
+                                         cfg.traces_per_problem))
+    stages.run("eval_teacher", (work / "eval_teacher" / "summary.json").is_file(),
+               lambda: write_teacher_run(test_rows, test_path, work / "eval_teacher", cfg, cfg.seed + 1, cfg.eval_n))
 
-    if _stage("teacher traces", (work / "teacher_train" / "summary.json").is_file()):
-        timed("teacher", lambda: write_teacher_run(train_rows, train_path, work / "teacher_train", cfg, cfg.seed))
-    if _stage("teacher on held-out", (work / "eval_teacher" / "summary.json").is_file()):
-        write_teacher_run(test_rows, test_path, work / "eval_teacher", cfg, cfg.seed + 1)
-
-    if _stage("filter", (work / "filtered" / "filter_report.json").is_file()):
+    def run_filter() -> None:
         from distill.filter import FilterConfig, filter_traces, load_traces, write_filter_output
 
         traces, bench = load_traces(work / "teacher_train")
@@ -184,110 +254,256 @@ def main(argv: list[str] | None = None) -> int:
         kept, rejected = filter_traces(traces, fcfg, bench)
         write_filter_output(work / "filtered", kept, rejected, fcfg)
 
-    if _stage("SFT (distilled)", (work / "sft" / "model" / "config.json").is_file()):
-        from distill.train import train_student
-
-        timed("sft", lambda: train_student(None, work / "filtered", work / "sft", preset="tiny-cpu",
-                                           overrides={"num_train_epochs": cfg.sft_epochs,
-                                                      "learning_rate": cfg.sft_learning_rate}))
-
-    if _stage("GRPO (rl)", (work / "grpo" / "final" / "config.json").is_file()):
-        shutil.rmtree(work / "grpo", ignore_errors=True)
-        timed("grpo", lambda: _check(r1eval([
-            "grpo", "--data", str(train_path), "--preset", "tiny-cpu", "--output", str(work / "grpo"),
-            "--max-steps", str(cfg.grpo_steps), "--num-generations", str(cfg.grpo_generations),
-            "--prompts-per-step", str(cfg.grpo_prompts_per_step),
-            "--micro-batch-size", str(cfg.grpo_generations * cfg.grpo_prompts_per_step),
-            "--max-completion-length", str(cfg.grpo_max_completion), "--learning-rate", str(cfg.grpo_learning_rate),
-            "--no-vllm", "--seed", str(cfg.seed),
-            # comparable compute: RL gets at most the distilled arm's training wall time
-            "--max-minutes", f"{timings['sft'] / 60:.2f}"]), "r1eval grpo"))
+    stages.run("filter", (work / "filtered" / "filter_report.json").is_file(), run_filter)
+    stages.run("sft", (work / "sft" / "model" / "config.json").is_file(), lambda: _check(r1eval([
+        "distill", "train", "--data", str(work / "filtered"), "--preset", "tiny-cpu", "--output", str(work / "sft"),
+        "--epochs", str(cfg.sft_epochs), "--learning-rate", str(cfg.sft_learning_rate)]), "r1eval distill train"))
+    stages.run("grpo", (work / "grpo" / "final" / "config.json").is_file(), lambda: _check(r1eval([
+        "grpo", "--data", str(train_path), "--preset", "tiny-cpu", "--output", str(work / "grpo"),
+        "--max-steps", str(cfg.grpo_steps), "--num-generations", str(cfg.grpo_generations),
+        "--prompts-per-step", str(cfg.grpo_prompts_per_step), "--max-completion-length", str(cfg.grpo_max_completion),
+        "--learning-rate", str(cfg.grpo_learning_rate), "--no-vllm", "--seed", str(cfg.seed)]), "r1eval grpo"))
 
     students = {"base": None, "distilled": work / "sft" / "model", "rl": work / "grpo" / "final"}
     for label, model in students.items():
         run_dir = work / f"eval_{label}"
-        if _stage(f"eval {label}", (run_dir / "summary.json").is_file()):
-            argv_run = ["run", "--bench", str(test_path), "-n", str(cfg.eval_n), "--max-tokens",
-                        str(cfg.eval_max_tokens), "--seed", str(cfg.seed), "--output", str(run_dir), "--no-progress"]
-            if model is not None:
-                argv_run += ["--model", str(model)]
-            timed(f"eval_{label}", lambda argv_run=argv_run: _check(r1eval(argv_run), "r1eval run"))
-            _set_label(run_dir, label)
-    shutil.copy(work / "sft" / "train_log.jsonl", work / "eval_distilled" / "train_log.jsonl")
-    _grpo_train_log(work / "grpo", work / "eval_rl" / "train_log.jsonl")
+        argv_run = ["run", "--bench", str(test_path), "-n", str(cfg.eval_n), "--max-tokens", str(cfg.eval_max_tokens),
+                    "--seed", str(cfg.seed), "--output", str(run_dir), "--no-progress"]
+        if model is not None:
+            argv_run += ["--model", str(model)]
+        stages.run(f"eval_{label}", (run_dir / "summary.json").is_file(),
+                   lambda argv_run=argv_run: _check(r1eval(argv_run), "r1eval run"))
+        _set_label(run_dir, label)
     _set_label(work / "eval_teacher", "teacher")
-    write_mini_report(work, out, cfg, timings)
+    # the training logs next to the evaluations they produced: the report draws them as training curves
+    shutil.copy(work / "sft" / "steps.jsonl", work / "eval_distilled" / "steps.jsonl")
+    shutil.copy(work / "grpo" / "steps.jsonl", work / "eval_rl" / "steps.jsonl")
+
+    provenance = run_provenance(work, stages, tree)
+    if not provenance["clean"] and not args.allow_dirty:
+        print(f"mini_r1: the runs come from {', '.join(provenance['commits']) or 'an unknown commit'}, not one clean "
+              "commit; rerun every stage from a clean checkout (new --work) or pass --allow-dirty", file=sys.stderr)
+        return 2
+    write_mini_report(work, out, cfg, stages, provenance, smoke=args.smoke)
     print(f"[mini-r1] report in {out}/report.md")
     return 0
 
 
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        raise SystemExit(f"[mini-r1] {what} failed with exit code {rc}")
+def run_provenance(work: Path, stages: Stages, tree: dict[str, Any]) -> dict[str, Any]:
+    """Every commit the stages and the runs they wrote were made from (stages.json, each run's config.json
+    and its resumes); clean when that is one commit without local changes."""
+    commits = {s.get("git_describe") for s in stages.done.values()}
+    for name in ("sft", "grpo", *(f"eval_{a}" for a in ARMS), "eval_teacher", "teacher_train"):
+        config_path = work / name / "config.json"
+        if config_path.is_file():
+            config = json.loads(config_path.read_text())
+            commits.add(config.get("git_commit"))
+            commits.update(r.get("git_commit") for r in config.get("resumes", []))
+    dirty = sorted({p for s in stages.done.values() for p in s.get("dirty", [])})
+    commits.discard(None)
+    clean = len(commits) == 1 and not dirty and not next(iter(commits)).endswith("-dirty")
+    return {"commits": sorted(commits), "dirty_files": dirty, "clean": clean, "report_tree": tree}
 
 
-def write_mini_report(work: Path, out: Path, cfg: MiniConfig, timings: dict[str, float]) -> None:
-    """The ablation report plus the mini-run specifics (teacher disclosure, compute, filter report)."""
-    from dataclasses import asdict
+def _summary(work: Path, name: str) -> dict[str, Any]:
+    return json.loads((work / name / "summary.json").read_text())
 
+
+def arm_compute(work: Path, cfg: MiniConfig, stages: Stages) -> dict[str, dict[str, Any]]:
+    """Both arms' training compute: optimizer steps, tokens generated, tokens trained on, wall time."""
+    from transformers import AutoTokenizer
+
+    from r1eval.records import read_jsonl
+    from rl.training import read_steps
+
+    tokenizer = AutoTokenizer.from_pretrained(work / "sft" / "model")
+
+    def tokens(texts: list[str]) -> int:
+        return sum(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]) if texts else 0
+
+    teacher = [r["completion"] for r in read_jsonl(work / "teacher_train" / "samples.jsonl")]
+    kept = [r["messages"][-1]["content"] for r in read_jsonl(work / "filtered" / "train.jsonl")]
+    sft_result = json.loads((work / "sft" / "result.json").read_text())
+    steps = read_steps(work / "grpo" / "steps.jsonl")
+    per_step = json.loads((work / "grpo" / "config.json").read_text())["plan"]["completions_per_step"]
+    rl_tokens = round(sum(float(s.get("completion_length") or 0.0) * per_step for s in steps))
+    sft_log = read_steps(work / "sft" / "steps.jsonl")
+    return {
+        "distilled": {"optimizer_steps": sft_result["global_steps"], "tokens_generated": tokens(teacher),
+                      "tokens_generated_by": "the scripted teacher (student tokenizer), all traces before filtering",
+                      "tokens_trained_on": round(tokens(kept) * cfg.sft_epochs),
+                      "sequences_trained_on": round(len(kept) * cfg.sft_epochs),
+                      "wall_seconds": stages.seconds("teacher", "filter", "sft"),
+                      "final_loss": sft_log[-1].get("loss") if sft_log else None},
+        "rl": {"optimizer_steps": len(steps), "tokens_generated": rl_tokens,
+               "tokens_generated_by": "the student itself (GRPO rollouts)", "tokens_trained_on": rl_tokens,
+               "sequences_trained_on": len(steps) * per_step, "wall_seconds": stages.seconds("grpo"),
+               "accuracy_reward_first_5": _mean_reward(steps[:5]), "accuracy_reward_last_5": _mean_reward(steps[-5:])},
+    }
+
+
+def _mean_reward(steps: list[dict[str, Any]]) -> float | None:
+    values = [s.get("rewards", {}).get("accuracy_reward") for s in steps]
+    values = [float(v) for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _comparison(comps: list[dict[str, Any]], candidate: str, baseline: str) -> dict[str, Any] | None:
+    """The report's paired comparison of two labels, oriented as candidate minus baseline."""
+    for c in comps:
+        if (c["candidate"], c["baseline"]) == (candidate, baseline):
+            return c
+        if (c["candidate"], c["baseline"]) == (baseline, candidate):
+            lo, hi = c["ci95"]
+            return {**c, "candidate": candidate, "baseline": baseline, "diff": -c["diff"], "ci95": [-hi, -lo],
+                    "candidate_pass@1": c["baseline_pass@1"], "baseline_pass@1": c["candidate_pass@1"]}
+    return None
+
+
+def findings(summaries: dict[str, dict[str, Any]], comps: list[dict[str, Any]], compute: dict[str, Any],
+             truncation_ok: bool, cfg: MiniConfig) -> list[str]:
+    """What the numbers say, in words: which arm won, by how much, and the measured reasons."""
+    p1 = {k: summaries[k]["pass@1"] for k in summaries}
+    lines = []
+    c = _comparison(comps, "rl", "distilled")
+    if c is None:
+        return ["No paired comparison of the two arms was possible (no shared problems)."]
+    verdict = ("RL beats distillation" if c["significant"] and c["diff"] > 0 else
+               "distillation beats RL" if c["significant"] else "neither arm is significantly better")
+    lines.append(f"**Here {verdict}.** Held-out pass@1: RL {p1['rl']:.3f}, distilled {p1['distilled']:.3f}, base "
+                 f"{p1['base']:.3f}, scripted teacher {p1['teacher']:.3f}; RL minus distilled {c['diff']:+.3f} (95% CI "
+                 f"{c['ci95'][0]:+.3f} to {c['ci95'][1]:+.3f}, paired permutation p = {c['p_value']:.3g}, "
+                 f"{c['shared_problems']} problems x n={cfg.eval_n}).")
+    for arm in ("distilled", "rl"):
+        b = _comparison(comps, arm, "base")
+        if b is not None:
+            lines.append(f"- {arm} vs base: {b['diff']:+.3f} (95% CI {b['ci95'][0]:+.3f} to {b['ci95'][1]:+.3f}, "
+                         f"p = {b['p_value']:.3g}{', significant' if b['significant'] else ', not significant'}).")
+    rl, sft = compute["rl"], compute["distilled"]
+    first, last = rl.get("accuracy_reward_first_5"), rl.get("accuracy_reward_last_5")
+    length = {k: summaries[k]["mean_completion_tokens"] for k in ("distilled", "rl")}
+    lines += ["", "Measured:",
+              f"- The base student solves {p1['base']:.1%} of held-out samples" + (
+                  f"; during RL its mean accuracy reward was {first:.2f} over the first 5 steps and {last:.2f} over "
+                  f"the last 5 ({rl['optimizer_steps']} steps)." if first is not None and last is not None else "."),
+              f"- The distilled arm imitated {sft['sequences_trained_on']} teacher traces in "
+              f"{sft['optimizer_steps']} optimizer steps (the teacher itself scores {p1['teacher']:.3f}). Replies "
+              f"average {length['distilled']:.0f} tokens (distilled) and {length['rl']:.0f} tokens (RL); no answer "
+              f"in {summaries['distilled']['no_answer_rate']:.1%} (distilled) and "
+              f"{summaries['rl']['no_answer_rate']:.1%} (RL) of replies.",
+              "", "Why (our interpretation of those measurements):"]
+    if c["significant"] and c["diff"] > 0:
+        lines += ["- DeepSeek-R1's finding (distillation beats RL for small students) comes from hard benchmarks "
+                  "where a small model rarely samples a correct answer, so RL has little to reinforce. 2-digit "
+                  f"addition is the opposite regime: the base student already gets {p1['base']:.0%} right and a group "
+                  f"of {cfg.grpo_generations} samples usually holds a correct one, so the reward is dense and GRPO "
+                  "only has to make an existing skill reliable.",
+                  "- RL is rewarded for exactly what is graded (the final answer); SFT teaches the teacher's whole "
+                  "written procedure, and a 135M model copying a longer trace has more places to slip a digit."]
+    elif c["significant"]:
+        lines += ["- As in DeepSeek-R1, copying a stronger teacher's verified procedure helped the small student "
+                  "more than RL on its own samples: the filtered traces show it a correct method it rarely finds "
+                  "by sampling within this RL budget."]
+    else:
+        lines += ["- At these sizes the two recipes end up within noise of each other; a larger held-out set or "
+                  "a harder task would be needed to separate them."]
+    lines.append(f"- Compute was not equal: RL took {rl['wall_seconds'] / 60:.0f} min and generated "
+                 f"{rl['tokens_generated']:,} tokens itself; distillation took {sft['wall_seconds'] / 60:.0f} min "
+                 f"of student training on {sft['tokens_generated']:,} teacher tokens that cost nothing here (a "
+                 "script wrote them; a real teacher's generation would dominate the distillation budget).")
+    if not truncation_ok:
+        lines.append(f"- **Caution:** at least one arm had more than {cfg.max_truncation:.0%} of its replies cut "
+                     "at the evaluation cap (see Truncation); its pass@1 is a lower bound.")
+    return lines
+
+
+def write_mini_report(work: Path, out: Path, cfg: MiniConfig, stages: Stages, provenance: dict[str, Any], *,
+                      smoke: bool) -> None:
+    """The ablation report plus the mini-run specifics: findings, compute, truncation, teacher, provenance."""
     from r1eval.report import write_report
 
-    runs = [work / f"eval_{k}" for k in ("teacher", "base", "distilled", "rl")]
+    names = ["teacher", *ARMS]
+    runs = [work / f"eval_{k}" for k in names]
     out.mkdir(parents=True, exist_ok=True)
-    # keep small copies of the evaluated runs next to the report (no weights), for provenance
-    for run in runs:
-        dest = out / "runs" / run.name
+    for run in runs:  # small copies of the evaluated runs next to the report (no weights), for provenance
+        dest = out / "evals" / run.name
         dest.mkdir(parents=True, exist_ok=True)
-        for name in ("config.json", "summary.json", "samples.jsonl", "train_log.jsonl"):
+        for name in ("config.json", "summary.json", "samples.jsonl", "steps.jsonl"):
             if (run / name).is_file():
                 shutil.copy(run / name, dest / name)
     shutil.copy(work / "filtered" / "filter_report.md", out / "filter_report.md")
     shutil.copy(work / "filtered" / "filter_report.json", out / "filter_report.json")
-    sft_cfg = json.loads((work / "sft" / "train_config.json").read_text())
-    grpo_steps = [json.loads(x) for x in (work / "grpo" / "steps.jsonl").read_text().splitlines()]
-    truncation = {k: json.loads((work / f"eval_{k}" / "summary.json").read_text())["truncation_rate"]
-                  for k in ("base", "distilled", "rl")}
-    grpo_preset = json.loads((work / "grpo" / "config.json").read_text())["preset"]
+    summaries = {k: _summary(work, f"eval_{k}") for k in names}
+    truncation = {k: summaries[k]["truncation_rate"] for k in ARMS}
+    truncation_ok = all(v <= cfg.max_truncation for v in truncation.values())
+    compute = arm_compute(work, cfg, stages)
     filt = json.loads((work / "filtered" / "filter_report.json").read_text())
+    grpo_preset = json.loads((work / "grpo" / "config.json").read_text())["preset"]
+    title = "Mini R1: distillation vs RL on a 135M student" + (" (SMOKE TEST: toy sizes, proves nothing)"
+                                                                if smoke else "")
+    # a first pass for the paired comparisons, then the report again with the findings they support
+    write_report(runs, out, labels={}, title=title)
+    comps = json.loads((out / "report.json").read_text())["comparisons"]
+    found = findings(summaries, comps, compute, truncation_ok, cfg)
+    rl, sft = compute["rl"], compute["distilled"]
+    flagged = [k for k, v in truncation.items() if v > cfg.max_truncation]
     preface = "\n".join([
-        "## How this was produced",
+        *(["**SMOKE TEST** (`--smoke`): every stage at toy sizes to check the pipeline; no conclusion can be "
+           "drawn from these numbers.", ""] if smoke else []),
+        "## What this found", "", *found, "",
+        "## Compute, side by side", "",
+        "| | optimizer steps | tokens generated | tokens trained on | sequences trained on | training wall time |",
+        "|---|---|---|---|---|---|",
+        f"| distilled | {sft['optimizer_steps']} | {sft['tokens_generated']:,} (scripted teacher) | "
+        f"{sft['tokens_trained_on']:,} | {sft['sequences_trained_on']:,} | {sft['wall_seconds'] / 60:.1f} min |",
+        f"| rl | {rl['optimizer_steps']} | {rl['tokens_generated']:,} (student rollouts) | {rl['tokens_trained_on']:,} | "
+        f"{rl['sequences_trained_on']:,} | {rl['wall_seconds'] / 60:.1f} min |",
         "",
-        "Command: `python -m distill.mini_r1` (2 CPU cores, no GPU). Task: 2-digit addition, "
-        f"{cfg.train_problems} training problems, {cfg.test_problems} disjoint held-out problems.",
+        "Distillation's wall time is teacher + filter + SFT (the teacher is a script, so nearly all of it is SFT); "
+        "RL's is the GRPO run. Evaluation is not counted; stage times: "
+        + ", ".join(f"{k} {v['seconds'] / 60:.1f} min" for k, v in stages.done.items()) + ".",
         "",
-        "**The teacher is a scripted solver, not a neural model.** It writes step-by-step column-addition "
-        "traces (`<think>` reasoning, then a boxed answer) and makes deliberate mistakes at fixed rates "
-        f"(carry slip {cfg.slip_rate:.0%}, repetition loop {cfg.loop_rate:.0%}, foreign-language words "
-        f"{cfg.foreign_rate:.0%}, missing summary {cfg.no_summary_rate:.0%}) so that rejection sampling has "
-        "something to reject. Its row in the table below is that solver scored by the same verifier on the "
-        "held-out split; it is measurably stronger than the student (see the table). Its 'tokens' are "
+        "## Truncation", "",
+        f"Share of held-out replies that hit the {cfg.eval_max_tokens}-token evaluation cap (limit "
+        f"{cfg.max_truncation:.0%}): " + ", ".join(f"{k} {v:.1%}" for k, v in truncation.items()) + ". "
+        + ("Every arm is within the limit, so the comparison is not decided by the cap." if truncation_ok else
+           f"**FLAGGED: {', '.join(flagged)} above the limit; a truncated reply counts as wrong, so those pass@1 "
+           "values are lower bounds and the comparison is not settled.**"),
+        "",
+        "## How this was produced", "",
+        f"Command: `python -m distill.mini_r1{' --smoke' if smoke else ''}` on 2 CPU cores (no GPU). Task: 2-digit "
+        f"addition, {cfg.train_problems} training problems, {cfg.test_problems} disjoint held-out problems.",
+        "",
+        "**The teacher is a scripted solver, not a neural model.** It writes step-by-step column-addition traces "
+        "(`<think>` reasoning, then a boxed answer) and makes deliberate mistakes at fixed rates (carry slip "
+        f"{cfg.slip_rate:.0%}, repetition loop {cfg.loop_rate:.0%}, foreign-language words {cfg.foreign_rate:.0%}, "
+        f"missing summary {cfg.no_summary_rate:.0%}) so that rejection sampling has something to reject. Its row "
+        "in the table is that solver scored by the same verifier on the held-out split; its 'tokens' there are "
         "whitespace-separated words (a script has no tokenizer).",
         "",
-        f"- Rejection sampling: {filt['kept']} of {filt['total']} teacher traces kept "
-        f"(at most {cfg.keep_per_problem} per problem); rejected by reason: "
+        f"- Rejection sampling: {filt['kept']} of {filt['total']} teacher traces kept (at most "
+        f"{cfg.keep_per_problem} per problem); rejected by reason: "
         + ", ".join(f"{k} {v}" for k, v in filt["rejected_by_reason"].items()) + " (details: filter_report.md).",
-        f"- Distilled arm: SmolLM2-135M-Instruct (embedded), TRL SFTTrainer, preset tiny-cpu, "
-        f"{sft_cfg['global_steps']} optimizer steps over {sft_cfg['rows']} traces ({cfg.sft_epochs:g} epochs, "
-        f"lr {cfg.sft_learning_rate:g}), loss on the reply only; wall {timings.get('sft', float('nan')):.0f} s.",
-        f"- RL arm: the same student, `r1eval grpo` (TRL GRPOTrainer) preset {grpo_preset['name']} (rewards "
+        f"- Distilled arm: SmolLM2-135M-Instruct (embedded), `r1eval distill train --preset tiny-cpu` (TRL "
+        f"SFTTrainer), {cfg.sft_epochs:g} epoch{'s' if cfg.sft_epochs != 1 else ''}, lr {cfg.sft_learning_rate:g}, loss on the reply only.",
+        f"- RL arm: the same student, `r1eval grpo --preset tiny-cpu` (TRL GRPOTrainer; rewards "
         f"{grpo_preset['rewards']}, beta {grpo_preset['beta']}, T {grpo_preset['temperature']}), "
         f"{cfg.grpo_prompts_per_step} prompts x G={cfg.grpo_generations} per step, completions <= "
-        f"{cfg.grpo_max_completion} tokens, lr {cfg.grpo_learning_rate:g}; {len(grpo_steps)} of "
-        f"{cfg.grpo_steps} steps ran before the `--max-minutes` cap (= the SFT arm's wall time, "
-        f"{timings.get('sft', float('nan')) / 60:.1f} min; the step in progress finishes); wall "
-        f"{timings.get('grpo', float('nan')):.0f} s including model preparation. Mean accuracy reward over "
-        f"its steps: {sum(r.get('reward', 0.0) for r in grpo_steps) / max(1, len(grpo_steps)):.3f}.",
-        f"- Evaluation: `r1eval run` on the held-out split, n={cfg.eval_n} samples per problem, T=0.6, "
-        f"top-p 0.95, max {cfg.eval_max_tokens} new tokens.",
-        "- Truncation: " + ", ".join(f"{k} {v:.0%}" for k, v in truncation.items()) + " of held-out replies hit "
-        f"the {cfg.eval_max_tokens}-token evaluation cap. A truncated reply has no closed answer and counts as "
-        "wrong, so the students' pass@1 values are lower bounds; with this small cap the distilled student's "
-        "teacher-style traces are often cut just before their boxed answer (a larger `eval_max_tokens` "
-        "removes that, at more CPU time).",
-        f"- Stage wall times (s): {json.dumps(timings)}. Mini config: `{json.dumps(asdict(cfg))}`.",
-        "",
+        f"{cfg.grpo_max_completion} tokens, lr {cfg.grpo_learning_rate:g}, {cfg.grpo_steps} steps.",
+        f"- Evaluation: `r1eval run` on the held-out split, n={cfg.eval_n} samples per problem, T=0.6, top-p 0.95, "
+        f"at most {cfg.eval_max_tokens} new tokens.",
+        "- Provenance: every stage and run was made from "
+        + (f"commit `{provenance['commits'][0]}` (clean)" if provenance["clean"] else
+           f"**{', '.join(provenance['commits'])} with local changes {provenance['dirty_files']} "
+           "(--allow-dirty)**") + "; per stage in report.json (`mini_r1.stages`).",
+        f"- Mini config: `{json.dumps(asdict(cfg))}`.",
     ])
-    write_report(runs, out, labels={}, title="Mini R1: distillation vs RL on a 135M student", preface=preface)
+    write_report(runs, out, labels={}, title=title, preface=preface)
+    report = json.loads((out / "report.json").read_text())
+    report["mini_r1"] = {"smoke": smoke, "config": asdict(cfg), "compute": compute, "truncation": truncation,
+                         "truncation_ok": truncation_ok, "findings": found, "provenance": provenance,
+                         "stages": stages.done}
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def parse_labels(items: list[str]) -> dict[str, str]:
     return labels
 
 
-TRAIN_LOGS = ("steps.jsonl", "train_log.jsonl")  # GRPO's per-step log, and the SFT trainer's
+TRAIN_LOGS = ("steps.jsonl", "train_log.jsonl")  # grpo's and distill train's per-step log; older SFT runs
 
 
 def load_run(path: Path, labels: dict[str, str]) -> Run:
@@ -92,6 +92,8 @@ def load_run(path: Path, labels: dict[str, str]) -> Run:
     samples = read_sample_rows(rd.samples_path) if rd.samples_path.is_file() else []
     lengths = [int(s["completion_tokens"]) for s in samples if isinstance(s.get("completion_tokens"), int | float)]
     log = next((read_jsonl(path / name) for name in TRAIN_LOGS if (path / name).is_file()), [])
+    by_step = {row.get("step", i): row for i, row in enumerate(log)}  # a resumed run may log a step twice:
+    log = [by_step[k] for k in sorted(by_step)]  # the last row counts
     audit = None
     if (path / "audit_summary.json").is_file():
         try:

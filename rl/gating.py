@@ -19,6 +19,7 @@ from typing import Any
 from r1eval.errors import UsageError
 from r1eval.metrics import PairedComparison, paired_test, pass_at_k
 from r1eval.rundir import RunDir, read_samples, write_json
+from rl.training import save_policy, share_from_main
 
 MODES = ("non-inferior", "better")
 DEFAULT_MARGIN = 0.05  # non-inferiority margin in metric units (5 points of pass@1)
@@ -182,25 +183,35 @@ def evaluate_policy(model_dir: Path, settings: GateSettings, out_dir: Path, labe
 def make_gate_callback(settings: GateSettings, tokenizer: Any, gate_dir: Path, model_name: str) -> Any:
     """A TRL/transformers TrainerCallback that gates the policy with the harness (see GateCallback)."""
     from transformers import TrainerCallback
+    from transformers.trainer_callback import ExportableState
 
-    from rl.train import save_policy
-
-    class GateCallback(TrainerCallback):
+    class GateCallback(TrainerCallback, ExportableState):
         """Every `settings.every` steps (and at step 0): save the policy, evaluate it on the gate benches as
         run directories under gate/step-N/, keep the best policy in gate/best/ (mean metric over benches),
         and, with stop_on_regression, stop training when a bench is significantly worse than at the best
         step (paired test, mode better with candidate=best, i.e. best beats current at level alpha).
-        gate/history.jsonl has one line per evaluation."""
+        gate/history.jsonl has one line per evaluation.
+
+        Under several processes the main process saves and evaluates while the others wait, and its
+        decision (best step, stop) reaches every process. A checkpoint is saved after each evaluation, and
+        the best step and history are part of every checkpoint (ExportableState), so a resumed run
+        continues them; a run the gate stopped stays stopped."""
 
         def __init__(self) -> None:
-            self.best_score = float("-inf")
+            self.best_score: float | None = None
             self.best_step: int | None = None
             self.history: list[dict[str, Any]] = []
+            self.stopped_at: int | None = None
 
-        def _evaluate(self, step: int, model: Any, control: Any) -> None:
+        def state(self) -> dict[str, Any]:
+            return {"args": {}, "attributes": {"best_score": self.best_score, "best_step": self.best_step,
+                                               "history": self.history, "stopped_at": self.stopped_at}}
+
+        def _evaluate(self, step: int, model: Any) -> dict[str, Any]:
+            """Main process only: evaluate, update gate/, return the history row."""
             step_dir = gate_dir / f"step-{step:06d}"
             model_dir = save_policy(model, tokenizer, step_dir / "model")
-            scores = evaluate_policy(model_dir, settings, step_dir, f"{model_name} GRPO step {step}")
+            scores = evaluate_policy(model_dir, settings, step_dir, f"{model_name} step {step}")
             mean = sum(scores.values()) / len(scores)
             row: dict[str, Any] = {"step": step, "scores": scores, "mean": mean, "best_step": self.best_step}
             regressed = []
@@ -213,38 +224,51 @@ def make_gate_callback(settings: GateSettings, tokenizer: Any, gate_dir: Path, m
                     if res.accept:  # the best step is significantly better than now
                         regressed.append(name)
                 row["regressed"] = regressed
-            if mean > self.best_score:
-                previous = self.best_step
-                self.best_score, self.best_step = mean, step
+            best_step, best_score = self.best_step, self.best_score
+            if best_score is None or mean > best_score:
+                best_step, best_score = step, mean
                 best = gate_dir / "best"
                 if best.exists():
                     shutil.rmtree(best)
                 shutil.copytree(model_dir, best)
                 write_json(gate_dir / "best.json", {"step": step, "scores": scores, "mean": mean})
-                if previous is not None:  # keep only the best policy's weights on disk
-                    shutil.rmtree(gate_dir / f"step-{previous:06d}" / "model", ignore_errors=True)
+                if self.best_step is not None:  # keep only the best policy's weights on disk
+                    shutil.rmtree(gate_dir / f"step-{self.best_step:06d}" / "model", ignore_errors=True)
             else:
                 shutil.rmtree(model_dir, ignore_errors=True)
-            row["best_step_after"] = self.best_step
-            self.history.append(row)
+            row.update(best_step_after=best_step, best_score_after=best_score,
+                       stop=bool(regressed) and settings.stop_on_regression)
             with (gate_dir / "history.jsonl").open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(row) + "\n")
             print(f"[gate] step {step}: " + ", ".join(f"{k} {settings.metric} {v:.3f}" for k, v in scores.items())
-                  + f" (best step {self.best_step})" + (f"; regressed on {', '.join(regressed)}" if regressed else ""),
+                  + f" (best step {best_step})" + (f"; regressed on {', '.join(regressed)}" if regressed else ""),
                   file=sys.stderr)
-            if regressed and settings.stop_on_regression:
+            if row["stop"]:
                 print(f"[gate] stopping: significant regression on {', '.join(regressed)}", file=sys.stderr)
+            return row
+
+        def _gate(self, state: Any, control: Any, model: Any) -> None:
+            """Every process: the main one evaluates, the others wait for its row and apply it too."""
+            was_training = model.training
+            row = self._evaluate(state.global_step, model) if state.is_world_process_zero else None
+            model.train(was_training)
+            row = share_from_main(row)
+            self.history.append(row)
+            self.best_step, self.best_score = row["best_step_after"], row["best_score_after"]
+            control.should_save = True  # the gate's state and the policy it judged are checkpointed together
+            if row["stop"]:
+                self.stopped_at = state.global_step
                 control.should_training_stop = True
 
         def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-            gate_dir.mkdir(parents=True, exist_ok=True)
-            if settings.at_start and state.is_world_process_zero and model is not None:
-                self._evaluate(state.global_step, model, control)
+            if state.is_world_process_zero:
+                gate_dir.mkdir(parents=True, exist_ok=True)
+            if settings.at_start and state.global_step == 0 and not self.history and model is not None:
+                self._gate(state, control, model)
 
         def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-            if state.global_step % settings.every == 0 and state.is_world_process_zero and model is not None:
-                was_training = model.training
-                self._evaluate(state.global_step, model, control)
-                model.train(was_training)
+            if state.global_step % settings.every == 0 and model is not None:
+                self._gate(state, control, model)
 
     return GateCallback()
+

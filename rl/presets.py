@@ -1,8 +1,13 @@
 """Named GRPO presets: thin dataclasses over TRL's GRPOConfig, each field documented with its default.
 
-`GRPOPreset.to_grpo_config(output_dir)` maps a preset onto `trl.GRPOConfig` field names. TRL counts its
-batch sizes in completions, not prompts: one optimizer step sees `prompts_per_step * num_generations`
-completions, split into micro-batches of `micro_batch_size` by gradient accumulation.
+A preset says what one optimizer step means, whatever the hardware: `prompts_per_step` prompts times
+`num_generations` (G) samples = `completions_per_step` completions, and `rollouts_per_generation`
+completions sampled per generation round (R1-Zero: 32 x 16 = 512 per step; 8,192 per round, i.e. 16
+optimizer steps per round). `GRPOPreset.plan(num_processes)` derives TRL's per-process numbers from that
+(`BatchPlan`): a per-device micro batch of at most `micro_batch_size` completions and the gradient
+accumulation that makes processes x micro batch x accumulation = completions per step.
+`to_grpo_config(output_dir, plan)` maps both onto `trl.GRPOConfig` (which counts in completions; its
+`generation_batch_size` is global and its `steps_per_generation` counts micro-batches per process).
 """
 
 from __future__ import annotations
@@ -11,6 +16,22 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from r1eval.errors import UsageError
+from rl.training import split_batch, trl_config
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """One preset's batch arithmetic on `num_processes` processes (TRL's field names where TRL has one)."""
+
+    num_processes: int
+    prompts_per_step: int
+    num_generations: int
+    completions_per_step: int
+    per_device_train_batch_size: int  # completions per process per forward/backward pass
+    gradient_accumulation_steps: int
+    generation_batch_size: int  # TRL's global value: completions sampled per generation round
+    steps_per_generation: int  # TRL's value: micro-batches per process between two generation rounds
+    optimizer_steps_per_generation: int
 
 
 @dataclass(frozen=True)
@@ -32,12 +53,16 @@ class GRPOPreset:
     top_p: float = field(default=1.0, metadata={"help": "rollout nucleus sampling (R1: 1.0)"})
     prompts_per_step: int = field(default=32, metadata={"help": "unique prompts per optimizer step (R1: 32, "
                                                                 "i.e. 512 completions)"})
-    micro_batch_size: int = field(default=16, metadata={"help": "completions per forward/backward pass"})
-    generation_batch_size: int | None = field(default=8192, metadata={
-        "help": "completions generated per rollout, consumed over several optimizer steps (R1: 8192 = 16 "
-                "mini-batches of 512); None = one rollout per step"})
+    micro_batch_size: int = field(default=16, metadata={
+        "help": "at most this many completions per process per forward/backward pass (a memory knob: the "
+                "per-process micro batch is min(this, completions per step / processes))"})
+    rollouts_per_generation: int | None = field(default=8192, metadata={
+        "help": "completions sampled per generation round, consumed by several optimizer steps (R1-Zero: 8192 "
+                "= 16 mini-batches of 512); None = one round per optimizer step"})
     max_completion_length: int = field(default=32768, metadata={"help": "max tokens per completion (R1: 32768)"})
-    sync_ref_model: bool = field(default=True, metadata={"help": "replace the reference policy periodically"})
+    sync_ref_model: bool = field(default=True, metadata={
+        "help": "reset the reference policy to the current policy periodically (with LoRA: merge the adapter "
+                "into the base and start a fresh adapter)"})
     ref_model_sync_steps: int = field(default=400, metadata={"help": "steps between reference resets (R1: 400)"})
     ref_model_mixup_alpha: float = field(default=1.0, metadata={
         "help": "1.0 = the reference becomes a copy of the current policy (R1's reset)"})
@@ -51,7 +76,12 @@ class GRPOPreset:
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping"})
     dtype: str = field(default="bfloat16", metadata={"help": "training dtype: bfloat16 | float32"})
     gradient_checkpointing: bool = field(default=True, metadata={"help": "trade compute for memory"})
-    save_steps: int = field(default=400, metadata={"help": "checkpoint every N steps"})
+    save_steps: int = field(default=400, metadata={
+        "help": "checkpoint every N steps (a multiple of the optimizer steps per generation round, so a resumed "
+                "run starts on a round boundary)"})
+    save_total_limit: int | None = field(default=3, metadata={
+        "help": "newest checkpoints kept (None = all); gate evaluations also checkpoint, and gate/best keeps the "
+                "best policy apart"})
     use_vllm: bool | None = field(default=None, metadata={
         "help": "generate with vLLM (TRL colocate mode); None = when vLLM and a GPU are present"})
 
@@ -60,7 +90,7 @@ class GRPOPreset:
         return self.prompts_per_step * self.num_generations
 
     def validate(self) -> None:
-        """Raise UsageError when the batch sizes don't divide as TRL needs."""
+        """Raise UsageError for settings no world size can fix (see `plan` for the per-process checks)."""
         from rl.rewards import REWARDS
 
         if self.template not in ("r1-zero", "chat"):
@@ -70,15 +100,42 @@ class GRPOPreset:
             raise UsageError(f"unknown rewards {unknown}; known: {', '.join(REWARDS)}")
         if self.num_generations < 2:
             raise UsageError("num_generations must be >= 2: GRPO's advantage needs a group")
-        if self.completions_per_step % self.micro_batch_size:
-            raise UsageError(f"prompts_per_step * num_generations ({self.completions_per_step}) must be a multiple "
-                             f"of micro_batch_size ({self.micro_batch_size})")
-        if self.micro_batch_size % self.num_generations and self.num_generations % self.micro_batch_size:
-            raise UsageError(f"micro_batch_size ({self.micro_batch_size}) and num_generations "
-                             f"({self.num_generations}) must divide one another")
-        if self.generation_batch_size is not None and self.generation_batch_size % self.completions_per_step:
-            raise UsageError(f"generation_batch_size ({self.generation_batch_size}) must be a multiple of "
-                             f"prompts_per_step * num_generations ({self.completions_per_step})")
+        if self.rollouts_per_generation is not None and self.rollouts_per_generation % self.completions_per_step:
+            raise UsageError(f"rollouts_per_generation ({self.rollouts_per_generation}) must be a multiple of "
+                             f"prompts_per_step x num_generations ({self.completions_per_step})")
+        if self.sync_ref_model and self.beta > 0 and self.ref_model_sync_steps < 1:
+            raise UsageError(f"ref_model_sync_steps must be >= 1 (got {self.ref_model_sync_steps})")
+
+    def plan(self, num_processes: int) -> BatchPlan:
+        """TRL's batch numbers for `num_processes` processes; an impossible split is a UsageError naming the fix."""
+        self.validate()
+        cps, n = self.completions_per_step, num_processes
+        micro, accumulation = split_batch(cps, n, self.micro_batch_size,
+                                          f"completions ({self.prompts_per_step} prompts x G {self.num_generations})")
+        rollouts = self.rollouts_per_generation or cps
+        steps_per_round = rollouts // cps
+        if self.save_steps % steps_per_round:
+            raise UsageError(f"save_steps ({self.save_steps}) must be a multiple of the {steps_per_round} optimizer "
+                             "steps per generation round, so a resumed run starts on a round boundary")
+        return BatchPlan(num_processes=n, prompts_per_step=self.prompts_per_step,
+                         num_generations=self.num_generations, completions_per_step=cps,
+                         per_device_train_batch_size=micro, gradient_accumulation_steps=accumulation,
+                         generation_batch_size=rollouts, steps_per_generation=rollouts // (micro * n),
+                         optimizer_steps_per_generation=steps_per_round)
+
+    def reference_policy(self, lora: bool) -> str:
+        """What the KL term compares against with these settings, in words (for --dry-run and config.json)."""
+        if self.beta == 0:
+            return "none: beta is 0, so there is no KL term and no reference model"
+        if not self.sync_ref_model:
+            return ("the base model with the adapter disabled, never reset" if lora
+                    else "a frozen copy of the initial policy, never reset")
+        if lora:
+            return (f"the base model with the adapter disabled; every {self.ref_model_sync_steps} steps the adapter "
+                    "is merged into the base and a fresh adapter starts, so the reference becomes the current "
+                    "policy (R1's reset)")
+        return (f"a frozen copy of the initial policy, replaced by the current policy every "
+                f"{self.ref_model_sync_steps} steps (TRL sync_ref_model, mixup alpha {self.ref_model_mixup_alpha})")
 
     def with_overrides(self, **overrides: Any) -> GRPOPreset:
         """A copy with the non-None overrides applied (unknown names are a UsageError)."""
@@ -88,35 +145,44 @@ class GRPOPreset:
             raise UsageError(f"unknown preset fields {bad}")
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
-    def to_grpo_config(self, output_dir: str, *, seed: int = 0, report_to: list[str] | None = None,
-                       use_vllm: bool = False, **extra: Any) -> Any:
-        """The `trl.GRPOConfig` for this preset, writing checkpoints under `output_dir`."""
+    def to_grpo_config(self, output_dir: str, plan: BatchPlan, *, seed: int = 0,
+                       report_to: list[str] | None = None, use_vllm: bool = False, lora: bool = False,
+                       **extra: Any) -> Any:
+        """The `trl.GRPOConfig` for this preset and batch plan, writing checkpoints under `output_dir`.
+
+        With `lora`, TRL's `sync_ref_model` stays off (TRL refuses it with PEFT: the reference is the base
+        with the adapter disabled); `rl.train` resets the reference by merging the adapter instead."""
         from trl import GRPOConfig
 
-        self.validate()
-        grad_accum = self.completions_per_step // self.micro_batch_size
+        if lora and self.sync_ref_model and self.beta > 0 and self.ref_model_mixup_alpha != 1.0:
+            raise UsageError("with LoRA the reference reset merges the adapter into the base, which is "
+                             f"ref_model_mixup_alpha 1.0; this preset has {self.ref_model_mixup_alpha}")
         kwargs: dict[str, Any] = dict(
             output_dir=output_dir, learning_rate=self.learning_rate, beta=self.beta,
             num_generations=self.num_generations, temperature=self.temperature, top_p=self.top_p,
-            per_device_train_batch_size=self.micro_batch_size, gradient_accumulation_steps=grad_accum,
-            max_completion_length=self.max_completion_length, sync_ref_model=self.sync_ref_model and self.beta > 0,
+            per_device_train_batch_size=plan.per_device_train_batch_size,
+            gradient_accumulation_steps=plan.gradient_accumulation_steps,
+            generation_batch_size=plan.generation_batch_size,
+            max_completion_length=self.max_completion_length,
+            sync_ref_model=self.sync_ref_model and self.beta > 0 and not lora,
             ref_model_sync_steps=self.ref_model_sync_steps, ref_model_mixup_alpha=self.ref_model_mixup_alpha,
             loss_type=self.loss_type, scale_rewards=self.scale_rewards, epsilon=self.epsilon,
             max_steps=self.max_steps, warmup_steps=self.warmup_steps, lr_scheduler_type=self.lr_scheduler_type,
-            max_grad_norm=self.max_grad_norm, bf16=self.dtype == "bfloat16", gradient_checkpointing=self.gradient_checkpointing,
-            save_steps=self.save_steps, logging_steps=1, seed=seed, data_seed=seed, report_to=report_to or [],
-            reward_weights=list(self.rewards.values()), use_vllm=use_vllm, remove_unused_columns=False,
-            disable_tqdm=False, save_only_model=False,
+            max_grad_norm=self.max_grad_norm, bf16=self.dtype == "bfloat16",
+            gradient_checkpointing=self.gradient_checkpointing, save_steps=self.save_steps,
+            save_total_limit=self.save_total_limit, logging_steps=1, seed=seed, data_seed=seed,
+            report_to=report_to or [], reward_weights=list(self.rewards.values()), use_vllm=use_vllm,
+            remove_unused_columns=False, disable_tqdm=False, save_only_model=False,
+            restore_callback_states_from_checkpoint=True,  # gate history and best step survive a resume
         )
-        if self.generation_batch_size is not None:
-            kwargs["generation_batch_size"] = self.generation_batch_size
         if use_vllm:
             kwargs.update(vllm_mode="colocate", vllm_gpu_memory_utilization=0.3)
         kwargs.update(extra)
-        return GRPOConfig(**kwargs)
+        return trl_config(GRPOConfig, **kwargs)
 
     def describe(self) -> dict[str, Any]:
-        return asdict(self)
+        """The preset's fields plus completions_per_step, as config.json records them."""
+        return {**asdict(self), "completions_per_step": self.completions_per_step}
 
 
 R1_ZERO = GRPOPreset(
@@ -137,9 +203,9 @@ TINY_CPU = GRPOPreset(
                 "samples per step, 48-token completions, float32, T 0.7 so a tiny model starts with signal, "
                 "no KL term (no reference forward), a larger learning rate for few steps",
     template="chat", rewards={"accuracy": 1.0}, learning_rate=2e-5, beta=0.0, num_generations=8,
-    temperature=0.7, prompts_per_step=4, micro_batch_size=16, generation_batch_size=None,
+    temperature=0.7, prompts_per_step=4, micro_batch_size=16, rollouts_per_generation=None,
     max_completion_length=48, sync_ref_model=False, max_steps=40, dtype="float32",
-    gradient_checkpointing=False, save_steps=1000, use_vllm=False,
+    gradient_checkpointing=False, save_steps=10, save_total_limit=1, use_vllm=False,
 )
 
 PRESETS: dict[str, GRPOPreset] = {p.name: p for p in (R1_ZERO, R1_STAGE1, TINY_CPU)}

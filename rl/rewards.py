@@ -3,7 +3,9 @@
 Every reward here has TRL's reward-function signature, `f(prompts, completions, **kwargs) -> list[float]`,
 so it can be passed straight to `trl.GRPOTrainer(reward_funcs=[...])`. TRL passes every dataset column
 as a keyword argument holding one value per completion; the gold answer comes from the `answer` column
-(math), the tests from the `tests` column (code), the target language from an optional `language` column.
+(math), the tests from the `tests` column (code), the target language from an optional `language` column,
+and whether the rendered prompt already opened `<think>` from an optional `prompt_opens_think` column
+(`rl.train` fills it from the tokenizer's chat template; see `full_texts`).
 Completions may be plain strings (base-model prompts) or conversations (`[{"role": "assistant",
 "content": ...}]`, chat prompts); both are handled.
 
@@ -73,9 +75,21 @@ def _prompt_opens_think(prompt: Any) -> bool:
     return text.rstrip().endswith("<think>")
 
 
-def _full_text(prompt: Any, completion: Any) -> str:
+def _full_text(prompt: Any, completion: Any, opened: Any = None) -> str:
+    """The completion as the model wrote it after its prompt: `<think>\n` prepended when the prompt opened
+    the reasoning (`opened`; None: judge from the prompt itself, a string ending in `<think>`)."""
     text = completion_to_text(completion)
-    return "<think>\n" + text if _prompt_opens_think(prompt) and "<think>" not in text[:50] else text
+    if opened is None:
+        opened = _prompt_opens_think(prompt)
+    return "<think>\n" + text if opened and "<think>" not in text[:50] else text
+
+
+def full_texts(prompts: Sequence[Any], completions: Sequence[Any], kwargs: dict[str, Any]) -> list[str]:
+    """`_full_text` of every completion, using the `prompt_opens_think` column when the dataset has one
+    (rl.train sets it from the tokenizer's chat template: TRL hands conversational prompts over as message
+    lists, in which a template's own `<think>` never shows)."""
+    opened = _column(kwargs, "prompt_opens_think", len(completions))
+    return [_full_text(p, c, o) for p, c, o in zip(prompts, completions, opened, strict=False)]
 
 
 def _column(kwargs: dict[str, Any], name: str, n: int, default: Any = None) -> list[Any]:
@@ -138,8 +152,8 @@ def accuracy_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs
     """
     golds = _column(kwargs, "answer", len(completions))
     items, slots = [], []
-    for i, (prompt, completion) in enumerate(zip(prompts, completions, strict=False)):
-        answer = extract_answer_text(_full_text(prompt, completion))
+    for i, text in enumerate(full_texts(prompts, completions, kwargs)):
+        answer = extract_answer_text(text)
         if answer is None or not answer.strip() or golds[i] in (None, ""):
             continue
         items.append((answer, golds[i]))
@@ -153,10 +167,10 @@ def accuracy_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs
 @never_raises
 def format_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
     """1.0 if the reply is `<think>` non-empty reasoning `</think>` followed by a non-empty answer, with
-    exactly one reasoning block; a prompt that already ends in `<think>` counts as the opening tag."""
+    exactly one reasoning block; a prompt that already opened `<think>` (see `full_texts`) counts as the
+    opening tag."""
     rewards = []
-    for prompt, completion in zip(prompts, completions, strict=False):
-        text = _full_text(prompt, completion)
+    for text in full_texts(prompts, completions, kwargs):
         m = _THINK_THEN_ANSWER.match(text)
         ok = (m is not None and m.group("think").strip() and m.group("answer").strip()
               and text.count("<think>") == 1 and text.count("</think>") == 1)
@@ -167,10 +181,10 @@ def format_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: 
 @never_raises
 def r1_zero_format_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
     """1.0 if the reply is `<think>reasoning</think> <answer>answer</answer>` (the R1-Zero template's
-    format: both non-empty, one block each, nothing after `</answer>`), else 0.0."""
+    format: both non-empty, one block each, nothing after `</answer>`), else 0.0. A prompt that already
+    opened `<think>` (see `full_texts`) counts as the opening tag."""
     rewards = []
-    for prompt, completion in zip(prompts, completions, strict=False):
-        text = _full_text(prompt, completion)
+    for text in full_texts(prompts, completions, kwargs):
         m = _THINK_THEN_ANSWER.match(text)
         tail = _R1_ZERO_TAIL.match(m.group("answer")) if m else None
         ok = (m is not None and tail is not None and m.group("think").strip() and tail.group("answer").strip()
@@ -187,8 +201,8 @@ def language_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs
     reasoning without words."""
     languages = _column(kwargs, "language", len(completions), "en")
     rewards = []
-    for prompt, completion, language in zip(prompts, completions, languages, strict=False):
-        text = reasoning_text(_full_text(prompt, completion))
+    for text, language in zip(full_texts(prompts, completions, kwargs), languages, strict=False):
+        text = reasoning_text(text)
         rewards.append(language_consistency(text, language or "en"))
     return rewards
 
@@ -212,9 +226,9 @@ def code_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: An
     tests_col = _column(kwargs, "tests", len(completions))
     func_col = _column(kwargs, "func_name", len(completions))
 
-    def one(args: tuple[Any, Any, Any, Any]) -> float:
-        prompt, completion, tests, func_name = args
-        code = extract_code(_full_text(prompt, completion))
+    def one(args: tuple[Any, Any, Any]) -> float:
+        text, tests, func_name = args
+        code = extract_code(text)
         cases = decode_tests(tests) if tests else []
         if code is None or not cases:
             return 0.0
@@ -227,7 +241,7 @@ def code_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: An
             outcome = sandbox.run_stdin_tests(code, pairs)
         return 1.0 if outcome.verdict == "passed" else 0.0
 
-    def guarded(args: tuple[Any, Any, Any, Any]) -> float:
+    def guarded(args: tuple[Any, Any, Any]) -> float:
         try:
             return one(args)
         except UsageError:  # no isolation here: refuse the whole batch (never_raises logs it)
@@ -236,7 +250,7 @@ def code_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: An
             log.warning("code_reward: one completion could not be graded (%s: %s)", type(exc).__name__, exc)
             return 0.0
 
-    jobs = list(zip(prompts, completions, tests_col, func_col, strict=False))
+    jobs = list(zip(full_texts(prompts, completions, kwargs), tests_col, func_col, strict=False))
     with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), 8))) as pool:
         return list(pool.map(guarded, jobs))
 

@@ -44,3 +44,14 @@ def problem_statement(messages: list[dict[str, Any]]) -> str:
 def apply_template(name: str, problem: str) -> str | list[dict[str, str]]:
     """`problem` in the named template ("r1-zero" or "chat")."""
     return TEMPLATES[name](problem)
+
+
+def opens_think(prompt: str | list[dict[str, Any]], tokenizer: Any, **template_kwargs: Any) -> bool:
+    """Whether the text the model is given ends with `<think>`, so its completion starts inside the
+    reasoning. The prompt is rendered the way TRL renders it (`trl.data_utils.maybe_apply_chat_template`:
+    a conversation through the tokenizer's chat template with the generation prompt, a string as it is);
+    R1-Distill, QwQ and Qwen3-style templates open `<think>` themselves."""
+    from trl.data_utils import maybe_apply_chat_template
+
+    text = maybe_apply_chat_template({"prompt": prompt}, tokenizer, **template_kwargs)["prompt"]
+    return text.rstrip().endswith("<think>")

@@ -1,13 +1,21 @@
-"""`r1eval grpo`: GRPO on TRL's GRPOTrainer with R1's rule rewards, a per-step JSONL log and optional
-harness gating.
+"""`r1eval grpo`: GRPO on TRL's GRPOTrainer with R1's rule rewards, a per-step JSONL log, optional
+harness gating, LoRA with R1's reference resets, resume, and any number of processes.
 
 Run directory layout (`--output DIR`):
-    config.json        preset, model (+sha256), data (+sha256), versions, command
-    steps.jsonl        one line per optimizer step: rewards by component, KL, clip fraction, lengths, times
-    checkpoints/       TRL checkpoints (every preset.save_steps)
+    config.json        kind, settings (what a resume must match), batch plan, model (+sha256), data (+sha256),
+                       versions, git commit, command, and one `resumes` entry per continuation
+    steps.jsonl        one line per optimizer step (rl.training): rewards by component, KL, clip fraction,
+                       lengths, times
+    checkpoints/       TRL checkpoints: every preset.save_steps, after each gate evaluation, at the end, and
+                       when the time budget or the gate stops training
     final/             the trained policy (HF directory, LoRA merged)
     gate/              harness evaluations of the policy during training (see rl.gating), best/ = best one
     tensorboard/       TensorBoard events, when tensorboard is installed
+
+Rerunning the same command with the same --output continues from the last checkpoint (optimizer,
+scheduler, RNG, step, gate history); a larger --max-steps extends the run; other changed settings are
+refused. Under `accelerate launch` / `torchrun` the preset's per-step numbers hold whatever the number
+of processes (`GRPOPreset.plan`).
 """
 
 from __future__ import annotations
@@ -16,17 +24,27 @@ import json
 import os
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from r1eval.errors import UsageError
 from r1eval.models import ModelSpec, model_cache_dir
 from r1eval.records import read_jsonl
-from r1eval.rundir import write_json
-from rl.presets import GRPOPreset
+from rl.presets import BatchPlan, GRPOPreset
 from rl.rewards import REWARDS
-from rl.templates import apply_template, problem_statement
+from rl.templates import apply_template, opens_think, problem_statement
+from rl.training import (
+    CHECKPOINTS_DIR,
+    STEPS_FILE,
+    init_distributed,
+    launched_world_size,
+    make_step_log_callback,
+    make_time_budget_callback,
+    on_main_first,
+    open_training_dir,
+    train_and_save,
+)
 
 # TRL metric name -> steps.jsonl field (rewards/<func>/mean are added per reward function)
 STEP_FIELDS = {
@@ -35,8 +53,9 @@ STEP_FIELDS = {
     "completions/mean_length": "completion_length", "completions/clipped_ratio": "truncated_fraction",
     "entropy": "entropy", "frac_reward_zero_std": "frac_groups_zero_std", "loss": "loss",
     "grad_norm": "grad_norm", "learning_rate": "learning_rate", "step_time": "step_time",
-    "time/generation": "time_generation", "time/reward": "time_reward",
+    "time/generation": "time_generation", "time/reward": "time_reward", "num_tokens": "num_tokens",
 }
+REFERENCE_FILE = "reference.safetensors"  # in a checkpoint: the reference policy once it has been reset
 
 
 @dataclass
@@ -72,13 +91,18 @@ def load_training_data(data: str, limit: int | None = None) -> TrainingData:
     return TrainingData(data, rows[:limit] if limit else rows)
 
 
-def build_dataset(data: TrainingData, preset: GRPOPreset) -> Any:
-    """A `datasets.Dataset` with TRL's `prompt` column plus `answer`, `problem_id`, `language`."""
+def build_dataset(data: TrainingData, preset: GRPOPreset, tokenizer: Any) -> Any:
+    """A `datasets.Dataset` with TRL's `prompt` column plus `answer`, `problem_id`, `language`, and
+    `prompt_opens_think` (the rendered prompt ends with `<think>`, so the format rewards count the
+    completion as already inside the reasoning)."""
     import datasets
 
-    return datasets.Dataset.from_list([
-        {"prompt": apply_template(preset.template, r["problem"]), "answer": r["answer"], "problem_id": r["id"],
-         "language": preset.language} for r in data.rows])
+    rows = []
+    for r in data.rows:
+        prompt = apply_template(preset.template, r["problem"])
+        rows.append({"prompt": prompt, "answer": r["answer"], "problem_id": r["id"], "language": preset.language,
+                     "prompt_opens_think": opens_think(prompt, tokenizer)})
+    return datasets.Dataset.from_list(rows)
 
 
 def vllm_usable() -> bool:
@@ -92,33 +116,21 @@ def vllm_usable() -> bool:
     return torch.cuda.is_available()
 
 
-class StepLog:
-    """TrainerCallback body: every TRL log line -> one JSON line in steps.jsonl with our field names."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def record(self, step: int, logs: dict[str, Any]) -> dict[str, Any] | None:
-        if "reward" not in logs:  # the final train summary and eval logs are not steps
-            return None
-        row: dict[str, Any] = {"step": step, "time": time.time()}
-        for key, name in STEP_FIELDS.items():
-            if key in logs:
-                row[name] = logs[key]
-        row["rewards"] = {k.split("/")[1]: v for k, v in logs.items()
-                          if k.startswith("rewards/") and k.endswith("/mean")}
-        if "step_time" in row:
-            gen, rew = row.get("time_generation") or 0.0, row.get("time_reward") or 0.0
-            row["time_update"] = max(0.0, row["step_time"] - gen - rew)
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row) + "\n")
-        return row
+def grpo_step_row(logs: dict[str, Any]) -> dict[str, Any] | None:
+    """One TRL log line as a steps.jsonl row with our field names (None for non-step logs)."""
+    if "reward" not in logs:  # the final train summary and eval logs are not steps
+        return None
+    row: dict[str, Any] = {name: logs[key] for key, name in STEP_FIELDS.items() if key in logs}
+    row["rewards"] = {k.split("/")[1]: v for k, v in logs.items() if k.startswith("rewards/") and k.endswith("/mean")}
+    if "step_time" in row:
+        gen, rew = row.get("time_generation") or 0.0, row.get("time_reward") or 0.0
+        row["time_update"] = max(0.0, row["step_time"] - gen - rew)
+    return row
 
 
-def make_trainer_classes() -> tuple[type, type, type]:
-    """(GRPO trainer that times generation and rewards, steps.jsonl callback, time-budget callback); built lazily to keep
-    trl/transformers imports out of `r1eval` start-up."""
-    from transformers import TrainerCallback
+def make_trainer_class() -> type:
+    """GRPO trainer that times generation and rewards; built lazily to keep trl/transformers imports out of
+    `r1eval` start-up."""
     from trl import GRPOTrainer
 
     class TimedGRPOTrainer(GRPOTrainer):
@@ -153,31 +165,76 @@ def make_trainer_classes() -> tuple[type, type, type]:
                 self._phase_times = defaultdict(float)
             return super()._prepare_inputs(generation_batch)
 
-    class TimeBudgetCallback(TrainerCallback):
-        """Stops training once `minutes` of wall time have passed since the first step began."""
+    return TimedGRPOTrainer
 
-        def __init__(self, minutes: float) -> None:
-            self.seconds, self.start = minutes * 60, None
 
-        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.start = time.perf_counter()
+def merge_and_restart_adapter(model: Any, optimizer: Any, seed: int) -> int:
+    """R1's reference reset under LoRA: add each LoRA layer's update into its base weight and start a fresh
+    adapter (A drawn anew from `seed`, the same on every process; B = 0; its optimizer moments cleared).
+    The policy is unchanged, and the base with adapters disabled (TRL's reference under PEFT) becomes the
+    current policy. Returns the number of layers merged."""
+    import torch
+    from peft.tuners.lora import LoraLayer
 
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if self.start is not None and time.perf_counter() - self.start > self.seconds:
-                control.should_training_stop = True
+    state = getattr(optimizer, "optimizer", optimizer).state if optimizer is not None else {}
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    merged = 0
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        for module in model.modules():
+            if not isinstance(module, LoraLayer) or "default" not in module.lora_A:
+                continue
+            base = module.get_base_layer()
+            base.weight.add_(module.get_delta_weight("default").to(base.weight.dtype))
+            module.reset_lora_parameters("default", True)
+            for param in (module.lora_A["default"].weight, module.lora_B["default"].weight):
+                state.pop(param, None)
+            merged += 1
+    return merged
 
-    class StepLogCallback(TrainerCallback):
-        """Writes steps.jsonl (see StepLog)."""
 
-        def __init__(self, path: Path) -> None:
-            self.log = StepLog(path)
+def _reference_module(trainer: Any, lora: bool) -> Any:
+    """The module whose non-LoRA weights are the reference: the peft model (its base) or TRL's ref_model."""
+    return trainer.model if lora else trainer.accelerator.unwrap_model(trainer.ref_model)
 
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
-                   **kwargs: Any) -> None:
-            if logs and state.is_world_process_zero:
-                self.log.record(state.global_step, logs)
 
-    return TimedGRPOTrainer, StepLogCallback, TimeBudgetCallback
+def make_reference_callback(trainer: Any, every: int, lora: bool, seed: int) -> Any:
+    """A TrainerCallback that, with LoRA, merges the adapter every `every` steps (`merge_and_restart_adapter`),
+    and for LoRA and full training alike writes the reference into each checkpoint saved once the reference
+    has been reset (right after the checkpoint itself), so a resume restores it (`restore_reference`)."""
+    from safetensors.torch import save_file
+    from transformers import TrainerCallback
+
+    class ReferencePolicyCallback(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, optimizer: Any = None,
+                        **kwargs: Any) -> None:
+            if lora and state.global_step % every == 0:
+                merge_and_restart_adapter(model, optimizer, seed + state.global_step)
+
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step >= every and state.is_world_process_zero:
+                weights = {k: v.detach().cpu().clone().contiguous()
+                           for k, v in _reference_module(trainer, lora).state_dict().items() if "lora_" not in k}
+                save_file(weights, str(Path(args.output_dir) / f"checkpoint-{state.global_step}" / REFERENCE_FILE))
+
+    return ReferencePolicyCallback()
+
+
+def restore_reference(trainer: Any, checkpoint: Path, lora: bool, every: int) -> bool:
+    """Load the checkpoint's reference (written once the reference was reset, i.e. from step `every` on) into
+    the base weights (LoRA) or TRL's ref_model. Returns whether there was one to load."""
+    from safetensors.torch import load_file
+
+    path = checkpoint / REFERENCE_FILE
+    if not path.is_file():
+        if int(checkpoint.name.split("-")[1]) >= every:
+            raise UsageError(f"{checkpoint} lacks {REFERENCE_FILE} (killed while saving?); delete that checkpoint "
+                             "to resume from the one before")
+        return False
+    _, unexpected = _reference_module(trainer, lora).load_state_dict(load_file(str(path)), strict=False)
+    if unexpected:
+        raise UsageError(f"{path} does not fit this model (unexpected {unexpected[:2]}); pass a new --output")
+    return True
 
 
 @dataclass
@@ -193,43 +250,82 @@ class GRPORun:
     lora_r: int | None = None  # LoRA rank; None = full fine-tuning
     lora_alpha: int | None = None
     gate: Any = None  # rl.gating.GateSettings
-    max_minutes: float | None = None  # stop after this much training wall time
+    max_minutes: float | None = None  # stop after this much training wall time (a rerun continues)
+    num_processes: int | None = None  # the launch must have this many processes (None: whatever it has)
     custom_rewards: dict[str, tuple[Any, float]] = field(default_factory=dict)  # Python API: name -> (func, weight)
     extra_config: dict[str, Any] = field(default_factory=dict)  # raw GRPOConfig overrides
 
+    @property
+    def lora(self) -> dict[str, int | None]:
+        return {"r": self.lora_r, "alpha": self.lora_alpha or (2 * self.lora_r if self.lora_r else None)}
 
-def save_policy(model: Any, tokenizer: Any, out: Path) -> Path:
-    """Save the policy as a plain HF directory; a peft model is merged into a copy first."""
-    import copy
+    @property
+    def resets_reference(self) -> bool:
+        return self.preset.sync_ref_model and self.preset.beta > 0
 
-    out.mkdir(parents=True, exist_ok=True)
-    if hasattr(model, "merge_and_unload"):
-        model = copy.deepcopy(model).merge_and_unload()
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    def use_vllm(self) -> bool:
+        return self.preset.use_vllm if self.preset.use_vllm is not None else vllm_usable()
+
+    def grpo_config(self, output_dir: str, plan: BatchPlan) -> Any:
+        import importlib.util
+
+        import torch
+
+        report_to = ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
+        extra = dict(self.extra_config)
+        if self.gate is not None:  # the other processes wait in a collective while the main one evaluates
+            extra.setdefault("ddp_timeout", 6 * 3600)
+        return self.preset.to_grpo_config(output_dir, plan, seed=self.seed, report_to=report_to,
+                                          use_vllm=self.use_vllm(), lora=bool(self.lora_r),
+                                          use_cpu=not torch.cuda.is_available(), **extra)
 
 
-def train_grpo(run: GRPORun) -> Path:
-    """Train with GRPO and return the final policy's directory."""
-    import importlib.util
+def grpo_dry_run(run: GRPORun) -> dict[str, Any]:
+    """The effective batch numbers on `run.num_processes` processes (default: this launch's) and the full
+    TRL config, without loading a model or data. TRL derives `steps_per_generation` from the live world
+    size, so the printed config carries the planned world size's value."""
+    plan = run.preset.plan(run.num_processes or launched_world_size())
+    output_dir = str(run.output / CHECKPOINTS_DIR) if run.output else CHECKPOINTS_DIR
+    trl_config = run.grpo_config(output_dir, plan).to_dict()
+    trl_config["steps_per_generation"] = plan.steps_per_generation
+    return {**asdict(plan), "preset": run.preset.name, "max_steps": run.preset.max_steps, "lora": run.lora,
+            "reference_policy": run.preset.reference_policy(bool(run.lora_r)), "use_vllm": run.use_vllm(),
+            "grpo_config": trl_config}
 
+
+def build_trainer(run: GRPORun) -> tuple[Any, Any, Path | None]:
+    """Everything before `trainer.train()`: batch plan, data, run directory (new, or reopened to resume),
+    model, TRL config and callbacks. Returns (trainer, tokenizer, checkpoint to resume from or None)."""
     from r1eval.models import materialize_model
-    from r1eval.runner import data_sha256, git_commit, package_versions
+    from r1eval.runner import git_commit, package_versions
 
-    run.preset.validate()
+    init_distributed()
+    num_processes = launched_world_size()
+    if run.num_processes and run.num_processes != num_processes:
+        raise UsageError(f"--num-processes {run.num_processes} but this launch has {num_processes} process(es); "
+                         "launch with `accelerate launch --num_processes N` (or use --num-processes with --dry-run)")
+    plan = run.preset.plan(num_processes)
     data = load_training_data(run.data, run.limit)
     if len(data.rows) < run.preset.prompts_per_step:
         raise UsageError(f"--data has {len(data.rows)} problems but the preset takes {run.preset.prompts_per_step} "
                          "prompts per step; give more problems or a smaller preset")
-    run.output.mkdir(parents=True, exist_ok=True)
-    steps_path = run.output / "steps.jsonl"
-    if steps_path.exists() and steps_path.stat().st_size:
-        raise UsageError(f"{run.output} already holds a training run (steps.jsonl); pass a new --output")
+    use_vllm = run.use_vllm()
+    settings = {
+        "preset": {k: v for k, v in run.preset.describe().items() if k != "max_steps"},
+        "model": run.model.name, "model_sha256": run.model.sha256(), "data": data.source,
+        "data_sha256": data_sha256_rows(data.rows), "seed": run.seed, "lora": run.lora, "use_vllm": use_vllm,
+        "reward_funcs": list(run.preset.rewards) + list(run.custom_rewards), "extra_config": run.extra_config,
+        "gate": run.gate.describe() if run.gate else None, "num_processes": num_processes}
+    checkpoint = open_training_dir(run.output, "grpo", settings, {
+        "preset": run.preset.describe(), "plan": asdict(plan),
+        "reference_policy": run.preset.reference_policy(bool(run.lora_r)), "model_source": run.model.source,
+        "num_problems": len(data.rows), "versions": package_versions(), "git_commit": git_commit(),
+        "command": __import__("sys").argv, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model_dir = materialize_model(run.model, model_cache_dir(run.model, "float32"), dtype="float32")
+    model_dir = on_main_first(lambda: materialize_model(run.model, model_cache_dir(run.model, "float32"),
+                                                        dtype="float32"))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
@@ -240,49 +336,48 @@ def train_grpo(run: GRPORun) -> Path:
     import torch
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, run.preset.dtype))
-
-    use_vllm = run.preset.use_vllm if run.preset.use_vllm is not None else vllm_usable()
-    report_to = ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
-    if report_to:
-        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run.output / "tensorboard"))
-    grpo_config = run.preset.to_grpo_config(
-        str(run.output / "checkpoints"), seed=run.seed, report_to=report_to, use_vllm=use_vllm,
-        use_cpu=not torch.cuda.is_available(),
-        **run.extra_config)
+    if os.environ.get("TENSORBOARD_LOGGING_DIR") is None:
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(run.output / "tensorboard")
+    grpo_config = run.grpo_config(str(run.output / CHECKPOINTS_DIR), plan)
+    if grpo_config.world_size != num_processes:
+        raise UsageError(f"the launcher reports {num_processes} processes but the trainer sees "
+                         f"{grpo_config.world_size}; on CPU launch with `accelerate launch --multi_gpu "
+                         "--num_processes N` or `torchrun --nproc_per_node N`")
     peft_config = None
     if run.lora_r:
         from peft import LoraConfig
 
-        peft_config = LoraConfig(r=run.lora_r, lora_alpha=run.lora_alpha or 2 * run.lora_r,
-                                 target_modules="all-linear", task_type="CAUSAL_LM")
+        peft_config = LoraConfig(r=run.lora_r, lora_alpha=run.lora["alpha"], target_modules="all-linear",
+                                 task_type="CAUSAL_LM")
 
-    write_json(run.output / "config.json", {
-        "kind": "grpo", "preset": run.preset.describe(), "model": run.model.name, "model_source": run.model.source,
-        "model_sha256": run.model.sha256(), "model_dir": str(model_dir), "data": data.source,
-        "num_problems": len(data.rows), "data_sha256": data_sha256_rows(data.rows), "seed": run.seed,
-        "lora": {"r": run.lora_r, "alpha": run.lora_alpha or (2 * run.lora_r if run.lora_r else None)},
-        "use_vllm": use_vllm, "reward_funcs": list(run.preset.rewards) + list(run.custom_rewards), "extra_config": run.extra_config,
-        "gate": run.gate.describe() if run.gate else None, "versions": package_versions(),
-        "git_commit": git_commit(), "command": __import__("sys").argv,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-    del data_sha256  # rows have no Problem objects; data_sha256_rows hashes them the same way
-
-    trainer_cls, step_log_cls, time_budget_cls = make_trainer_classes()
-    callbacks = [step_log_cls(steps_path)]
+    callbacks = [make_step_log_callback(run.output / STEPS_FILE, grpo_step_row)]
     if run.max_minutes:
-        callbacks.append(time_budget_cls(run.max_minutes))
+        callbacks.append(make_time_budget_callback(run.max_minutes))
     if run.gate is not None:
         from rl.gating import make_gate_callback
 
         callbacks.append(make_gate_callback(run.gate, tokenizer, run.output / "gate", run.model.name))
     reward_funcs = [REWARDS[name] for name in run.preset.rewards] + [f for f, _ in run.custom_rewards.values()]
     grpo_config.reward_weights = list(run.preset.rewards.values()) + [w for _, w in run.custom_rewards.values()]
-    trainer = trainer_cls(
+    trainer = make_trainer_class()(
         model=model, reward_funcs=reward_funcs, args=grpo_config,
-        train_dataset=build_dataset(data, run.preset), processing_class=tokenizer, callbacks=callbacks,
+        train_dataset=build_dataset(data, run.preset, tokenizer), processing_class=tokenizer, callbacks=callbacks,
         peft_config=peft_config)
-    trainer.train()
-    return save_policy(trainer.model, tokenizer, run.output / "final")
+    if run.resets_reference:
+        if run.lora_r and (trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled):
+            raise UsageError("the LoRA reference reset (merge the adapter into the base) needs unsharded weights; "
+                             "under DeepSpeed/FSDP use full training or a preset with sync_ref_model off")
+        trainer.add_callback(make_reference_callback(trainer, run.preset.ref_model_sync_steps, bool(run.lora_r),
+                                                     run.seed))
+        if checkpoint is not None:
+            restore_reference(trainer, checkpoint, bool(run.lora_r), run.preset.ref_model_sync_steps)
+    return trainer, tokenizer, checkpoint
+
+
+def train_grpo(run: GRPORun) -> Path:
+    """Train with GRPO (or continue the run in `run.output`) and return the final policy's directory."""
+    trainer, tokenizer, checkpoint = build_trainer(run)
+    return train_and_save(trainer, tokenizer, checkpoint, run.output, run.output / "final")
 
 
 def data_sha256_rows(rows: list[dict[str, Any]]) -> str:

@@ -103,3 +103,58 @@ def test_templates() -> None:
     messages = chat_prompt("What is 2 + 3?")
     assert messages[0]["role"] == "user" and "\\boxed{}" in messages[0]["content"]
     assert problem_statement(messages) == "What is 2 + 3?"
+
+
+# Chat templates reduced to what decides the rendered prompt's end (the generation prompt). Modelled on
+# the chat_template of deepseek-ai/DeepSeek-R1-Distill-Qwen-7B (tokenizer_config.json: generation prompt
+# '<｜Assistant｜><think>\n'), Qwen/QwQ-32B ('<|im_start|>assistant\n<think>\n'), and Qwen/Qwen3-8B
+# ('<|im_start|>assistant\n', plus a closed '<think>\n\n</think>\n\n' when enable_thinking=false).
+R1_DISTILL_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'user' %}{{'<｜User｜>' + m['content']}}"
+                       "{% else %}{{'<｜Assistant｜>' + m['content'] + '<｜end▁of▁sentence｜>'}}{% endif %}"
+                       "{% endfor %}{% if add_generation_prompt %}{{'<｜Assistant｜><think>\\n'}}{% endif %}")
+QWQ_TEMPLATE = ("{% for m in messages %}{{'<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n'}}"
+                "{% endfor %}{% if add_generation_prompt %}{{'<|im_start|>assistant\\n<think>\\n'}}{% endif %}")
+QWEN3_TEMPLATE = ("{% for m in messages %}{{'<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n'}}"
+                  "{% endfor %}{% if add_generation_prompt %}{{'<|im_start|>assistant\\n'}}"
+                  "{% if enable_thinking is defined and enable_thinking is false %}{{'<think>\\n\\n</think>\\n\\n'}}"
+                  "{% endif %}{% endif %}")
+
+
+def tokenizer_with(template: str | None):
+    """A real (tiny, offline) fast tokenizer carrying `template` as its chat template."""
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"<unk>": 0}, unk_token="<unk>")),
+                                  unk_token="<unk>")
+    tok.chat_template = template
+    return tok
+
+
+@pytest.mark.parametrize(("template", "kwargs", "opened"), [
+    (R1_DISTILL_TEMPLATE, {}, True), (QWQ_TEMPLATE, {}, True), (QWEN3_TEMPLATE, {}, False),
+    (QWEN3_TEMPLATE, {"enable_thinking": False}, False)])
+def test_format_rewards_see_the_think_the_chat_template_opened(template, kwargs, opened) -> None:
+    from rl.templates import opens_think
+
+    tok = tokenizer_with(template)
+    prompt = chat_prompt("What is 70 + 7?")  # conversational: TRL hands the reward this message list
+    assert opens_think(prompt, tok, **kwargs) is opened
+    # what a model writes after a template that opened <think>: the reasoning, then the answer
+    inside = [[{"role": "assistant", "content": "70 + 7 = 77</think> The answer is \\boxed{77}."}]]
+    zero_inside = ["70 + 7 = 77 </think> <answer>77</answer>"]
+    column = {"prompt_opens_think": [opens_think(prompt, tok, **kwargs)], "answer": [GOLD]}
+    assert format_reward([prompt], inside, **column) == [1.0 if opened else 0.0]
+    assert r1_zero_format_reward([prompt], zero_inside, **column) == [1.0 if opened else 0.0]
+    assert accuracy_reward([prompt], inside, **column) == [1.0]  # the answer after </think>, either way
+    # a reply that opens <think> itself is well-formed after a template that did not
+    own = [[{"role": "assistant", "content": "<think>70 + 7 = 77</think> The answer is \\boxed{77}."}]]
+    assert format_reward([prompt], own, **column) == [1.0]
+
+
+def test_string_prompts_are_judged_as_they_are() -> None:
+    from rl.templates import opens_think
+
+    tok = tokenizer_with(R1_DISTILL_TEMPLATE)  # a string prompt never goes through the chat template
+    assert opens_think(r1_zero_prompt("What is 2 + 3?"), tok) is False
+    assert opens_think("User: 2 + 3? Assistant: <think>\n", tok) is True

@@ -1,0 +1,308 @@
+"""What `r1eval grpo` and `r1eval distill train` share: the training directory (settings recorded in
+config.json, a rerun resumes from the last complete checkpoint and refuses changed settings), the one
+training log format (`steps.jsonl`), a wall-time budget, saving a policy, and the multi-process plumbing
+(under `accelerate launch` / `torchrun` the main process decides, every process follows).
+
+steps.jsonl: one JSON object per logged optimizer step, `{"step": N, "time": unix seconds, ...metrics}`.
+It is only ever appended to; a resumed run may log a step again (the steps after its last checkpoint),
+so readers keep the last row of each step (`read_steps`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from r1eval.errors import UsageError
+from r1eval.rundir import write_json
+
+STEPS_FILE = "steps.jsonl"
+CHECKPOINTS_DIR = "checkpoints"
+# environment variables a launcher sets to the number of processes (torchrun/accelerate, MPI flavours)
+_WORLD_SIZE_VARS = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+_RANK_VARS = ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK")
+
+
+def _int_env(names: tuple[str, ...], default: int) -> int:
+    for name in names:
+        if os.environ.get(name, "").strip().isdigit():
+            return int(os.environ[name])
+    return default
+
+
+def launched_world_size() -> int:
+    """How many processes this launch has (1 without a launcher)."""
+    return max(1, _int_env(_WORLD_SIZE_VARS, 1))
+
+
+def is_main_process() -> bool:
+    """Whether this is process 0 of the launch (or the only one)."""
+    return _int_env(_RANK_VARS, 0) == 0
+
+
+def init_distributed() -> None:
+    """Start the process group (gloo on CPU, NCCL on GPUs) when launched with several processes, so the
+    steps before the trainer exists (config.json, model preparation) can wait for the main process."""
+    if launched_world_size() > 1:
+        import torch
+        from accelerate import PartialState
+
+        PartialState(cpu=not torch.cuda.is_available())
+
+
+def _distributed() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def share_from_main(value: Any) -> Any:
+    """`value` as the main process computed it, on every process. A collective: every process calls it,
+    the others wait here until the main process arrives (e.g. while it runs a gate evaluation)."""
+    if launched_world_size() == 1 or not _distributed():
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def on_main_first(work: Callable[[], Any]) -> Any:
+    """Run `work` on the main process, then on the others (e.g. materialising a model into a shared cache)."""
+    if launched_world_size() == 1 or not _distributed():
+        return work()
+    import torch.distributed as dist
+
+    result = work() if is_main_process() else None
+    dist.barrier()
+    return result if is_main_process() else work()
+
+
+def split_batch(total: int, num_processes: int, micro_batch_size: int, what: str) -> tuple[int, int]:
+    """(per-process micro batch, gradient accumulation) so that processes x micro x accumulation = `total`
+    (`what` per optimizer step), the micro batch at most `micro_batch_size`; a UsageError names the fix."""
+    if num_processes < 1:
+        raise UsageError(f"the number of processes must be >= 1 (got {num_processes})")
+    if total % num_processes:
+        raise UsageError(f"{total} {what} per optimizer step can't be split evenly over {num_processes} processes; "
+                         f"use a process count that divides {total}")
+    per_process = total // num_processes
+    micro = min(micro_batch_size, per_process)
+    if per_process % micro:
+        raise UsageError(f"{total} {what} per step over {num_processes} processes = {per_process} per process, not "
+                         f"a multiple of the micro batch {micro}; pass a --micro-batch-size that divides {per_process}")
+    return micro, per_process // micro
+
+
+def trl_config(config_class: type, **kwargs: Any) -> Any:
+    """`config_class(**kwargs)` (a TRL/transformers config); its own validation errors become UsageError."""
+    try:
+        return config_class(**kwargs)
+    except ValueError as exc:
+        raise UsageError(f"{config_class.__name__}: {str(exc).splitlines()[0]}") from None
+
+
+def last_checkpoint(checkpoints: Path) -> Path | None:
+    """The newest complete `checkpoint-N` under `checkpoints` (trainer_state.json is written last), or None."""
+    if not checkpoints.is_dir():
+        return None
+    found = [(int(p.name.split("-")[1]), p) for p in checkpoints.glob("checkpoint-*")
+             if p.name.split("-")[1].isdigit() and (p / "trainer_state.json").is_file()]
+    return max(found)[1] if found else None
+
+
+def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            if isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
+                return f"{key}.{_first_difference(old[key], new[key])}"
+            return key
+    return ""
+
+
+def _lookup(settings: dict[str, Any], dotted: str) -> Any:
+    value: Any = settings
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def open_training_dir(output: Path, kind: str, settings: dict[str, Any], provenance: dict[str, Any]) -> Path | None:
+    """Create or reopen a training directory. New: write config.json (`kind`, `settings`, provenance).
+    Existing run of the same kind and settings: record the resume in config.json's `resumes` and return
+    its last complete checkpoint (None when it has none yet). Changed settings, another kind of run, or a
+    non-empty directory without config.json are a one-line UsageError. The main process decides; every
+    process gets the same answer."""
+    settings = json.loads(json.dumps(settings, default=str))
+    outcome: tuple[str, str | None] | None = None
+    if is_main_process():
+        try:
+            checkpoint = _open_on_main(output, kind, settings, provenance)
+            outcome = ("ok", str(checkpoint) if checkpoint else None)
+        except UsageError as exc:
+            outcome = ("error", str(exc))
+    outcome = share_from_main(outcome)
+    assert outcome is not None
+    if outcome[0] == "error":
+        raise UsageError(str(outcome[1]))
+    return Path(outcome[1]) if outcome[1] else None
+
+
+def _open_on_main(output: Path, kind: str, settings: dict[str, Any], provenance: dict[str, Any]) -> Path | None:
+    config_path = output / "config.json"
+    if not config_path.is_file():
+        if output.exists() and any(output.iterdir()):
+            raise UsageError(f"{output} is not empty and holds no {kind} run (no config.json); pass a new --output")
+        output.mkdir(parents=True, exist_ok=True)
+        write_json(config_path, {"kind": kind, "settings": settings, **provenance})
+        return None
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("kind") != kind:
+        raise UsageError(f"{output} holds a {config.get('kind')} run, not {kind}; pass a new --output")
+    old = config.get("settings") or {}
+    if old != settings:
+        key = _first_difference(old, settings)
+        raise UsageError(f"{output} was trained with {key}={_lookup(old, key)!r} but this command has "
+                         f"{_lookup(settings, key)!r}; rerun with the run's settings to continue it, or pass a "
+                         "new --output")
+    checkpoint = last_checkpoint(output / CHECKPOINTS_DIR)
+    config.setdefault("resumes", []).append({
+        "from_step": int(checkpoint.name.split("-")[1]) if checkpoint else 0,
+        "git_commit": provenance.get("git_commit"), "command": provenance.get("command"),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    write_json(config_path, config)
+    return checkpoint
+
+
+def read_steps(path: Path) -> list[dict[str, Any]]:
+    """steps.jsonl rows in step order, the last row of each step (a resumed run may log a step twice)."""
+    if not path.is_file():
+        return []
+    rows: dict[int, dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line torn by a kill
+            continue
+        rows[int(row["step"])] = row
+    return [rows[k] for k in sorted(rows)]
+
+
+def add_launch_flags(parser: Any, positive_int: Any) -> None:
+    """The flags `r1eval grpo` and `r1eval distill train` share for planning and bounding a run."""
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the effective batch numbers and the full TRL config as JSON, then exit "
+                             "(no model load)")
+    parser.add_argument("--num-processes", type=positive_int,
+                        help="plan for N processes (with --dry-run; a real run takes the launcher's count)")
+    parser.add_argument("--max-minutes", type=float,
+                        help="stop training after this many minutes, with a checkpoint (rerun to continue)")
+
+
+def require_data_and_output(args: Any, command: str) -> None:
+    """--data and --output are required unless --dry-run (one-line UsageError)."""
+    missing = [flag for flag, value in (("--data", args.data), ("--output", args.output)) if not value]
+    if missing and not args.dry_run:
+        raise UsageError(f"{command} needs {' and '.join(missing)} (or --dry-run to only plan)")
+
+
+def gate_stopped_at(checkpoint: Path | None) -> int | None:
+    """The step at which the gate (rl.gating's GateCallback, whose state each checkpoint stores) stopped
+    the run this checkpoint belongs to; None when it did not stop it."""
+    if checkpoint is None or not (checkpoint / "trainer_state.json").is_file():
+        return None
+    stored = json.loads((checkpoint / "trainer_state.json").read_text()).get("stateful_callbacks", {})
+    gate = stored.get("GateCallback")
+    for entry in gate if isinstance(gate, list) else [gate] if gate else []:
+        if entry.get("attributes", {}).get("stopped_at") is not None:
+            return int(entry["attributes"]["stopped_at"])
+    return None
+
+
+def train_and_save(trainer: Any, tokenizer: Any, checkpoint: Path | None, output: Path, final: Path) -> Path:
+    """Train (continuing from `checkpoint` when given), then, on the main process, save the final model to
+    `final` (LoRA merged, tokenizer padding left as the harness generates) and result.json; every process
+    waits for that. A run the gate stopped is not trained further."""
+    stopped = gate_stopped_at(checkpoint)
+    best = output / "gate" / "best"
+    if stopped is not None:
+        if not (final / "config.json").is_file():
+            raise UsageError(f"the gate stopped this run at step {stopped}; the model at the stop is in {checkpoint} "
+                             f"and the best one in {best}")
+        print(f"the gate stopped this run at step {stopped}; the best model is in {best}")
+        return final
+    if checkpoint is not None:  # Trainer would run one more step on a finished run: it is done already
+        done = int(checkpoint.name.split("-")[1])
+        target = trainer.set_initial_training_values(trainer.args, trainer.get_train_dataloader())[-1]
+        if done >= target:
+            if not (final / "config.json").is_file():
+                raise UsageError(f"this run finished its {done} steps but {final} was not written; the model is in "
+                                 f"{checkpoint}")
+            print(f"{output} already holds {done} of {target} steps; a larger --max-steps continues it")
+            return final
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if is_main_process():
+        tokenizer.padding_side = "left"
+        save_policy(trainer.model, tokenizer, final)
+        write_json(output / "result.json", {
+            "global_steps": result.global_step, "train_loss": result.training_loss,
+            "train_seconds": round(time.perf_counter() - t0, 1), "resumed_from": str(checkpoint) if checkpoint else None})
+    share_from_main(None)  # the others wait until the final model is written
+    return final
+
+
+def save_policy(model: Any, tokenizer: Any, out: Path) -> Path:
+    """Save the policy as a plain HF directory; a peft model is merged into a copy first."""
+    import copy
+
+    out.mkdir(parents=True, exist_ok=True)
+    if hasattr(model, "merge_and_unload"):
+        model = copy.deepcopy(model).merge_and_unload()
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def make_step_log_callback(path: Path, to_row: Callable[[dict[str, Any]], dict[str, Any] | None]) -> Any:
+    """A TrainerCallback appending `{"step", "time", **to_row(logs)}` to steps.jsonl for every log line that
+    `to_row` accepts (it returns None for the end-of-training summary and evaluation logs)."""
+    from transformers import TrainerCallback
+
+    class StepLogCallback(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+                   **kwargs: Any) -> None:
+            if not logs or not state.is_world_process_zero:
+                return
+            row = to_row(logs)
+            if row is not None:
+                with path.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps({"step": state.global_step, "time": time.time(), **row}) + "\n")
+
+    return StepLogCallback()
+
+
+def make_time_budget_callback(minutes: float) -> Any:
+    """A TrainerCallback that stops training (saving a checkpoint, so a rerun continues) once `minutes` of
+    wall time have passed since this invocation's training began. The main process's clock decides."""
+    from transformers import TrainerCallback
+
+    class TimeBudgetCallback(TrainerCallback):
+        def __init__(self) -> None:
+            self.start: float | None = None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            over = self.start is not None and time.perf_counter() - self.start > minutes * 60
+            if share_from_main(over):
+                control.should_training_stop = True
+                control.should_save = True
+
+    return TimeBudgetCallback()
