@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from r1eval.grading.language import language_consistency
+from r1eval.grading.language import language_consistency, reasoning_text
 from r1eval.grading.math import MathGrader, answer_region
 
 RewardFunc = Callable[..., list[float]]
@@ -130,16 +130,6 @@ def extract_answer_text(completion: str) -> str | None:
     if "<answer>" in region:  # opened but never closed: truncated
         return None
     return region
-
-
-def reasoning_text(completion: str) -> str:
-    """The chain of thought: inside `<think>…</think>` (up to the end if never closed), else the whole reply."""
-    start = completion.find("<think>")
-    if start < 0:
-        end = completion.find("</think>")
-        return completion[:end] if end >= 0 else completion
-    end = completion.find("</think>", start)
-    return completion[start + len("<think>"): end if end >= 0 else len(completion)]
 
 
 @never_raises
