@@ -170,7 +170,7 @@ def test_a_grader_failure_is_that_runs_verdict(monkeypatch):
     """Machinery that fails on one run yields grader_error for that run, and the next run is fine."""
     from r1eval.grading.sandbox import executor
 
-    def broken_spawn(slot, fds):
+    def broken_spawn(slot, header, fds):
         raise OSError(24, "Too many open files")
 
     monkeypatch.setattr(executor._SERVER, "spawn", broken_spawn)
@@ -234,7 +234,7 @@ def test_provenance_records_the_isolation():
 
     for name in ("humaneval", "livecodebench", "codeforces"):
         prov = get_bench(name).provenance()
-        assert prov["grader"] == {"name": "r1eval-sandbox", "version": "2"}
+        assert prov["grader"] == {"name": "r1eval-sandbox", "version": "3"}
         assert prov["isolation"] == sb.isolation()
 
 
