@@ -35,7 +35,7 @@ from r1eval.grading.language import (
     mixed_language,
     script_word_counts,
 )
-from r1eval.records import Messages, Problem, read_jsonl, sample_seed
+from r1eval.records import Messages, Problem, json_text, read_jsonl, sample_seed
 
 REASONS = ("format", "incorrect", "truncated", "language", "mixed_language", "repetition", "too_short",
            "too_long", "code_block", "duplicate", "per_prompt_cap")
@@ -337,7 +337,7 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows), encoding="utf-8")
+    path.write_text("".join(json_text(r, default=str) + "\n" for r in rows), encoding="utf-8")
 
 
 def write_filter_output(out: Path, kept: Sequence[Trace], rejected: Sequence[tuple[Trace, list[str]]],

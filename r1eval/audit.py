@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from r1eval.errors import UsageError
+from r1eval.records import json_text
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -343,7 +344,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
                != (current.get("name"), current.get("version"))}
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / "audit.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in disagreements), encoding="utf-8")
+    tmp.write_text("".join(json_text(r) + "\n" for r in disagreements), encoding="utf-8")
     os.replace(tmp, out / "audit.jsonl")
     write_json(out / "audit_summary.json", summary)
     kinds = ", ".join(f"{k} {v}" for k, v in summary["by_kind"].items() if v) or "none"

@@ -192,7 +192,7 @@ def _add_grade(sub: argparse._SubParsersAction) -> None:
 def cmd_grade(args: argparse.Namespace) -> int:
     from r1eval.benches import LoadOptions, get_bench
     from r1eval.benches.math import MathBench
-    from r1eval.records import read_jsonl
+    from r1eval.records import json_text, read_jsonl
     from r1eval.runner import grade_rows
 
     rows = read_jsonl(args.input)
@@ -205,7 +205,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
                         source=str(args.input))
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in graded), encoding="utf-8")
+        args.output.write_text("".join(json_text(r) + "\n" for r in graded), encoding="utf-8")
     correct = sum(bool(r["correct"]) for r in graded)
     print(f"accuracy {correct / len(graded):.4f} ({correct}/{len(graded)})"
           + (f"; graded rows in {args.output}" if args.output else ""))

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from r1eval.records import json_text
+
 INLINE_CHARS = 8_000_000  # completion characters per run embedded in the page
 INLINE_TOTAL_CHARS = 24_000_000  # and over all embedded runs
 DETAIL_CHARS = 400  # of a sample's grading detail shown
@@ -76,7 +78,7 @@ def run_data(key: str, label: str, summary: dict[str, Any], samples: Sequence[di
 
 def _script_json(obj: Any) -> str:
     """JSON safe inside a <script> element (no `</script>` or `<!--` can appear)."""
-    return json.dumps(obj, ensure_ascii=False).replace("<", "\\u003c")
+    return json_text(obj).replace("<", "\\u003c")
 
 
 def write_explorer(runs: Sequence[tuple[str, dict[str, Any], Sequence[dict[str, Any]]]], out: Path,
@@ -97,7 +99,7 @@ def write_explorer(runs: Sequence[tuple[str, dict[str, Any], Sequence[dict[str, 
             run_dir.mkdir(parents=True, exist_ok=True)
             for p, ts in enumerate(texts):
                 (run_dir / f"p{p}.js").write_text(f"R1Explorer.receive({json.dumps(meta['key'])}, {p}, "
-                                                  f"{json.dumps(ts, ensure_ascii=False)});\n", encoding="utf-8")
+                                                  f"{json_text(ts)});\n", encoding="utf-8")
         pages.append(meta)
     path = out / "explorer.html"
     path.write_text(_PAGE.replace("__DATA__", _script_json(pages)).replace("__STYLE__", _STYLE)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from r1eval.errors import UsageError
-from r1eval.records import Sample
+from r1eval.records import Sample, json_text, utf8_safe
 
 SAMPLE_FIELDS = ("problem_id", "sample_index", "seed", "prompt", "completion", "extracted_answer", "correct",
                  "completion_tokens", "finish_reason", "gold", "detail")
@@ -51,7 +51,7 @@ def _run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 def _json_text(value: Any) -> str | None:
     if value is None:
         return None
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return value if isinstance(value, str) else json_text(value, sort_keys=True, default=str)
 
 
 def _column(value: Any) -> Any:
@@ -82,6 +82,7 @@ def export_parquet(run_dir: Path, out: Path | None = None) -> Path:
         }
         row.update({k: _column(s.get(k)) for k in extra_fields})
         records.append({**row, **run_columns, "run_dir": str(run_dir)})
+    records = [{k: utf8_safe(v) if isinstance(v, str) else v for k, v in r.items()} for r in records]
     frame = pd.DataFrame.from_records(records, columns=[*sample_columns, *run_columns, "run_dir"])
     for name in ("sample_index", "seed", "completion_tokens"):
         frame[name] = frame[name].astype("Int64")
@@ -262,7 +263,7 @@ def export_lm_eval(run_dir: Path, out: Path | None = None) -> Path:
                 values[(metric, filt)].append(value)
 
     samples_file = model_dir / f"samples_{task}_{date_id}.jsonl"
-    samples_file.write_text("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows),
+    samples_file.write_text("".join(json_text(r, default=str) + "\n" for r in rows),
                             encoding="utf-8")
     task_results: dict[str, Any] = {"alias": task}
     for (metric, filt), vals in sorted(values.items()):
@@ -306,6 +307,6 @@ def export_lm_eval(run_dir: Path, out: Path | None = None) -> Path:
         "r1eval": {"run_dir": str(run_dir), "bench": bench, "summary": {k: v for k, v in summary.items()
                                                                         if k != "per_problem"}},
     }
-    (model_dir / f"results_{date_id}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str)
+    (model_dir / f"results_{date_id}.json").write_text(json_text(results, indent=2, default=str)
                                                        + "\n", encoding="utf-8")
     return model_dir

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ class Sample:
     detail: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
+        return json_text(asdict(self))
 
     @classmethod
     def from_dict(cls, row: dict[str, Any], strict: bool = True) -> Sample:
@@ -145,6 +146,27 @@ class SamplingParams:
 
 # config.json fields of the resume identity that come from SamplingParams: all but n, which may grow
 SAMPLING_IDENTITY = tuple(f.name for f in fields(SamplingParams) if f.name != "n")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(obj: Any, **kwargs: Any) -> str:
+    """`json.dumps` that keeps non-ASCII text readable yet always encodes as UTF-8: a lone surrogate (a broken
+    emoji a server sent as `\\ud800`, or one a program printed) is invalid in UTF-8, so such an object is
+    written with ASCII escapes instead, which read back to the same string. Every JSON file r1eval writes
+    goes through here."""
+    text = json.dumps(obj, ensure_ascii=False, **kwargs)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, ensure_ascii=True, **kwargs)
+    return text
+
+
+def utf8_safe(text: str) -> str:
+    """`text` with lone surrogates replaced by U+FFFD, for formats that can only hold valid Unicode (parquet)."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def sample_seed(base_seed: int, problem_id: str, sample_index: int) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from r1eval.errors import UsageError
+from r1eval.records import utf8_safe
 
 ABLATION_ORDER = ("teacher", "base", "distilled", "rl")
 ALPHA = 0.05
@@ -431,7 +432,7 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
         md += [f"![training {label}]({name})" for label, name in training_plots] + [""]
     md += ["## Runs", "", *(f"- {r.label}: `{r.path}` (model {r.summary['model']}, "
                             f"commit {r.config.get('git_commit') or '-'})" for r in runs), ""]
-    text = "\n".join(md)
+    text = utf8_safe("\n".join(md))  # a model name or label may carry a lone surrogate
     (out / "report.md").write_text(text, encoding="utf-8")
     (out / "report.html").write_text(render_html(text, title), encoding="utf-8")
     (out / "report.json").write_text(json.dumps({"results": rows, "comparisons": comps, "headline": "headline.png",

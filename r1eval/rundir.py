@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from r1eval.errors import UsageError
-from r1eval.records import SAMPLING_IDENTITY, MissingFieldError, Sample
+from r1eval.records import SAMPLING_IDENTITY, MissingFieldError, Sample, json_text
 
 # config.json fields that must match for a directory to be resumed (n and --limit may grow)
 IDENTITY_KEYS = ("bench", "model", "model_sha256", "tokenizer", "tokenizer_sha256", "chat_template_sha256",
@@ -40,7 +40,7 @@ def write_json(path: Path, obj: Any) -> None:
     power cut leaves either the old file or the new one, never half of one."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+        fh.write(json_text(obj, indent=2) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
