@@ -7,11 +7,11 @@ Stdlib and ctypes only: this module runs inside the fork server (`server.py`) an
   `/lib*`, the Python interpreter and its standard library with every site-packages directory masked,
   the allowlisted third-party packages, a few `/etc` files, a private `/dev` with null, zero, full,
   random, urandom); a seccomp filter compiled to BPF; cgroup parents; a leased block of uids.
-- Once per run slot, in its helper (`Cgroups.join`): the slot's cgroup, which every run of the slot
-  inherits.
-- Per run, in the helper (`Cgroups.set_limits`, `enter_run_namespaces`, `leave_run_namespaces`): the
-  run's caps; new PID, network, mount, IPC and UTS namespaces for the run's processes (and a user
-  namespace when not root).
+- Once per run slot, in its helper (`Cgroups.procs_files`): the slot's cgroup, handed to its spawner.
+- Per run, in the helper and the spawner (`Cgroups.set_limits`, `enter_run_namespaces`,
+  `leave_run_namespaces`): the run's caps; new PID, network, mount, IPC and UTS namespaces for the run's
+  processes (and a user namespace when not root); in the run's PID 1 (`join_run_cgroup`): the slot's
+  cgroup and oom_score_adj 1000, both inherited by every process of the run.
 - Per run, in the program's process (`mount_run_filesystems`, `confine`): fresh size-limited tmpfs on
   /tmp and /dev/shm and a fresh /proc (other users' processes hidden), then an unprivileged uid (or,
   without root, no capabilities), no_new_privs, rlimits, the seccomp filter. The judge is confined the
@@ -532,9 +532,10 @@ def _write(dir_fd: int, name: str, value: str) -> None:
 @dataclass
 class Cgroups:
     """One child cgroup per run slot under `<this process's cgroup>/r1eval-sandbox-<tag>`, created on first
-    use and reused (cheaper than a mkdir/rmdir per run). The slot's spawner lives in it and forks each run
-    there, so every process of the run is counted; the helpers and judges are not in it. v2 when memory
-    and pids are available there, else the v1 memory and pids hierarchies."""
+    use and reused (cheaper than a mkdir/rmdir per run). Each run's PID 1 moves itself in before it forks
+    the program, so every process of the run is counted and nothing else is: the spawner, helpers and
+    judges stay outside, and the group's OOM killer can only choose among the run's own processes. v2
+    when memory and pids are available there, else the v1 memory and pids hierarchies."""
 
     version: str
     parents: dict[str, int]  # controller ('memory', 'pids'; 'unified' on v2) -> fd of r1eval-sandbox-<tag>
@@ -628,14 +629,17 @@ class Cgroups:
                         os.close(fd)
                     os.rmdir(entry, dir_fd=owner)
 
-    def join(self, slot: int, pid: int) -> None:
-        """Move process `pid` (a slot's spawner, which forks each run's PID 1) into the slot's groups, once:
-        moving a process costs an RCU grace period (milliseconds); runs are born in the groups instead."""
+    def procs_files(self, slot: int) -> list[int]:
+        """Write-only descriptors of the slot's groups' `cgroup.procs` (the groups are created on first use):
+        each run's PID 1 writes itself into them before it forks anything (`join_run_cgroup`), so the
+        groups hold a run's processes and nothing else."""
         run = f"run-{slot}"
+        fds = []
         for parent in self.parents.values():
             with contextlib.suppress(FileExistsError):
                 os.mkdir(run, 0o755, dir_fd=parent)
-            _write(parent, f"{run}/cgroup.procs", str(pid))
+            fds.append(os.open(f"{run}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=parent))
+        return fds
 
     def set_limits(self, slot: int, memory_bytes: int, pids_max: int) -> int:
         """Set the slot's caps for the next run; returns the OOM-kill count so far."""
@@ -734,6 +738,9 @@ class Host:
     uid: int = 0  # the fork server's own uid and gid (rootless runs keep them)
     gid: int = 0
     home_namespaces: dict[int, int] = field(default_factory=dict)  # root: CLONE_NEW* flag -> fd of ours
+    proc_fd: int | None = None  # root: the host's /proc (the sandbox root has none), for oom_score_adj
+    oom_score_adj: int | None = None  # the fork server's, as read back (helpers and judges inherit it)
+    run_cgroup_procs: list[int] = field(default_factory=list)  # a spawner's: its slot's cgroup.procs files
 
     def describe(self) -> str:
         """e.g. 'namespaces+seccomp+cgroup-v1': recorded as the runs' isolation."""
@@ -777,8 +784,7 @@ def prepare_host(packages: list[str], force_none: bool) -> Host:
             host.reasons.append(f"no mount namespace as this user ({exc.strerror}) and no user namespace "
                                 f"({exc2.strerror})")
             return host
-    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as fh:
-        fh.write("-1000")  # helpers and judges inherit it: the OOM killer picks programs (which reset it)
+    host.oom_score_adj = protect_from_oom()
     try:
         mount(None, "/", None, MS_REC | MS_PRIVATE)
         if host.level == "namespaces":
@@ -793,6 +799,7 @@ def prepare_host(packages: list[str], force_none: bool) -> Host:
         stage = _staging_dir([*python_files()[0], *packages])
         build_root(stage, packages, rootless=host.level == "user-namespaces")
         if host.level == "namespaces":  # slot helpers create each run's namespaces and come back to these
+            host.proc_fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             for flag, name in ((CLONE_NEWNS, "mnt"), (CLONE_NEWNET, "net"), (CLONE_NEWIPC, "ipc"),
                                (CLONE_NEWUTS, "uts"), (CLONE_NEWPID, "pid")):
                 host.home_namespaces[flag] = os.open(f"/proc/self/ns/{name}", os.O_RDONLY)
@@ -801,6 +808,37 @@ def prepare_host(packages: list[str], force_none: bool) -> Host:
         host.reasons.append(f"could not build the sandbox filesystem ({exc})")
         host.level = "none"
     return host
+
+
+def protect_from_oom() -> int | None:
+    """Ask the OOM killer to spare this process (the fork server; its helpers, spawners and judges inherit
+    it): oom_score_adj -1000 where the kernel lets us. Returns the value read back (some hosts silently keep
+    0: then runs, alone in their memory cgroups and at +1000, are still the OOM killer's first choice)."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as fh:
+            fh.write("-1000")
+    except OSError:
+        pass
+    try:
+        with open("/proc/self/oom_score_adj") as fh:
+            return int(fh.read())
+    except (OSError, ValueError):
+        return None
+
+
+def join_run_cgroup(host: Host) -> None:
+    """In a run's first process, before it forks anything: join the slot's cgroups (the run's memory and
+    pids caps count every process of the run and nothing else) and ask the OOM killer to take the run's
+    processes first (oom_score_adj 1000, inherited by the program)."""
+    for fd in host.run_cgroup_procs:
+        os.write(fd, b"0")
+    path, dir_fd = ("self/oom_score_adj", host.proc_fd) if host.proc_fd is not None else ("/proc/self/oom_score_adj", None)
+    with contextlib.suppress(OSError):  # raising one's own oom_score_adj is always allowed where /proc is
+        fd = os.open(path, os.O_WRONLY, dir_fd=dir_fd)
+        try:
+            os.write(fd, b"1000")
+        finally:
+            os.close(fd)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -365,18 +365,23 @@ def execute(request: RunRequest) -> ExecResult:
     """Run one request; never raises for anything the program does or any failure of the machinery
     (that is the run's `grader_error`), only UsageError when untrusted code may not run here."""
     isolation()  # refuses when there is no isolation and unsafe runs were not allowed
-    slot = _SLOTS.acquire()
-    leftover: int | None = None
-    try:
-        result, leftover = _execute(request, slot)
-        return result
-    except Exception as exc:  # noqa: BLE001 - this run's verdict, nobody else's
-        return ExecResult("grader_error", f"sandbox: {type(exc).__name__}: {exc}"[:500])
-    finally:
-        if leftover is None:
-            _SLOTS.release(slot)
-        else:  # a run whose processes could not be confirmed gone: its slot (uids, cgroup) waits for them
-            _SLOTS.quarantine(slot, leftover)
+    for attempt in range(2):
+        slot = _SLOTS.acquire()
+        leftover: int | None = None
+        try:
+            result, leftover = _execute(request, slot)
+        except Exception as exc:  # noqa: BLE001 - this run's verdict, nobody else's
+            return ExecResult("grader_error", f"sandbox: {type(exc).__name__}: {exc}"[:500])
+        finally:
+            if leftover is None:
+                _SLOTS.release(slot)
+            else:  # a run whose processes could not be confirmed gone: its slot (uids, cgroup) waits for them
+                _SLOTS.quarantine(slot, leftover)
+        # the slot's helper died before it could report the run's end (e.g. killed by the host's OOM
+        # killer for another run's memory): the run says nothing about the program, so it runs again once
+        if not (result.verdict == "grader_error" and result.detail == _HELPER_DIED) or attempt:
+            return result
+    return result
 
 
 def _execute(req: RunRequest, slot: int) -> tuple[ExecResult, int | None]:
@@ -575,7 +580,7 @@ def _verdict(req: RunRequest, msgs: dict[str, Any], killed: str | None, end: dic
     if killed == "backstop":
         return timeout
     if killed == "helper" and end is None:
-        return "grader_error", "the sandbox's slot helper died during the run"
+        return "grader_error", _HELPER_DIED
     if judge is not None:
         verdict = judge.get("verdict") if judge.get("verdict") in VERDICTS else "grader_error"
         detail = str(judge.get("detail", ""))[:600]
@@ -601,6 +606,7 @@ def _verdict(req: RunRequest, msgs: dict[str, Any], killed: str | None, end: dic
 
 
 _OOM_DETAIL = "memory limit exceeded (the run's processes together)"
+_HELPER_DIED = "the sandbox's slot helper died during the run"
 
 
 def _program_end(req: RunRequest, end: dict[str, Any], oom: bool) -> tuple[str, str] | None:

@@ -1,9 +1,9 @@
 """The fork server, its slot helpers and spawners, and each run's processes (sandbox side; stdlib only).
 
     harness ──socket──> slot helper (one per run slot, started by the fork server)
-                          ├─socket──> spawner (forked by the helper before its first run; in the slot's cgroup)
+                          ├─socket──> spawner (forked by the helper before its first run)
                           │             └─fork──> PID 1 of the run's new PID, mount, network, IPC and UTS
-                          │                         namespaces
+                          │                         namespaces; it joins the slot's cgroup first
                           │                         └─fork──> the program (PID 2)
                           └─fork────> judge: long-lived, its own uid and namespaces (check and
                                       functional runs)
@@ -27,9 +27,10 @@ clock: the program's end (reported by PID 1), the judge's end, the wall clock. T
 killed: the kernel then kills every process left in the run's PID namespace, and PID 1 is gone only once
 all of them are. PID 1 reaps every process of the run (orphans, `CLONE_PARENT` children), so nothing can
 keep it from ending; the helper waits for it with a time limit, never forever. The slot's cgroup holds
-the spawner and the runs it starts, never a helper or a judge: its memory cap's OOM killer finds only a
-run's processes (which ask to go first) and the spawner (whose death ends the run and gets the slot a
-new helper).
+a run's processes and nothing else (PID 1 joins it before it forks the program; the spawner, helper and
+judge stay outside), so its memory cap's OOM killer can only choose among the run's own processes, which
+also carry oom_score_adj 1000 for the host's OOM killer (the grader's processes ask for -1000 where the
+kernel allows it).
 
 Without root a short-lived launcher (forked by the spawner) creates the run's namespaces, a user
 namespace among them, and forks PID 1. Without any isolation (unsafe mode) the process in PID 1's place
@@ -166,8 +167,6 @@ def _pid1(host: confinement.Host, hdr: dict[str, Any], slot: int, targets: dict[
         os.setsid()  # the program's session: without namespaces, the helper kills it at the end
         if host.level == "user-namespaces":
             confinement.prctl(confinement.PR_SET_DUMPABLE, 0)  # it shares the program's uid
-        with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as fh:
-            fh.write("1000")  # the run's processes go first when memory runs out (inherited by the program)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     except BaseException as exc:  # noqa: BLE001
         _setup_error("pid 1", exc, status)
@@ -227,6 +226,10 @@ def _start_run(host: confinement.Host, slot: int, hdr: dict[str, Any], fds: list
             os._exit(72)
         raise
     if pid == 0:
+        try:
+            confinement.join_run_cgroup(host)
+        except BaseException as exc:  # noqa: BLE001 - a run outside its cgroup must not start
+            _setup_error("pid 1", exc, status)
         if host.level == "user-namespaces":
             _launcher(host, hdr, slot, targets, status, end_w, workdir)
         _pid1(host, hdr, slot, targets, status, end_w, workdir)
@@ -256,15 +259,19 @@ def _reap_children() -> None:
             return
 
 
-def _spawner(host: confinement.Host, slot: int, sock_fd: int) -> NoReturn:
+def _spawner(host: confinement.Host, slot: int, sock_fd: int, procs: list[int]) -> NoReturn:
     """A slot's spawner, forked by its helper before the helper served any run: on each request (limits and
     descriptors, nothing else) it forks the run's first process and answers with a pidfd of it. It never
-    reads a run's data, so no program can find another run's data in the memory it inherits. It lives in
-    the slot's cgroup (joined once: moving a process between cgroups costs an RCU grace period,
-    milliseconds), so every process of a run is counted there; helpers and judges are not."""
+    reads a run's data, so no program can find another run's data in the memory it inherits. It stays out
+    of the slot's cgroup (a run's OOM can never choose it): each run's first process joins the cgroup
+    through `procs` before it forks anything (`confinement.join_run_cgroup`)."""
     try:
-        sock_fd, *kept = _arrange({}, (sock_fd, *host.home_namespaces.values()))
-        host.home_namespaces = dict(zip(host.home_namespaces, kept, strict=True))
+        home = list(host.home_namespaces.values())
+        proc = [host.proc_fd] if host.proc_fd is not None else []
+        sock_fd, *kept = _arrange({}, (sock_fd, *home, *procs, *proc))
+        host.home_namespaces = dict(zip(host.home_namespaces, kept[:len(home)], strict=True))
+        host.run_cgroup_procs = kept[len(home):len(home) + len(procs)]
+        host.proc_fd = kept[-1] if proc else None
         confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         gc.freeze()  # what runs find in memory stays shared: their collectors never touch these pages
@@ -291,15 +298,16 @@ def _spawner(host: confinement.Host, slot: int, sock_fd: int) -> NoReturn:
 
 
 def _start_spawner(host: confinement.Host, slot: int) -> socket.socket:
-    """Fork the slot's spawner, in the slot's cgroup; returns the helper's socket to it."""
+    """Fork the slot's spawner (outside the slot's cgroup: each run's PID 1 joins it); returns the helper's
+    socket to it."""
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    pid = os.fork()
-    if pid == 0:
+    procs = host.cgroups.procs_files(slot) if host.cgroups else []
+    if os.fork() == 0:
         mine.detach()
-        _spawner(host, slot, theirs.detach())
+        _spawner(host, slot, theirs.detach(), procs)
     theirs.close()
-    if host.cgroups:
-        host.cgroups.join(slot, pid)
+    for fd in procs:
+        os.close(fd)
     return mine
 
 
@@ -539,16 +547,19 @@ def _slot_helper(host: confinement.Host, slot: int, sock_fd: int) -> NoReturn:
     confirmed gone (the harness then starts a new helper for the slot once it is)."""
     try:
         parents = tuple(host.cgroups.parents.values()) if host.cgroups else ()
-        sock_fd, *kept = _arrange({}, (sock_fd, *parents, *host.home_namespaces.values()))
-        host.home_namespaces = dict(zip(host.home_namespaces, kept[len(parents):], strict=True))
+        home = list(host.home_namespaces.values())
+        proc = [host.proc_fd] if host.proc_fd is not None else []
+        sock_fd, *kept = _arrange({}, (sock_fd, *parents, *home, *proc))
+        host.home_namespaces = dict(zip(host.home_namespaces, kept[len(parents):len(parents) + len(home)], strict=True))
+        host.proc_fd = kept[-1] if proc else None
         if host.cgroups:  # the helper needs only the slot groups' parents
             host.cgroups.parents, host.cgroups.owners = dict(zip(host.cgroups.parents, kept, strict=False)), {}
         confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         spawner = _start_spawner(host, slot)
-        for fd in host.home_namespaces.values():  # the spawner's, not ours
-            os.close(fd)
-        host.home_namespaces = {}
+        for fd in [*host.home_namespaces.values(), *([host.proc_fd] if host.proc_fd is not None else [])]:
+            os.close(fd)  # the spawner's, not ours
+        host.home_namespaces, host.proc_fd = {}, None
     except BaseException:  # noqa: BLE001 - the server sees the closed socket; the runs get no report
         os._exit(71)
     sock = socket.socket(fileno=sock_fd)
@@ -669,7 +680,8 @@ def main(argv: list[str]) -> None:
         if problem is not None:
             host.reasons.append(f"the sandbox self-test failed ({problem})")
             host.level = "none"
-    info = {"level": host.level, "isolation": host.describe(), "reasons": host.reasons, "server_pid": os.getpid()}
+    info = {"level": host.level, "isolation": host.describe(), "reasons": host.reasons, "server_pid": os.getpid(),
+            "oom_score_adj": host.oom_score_adj}
     if host.uid_block is not None:
         info["uids"] = [confinement.run_uids(host.uid_block, 0)[0], confinement.run_uids(host.uid_block + 1, 0)[0]]
     reply = json.dumps(info).encode()
