@@ -406,7 +406,12 @@ def test_class6_memory_and_processes_per_run():
     bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
     honest = ("import subprocess\nout = [subprocess.run(['echo', str(i)], capture_output=True, text=True).stdout\n"
               "       for i in range(20)]\nprint(len(out))\n")
+    oom_then_sleep = ("import os, time\nfor _ in range(4):\n    if os.fork() == 0:\n        b = bytearray(100 << 20)\n"
+                      "        for i in range(0, len(b), 4096):\n            b[i] = 1\n        time.sleep(30)\n"
+                      "time.sleep(30)\n")
     cases = [("4 processes x 200 MB under 512 MB", spread, {"memory_limit"}, {"memory_mb": 512, "timeout_s": 10}),
+             ("over the cap, then past the time limit", oom_then_sleep, {"memory_limit"},
+              {"memory_mb": 256, "timeout_s": 2}),
              ("tmpfs pages count too", tmpfs, {"memory_limit"}, {"memory_mb": 256, "tmp_mb": 1024, "file_mb": 100}),
              ("fork bomb", bomb, {"timeout"}, {"timeout_s": 3}),
              ("subprocesses next to the fork bomb", honest, {"passed"}, {"timeout_s": 20})]

@@ -594,10 +594,10 @@ def _verdict(req: RunRequest, msgs: dict[str, Any], killed: str | None, end: dic
         return verdict, detail
     if end is None:
         return "grader_error", "the sandbox ended without a report"
+    if oom:  # the kernel killed one of the run's processes at the memory cap, whatever the run printed or
+        return "memory_limit", _OOM_DETAIL  # how long it went on afterwards
     if end.get("timeout"):
         return timeout
-    if oom:  # the kernel killed one of the run's processes at the memory cap, whatever the run printed
-        return "memory_limit", _OOM_DETAIL
     if req.mode != "stdin":
         return "grader_error", "the judge gave no verdict"
     if end.get("exit") == 0:
