@@ -209,34 +209,82 @@ def _launcher(host: confinement.Host, hdr: dict[str, Any], slot: int, targets: d
 # The spawner: per slot, pristine
 
 
-def _start_run(host: confinement.Host, slot: int, hdr: dict[str, Any], fds: list[int]) -> int:
-    """Fork the run's first process (PID 1 in new namespaces, or the rootless launcher); returns its pid.
-    fds: program pipe, stdout, stderr, status, PID 1's end report, control pipe[, call pipe]."""
+def _prefork(host: confinement.Host, slot: int) -> tuple[int, socket.socket]:
+    """Fork the next run's first process ahead of its request (PID 1 in new namespaces, or the rootless
+    launcher): it joins the slot's cgroup now, off the next run's critical path (moving into a cgroup can
+    wait for an RCU grace period, and new namespaces cost time too), then waits for the run's header and
+    descriptors. Returns its pid and the socket to it. Called only when the spawner holds no run's
+    descriptor, so the waiting process inherits none."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        if host.level == "namespaces":
+            confinement.enter_run_namespaces(host)
+        try:
+            pid = os.fork()
+        except BaseException:
+            if host.level == "namespaces" and not _go_home(host):
+                os._exit(72)
+            raise
+        if pid == 0:
+            mine.close()
+            _first_process(host, slot, theirs)
+        if host.level == "namespaces" and not _go_home(host):
+            os.kill(pid, signal.SIGKILL)
+            os._exit(72)  # never start another run from inside this one's namespaces
+    except BaseException:
+        mine.close()
+        raise
+    finally:
+        theirs.close()
+    return pid, mine
+
+
+def _first_process(host: confinement.Host, slot: int, sock: socket.socket) -> NoReturn:
+    """A run's first process, forked before its run: joins the slot's cgroup, waits for the run, then
+    becomes the rootless launcher or PID 1. fds of the run: program pipe, stdout, stderr, status, PID 1's
+    end report, control pipe[, call pipe]."""
+    problem = None
+    try:
+        confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
+        confinement.join_run_cgroup(host)
+    except BaseException as exc:  # noqa: BLE001 - reported on the run's status pipe: it must not start
+        problem = exc
+    received = _receive(sock, 4096)
+    if received is None:  # the spawner left
+        os._exit(0)
+    msg, fds = received
     prog, out, err, status, end_w, ctl, *call = fds
+    if problem is not None:
+        _setup_error("pid 1", problem, status)
+    try:
+        hdr = json.loads(msg)
+    except ValueError as exc:
+        _setup_error("pid 1", exc, status)
     targets = {0: prog, 1: out, 2: err, program.CTL_FD: ctl}
     if call:
         targets[program.CALL_FD] = call[0]
     workdir = str(hdr.get("workdir") or confinement.WORKDIR)
-    if host.level == "namespaces":
-        confinement.enter_run_namespaces(host)
-    try:
-        pid = os.fork()
-    except BaseException:
-        if host.level == "namespaces" and not _go_home(host):
-            os._exit(72)
-        raise
-    if pid == 0:
+    if host.level == "user-namespaces":
+        _launcher(host, hdr, slot, targets, status, end_w, workdir)
+    _pid1(host, hdr, slot, targets, status, end_w, workdir)
+
+
+def _hand_over(host: confinement.Host, slot: int, waiting: tuple[int, socket.socket] | None, msg: bytes,
+               fds: list[int]) -> int:
+    """Give a run's header and descriptors to its first process (the one forked ahead, or, when that one is
+    gone, e.g. killed by the previous run's OOM, a new one); returns its pid."""
+    for attempt in range(2):
+        pid, child = waiting if waiting is not None else _prefork(host, slot)
+        waiting = None
         try:
-            confinement.join_run_cgroup(host)
-        except BaseException as exc:  # noqa: BLE001 - a run outside its cgroup must not start
-            _setup_error("pid 1", exc, status)
-        if host.level == "user-namespaces":
-            _launcher(host, hdr, slot, targets, status, end_w, workdir)
-        _pid1(host, hdr, slot, targets, status, end_w, workdir)
-    if host.level == "namespaces" and not _go_home(host):
-        os.kill(pid, signal.SIGKILL)
-        os._exit(72)  # never start another run from inside this one's namespaces
-    return pid
+            socket.send_fds(child, [msg], fds)
+            return pid
+        except OSError:
+            if attempt:
+                raise
+        finally:
+            child.close()
+    raise AssertionError("unreachable")
 
 
 def _go_home(host: confinement.Host) -> bool:
@@ -261,7 +309,8 @@ def _reap_children() -> None:
 
 def _spawner(host: confinement.Host, slot: int, sock_fd: int, procs: list[int]) -> NoReturn:
     """A slot's spawner, forked by its helper before the helper served any run: on each request (limits and
-    descriptors, nothing else) it forks the run's first process and answers with a pidfd of it. It never
+    descriptors, nothing else) it hands them to the run's first process, forked ahead (`_prefork`), and
+    answers with a pidfd of it. It never
     reads a run's data, so no program can find another run's data in the memory it inherits. It stays out
     of the slot's cgroup (a run's OOM can never choose it): each run's first process joins the cgroup
     through `procs` before it forks anything (`confinement.join_run_cgroup`)."""
@@ -278,11 +327,12 @@ def _spawner(host: confinement.Host, slot: int, sock_fd: int, procs: list[int]) 
     except BaseException:  # noqa: BLE001 - the helper sees the closed socket
         os._exit(71)
     sock = socket.socket(fileno=sock_fd)
+    waiting = None  # the next run's first process, forked ahead
     while (received := _receive(sock, 4096)) is not None:
         msg, fds = received
         _reap_children()
         try:
-            pid = _start_run(host, slot, json.loads(msg), fds)
+            pid = _hand_over(host, slot, waiting, msg, fds)
             pidfd = os.pidfd_open(pid)  # a zombie until the next request at the earliest: never a reused pid
             try:
                 socket.send_fds(sock, [f"started {pid}".encode()], [pidfd])
@@ -292,8 +342,13 @@ def _spawner(host: confinement.Host, slot: int, sock_fd: int, procs: list[int]) 
             with contextlib.suppress(OSError):
                 sock.send(f"error {type(exc).__name__}: {exc}"[:300].encode("utf-8", "replace"))
         finally:
+            waiting = None
             for fd in fds:
                 os.close(fd)
+        try:  # now that it holds no run's descriptor
+            waiting = _prefork(host, slot)
+        except Exception:  # noqa: BLE001 - the next request forks its own
+            waiting = None
     os._exit(0)
 
 
