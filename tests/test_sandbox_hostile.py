@@ -683,6 +683,21 @@ def test_a_runs_oom_takes_only_the_runs_processes():
     assert _sandbox_processes() == []
 
 
+def test_a_million_empty_files_do_not_hold_the_grader_past_the_limit():
+    """Empty files cost no tmpfs blocks: a run created them for its whole limit, and the kernel freeing
+    their inodes at the run's end held the grader 1.8 s past it. /tmp and /dev/shm now cap files too."""
+    src = ("import os, sys\nn = 0\ntry:\n    while True:\n        os.close(os.open(f'/tmp/work/{n}', os.O_CREAT | os.O_WRONLY))\n"
+           "        n += 1\nexcept OSError as exc:\n    print(n, exc.errno, flush=True)\nwhile True:\n    try:\n"
+           "        os.close(os.open(f'/tmp/work/x{n}', os.O_CREAT | os.O_WRONLY))\n    except OSError:\n        pass\n"
+           "    n += 1\n")
+    start = time.monotonic()
+    res = run_program(src, timeout_s=3)
+    assert res.verdict == "timeout", res
+    assert time.monotonic() - start < 4.0
+    count, errno_ = res.stdout.split()
+    assert int(count) < 20_000 and int(errno_) == 28  # ENOSPC
+
+
 def test_a_stderr_flood_does_not_slow_its_neighbour():
     """A program writing stderr for its whole limit cost the harness half a core; the harness now stops
     reading after STDERR_DRAIN bytes (the program's writes block)."""

@@ -3,7 +3,8 @@
     harness ──socket──> slot helper (one per run slot, started by the fork server)
                           ├─socket──> spawner (forked by the helper before its first run)
                           │             └─fork──> PID 1 of the run's new PID, mount, network, IPC and UTS
-                          │                         namespaces; it joins the slot's cgroup first
+                          │                         namespaces: forked ahead of its run, it joins the slot's
+                          │                         cgroup, then waits for the run's descriptors
                           │                         └─fork──> the program (PID 2)
                           └─fork────> judge: long-lived, its own uid and namespaces (check and
                                       functional runs)
