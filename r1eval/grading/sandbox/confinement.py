@@ -7,11 +7,11 @@ Stdlib and ctypes only: this module runs inside the fork server (`server.py`) an
   `/lib*`, the Python interpreter and its standard library with every site-packages directory masked,
   the allowlisted third-party packages, a few `/etc` files, a private `/dev` with null, zero, full,
   random, urandom); a seccomp filter compiled to BPF; cgroup parents; a leased block of uids.
-- Once per run slot, in its helper (`Cgroups.join`): the slot's cgroup, which every run of the slot
-  inherits.
-- Per run, in the helper (`Cgroups.set_limits`, `enter_run_namespaces`, `leave_run_namespaces`): the
-  run's caps; new PID, network, mount, IPC and UTS namespaces for the run's processes (and a user
-  namespace when not root).
+- Once per run slot, in its helper (`Cgroups.procs_files`): the slot's cgroup, handed to its spawner.
+- Per run, in the helper and the spawner (`Cgroups.set_limits`, `enter_run_namespaces`,
+  `leave_run_namespaces`): the run's caps; new PID, network, mount, IPC and UTS namespaces for the run's
+  processes (and a user namespace when not root); in the run's PID 1 (`join_run_cgroup`): the slot's
+  cgroup and oom_score_adj 1000, both inherited by every process of the run.
 - Per run, in the program's process (`mount_run_filesystems`, `confine`): fresh size-limited tmpfs on
   /tmp and /dev/shm and a fresh /proc (other users' processes hidden), then an unprivileged uid (or,
   without root, no capabilities), no_new_privs, rlimits, the seccomp filter. The judge is confined the
@@ -49,6 +49,7 @@ _SYSCALLS = {  # used only when this glibc has no wrapper
 }
 
 LEVELS = ("namespaces", "user-namespaces", "none")
+TMP_INODES_PER_MB = 256  # files a run's /tmp and /dev/shm may hold per MB of their size (16,384 at 64 MB)
 SANDBOX_GID = 65534  # nogroup
 WORKDIR = "/tmp/work"
 SITE_DIR = "/opt/r1eval-sandbox/site-packages"  # allowlisted third-party packages, read-only
@@ -286,9 +287,9 @@ DENIED_SYSCALLS = (
     "add_key", "keyctl", "request_key",
     # other processes' memory and file descriptors
     "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp", "process_madvise",
-    # namespaces and mounts
+    # namespaces and mounts, the new mount API included
     "mount", "umount2", "unshare", "setns", "pivot_root", "chroot", "mount_setattr", "move_mount",
-    "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
+    "open_tree", "open_tree_attr", "fsopen", "fsconfig", "fsmount", "fspick", "statmount", "listmount",
     # kernel attack surface a program never needs
     "kexec_load", "kexec_file_load", "bpf", "perf_event_open", "userfaultfd", "io_uring_setup",
     "io_uring_enter", "io_uring_register", "init_module", "finit_module", "delete_module", "reboot",
@@ -299,20 +300,37 @@ DENIED_SYSCALLS = (
     # file locks and access notifications
     "flock", "inotify_add_watch",
 )
+# Syscalls newer than some libseccomp releases know by name: their numbers (the same on x86_64 and aarch64).
+NEW_SYSCALL_NUMBERS = {"statmount": 457, "listmount": 458, "open_tree_attr": 467}
 # fcntl commands refused for the same reason: F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK,
 # F_OFD_SETLKW, F_SETLEASE, F_NOTIFY
 DENIED_FCNTL_COMMANDS = (5, 6, 7, 36, 37, 38, 1024, 1026)
-NAMESPACE_CLONE_FLAGS = (CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
-                         CLONE_NEWNET)
+CLONE_PARENT = 0x00008000  # the child would be the caller's sibling: a child of whoever started the run
+DENIED_CLONE_FLAGS = (CLONE_PARENT, CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
+                      CLONE_NEWPID, CLONE_NEWNET)
 # socket families a program may open: unix, inet, inet6, netlink (getaddrinfo); not vsock (which reaches
 # the hypervisor, network namespaces do not cover it), packet, alg, bluetooth, ...
 ALLOWED_SOCKET_FAMILIES = (1, 2, 10, 16)
+# personality flags refused: no ASLR, executable data (they only help exploits)
+DENIED_PERSONALITY_FLAGS = (0x0040000, 0x0400000)  # ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC
 SCMP_ACT_ALLOW = 0x7FFF0000
-SCMP_CMP_EQ, SCMP_CMP_GE, SCMP_CMP_MASKED_EQ = 4, 5, 7
+SCMP_CMP_MASKED_EQ = 7
+LOW32 = 0xFFFFFFFF  # the kernel reads int arguments from the low 32 bits of their 64-bit register
 
 
 def _scmp_errno(code: int) -> int:
     return 0x00050000 | (code & 0xFFFF)
+
+
+def _low32_is(arg: int, value: int) -> tuple[int, int, int, int]:
+    """Argument `arg`, taken as the 32-bit int the kernel sees, equals `value` (higher bits ignored: a
+    plain 64-bit comparison would let `F_SETLK | 1 << 32` through)."""
+    return arg, SCMP_CMP_MASKED_EQ, LOW32, value
+
+
+def _bits_set(arg: int, bits: int, clear: int = 0) -> tuple[int, int, int, int]:
+    """Every bit of `bits` set (and every bit of `clear` unset) in argument `arg`; bits above 31 never matter."""
+    return arg, SCMP_CMP_MASKED_EQ, (bits | clear) & LOW32, bits & LOW32
 
 
 class _ScmpArgCmp(ctypes.Structure):
@@ -320,7 +338,8 @@ class _ScmpArgCmp(ctypes.Structure):
 
 
 def build_seccomp_filter() -> bytes:
-    """The BPF program (compiled once by libseccomp) that every program and judge process loads."""
+    """The BPF program (compiled once by libseccomp) that every program and judge process loads. Every
+    argument comparison looks at the low 32 bits only, as the kernel does for int arguments."""
     try:
         lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
     except OSError as exc:
@@ -338,8 +357,10 @@ def build_seccomp_filter() -> bytes:
 
     def rule(action: int, name: str, *cmps: tuple[int, int, int, int]) -> None:
         nr = lib.seccomp_syscall_resolve_name(name.encode())
-        if nr < 0:  # not a syscall on this architecture or libseccomp version
-            return
+        if nr < 0:  # unknown to this libseccomp: by number where we know it, else not on this architecture
+            nr = NEW_SYSCALL_NUMBERS.get(name, -1) if os.uname().machine in ("x86_64", "aarch64") else -1
+            if nr < 0:
+                return
         arr = (_ScmpArgCmp * max(len(cmps), 1))(*[_ScmpArgCmp(*c) for c in cmps])
         ret = lib.seccomp_rule_add_array(ctx, action, nr, len(cmps), arr)
         if ret != 0:
@@ -348,16 +369,20 @@ def build_seccomp_filter() -> bytes:
     try:
         for name in DENIED_SYSCALLS:
             rule(_scmp_errno(errno.EPERM), name)
-        for flag in NAMESPACE_CLONE_FLAGS:  # new namespaces through clone(); clone3 hides its flags
-            rule(_scmp_errno(errno.EPERM), "clone", (0, SCMP_CMP_MASKED_EQ, flag, flag))
-        rule(_scmp_errno(errno.ENOSYS), "clone3")  # glibc falls back to clone()
+        for flag in DENIED_CLONE_FLAGS:  # new namespaces, or a child outside the run's process tree
+            rule(_scmp_errno(errno.EPERM), "clone", _bits_set(0, flag))
+        rule(_scmp_errno(errno.ENOSYS), "clone3")  # its flags sit in memory: glibc falls back to clone()
         for command in DENIED_FCNTL_COMMANDS:
-            rule(_scmp_errno(errno.ENOLCK), "fcntl", (1, SCMP_CMP_EQ, command, 0))
-        for call in ("socket", "socketpair"):
-            rule(_scmp_errno(errno.EAFNOSUPPORT), call, (0, SCMP_CMP_GE, max(ALLOWED_SOCKET_FAMILIES) + 1, 0))
-            for family in range(max(ALLOWED_SOCKET_FAMILIES)):
+            for call in ("fcntl", "fcntl64"):
+                rule(_scmp_errno(errno.ENOLCK), call, _low32_is(1, command))
+        for call in ("socket", "socketpair"):  # family (argument 0) not among the allowed ones
+            for bit in range(5, 32):  # 32 or more
+                rule(_scmp_errno(errno.EAFNOSUPPORT), call, _bits_set(0, 1 << bit))
+            for family in range(32):
                 if family not in ALLOWED_SOCKET_FAMILIES:
-                    rule(_scmp_errno(errno.EAFNOSUPPORT), call, (0, SCMP_CMP_EQ, family, 0))
+                    rule(_scmp_errno(errno.EAFNOSUPPORT), call, _low32_is(0, family))
+        for flag in DENIED_PERSONALITY_FLAGS:  # bit 31 set: 0xffffffff, the query, which changes nothing
+            rule(_scmp_errno(errno.EPERM), "personality", _bits_set(0, flag, clear=1 << 31))
         read_fd, write_fd = os.pipe()
         try:
             ret = lib.seccomp_export_bpf(ctx, write_fd)
@@ -508,9 +533,10 @@ def _write(dir_fd: int, name: str, value: str) -> None:
 @dataclass
 class Cgroups:
     """One child cgroup per run slot under `<this process's cgroup>/r1eval-sandbox-<tag>`, created on first
-    use and reused (cheaper than a mkdir/rmdir per run). The slot's helper process lives in it and forks
-    each run there, so every process of the run is counted. v2 when memory and pids are available there,
-    else the v1 memory and pids hierarchies."""
+    use and reused (cheaper than a mkdir/rmdir per run). Each run's PID 1 moves itself in before it forks
+    the program, so every process of the run is counted and nothing else is: the spawner, helpers and
+    judges stay outside, and the group's OOM killer can only choose among the run's own processes. v2
+    when memory and pids are available there, else the v1 memory and pids hierarchies."""
 
     version: str
     parents: dict[str, int]  # controller ('memory', 'pids'; 'unified' on v2) -> fd of r1eval-sandbox-<tag>
@@ -597,20 +623,24 @@ class Cgroups:
                     try:
                         for child in os.listdir(fd):
                             if child.startswith("run-"):
+                                _kill_members(fd, child)
                                 with contextlib.suppress(OSError):
                                     os.rmdir(child, dir_fd=fd)
                     finally:
                         os.close(fd)
                     os.rmdir(entry, dir_fd=owner)
 
-    def join(self, slot: int) -> None:
-        """Move this process (a slot's long-lived helper) into the slot's groups. Moving a process costs an
-        RCU grace period (milliseconds); runs are forked by the helper inside the groups instead."""
+    def procs_files(self, slot: int) -> list[int]:
+        """Write-only descriptors of the slot's groups' `cgroup.procs` (the groups are created on first use):
+        each run's PID 1 writes itself into them before it forks anything (`join_run_cgroup`), so the
+        groups hold a run's processes and nothing else."""
         run = f"run-{slot}"
+        fds = []
         for parent in self.parents.values():
             with contextlib.suppress(FileExistsError):
                 os.mkdir(run, 0o755, dir_fd=parent)
-            _write(parent, f"{run}/cgroup.procs", str(os.getpid()))
+            fds.append(os.open(f"{run}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=parent))
+        return fds
 
     def set_limits(self, slot: int, memory_bytes: int, pids_max: int) -> int:
         """Set the slot's caps for the next run; returns the OOM-kill count so far."""
@@ -641,10 +671,15 @@ class Cgroups:
         return _read_int_field(self.parents["memory"], f"run-{slot}/memory.oom_control", "oom_kill")
 
     def remove(self, wait_s: float = 3.0) -> None:
-        """Remove the run groups and the parent (when the fork server leaves; runs still ending get
-        `wait_s` seconds to empty their groups)."""
+        """Remove the run groups and the parent (when the fork server leaves): processes still in a run
+        group are killed, and get `wait_s` seconds to go; a group that cannot be removed is removed by
+        the next grader that starts (`_remove_stale`)."""
         import time
 
+        for parent in self.parents.values():
+            for entry in os.listdir(parent):
+                if entry.startswith("run-"):
+                    _kill_members(parent, entry)
         give_up = time.monotonic() + wait_s
         for controller, parent in self.parents.items():
             while True:
@@ -662,6 +697,21 @@ class Cgroups:
             with contextlib.suppress(OSError):
                 os.rmdir(self.name, dir_fd=self.owners[controller])
             os.close(self.owners[controller])
+
+
+def _kill_members(parent: int, group: str) -> None:
+    """SIGKILL every process left in a run group (only runs' processes ever join one)."""
+    try:
+        fd = os.open(f"{group}/cgroup.procs", os.O_RDONLY, dir_fd=parent)
+    except OSError:
+        return
+    try:
+        pids = os.read(fd, 1 << 20).split()
+    finally:
+        os.close(fd)
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid), signal.SIGKILL)
 
 
 def _exists_at(dir_fd: int, path: str) -> bool:
@@ -689,6 +739,9 @@ class Host:
     uid: int = 0  # the fork server's own uid and gid (rootless runs keep them)
     gid: int = 0
     home_namespaces: dict[int, int] = field(default_factory=dict)  # root: CLONE_NEW* flag -> fd of ours
+    proc_fd: int | None = None  # root: the host's /proc (the sandbox root has none), for oom_score_adj
+    oom_score_adj: int | None = None  # the fork server's, as read back (helpers and judges inherit it)
+    run_cgroup_procs: list[int] = field(default_factory=list)  # a spawner's: its slot's cgroup.procs files
 
     def describe(self) -> str:
         """e.g. 'namespaces+seccomp+cgroup-v1': recorded as the runs' isolation."""
@@ -732,8 +785,7 @@ def prepare_host(packages: list[str], force_none: bool) -> Host:
             host.reasons.append(f"no mount namespace as this user ({exc.strerror}) and no user namespace "
                                 f"({exc2.strerror})")
             return host
-    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as fh:
-        fh.write("-1000")  # helpers and judges inherit it: the OOM killer picks programs (which reset it)
+    host.oom_score_adj = protect_from_oom()
     try:
         mount(None, "/", None, MS_REC | MS_PRIVATE)
         if host.level == "namespaces":
@@ -748,6 +800,7 @@ def prepare_host(packages: list[str], force_none: bool) -> Host:
         stage = _staging_dir([*python_files()[0], *packages])
         build_root(stage, packages, rootless=host.level == "user-namespaces")
         if host.level == "namespaces":  # slot helpers create each run's namespaces and come back to these
+            host.proc_fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             for flag, name in ((CLONE_NEWNS, "mnt"), (CLONE_NEWNET, "net"), (CLONE_NEWIPC, "ipc"),
                                (CLONE_NEWUTS, "uts"), (CLONE_NEWPID, "pid")):
                 host.home_namespaces[flag] = os.open(f"/proc/self/ns/{name}", os.O_RDONLY)
@@ -756,6 +809,37 @@ def prepare_host(packages: list[str], force_none: bool) -> Host:
         host.reasons.append(f"could not build the sandbox filesystem ({exc})")
         host.level = "none"
     return host
+
+
+def protect_from_oom() -> int | None:
+    """Ask the OOM killer to spare this process (the fork server; its helpers, spawners and judges inherit
+    it): oom_score_adj -1000 where the kernel lets us. Returns the value read back (some hosts silently keep
+    0: then runs, alone in their memory cgroups and at +1000, are still the OOM killer's first choice)."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as fh:
+            fh.write("-1000")
+    except OSError:
+        pass
+    try:
+        with open("/proc/self/oom_score_adj") as fh:
+            return int(fh.read())
+    except (OSError, ValueError):
+        return None
+
+
+def join_run_cgroup(host: Host) -> None:
+    """In a run's first process, before it forks anything: join the slot's cgroups (the run's memory and
+    pids caps count every process of the run and nothing else) and ask the OOM killer to take the run's
+    processes first (oom_score_adj 1000, inherited by the program)."""
+    for fd in host.run_cgroup_procs:
+        os.write(fd, b"0")
+    path, dir_fd = ("self/oom_score_adj", host.proc_fd) if host.proc_fd is not None else ("/proc/self/oom_score_adj", None)
+    with contextlib.suppress(OSError):  # raising one's own oom_score_adj is always allowed where /proc is
+        fd = os.open(path, os.O_WRONLY, dir_fd=dir_fd)
+        try:
+            os.write(fd, b"1000")
+        finally:
+            os.close(fd)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -781,8 +865,10 @@ def leave_run_namespaces(host: Host) -> None:
 
 def mount_run_filesystems(tmp_mb: int, work_uid: int, work_gid: int) -> None:
     """In the program's process, still privileged inside the run's namespaces: private writable /tmp
-    (with the program's working directory) and /dev/shm, a fresh /proc, hostname 'sandbox'."""
-    opts = f"size={tmp_mb}m,mode=1777"
+    (with the program's working directory) and /dev/shm, a fresh /proc, hostname 'sandbox'. Each tmpfs
+    holds at most TMP_INODES_PER_MB files per MB: the kernel frees a tmpfs's inodes when the run ends,
+    and a million empty files took 1.8 s to free, past the run's time limit."""
+    opts = f"size={tmp_mb}m,nr_inodes={max(1024, tmp_mb * TMP_INODES_PER_MB)},mode=1777"
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts)
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts)
     os.mkdir(WORKDIR, 0o700)

@@ -8,8 +8,10 @@ isolation is available and `allow_unsafe_no_sandbox()` was not called).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -26,7 +28,7 @@ from typing import Any
 from r1eval.errors import UsageError
 from r1eval.grading.sandbox import wire
 
-SANDBOX_VERSION = "2"  # bump whenever a verdict can change; recorded in config.json and summary.json
+SANDBOX_VERSION = "3"  # bump whenever a verdict can change; recorded in config.json and summary.json
 VERDICTS = ("passed", "wrong_answer", "runtime_error", "timeout", "memory_limit", "syntax_error", "grader_error")
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -37,6 +39,10 @@ CHECK_STDOUT_KEPT = 64 << 10  # stdout kept from check and functional runs (it d
 HUMANEVAL_REPLY_CAP = 16 << 20  # bytes of one return value the judge reads in a check run
 SETUP_GRACE_S = 10.0  # time allowed for the sandbox to start and end around the program's own clock
 STATUS_CAP = 1 << 20  # bytes of status read from the sandbox (its lines are short; this is a backstop)
+STDERR_DRAIN = 16 << 20  # stderr bytes read in all; past this the harness stops reading (the program's writes
+# block, and the run times out): a flood costs the grader at most this much reading
+HINT_MAX = 4096  # bytes of a stdin program's failure hint read (300 characters are kept)
+_RUN_IDS = itertools.count(1)
 # Third-party packages programs may import (read-only, when installed where r1eval runs); everything
 # else a program sees of Python is the interpreter's standard library.
 SANDBOX_PACKAGES = ("numpy", "sortedcontainers")
@@ -165,21 +171,25 @@ class _ForkServer:
                 sock = self._helpers[slot] = socket.socket(fileno=fds[0])
             return sock
 
-    def spawn(self, slot: int, fds: list[int]) -> socket.socket:
-        """Hand one run's descriptors to the slot's helper (a new one if the old one is gone); returns the
-        socket to that helper."""
+    def spawn(self, slot: int, header: bytes, fds: list[int]) -> socket.socket:
+        """Hand one run's header and descriptors to the slot's helper (a new one if the old one is gone);
+        returns the socket to that helper."""
         for attempt in range(2):
             sock = self._helper(slot)
             try:
-                socket.send_fds(sock, [b"run"], fds)
+                socket.send_fds(sock, [header], fds)
                 return sock
             except OSError:
-                with self._lock:
-                    if self._helpers.get(slot) is sock:
-                        del self._helpers[slot]
-                sock.close()
+                self.forget(slot, sock)
                 if attempt:
                     raise
+
+    def forget(self, slot: int, sock: socket.socket) -> None:
+        """Drop a slot's helper (gone, or not to be used again): the slot's next run starts a new one."""
+        with self._lock:
+            if self._helpers.get(slot) is sock:
+                del self._helpers[slot]
+        sock.close()
 
     def _forget_helpers(self) -> None:
         for sock in self._helpers.values():
@@ -206,22 +216,44 @@ _UNSAFE = {"allowed": False}
 
 
 class _Slots:
-    """Run slots of this harness process: each run in flight has its own uids and cgroup."""
+    """Run slots of this harness process: each run in flight has its own uids and cgroup. A slot whose run
+    could not be confirmed gone is quarantined until its first process (a pidfd) has ended."""
 
     def __init__(self, n: int) -> None:
         self._cond = threading.Condition()
         self._free = list(range(n))
+        self._quarantined: dict[int, int] = {}  # slot -> pidfd of the run's PID 1
 
     def acquire(self) -> int:
         with self._cond:
-            while not self._free:
-                self._cond.wait()
-            return self._free.pop()
+            while True:
+                self._reclaim()
+                if self._free:
+                    return self._free.pop()
+                self._cond.wait(0.5 if self._quarantined else None)
 
     def release(self, slot: int) -> None:
         with self._cond:
             self._free.append(slot)
             self._cond.notify()
+
+    def quarantine(self, slot: int, pidfd: int) -> None:
+        with self._cond:
+            self._quarantined[slot] = pidfd
+            self._reclaim()
+
+    def free_count(self) -> int:
+        with self._cond:
+            self._reclaim()
+            return len(self._free)
+
+    def _reclaim(self) -> None:
+        for slot, pidfd in list(self._quarantined.items()):
+            if select.select([pidfd], [], [], 0)[0]:  # the run's PID 1 has ended: nothing of it is left
+                os.close(pidfd)
+                del self._quarantined[slot]
+                self._free.append(slot)
+                self._cond.notify()
 
 
 _SLOTS = _Slots(255)  # confinement.MAX_SLOTS - 1; the last slot is the fork server's self-test
@@ -333,133 +365,170 @@ def execute(request: RunRequest) -> ExecResult:
     """Run one request; never raises for anything the program does or any failure of the machinery
     (that is the run's `grader_error`), only UsageError when untrusted code may not run here."""
     isolation()  # refuses when there is no isolation and unsafe runs were not allowed
-    slot = _SLOTS.acquire()
-    release = True
-    try:
-        result, release = _execute(request, slot)
-        return result
-    except Exception as exc:  # noqa: BLE001 - this run's verdict, nobody else's
-        return ExecResult("grader_error", f"sandbox: {type(exc).__name__}: {exc}"[:500])
-    finally:
-        if release:  # a run whose processes could not be confirmed gone keeps its slot (and uids)
-            _SLOTS.release(slot)
+    for attempt in range(2):
+        slot = _SLOTS.acquire()
+        leftover: int | None = None
+        try:
+            result, leftover = _execute(request, slot)
+        except Exception as exc:  # noqa: BLE001 - this run's verdict, nobody else's
+            return ExecResult("grader_error", f"sandbox: {type(exc).__name__}: {exc}"[:500])
+        finally:
+            if leftover is None:
+                _SLOTS.release(slot)
+            else:  # a run whose processes could not be confirmed gone: its slot (uids, cgroup) waits for them
+                _SLOTS.quarantine(slot, leftover)
+        # the slot's helper died before it could report the run's end (e.g. killed by the host's OOM
+        # killer for another run's memory): the run says nothing about the program, so it runs again once
+        if not (result.verdict == "grader_error" and result.detail == _HELPER_DIED) or attempt:
+            return result
+    return result
 
 
-def _execute(req: RunRequest, slot: int) -> tuple[ExecResult, bool]:
-    header = {"mode": req.mode, "source": req.source, "module_name": req.module_name, "wall_s": req.wall_s,
-              "cpu_s": req.cpu_s, "memory_mb": req.memory_mb, "file_mb": req.file_mb, "tmp_mb": req.tmp_mb,
-              "nproc": req.nproc, "nofile": req.nofile}
-    payload = wire.json_message(header) + (wire.json_message(req.judge) if req.judge is not None else b"")
-    payload = memoryview(payload + req.stdin)
-    pipes = [os.pipe() for _ in range(4)]  # request, stdout, stderr, status
+def _execute(req: RunRequest, slot: int) -> tuple[ExecResult, int | None]:
+    """One run through the slot's helper; returns its result and, when the run could not be confirmed
+    gone, a pidfd of its PID 1 to wait for before the slot is used again."""
+    run_id = next(_RUN_IDS)
+    header = json.dumps({"run": run_id, "mode": req.mode, "module_name": req.module_name, "wall_s": req.wall_s,
+                         "cpu_s": req.cpu_s, "memory_mb": req.memory_mb, "file_mb": req.file_mb,
+                         "tmp_mb": req.tmp_mb, "nproc": req.nproc, "nofile": req.nofile}).encode()
+    judged = req.judge is not None
+    prog, out, err, st, extra = (os.pipe() for _ in range(5))  # extra: tests (to the judge) or hint (from it)
+    theirs = [prog[0], out[1], err[1], st[1], extra[0] if judged else extra[1]]
+    ours = [prog[1], out[0], err[0], st[0], extra[1] if judged else extra[0]]
     try:
-        helper = _SERVER.spawn(slot, [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]])
+        helper = _SERVER.spawn(slot, header, theirs)
     except BaseException:
-        for r, w in pipes:
-            os.close(r)
-            os.close(w)
+        for fd in ours:
+            os.close(fd)
         raise
-    for i, (r, w) in enumerate(pipes):
-        os.close(r if i == 0 else w)
-    in_w, out_r, err_r, st_r = pipes[0][1], pipes[1][0], pipes[2][0], pipes[3][0]
-    for fd in (in_w, out_r, err_r, st_r):
-        os.set_blocking(fd, False)
-    out, err, status = bytearray(), bytearray(), bytearray()
-    out_total = 0
+    finally:
+        for fd in theirs:
+            os.close(fd)
+    writes = {prog[1]: memoryview(wire.json_message({"source": req.source}) + req.stdin)}
+    reads = {out[0]: "out", err[0]: "err", st[0]: "status"}
+    if judged:
+        writes[extra[1]] = memoryview(wire.json_message(req.judge))
+    else:
+        reads[extra[0]] = "hint"
+    got = {name: bytearray() for name in reads.values()}
+    caps = {"out": req.stdout_kept, "err": req.stderr_limit, "status": STATUS_CAP, "hint": HINT_MAX}
+    totals = dict.fromkeys(reads.values(), 0)
+    open_fds = set(ours)
     sel = selectors.DefaultSelector()
-    sel.register(in_w, selectors.EVENT_WRITE, "in")
-    for fd, name in ((out_r, "out"), (err_r, "err"), (st_r, "status")):
-        sel.register(fd, selectors.EVENT_READ, name)
-    sel.register(helper, selectors.EVENT_READ, "helper")  # readable only when the helper is gone
+    for fd in (*writes, *reads):
+        os.set_blocking(fd, False)
+        sel.register(fd, selectors.EVENT_WRITE if fd in writes else selectors.EVENT_READ)
+    sel.register(helper, selectors.EVENT_READ)  # the pidfd of the run's PID 1, then end-of-file when it leaves
     deadline = time.monotonic() + SETUP_GRACE_S + req.wall_s + 5.0
-    ender: int | None = None  # the process whose SIGKILL ends the run
+    ender: int | None = None  # pidfd of the process whose SIGKILL ends the run
     killed: str | None = None
-    open_reads = 3
+    backstop = helper_gone = False
     gone = True
     try:
-        while open_reads:
+        while reads:
             wait = deadline - time.monotonic()
             if wait <= 0:
-                if killed is None or killed == "output":
-                    killed = killed or "backstop"
+                if not backstop:  # past every clock: kill the run, give it a few seconds to go
+                    backstop, killed = True, killed or "backstop"
                     _kill(ender)
-                    deadline = time.monotonic() + 5.0  # the pipes close once the namespace is gone
+                    deadline = time.monotonic() + 5.0
                     continue
                 gone = False
                 break
             for key, _ in sel.select(min(wait, 1.0)):
-                name, fd = key.data, key.fd
-                if name == "in":
+                fd = key.fd
+                if fd in writes:
                     try:
-                        n = os.write(fd, payload[: 1 << 16])
+                        n = os.write(fd, writes[fd][: 1 << 16])
                     except BlockingIOError:
                         n = 0
                     except BrokenPipeError:
-                        n = len(payload)
-                    payload = payload[n:]
-                    if not payload:
+                        n = len(writes[fd])
+                    writes[fd] = writes[fd][n:]
+                    if not writes[fd]:
+                        del writes[fd]
                         sel.unregister(fd)
                         os.close(fd)
-                        in_w = -1
+                        open_fds.discard(fd)
                     continue
-                if name == "helper":  # it died mid-run: end the run (its PID 1 has no other parent)
-                    sel.unregister(fd)
-                    killed = killed or "helper"
-                    _kill(ender)
+                if fd == helper.fileno():
+                    pidfd, alive = _from_helper(helper, run_id)
+                    if pidfd is not None:
+                        ender = pidfd
+                        if killed is not None:  # the run was to end before we knew whom to kill
+                            _kill(ender)
+                    if not alive:  # the helper left: end the run (its PID 1 has no other supervisor)
+                        sel.unregister(helper)
+                        helper_gone, killed = True, killed or "helper"
+                        _kill(ender)
                     continue
+                name = reads[fd]
                 try:
                     chunk = os.read(fd, 1 << 16)
                 except BlockingIOError:
                     continue
+                totals[name] += len(chunk)
+                buf = got[name]
+                if len(buf) < caps[name]:
+                    buf += chunk[: caps[name] - len(buf)]
                 if not chunk:
+                    del reads[fd]
                     sel.unregister(fd)
-                    open_reads -= 1
-                    continue
-                if name == "out":
-                    out_total += len(chunk)
-                    if len(out) < req.stdout_kept:
-                        out += chunk[: req.stdout_kept - len(out)]
-                    if out_total > req.stdout_limit and killed is None:
-                        killed = "output"
-                        _kill(ender)
-                elif name == "err":
-                    if len(err) < req.stderr_limit:
-                        err += chunk[: req.stderr_limit - len(err)]
-                elif len(status) < STATUS_CAP:
-                    status += chunk[: STATUS_CAP - len(status)]
-                    if ender is None and b"\n" in chunk:
-                        ender = _ender_pid(status)
+                elif name == "out" and totals[name] > req.stdout_limit and killed is None:
+                    killed = "output"
+                    _kill(ender)
+                elif name == "err" and totals[name] >= STDERR_DRAIN:  # stop reading: its writes now block
+                    del reads[fd]
+                    sel.unregister(fd)
+                elif name == "hint" and totals[name] >= HINT_MAX:  # enough: its writes now fail, never block
+                    del reads[fd]
+                    sel.unregister(fd)
+                    os.close(fd)
+                    open_fds.discard(fd)
     finally:
         sel.close()
-        for fd in (in_w, out_r, err_r, st_r):
-            if fd >= 0:
-                os.close(fd)
+        for fd in open_fds:
+            os.close(fd)
+    if ender is None and not helper_gone:  # its message may still be queued behind the run's end
+        ender, _ = _from_helper(helper, run_id, wait=False)
+    msgs = _messages(bytes(got["status"]))
+    end = msgs.get("end") if isinstance(msgs.get("end"), dict) else None
+    leftover = None
+    if not gone or (end is not None and end.get("unconfirmed")):
+        leftover = ender  # the slot waits for this run's PID 1 (when we never learnt it, there is none)
+        _SERVER.forget(slot, helper)
+    elif helper_gone:
+        _SERVER.forget(slot, helper)
+    if ender is not None and ender != leftover:
+        os.close(ender)
     if not gone:
-        return ExecResult("grader_error", "the sandbox did not end after SIGKILL"), False
-    return _classify(req, _messages(bytes(status)), killed, bytes(out), bytes(err)), True
+        return ExecResult("grader_error", "the sandbox did not end after SIGKILL"), leftover
+    result = _classify(req, msgs, killed, bytes(got["out"]), bytes(got["err"]),
+                       bytes(got.get("hint", b"")).decode("utf-8", "replace").split("\n")[0][:300])
+    return result, leftover
 
 
-def _ender_pid(status: bytearray) -> int | None:
-    """The pid whose SIGKILL ends the run (its PID 1, or a launcher), once the sandbox has sent it."""
-    for line in bytes(status).split(b"\n")[:-1]:
-        if b'"ender"' in line:
-            with contextlib.suppress(ValueError, TypeError, AttributeError):
-                pid = json.loads(line).get("ender")
-                if isinstance(pid, int) and pid > 1:
-                    return pid
-    return None
+def _from_helper(helper: socket.socket, run_id: int, wait: bool = True) -> tuple[int | None, bool]:
+    """(pidfd of this run's PID 1 if the helper just sent it, whether the helper is still there). A pidfd
+    of an earlier run (its message left behind) is closed."""
+    try:
+        msg, fds, _, _ = socket.recv_fds(helper, 64, 2, 0 if wait else socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return None, True
+    except OSError:
+        return None, False
+    pidfd = fds[0] if msg == f"ender {run_id}".encode() and fds else None
+    for fd in fds:
+        if fd != pidfd:
+            os.close(fd)
+    return pidfd, bool(msg)
 
 
 def _kill(ender: int | None) -> None:
-    """SIGKILL the run's ender: every process of the run dies with it."""
-    if ender is None:
-        return
-    with contextlib.suppress(OSError):
-        fd = os.pidfd_open(ender)  # no race with a reused pid: the run has not ended (no EOF yet)
-        try:
-            signal.pidfd_send_signal(fd, signal.SIGKILL)
-        finally:
-            os.close(fd)
+    """SIGKILL the run's PID 1 (through its pidfd: never a reused pid): every process of the run dies with it."""
+    if ender is not None:
+        with contextlib.suppress(OSError):
+            signal.pidfd_send_signal(ender, signal.SIGKILL)
 
 
 def _messages(status: bytes) -> dict[str, Any]:
@@ -484,7 +553,8 @@ def _number(value: Any, default: float = 0.0) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
 
 
-def _classify(req: RunRequest, msgs: dict[str, Any], killed: str | None, out: bytes, err: bytes) -> ExecResult:
+def _classify(req: RunRequest, msgs: dict[str, Any], killed: str | None, out: bytes, err: bytes,
+              hint: str) -> ExecResult:
     end = msgs.get("end") if isinstance(msgs.get("end"), dict) else None
     judge = msgs.get("judge") if isinstance(msgs.get("judge"), dict) else None
     cgroup = msgs.get("cgroup") if isinstance(msgs.get("cgroup"), dict) else {}
@@ -493,6 +563,7 @@ def _classify(req: RunRequest, msgs: dict[str, Any], killed: str | None, out: by
         code = end.get("exit")
         res.exit_code = code if isinstance(code, int) else None
         res.wall_s, res.cpu_s = _number(end.get("wall_s")), _number(end.get("cpu_s"))
+        end = {**end, "hint": hint}
     if judge is not None and isinstance(judge.get("tests_total"), int):
         res.tests_passed, res.tests_total = int(_number(judge.get("tests_passed"))), judge["tests_total"]
     res.verdict, res.detail = _verdict(req, msgs, killed, end, judge, _number(cgroup.get("oom_kills")) > 0)
@@ -508,8 +579,8 @@ def _verdict(req: RunRequest, msgs: dict[str, Any], killed: str | None, end: dic
         return "grader_error", f"sandbox setup failed: {str(msgs['setup_error'])[:300]}"
     if killed == "backstop":
         return timeout
-    if killed == "helper":
-        return "grader_error", "the sandbox's slot helper died during the run"
+    if killed == "helper" and end is None:
+        return "grader_error", _HELPER_DIED
     if judge is not None:
         verdict = judge.get("verdict") if judge.get("verdict") in VERDICTS else "grader_error"
         detail = str(judge.get("detail", ""))[:600]
@@ -523,10 +594,10 @@ def _verdict(req: RunRequest, msgs: dict[str, Any], killed: str | None, end: dic
         return verdict, detail
     if end is None:
         return "grader_error", "the sandbox ended without a report"
+    if oom:  # the kernel killed one of the run's processes at the memory cap, whatever the run printed or
+        return "memory_limit", _OOM_DETAIL  # how long it went on afterwards
     if end.get("timeout"):
         return timeout
-    if oom:  # the kernel killed one of the run's processes at the memory cap, whatever the run printed
-        return "memory_limit", _OOM_DETAIL
     if req.mode != "stdin":
         return "grader_error", "the judge gave no verdict"
     if end.get("exit") == 0:
@@ -535,6 +606,7 @@ def _verdict(req: RunRequest, msgs: dict[str, Any], killed: str | None, end: dic
 
 
 _OOM_DETAIL = "memory limit exceeded (the run's processes together)"
+_HELPER_DIED = "the sandbox's slot helper died during the run"
 
 
 def _program_end(req: RunRequest, end: dict[str, Any], oom: bool) -> tuple[str, str] | None:

@@ -4,8 +4,8 @@ One judge per run slot, long-lived (started by the slot's helper, see server.py)
 own (PID, network, mount, IPC, UTS) and, with root, under a uid of its own; it is not dumpable, has no
 capabilities and the same seccomp filter as programs. The program cannot see, signal, trace or read it;
 it shares only two pipes with it (calls in, replies out). The judge reads a run's tests (HumanEval
-test code, or LiveCodeBench inputs and expected outputs) from the request pipe only after the
-program's process was created without that pipe, so they never exist in the program's memory. Values
+test code, or LiveCodeBench inputs and expected outputs) from a pipe that only it holds (the harness
+writes them), so they never exist in the program's memory. Values
 come back from the program as plain data (`wire`): no object of the program's decides an equality.
 Time limits are measured here, on the judge's clock, per call; the helper's clock bounds the whole run
 and replaces a judge that does not finish.
@@ -66,7 +66,8 @@ class ProgramError(Exception):
 
 
 class Opaque:
-    """A return value that could not cross as plain data: unequal to everything."""
+    """A return value that could not cross as plain data: unequal to everything, neither true nor false
+    (`assert candidate(x)` and `assert not candidate(x)` both fail on it)."""
 
     __slots__ = ("type_name",)
 
@@ -80,6 +81,9 @@ class Opaque:
         return True
 
     __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        raise TypeError(f"the program returned an unserialisable {self.type_name}: it has no truth value")
 
     def __repr__(self) -> str:
         return f"<unserialisable {self.type_name}>"
@@ -305,11 +309,11 @@ class Judge:
         self.report("passed", "", total, total)
 
 
-def run_one(request_fd: int, status_fd: int, call_fd: int, reply_fd: int, deadline: float) -> None:
+def run_one(tests_fd: int, status_fd: int, call_fd: int, reply_fd: int, deadline: float) -> None:
     """Read one run's tests, run them against the program, write one status line."""
     judge = Judge(status_fd, Channel(call_fd, reply_fd))
     try:
-        spec = wire.read_json_message(request_fd)  # the run's tests, after the header the helper read
+        spec = wire.read_json_message(tests_fd)  # the run's tests, from the harness to this process only
         if spec["kind"] == "check":
             judge.check(spec["test_code"], spec.get("setup"), spec.get("entry_point"), deadline, int(spec["reply_cap"]))
         judge.functional(spec["func_name"], spec["tests"], float(spec["test_timeout_s"]), bool(spec["use_class"]))

@@ -3,11 +3,15 @@
 Everything here runs after the process has been confined (see `confinement.confine`); nothing it holds
 decides a verdict. It has stdin, stdout and stderr, and one more descriptor per direction:
 
-- stdin runs: CTL_FD, a *hint* pipe to the slot helper ("syntax", "exception" or "exit" and a short
-  text), used only to name the failure of a program that already failed (exit status and output
-  decide the rest);
+- stdin runs: CTL_FD, a *hint* pipe to the harness ("syntax", "exception" or "exit" and a short text),
+  used only to name the failure of a program that already failed (exit status and output decide the
+  rest);
 - check and functional runs: CTL_FD carries replies to the judge and CALL_FD carries the judge's calls.
   Replies are plain data (`wire.dumps`); a program can answer anything, but only for itself.
+
+The source is also written to a read-only file (`write_source`), the module's `__file__`, whose directory
+is first on `sys.path`: `multiprocessing`'s spawn and forkserver start methods re-import the program from
+it, as they would `python solution.py`.
 """
 
 from __future__ import annotations
@@ -38,8 +42,20 @@ def _describe(exc: BaseException) -> tuple[str, str, str]:
     return type(exc).__name__[:100], base, message
 
 
-def run(mode: str, source: str, module_name: str) -> NoReturn:
-    """Execute `source`; in check and functional runs, then serve calls until the judge closes."""
+def write_source(source: str, directory: str) -> str:
+    """Write the program to `directory`/solution.py (read-only; the directory is the sandbox's, not the
+    program's working directory); returns the path."""
+    os.makedirs(directory, 0o755, exist_ok=True)
+    path = os.path.join(directory, "solution.py")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+    with open(fd, "w", encoding="utf-8", errors="surrogatepass") as fh:
+        fh.write(source)
+    return path
+
+
+def run(mode: str, source: str, module_name: str, path: str) -> NoReturn:
+    """Execute `source` (also at `path`); in check and functional runs, then serve calls until the judge
+    closes."""
     exit_, write = os._exit, os.write  # the program may rebind anything in os or sys
     sys.argv = ["solution.py"]
     sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
@@ -65,13 +81,14 @@ def run(mode: str, source: str, module_name: str) -> NoReturn:
             pass
 
     try:
-        code = compile(source, "<solution>", "exec", dont_inherit=True)
+        code = compile(source, path, "exec", dont_inherit=True)
     except BaseException as exc:  # noqa: BLE001 - SyntaxError, ValueError (null bytes), RecursionError, ...
         where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
         report("syntax", f"{type(exc).__name__}: {getattr(exc, 'msg', exc)}{where}"[:500])
         exit_(1)
     module = types.ModuleType(module_name)
-    module.__dict__["__builtins__"] = builtins
+    module.__dict__.update(__builtins__=builtins, __file__=path)
+    sys.path.insert(0, os.path.dirname(path))  # as `python solution.py` would: spawned children import it
     sys.modules["__main__"] = module if module_name == "__main__" else types.ModuleType("__main__")
     sys.modules[module_name] = module  # pickle and multiprocessing find the program's functions here
     try:

@@ -1,28 +1,41 @@
-"""The fork server, its slot helpers and each run's processes (sandbox side; stdlib only).
+"""The fork server, its slot helpers and spawners, and each run's processes (sandbox side; stdlib only).
 
-    harness ──socket──> slot helper (one per run slot, started by the fork server, in the slot's cgroup)
-                          ├─posix_spawn─> PID 1 of the run's new PID, mount, network, IPC and UTS
-                          │               namespaces: an exec'd `sleep`
-                          ├─fork────────> the program, PID 2 in those namespaces
-                          └─────────────> judge: long-lived, its own uid and namespaces (check and
-                                          functional runs)
+    harness ──socket──> slot helper (one per run slot, started by the fork server)
+                          ├─socket──> spawner (forked by the helper before its first run)
+                          │             └─fork──> PID 1 of the run's new PID, mount, network, IPC and UTS
+                          │                         namespaces: forked ahead of its run, it joins the slot's
+                          │                         cgroup, then waits for the run's descriptors
+                          │                         └─fork──> the program (PID 2)
+                          └─fork────> judge: long-lived, its own uid and namespaces (check and
+                                      functional runs)
 
 The harness starts the fork server once (`executor.py`): a `python -I -S` with an empty environment that
 has imported what programs commonly use and set up the host (`confinement.prepare_host`). On request it
-forks a helper for a run slot and hands the harness the only socket to it. For each run the harness
-passes the slot's helper four descriptors: the request pipe (a JSON header, then the judge's tests, then
-the program's stdin), stdout, stderr and the status pipe. The helper sets the slot's cgroup caps,
-creates the run's namespaces, starts their PID 1 and forks the program into them, returns to its own
-namespaces, hands the judge its part, and supervises: the wall clock, the program's end, the judge's
-end. It writes the run's end to the status pipe (JSON lines, as do the program's setup and the judge;
-the program never holds that pipe). The run ends when its PID 1 is killed, and with it the kernel kills
-every process left in the run's PID namespace: when the status pipe reaches end-of-file, nothing of the
-run is left.
+forks a helper for a run slot and hands the harness the only socket to it. For each run the harness sends
+the slot's helper a header (the run's limits: numbers only) and five descriptors: the program pipe (the
+source, then the program's stdin), stdout, stderr, the status pipe, and either the hint pipe (stdin runs:
+the program's one-line failure hint, read by the harness) or the tests pipe (read by the judge only).
 
-Without root the helper cannot come back from a user namespace, so a short-lived launcher creates the
-run's namespaces (a user namespace among them) and forks a small Python PID 1, which forks the program.
-Without any isolation (unsafe mode) the helper forks the program directly and kills its session at the
-end.
+Nothing of a run's data passes through a process that a later program is forked from: the helper reads
+only headers and the ends of runs; the spawner, a copy of the helper made before it served any run, only
+receives descriptors and limits and forks each run's PID 1; PID 1, forked for this run alone, forks the
+program, which reads its own source. So a program that scans its own memory finds the sandbox's code and
+nothing of another sample (source, output, hint or exit status).
+
+The helper sets the slot's cgroup caps, has the spawner start the run, passes the harness a pidfd of the
+run's PID 1 (whom to kill to end the run early), hands the judge its part, and supervises on its own
+clock: the program's end (reported by PID 1), the judge's end, the wall clock. The run ends when PID 1 is
+killed: the kernel then kills every process left in the run's PID namespace, and PID 1 is gone only once
+all of them are. PID 1 reaps every process of the run (orphans, `CLONE_PARENT` children), so nothing can
+keep it from ending; the helper waits for it with a time limit, never forever. The slot's cgroup holds
+a run's processes and nothing else (PID 1 joins it before it forks the program; the spawner, helper and
+judge stay outside), so its memory cap's OOM killer can only choose among the run's own processes, which
+also carry oom_score_adj 1000 for the host's OOM killer (the grader's processes ask for -1000 where the
+kernel allows it).
+
+Without root a short-lived launcher (forked by the spawner) creates the run's namespaces, a user
+namespace among them, and forks PID 1. Without any isolation (unsafe mode) the process in PID 1's place
+is the program's parent and session leader, and the helper kills the session at the end.
 """
 
 from __future__ import annotations
@@ -41,10 +54,10 @@ from typing import Any, NoReturn
 
 from r1eval.grading.sandbox import confinement, judge, program, wire
 
-HINT_MAX = 4096  # bytes of the program's failure hint that the helper reads (300 characters are kept)
 JUDGE_GRACE_S = 2.0  # after the run's end, how long the judge may take to finish before it is replaced
 JUDGE_MARGIN_S = 0.5  # the helper's clock for a judged run runs this much longer than the judge's
-SLEEP = next((p for p in ("/usr/bin/sleep", "/bin/sleep") if os.path.exists(p)), "/usr/bin/sleep")
+KILL_GRACE_S = 5.0  # how long the helper waits for a killed run's PID 1 to be gone
+END_REPORT_MAX = 256  # bytes of PID 1's report of the program's end
 # modules imported once, so that programs start with them warm (LiveCodeBench's preamble and more);
 # kept short because every process of every run is a copy of this server
 PRELOAD = ("string re datetime collections heapq bisect copy math random statistics itertools functools "
@@ -74,7 +87,7 @@ def _arrange(targets: dict[int, int], keep: tuple[int, ...] = ()) -> list[int]:
     """Put each source fd at its target number, close every other fd except `keep`; returns where the
     `keep` fds ended up (they are moved above the targets first)."""
     moved = {t: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for t, fd in targets.items()}
-    kept = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 200) for fd in keep]  # never passed on to an exec'd PID 1
+    kept = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 200) for fd in keep]  # never passed on to an exec
     for target, fd in moved.items():
         os.dup2(fd, target, inheritable=True)
     low = 0
@@ -86,65 +99,81 @@ def _arrange(targets: dict[int, int], keep: tuple[int, ...] = ()) -> list[int]:
     return kept
 
 
-def _receive(sock: socket.socket, size: int) -> tuple[bytes, list[int]] | None:
-    """The next message and descriptors on a server or helper socket; None when the other side left."""
+def _receive(sock: socket.socket, size: int, max_fds: int = 8) -> tuple[bytes, list[int]] | None:
+    """The next message and descriptors on a server, helper or spawner socket; None when the other side left."""
     while True:
         try:
-            msg, fds, _, _ = socket.recv_fds(sock, size, 4)
+            msg, fds, _, _ = socket.recv_fds(sock, size, max_fds)
         except InterruptedError:
             continue
         except OSError:
             return None
-        return (msg, fds) if msg else None
+        if not msg:
+            for fd in fds:
+                os.close(fd)
+            return None
+        return msg, fds
 
 
 # ----------------------------------------------------------------------------------------------
-# The program's process
+# The run's processes: PID 1 (forked by the spawner or the rootless launcher) and the program
 
 
-def _program(host: confinement.Host, req: dict[str, Any], slot: int, targets: dict[int, int], status: int,
+def _program(host: confinement.Host, hdr: dict[str, Any], slot: int, targets: dict[int, int], status: int,
              workdir: str) -> NoReturn:
-    """The program's process: private /tmp, /dev/shm and /proc, an unprivileged identity, then the
-    program (see program.py). `targets` are its descriptors: 0-2, the control pipe, the call pipe."""
+    """The program's process: private /tmp, /dev/shm and /proc, its source (read from the program pipe,
+    and written to a file that `multiprocessing`'s spawn can re-import), an unprivileged identity, then
+    the program (see program.py). `targets` are its descriptors: 0-2, the control pipe, the call pipe."""
+    mode = hdr["mode"]
     try:
         (status,) = _arrange(targets, (status,))
         confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
-        os.setsid()
         uid = confinement.run_uids(host.uid_block, slot)[0] if host.uid_block is not None else None
+        owner = (uid, confinement.SANDBOX_GID) if uid is not None else (host.uid, host.gid)
         if host.level != "none":
-            owner = (uid, confinement.SANDBOX_GID) if uid is not None else (host.uid, host.gid)
-            confinement.mount_run_filesystems(int(req["tmp_mb"]), *owner)
-            with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as fh:
-                fh.write("0")  # the server's -1000 protects helpers and judges, not programs
+            confinement.mount_run_filesystems(int(hdr["tmp_mb"]), *owner)
+        message = wire.read_json_message(0)  # the program pipe: the source first, then (stdin runs) the input
+        source = message["source"] if isinstance(message, dict) and isinstance(message.get("source"), str) else None
+        if source is None:
+            raise confinement.SetupError("no source on the program pipe")
+        if mode != "stdin":
+            devnull = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.close(devnull)
+        path = program.write_source(source, os.path.join(os.path.dirname(workdir), "program"))
         os.chdir(workdir)
         os.environ.clear()
         os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir,
                            "LANG": "C.UTF-8", "USER": "sandbox", "LOGNAME": "sandbox"})
-        limits = confinement.Limits(int(req["cpu_s"]), int(req["memory_mb"]), int(req["file_mb"]),
-                                    int(req["nproc"]), int(req["nofile"]))
+        limits = confinement.Limits(int(hdr["cpu_s"]), int(hdr["memory_mb"]), int(hdr["file_mb"]),
+                                    int(hdr["nproc"]), int(hdr["nofile"]))
         confinement.confine(host, uid, limits, dumpable=True)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     except BaseException as exc:  # noqa: BLE001 - never run the program half-confined
         _setup_error("program", exc, status)
     os.close(status)
-    program.run(req["mode"], req["source"], req.get("module_name", "__main__"))
+    program.run(mode, source, hdr.get("module_name", "__main__"), path)
 
 
-def _pid1(host: confinement.Host, req: dict[str, Any], slot: int, targets: dict[int, int], status: int,
+def _pid1(host: confinement.Host, hdr: dict[str, Any], slot: int, targets: dict[int, int], status: int,
           end_w: int, workdir: str) -> NoReturn:
-    """Without root, PID 1 of the run's PID namespace: fork the program, reap every process until the
-    program has ended, pass its end (wait status, CPU seconds) to the helper, and leave, which makes the
-    kernel kill whatever is left in the namespace. Not dumpable: it shares the program's uid."""
+    """PID 1 of the run's PID namespace (without isolation: the program's parent). Forked for this run
+    alone, from a process that never held another run's data. Forks the program, reaps every process of
+    the run (orphans and `CLONE_PARENT` children come to it), writes
+    the program's end (wait status, CPU seconds) to `end_w`, and leaves when no child is left. Killing
+    it ends the run: the kernel kills the rest of the namespace, and it is gone only after all of them."""
     try:
         status, end_w = _arrange(targets, (status, end_w))
         confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
-        confinement.prctl(confinement.PR_SET_DUMPABLE, 0)  # without root it shares the program's uid
+        os.setsid()  # the program's session: without namespaces, the helper kills it at the end
+        if host.level == "user-namespaces":
+            confinement.prctl(confinement.PR_SET_DUMPABLE, 0)  # it shares the program's uid
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     except BaseException as exc:  # noqa: BLE001
         _setup_error("pid 1", exc, status)
     pid = os.fork()
     if pid == 0:
-        _program(host, req, slot, {fd: fd for fd in targets}, status, workdir)
+        _program(host, hdr, slot, {fd: fd for fd in targets}, status, workdir)
     for fd in [*targets, status]:
         os.close(fd)
     while True:
@@ -153,12 +182,12 @@ def _pid1(host: confinement.Host, req: dict[str, Any], slot: int, targets: dict[
         except ChildProcessError:
             os._exit(0)
         if got == pid:
-            break
-    os.write(end_w, json.dumps([wait_status, usage.ru_utime + usage.ru_stime]).encode())
-    os._exit(0)
+            with contextlib.suppress(OSError):
+                os.write(end_w, json.dumps([wait_status, usage.ru_utime + usage.ru_stime]).encode())
+                os.close(end_w)
 
 
-def _launcher(host: confinement.Host, req: dict[str, Any], slot: int, targets: dict[int, int], status: int,
+def _launcher(host: confinement.Host, hdr: dict[str, Any], slot: int, targets: dict[int, int], status: int,
               end_w: int, workdir: str) -> NoReturn:
     """Without root: create the run's namespaces (a user namespace among them), fork PID 1, wait for it."""
     try:
@@ -170,11 +199,172 @@ def _launcher(host: confinement.Host, req: dict[str, Any], slot: int, targets: d
         _setup_error("launcher", exc, status)
     pid = os.fork()
     if pid == 0:
-        _pid1(host, req, slot, {fd: fd for fd in targets}, status, end_w, workdir)
+        _pid1(host, hdr, slot, {fd: fd for fd in targets}, status, end_w, workdir)
     for fd in [*targets, status, end_w]:
         os.close(fd)
     os.waitpid(pid, 0)
     os._exit(0)
+
+
+# ----------------------------------------------------------------------------------------------
+# The spawner: per slot, pristine
+
+
+def _prefork(host: confinement.Host, slot: int) -> tuple[int, socket.socket]:
+    """Fork the next run's first process ahead of its request (PID 1 in new namespaces, or the rootless
+    launcher): it joins the slot's cgroup now, off the next run's critical path (moving into a cgroup can
+    wait for an RCU grace period, and new namespaces cost time too), then waits for the run's header and
+    descriptors. Returns its pid and the socket to it. Called only when the spawner holds no run's
+    descriptor, so the waiting process inherits none."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        if host.level == "namespaces":
+            confinement.enter_run_namespaces(host)
+        try:
+            pid = os.fork()
+        except BaseException:
+            if host.level == "namespaces" and not _go_home(host):
+                os._exit(72)
+            raise
+        if pid == 0:
+            mine.close()
+            _first_process(host, slot, theirs)
+        if host.level == "namespaces" and not _go_home(host):
+            os.kill(pid, signal.SIGKILL)
+            os._exit(72)  # never start another run from inside this one's namespaces
+    except BaseException:
+        mine.close()
+        raise
+    finally:
+        theirs.close()
+    return pid, mine
+
+
+def _first_process(host: confinement.Host, slot: int, sock: socket.socket) -> NoReturn:
+    """A run's first process, forked before its run: joins the slot's cgroup, waits for the run, then
+    becomes the rootless launcher or PID 1. fds of the run: program pipe, stdout, stderr, status, PID 1's
+    end report, control pipe[, call pipe]."""
+    problem = None
+    try:
+        confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
+        confinement.join_run_cgroup(host)
+    except BaseException as exc:  # noqa: BLE001 - reported on the run's status pipe: it must not start
+        problem = exc
+    received = _receive(sock, 4096)
+    if received is None:  # the spawner left
+        os._exit(0)
+    msg, fds = received
+    prog, out, err, status, end_w, ctl, *call = fds
+    if problem is not None:
+        _setup_error("pid 1", problem, status)
+    try:
+        hdr = json.loads(msg)
+    except ValueError as exc:
+        _setup_error("pid 1", exc, status)
+    targets = {0: prog, 1: out, 2: err, program.CTL_FD: ctl}
+    if call:
+        targets[program.CALL_FD] = call[0]
+    workdir = str(hdr.get("workdir") or confinement.WORKDIR)
+    if host.level == "user-namespaces":
+        _launcher(host, hdr, slot, targets, status, end_w, workdir)
+    _pid1(host, hdr, slot, targets, status, end_w, workdir)
+
+
+def _hand_over(host: confinement.Host, slot: int, waiting: tuple[int, socket.socket] | None, msg: bytes,
+               fds: list[int]) -> int:
+    """Give a run's header and descriptors to its first process (the one forked ahead, or, when that one is
+    gone, e.g. killed by the previous run's OOM, a new one); returns its pid."""
+    for attempt in range(2):
+        pid, child = waiting if waiting is not None else _prefork(host, slot)
+        waiting = None
+        try:
+            socket.send_fds(child, [msg], fds)
+            return pid
+        except OSError:
+            if attempt:
+                raise
+        finally:
+            child.close()
+    raise AssertionError("unreachable")
+
+
+def _go_home(host: confinement.Host) -> bool:
+    try:
+        confinement.leave_run_namespaces(host)
+        return True
+    except OSError:
+        return False
+
+
+def _reap_children() -> None:
+    """Reap the spawner's children that have ended (each run's PID 1 stays a zombie until the next
+    request, so the pid its pidfd names and the session the helper kills cannot be reused before)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _spawner(host: confinement.Host, slot: int, sock_fd: int, procs: list[int]) -> NoReturn:
+    """A slot's spawner, forked by its helper before the helper served any run: on each request (limits and
+    descriptors, nothing else) it hands them to the run's first process, forked ahead (`_prefork`), and
+    answers with a pidfd of it. It never
+    reads a run's data, so no program can find another run's data in the memory it inherits. It stays out
+    of the slot's cgroup (a run's OOM can never choose it): each run's first process joins the cgroup
+    through `procs` before it forks anything (`confinement.join_run_cgroup`)."""
+    try:
+        home = list(host.home_namespaces.values())
+        proc = [host.proc_fd] if host.proc_fd is not None else []
+        sock_fd, *kept = _arrange({}, (sock_fd, *home, *procs, *proc))
+        host.home_namespaces = dict(zip(host.home_namespaces, kept[:len(home)], strict=True))
+        host.run_cgroup_procs = kept[len(home):len(home) + len(procs)]
+        host.proc_fd = kept[-1] if proc else None
+        confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        gc.freeze()  # what runs find in memory stays shared: their collectors never touch these pages
+    except BaseException:  # noqa: BLE001 - the helper sees the closed socket
+        os._exit(71)
+    sock = socket.socket(fileno=sock_fd)
+    waiting = None  # the next run's first process, forked ahead
+    while (received := _receive(sock, 4096)) is not None:
+        msg, fds = received
+        _reap_children()
+        try:
+            pid = _hand_over(host, slot, waiting, msg, fds)
+            pidfd = os.pidfd_open(pid)  # a zombie until the next request at the earliest: never a reused pid
+            try:
+                socket.send_fds(sock, [f"started {pid}".encode()], [pidfd])
+            finally:
+                os.close(pidfd)
+        except Exception as exc:  # noqa: BLE001 - this run's setup error, reported by the helper
+            with contextlib.suppress(OSError):
+                sock.send(f"error {type(exc).__name__}: {exc}"[:300].encode("utf-8", "replace"))
+        finally:
+            waiting = None
+            for fd in fds:
+                os.close(fd)
+        try:  # now that it holds no run's descriptor
+            waiting = _prefork(host, slot)
+        except Exception:  # noqa: BLE001 - the next request forks its own
+            waiting = None
+    os._exit(0)
+
+
+def _start_spawner(host: confinement.Host, slot: int) -> socket.socket:
+    """Fork the slot's spawner (outside the slot's cgroup: each run's PID 1 joins it); returns the helper's
+    socket to it."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    procs = host.cgroups.procs_files(slot) if host.cgroups else []
+    if os.fork() == 0:
+        mine.detach()
+        _spawner(host, slot, theirs.detach(), procs)
+    theirs.close()
+    for fd in procs:
+        os.close(fd)
+    return mine
 
 
 # ----------------------------------------------------------------------------------------------
@@ -198,7 +388,7 @@ class _Judge:
         self.pid, self.sock = pid, mine
 
     def dispatch(self, fds: list[int], deadline: float) -> bool:
-        """Hand the judge one run: [request pipe, status pipe, call pipe, reply pipe]."""
+        """Hand the judge one run: [tests pipe, status pipe, call pipe, reply pipe]."""
         for _ in range(2):
             if self.pid is None:
                 self._start()
@@ -212,7 +402,7 @@ class _Judge:
     def kill(self) -> None:
         if self.pid is not None:
             with contextlib.suppress(OSError):
-                os.kill(self.pid, signal.SIGKILL)
+                os.kill(self.pid, signal.SIGKILL)  # our own child, not yet reaped: the pid is still its
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pid, 0)
             self.sock.close()
@@ -253,154 +443,138 @@ def _judge_process(host: confinement.Host, slot: int, sock_fd: int) -> NoReturn:
 # The slot helper
 
 
-def _spawn_init(wall_s: float) -> int:
-    """As root, PID 1 of the run's new PID namespace: `sleep`, exec'd (no copy of this process), so that
-    the program is an ordinary process (PID 2) whose signals behave as usual; killing it ends the run.
-    Its sleep outlasts the run's clock, so it ends by itself even if the helper dies."""
-    return os.posix_spawn(SLEEP, ["sleep", str(int(wall_s) + 60)], {})
+class _Slot:
+    """What a slot helper holds: its socket to the harness, its spawner, its judge."""
 
+    def __init__(self, host: confinement.Host, slot: int, sock: socket.socket, spawner: socket.socket) -> None:
+        self.host, self.slot, self.sock, self.spawner = host, slot, sock, spawner
+        self.judge = _Judge(host, slot)
 
-def _go_home(host: confinement.Host) -> bool:
-    try:
-        confinement.leave_run_namespaces(host)
-        return True
-    except OSError:
-        return False
-
-
-def _serve_run(host: confinement.Host, slot: int, fds: list[int], the_judge: _Judge) -> None:
-    """Start one run, supervise it, report its end. Returns when every process of the run is gone."""
-    request, stdout, stderr, status = fds
-    baseline = None
-    own: list[int] = []  # descriptors this function opened
-    try:
-        req = wire.read_json_message(request)
-        mode = req["mode"]
-        if host.cgroups:
-            baseline = host.cgroups.set_limits(slot, (int(req["memory_mb"]) + 64) << 20, int(req["nproc"]) + 8)
-        ctl_r, ctl_w = os.pipe()  # program -> helper (hint) or judge (replies)
-        call_r, call_w = os.pipe() if mode != "stdin" else (-1, -1)  # judge -> program
-        devnull = os.open("/dev/null", os.O_RDWR)
-        own = [fd for fd in (ctl_r, ctl_w, call_r, call_w, devnull) if fd >= 0]
-        workdir = confinement.WORKDIR
-        if host.level == "none":
-            workdir = f"/tmp/r1eval-sandbox-{os.getpid()}-{time.monotonic_ns()}"
-            os.mkdir(workdir, 0o700)
-        targets = {0: request if mode == "stdin" else devnull, 1: stdout, 2: stderr, program.CTL_FD: ctl_w}
-        if mode != "stdin":
-            targets[program.CALL_FD] = call_r
-        end_r = end_w = -1
-        if host.level == "user-namespaces":  # PID 1 tells the helper how the program ended
+    def serve(self, msg: bytes, fds: list[int]) -> bool:
+        """Start one run, supervise it, report its end. Returns whether every process of the run is known
+        to be gone (if not, the helper must not serve this slot again)."""
+        host = self.host
+        prog, out, err, status, extra = fds  # extra: the hint pipe (stdin runs) or the tests pipe
+        own: list[int] = []  # descriptors this function opened
+        base = None
+        try:
+            hdr = json.loads(msg)
+            mode, run_id = str(hdr["mode"]), int(hdr["run"])
+            baseline = None
+            if host.cgroups:
+                baseline = host.cgroups.set_limits(self.slot, (int(hdr["memory_mb"]) + 64) << 20, int(hdr["nproc"]) + 8)
             end_r, end_w = os.pipe()
             own += [end_r, end_w]
-        init = None
-        if host.level == "namespaces":
-            confinement.enter_run_namespaces(host)
-            init = _spawn_init(float(req["wall_s"]))
-    except BaseException as exc:  # noqa: BLE001
-        _status({"setup_error": f"helper: {type(exc).__name__}: {exc}"[:300]}, status)
-        for fd in [*own, *fds]:
-            os.close(fd)
-        if host.level == "namespaces" and not _go_home(host):
-            os._exit(72)
-        return
-    pid = os.fork()  # root: PID 2 of the run, the helper's own child
-    if pid == 0:
-        if host.level == "user-namespaces":
-            _launcher(host, req, slot, targets, status, end_w, workdir)
-        _program(host, req, slot, targets, status, workdir)
-    if host.level == "namespaces" and not _go_home(host):
-        os.kill(init, signal.SIGKILL)
-        os._exit(72)  # never serve another run from inside this one's namespaces
-    started = time.monotonic()
-    deadline = started + float(req["wall_s"])
-    ender = init if init is not None else pid  # killing it ends the whole run
-    _status({"ender": ender}, status)  # whom the harness kills to end the run early
-    for fd in (ctl_w, call_r, devnull, end_w, stdout, stderr):
-        if fd >= 0:
-            os.close(fd)
-    judged = mode != "stdin" and the_judge.dispatch([request, status, call_w, ctl_r], deadline)
-    if mode != "stdin":
-        os.close(call_w)
-        os.close(ctl_r)
-    # the judge's clock runs out first, so that it, not the end of the program, reports a timeout
-    end = _supervise(pid, ender, ctl_r if mode == "stdin" else -1, the_judge if judged else None,
-                     deadline + (JUDGE_MARGIN_S if judged else 0.0), end_r)
-    if init is not None:
-        os.waitpid(init, 0)
-    end["wall_s"] = round(time.monotonic() - started, 4)
-    if mode != "stdin" and not judged:
-        end["judge_unavailable"] = True
-    if host.level == "none":
-        with contextlib.suppress(OSError):
-            os.killpg(pid, signal.SIGKILL)  # no PID namespace: whatever the program left in its session
-        import shutil
+            if mode == "stdin":  # the program's control pipe is the hint pipe, read by the harness
+                ctl_w, ctl_r, call_r, call_w = extra, -1, -1, -1
+            else:
+                ctl_r, ctl_w = os.pipe()  # program -> judge (replies)
+                call_r, call_w = os.pipe()  # judge -> program
+                own += [ctl_r, ctl_w, call_r, call_w]
+            if host.level == "none":
+                base = f"/tmp/r1eval-sandbox-{os.getpid()}-{time.monotonic_ns()}"
+                os.mkdir(base, 0o700)
+                os.mkdir(f"{base}/work", 0o700)
+                hdr["workdir"] = f"{base}/work"
+            spawn = [prog, out, err, status, end_w, ctl_w] + ([call_r] if mode != "stdin" else [])
+            socket.send_fds(self.spawner, [json.dumps(hdr).encode()], spawn)
+            reply = _receive(self.spawner, 512, 1)
+            if reply is None or not reply[0].startswith(b"started ") or len(reply[1]) != 1:
+                for fd in reply[1] if reply else []:
+                    os.close(fd)
+                why = reply[0].decode("utf-8", "replace")[6:] if reply else "the slot's spawner is gone"
+                raise confinement.SetupError(why)
+            pid, pidfd = int(reply[0][8:]), reply[1][0]
+        except BaseException as exc:  # noqa: BLE001
+            _status({"setup_error": f"helper: {type(exc).__name__}: {exc}"[:300]}, status)
+            for fd in [*own, *fds]:
+                os.close(fd)
+            if base is not None:
+                import shutil
 
-        shutil.rmtree(workdir, ignore_errors=True)
-    _status({"end": end}, status)
-    if baseline is not None:
-        with contextlib.suppress(OSError, ValueError):
-            _status({"cgroup": {"oom_kills": host.cgroups.oom_kills(slot) - baseline}}, status)
-    for fd in (end_r, request, status):
-        if fd >= 0:
+                shutil.rmtree(base, ignore_errors=True)
+            return True
+        for fd in (prog, out, err, end_w, ctl_w, call_r):
+            if fd >= 0:
+                os.close(fd)
+        started = time.monotonic()
+        deadline = started + float(hdr["wall_s"])
+        with contextlib.suppress(OSError):  # whom the harness kills to end the run early
+            socket.send_fds(self.sock, [f"ender {run_id}".encode()], [pidfd])
+        judged = mode != "stdin" and self.judge.dispatch([extra, status, call_w, ctl_r], deadline)
+        if mode != "stdin":
+            for fd in (call_w, ctl_r, extra):
+                os.close(fd)
+        # the judge's clock runs out first, so that it, not the end of the program, reports a timeout
+        end, gone = _supervise(pidfd, end_r, self.judge if judged else None,
+                               deadline + (JUDGE_MARGIN_S if judged else 0.0))
+        end["wall_s"] = round(time.monotonic() - started, 4)
+        if mode != "stdin" and not judged:
+            end["judge_unavailable"] = True
+        if host.level == "none":
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)  # the program's session (PID 1's place: a zombie, not reused yet)
+            import shutil
+
+            shutil.rmtree(base, ignore_errors=True)
+        if not gone:
+            end["unconfirmed"] = True
+        _status({"end": end}, status)
+        if baseline is not None:
+            with contextlib.suppress(OSError, ValueError):
+                _status({"cgroup": {"oom_kills": host.cgroups.oom_kills(self.slot) - baseline}}, status)
+        for fd in (end_r, status, pidfd):
             os.close(fd)
+        return gone
 
 
-def _supervise(pid: int, ender: int, hint_fd: int, the_judge: _Judge | None, deadline: float,
-               end_fd: int) -> dict[str, Any]:
-    """Wait for the end of `pid` (the program, or the launcher without root) in stdin runs, or the
-    judge's in other runs, until the deadline; then SIGKILL `ender` (PID 1 of the run, or the program
-    itself in unsafe mode), which ends the whole run, and say how the program ended. Closes hint_fd."""
-    poller = select.poll()
+def _end_report(data: bytes) -> tuple[int, float] | None:
+    """PID 1's report of the program's end: (wait status, CPU seconds)."""
     try:
-        pidfd = os.pidfd_open(pid)
-        poller.register(pidfd, select.POLLIN)
-        tick_ms = 1 << 30
-    except OSError:  # kernels before 5.3: look every few milliseconds instead
-        pidfd, tick_ms = -1, 5
-    if hint_fd >= 0:
-        os.set_blocking(hint_fd, False)
-        poller.register(hint_fd, select.POLLIN)
+        wait_status, cpu_s = json.loads(data)
+        return int(wait_status), float(cpu_s)
+    except (ValueError, TypeError):
+        return None
+
+
+def _supervise(pidfd: int, end_r: int, the_judge: _Judge | None, deadline: float) -> tuple[dict[str, Any], bool]:
+    """Wait for the program's end (stdin runs: PID 1 reports it) or the judge's (other runs) until the
+    deadline; then SIGKILL the run's PID 1, which ends the whole run, and wait (at most KILL_GRACE_S) until
+    it is gone. Returns (how the program ended, whether the run is confirmed gone)."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    poller.register(end_r, select.POLLIN)
     if the_judge is not None:
         poller.register(the_judge.sock, select.POLLIN)
-    hint = bytearray()
-    ended: tuple[int, Any] | None = None
-    judge_done = timed_out = False
-    while not (judge_done if the_judge is not None else ended is not None):
+    os.set_blocking(end_r, False)
+    report = bytearray()
+    reported = first_gone = judge_done = timed_out = False
+    while not (judge_done if the_judge is not None else (reported or first_gone)):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             timed_out = True
             break
-        for fd, _ in poller.poll(min(int(remaining * 1000) + 1, tick_ms)):
-            if fd == hint_fd:
+        for fd, _ in poller.poll(int(remaining * 1000) + 1):
+            if fd == end_r:
                 chunk = b""
                 with contextlib.suppress(BlockingIOError):
-                    chunk = os.read(fd, HINT_MAX)
-                hint += chunk[: HINT_MAX - len(hint)]
-                if not chunk or len(hint) >= HINT_MAX:  # enough: further writes fail (EPIPE), never block
-                    poller.unregister(fd)
-                    os.close(fd)
-                    hint_fd = -1
+                    chunk = os.read(end_r, END_REPORT_MAX)
+                report += chunk[: END_REPORT_MAX - len(report)]
+                if not chunk:  # PID 1 wrote its report and closed the pipe (or died)
+                    reported = True
+                    poller.unregister(end_r)
             elif fd == pidfd:
-                poller.unregister(fd)
+                first_gone = True
+                poller.unregister(pidfd)
             else:
                 judge_done = True
                 poller.unregister(fd)
-        if ended is None:
-            got, wait_status, usage = os.wait4(pid, os.WNOHANG)
-            if got:
-                ended = (wait_status, usage)
     with contextlib.suppress(OSError):
-        os.kill(ender, signal.SIGKILL)  # PID 1 (or the launcher): the whole run ends with it
-    if ended is None:
-        _, wait_status, usage = os.wait4(pid, 0)
-        ended = (wait_status, usage)
-    if pidfd >= 0:
-        os.close(pidfd)
-    wait_status, cpu_s = ended[0], ended[1].ru_utime + ended[1].ru_stime
-    if end_fd >= 0:  # without root, PID 1 reports the program's own end (unless it was killed first)
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            wait_status, cpu_s = json.loads(os.read(end_fd, 256))
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)  # PID 1 (or the launcher): the whole run ends with it
+    gone = first_gone or bool(select.select([pidfd], [], [], KILL_GRACE_S)[0])
+    if not reported and gone:  # PID 1 may have reported just before it was killed
+        with contextlib.suppress(OSError):
+            report += os.read(end_r, END_REPORT_MAX)[: max(0, END_REPORT_MAX - len(report))]
     if the_judge is not None:
         if not judge_done and not select.select([the_judge.sock], [], [], JUDGE_GRACE_S)[0]:
             the_judge.kill()  # stuck (e.g. in the tests' own code): replaced before the next run
@@ -411,46 +585,60 @@ def _supervise(pid: int, ender: int, hint_fd: int, the_judge: _Judge | None, dea
                 alive = False
             if not alive:
                 the_judge.kill()
-    if hint_fd >= 0:
-        with contextlib.suppress(OSError):
-            hint += os.read(hint_fd, HINT_MAX)[: max(0, HINT_MAX - len(hint))]
-        os.close(hint_fd)
-    end: dict[str, Any] = {"timeout": timed_out, "hint": hint.decode("utf-8", "replace").split("\n")[0][:300],
-                           "cpu_s": round(cpu_s, 4)}
-    if os.WIFSIGNALED(wait_status):
-        end["signal"] = os.WTERMSIG(wait_status)
+    ended = _end_report(bytes(report))
+    end: dict[str, Any] = {"timeout": timed_out, "cpu_s": round(ended[1], 4) if ended else 0.0}
+    if ended is None:  # killed with its namespace before PID 1 could report it
+        end["signal"] = signal.SIGKILL.value
+    elif os.WIFSIGNALED(ended[0]):
+        end["signal"] = os.WTERMSIG(ended[0])
     else:
-        end["exit"] = os.waitstatus_to_exitcode(wait_status)
-    return end
+        end["exit"] = os.waitstatus_to_exitcode(ended[0])
+    return end, gone
 
 
 def _slot_helper(host: confinement.Host, slot: int, sock_fd: int) -> NoReturn:
-    """A slot's long-lived helper: joins the slot's cgroup once (moving a process between cgroups costs
-    an RCU grace period, milliseconds), then serves the slot's runs one after the other (the harness
-    reuses a slot only after its run has ended)."""
+    """A slot's long-lived helper: forks the slot's spawner first (so the spawner holds nothing of any run),
+    then serves the slot's runs one after the other (the harness reuses a slot only after its run ended).
+    It leaves when the harness closes its socket, when its spawner is gone, or when a run could not be
+    confirmed gone (the harness then starts a new helper for the slot once it is)."""
     try:
         parents = tuple(host.cgroups.parents.values()) if host.cgroups else ()
-        sock_fd, *kept = _arrange({}, (sock_fd, *parents, *host.home_namespaces.values()))
-        host.home_namespaces = dict(zip(host.home_namespaces, kept[len(parents):], strict=True))
+        home = list(host.home_namespaces.values())
+        proc = [host.proc_fd] if host.proc_fd is not None else []
+        sock_fd, *kept = _arrange({}, (sock_fd, *parents, *home, *proc))
+        host.home_namespaces = dict(zip(host.home_namespaces, kept[len(parents):len(parents) + len(home)], strict=True))
+        host.proc_fd = kept[-1] if proc else None
         if host.cgroups:  # the helper needs only the slot groups' parents
             host.cgroups.parents, host.cgroups.owners = dict(zip(host.cgroups.parents, kept, strict=False)), {}
-            host.cgroups.join(slot)
         confinement.prctl(confinement.PR_SET_PDEATHSIG, signal.SIGKILL)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        spawner = _start_spawner(host, slot)
+        for fd in [*host.home_namespaces.values(), *([host.proc_fd] if host.proc_fd is not None else [])]:
+            os.close(fd)  # the spawner's, not ours
+        host.home_namespaces, host.proc_fd = {}, None
     except BaseException:  # noqa: BLE001 - the server sees the closed socket; the runs get no report
         os._exit(71)
     sock = socket.socket(fileno=sock_fd)
-    the_judge = _Judge(host, slot)
-    while (received := _receive(sock, 16)) is not None:
-        fds = received[1]
+    the_slot = _Slot(host, slot, sock, spawner)
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    poller.register(spawner, select.POLLIN)  # readable only when the spawner is gone
+    while True:
+        events = dict(poller.poll())
+        if spawner.fileno() in events:
+            os._exit(0)
+        received = _receive(sock, 4096)
+        if received is None:
+            os._exit(0)
+        msg, fds = received
         for fd in fds:
-            os.set_inheritable(fd, False)  # received descriptors are inheritable; PID 1 must hold none
-        if len(fds) == 4:
-            _serve_run(host, slot, fds, the_judge)  # closes the run's descriptors
+            os.set_inheritable(fd, False)
+        if len(fds) == 5:
+            if not the_slot.serve(msg, fds):  # closes the run's descriptors
+                os._exit(0)
         else:
             for fd in fds:
                 os.close(fd)
-    os._exit(0)
 
 
 def _start_helper(host: confinement.Host, slot: int) -> socket.socket:
@@ -472,18 +660,20 @@ def _self_test(host: confinement.Host) -> str | None:
     helper = None
     try:
         helper = _start_helper(host, confinement.MAX_SLOTS - 1)
-        pipes = [os.pipe() for _ in range(4)]
-        socket.send_fds(helper, [b"run"], [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]])
-        for i, (r, w) in enumerate(pipes):
-            os.close(r if i == 0 else w)
-        header = {"mode": "check", "source": PROBE[0], "wall_s": 20, "cpu_s": 20, "memory_mb": 512, "file_mb": 1,
-                  "tmp_mb": 1, "nproc": 8, "nofile": 64}
-        tests = {"kind": "check", "test_code": PROBE[1], "reply_cap": 1 << 16}
-        os.write(pipes[0][1], wire.json_message(header) + wire.json_message(tests))
-        os.close(pipes[0][1])
-        out = {i: bytearray() for i in (1, 2, 3)}
+        pipes = {name: os.pipe() for name in ("program", "out", "err", "status", "tests")}
+        header = {"run": 0, "mode": "check", "module_name": "__main__", "wall_s": 20, "cpu_s": 20, "memory_mb": 512,
+                  "file_mb": 1, "tmp_mb": 1, "nproc": 8, "nofile": 64}
+        theirs = [pipes["program"][0], pipes["out"][1], pipes["err"][1], pipes["status"][1], pipes["tests"][0]]
+        socket.send_fds(helper, [json.dumps(header).encode()], theirs)
+        for fd in theirs:
+            os.close(fd)
+        for name, message in (("program", {"source": PROBE[0]}),
+                              ("tests", {"kind": "check", "test_code": PROBE[1], "reply_cap": 1 << 16})):
+            os.write(pipes[name][1], wire.json_message(message))
+            os.close(pipes[name][1])
+        out = {name: bytearray() for name in ("out", "err", "status")}
         poller = select.poll()
-        open_fds = {pipes[i][0]: i for i in (1, 2, 3)}
+        open_fds = {pipes[name][0]: name for name in out}
         for fd in open_fds:
             poller.register(fd, select.POLLIN)
         give_up = time.monotonic() + 30
@@ -496,20 +686,20 @@ def _self_test(host: confinement.Host) -> str | None:
                     poller.unregister(fd)
                     os.close(fd)
                     del open_fds[fd]
-        lines = [json.loads(line) for line in bytes(out[3]).splitlines() if line.strip()]
+        lines = [json.loads(line) for line in bytes(out["status"]).splitlines() if line.strip()]
         errors = [m["setup_error"] for m in lines if "setup_error" in m]
         if errors:
             return errors[0]
         verdict = next((m["judge"].get("verdict") for m in lines if "judge" in m), None)
         if verdict != "passed":
             end = next((m["end"] for m in lines if "end" in m), None)
-            return f"probe run: judge {verdict}, end {end}, {bytes(out[2])[-300:].decode(errors='replace')}"
+            return f"probe run: judge {verdict}, end {end}, {bytes(out['err'])[-300:].decode(errors='replace')}"
         return None
     except (OSError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}"
     finally:
         if helper is not None:
-            helper.close()  # the probe's helper (and its judge) leave
+            helper.close()  # the probe's helper (its spawner and its judge) leave; its pidfd message with it
 
 
 def _python_for_programs() -> None:
@@ -546,7 +736,8 @@ def main(argv: list[str]) -> None:
         if problem is not None:
             host.reasons.append(f"the sandbox self-test failed ({problem})")
             host.level = "none"
-    info = {"level": host.level, "isolation": host.describe(), "reasons": host.reasons, "server_pid": os.getpid()}
+    info = {"level": host.level, "isolation": host.describe(), "reasons": host.reasons, "server_pid": os.getpid(),
+            "oom_score_adj": host.oom_score_adj}
     if host.uid_block is not None:
         info["uids"] = [confinement.run_uids(host.uid_block, 0)[0], confinement.run_uids(host.uid_block + 1, 0)[0]]
     reply = json.dumps(info).encode()

@@ -3,20 +3,25 @@
 - Between the judge and the program: a 4-byte length, then one JSON array `[kind, field, ...]` whose
   fields are plain data (`dumps`/`loads`). JSON is decoded by the C parser, which builds only built-in
   objects and is safe on hostile bytes (unlike marshal or pickle); tuples, sets, frozensets, dicts (any
-  hashable keys), bytes, complex numbers and very large ints travel as one-key tagged objects, so types
-  survive the trip (`(1, 2) != [1, 2]`, `{1} != [1]`, `True is True`, NaN stays NaN). A decoded value
-  carries no code of the program's: equality, hashing and repr are Python's own. Reads are capped (the
+  hashable keys), bytes, complex numbers, very large ints, Fractions and Decimals travel as one-key
+  tagged objects, so types survive the trip (`(1, 2) != [1, 2]`, `{1} != [1]`, `True is True`, NaN stays
+  NaN, `Fraction(1, 2) == 0.5`); numpy scalars and arrays cross as the Python values `.item()` and
+  `.tolist()` give. A decoded value carries no code of the program's: equality, hashing and repr are
+  Python's own (or the standard library's, for Fraction and Decimal). Reads are capped (the
   length is checked before the payload is read) and bounded by a deadline.
-- On the request pipe, from the harness (trusted): an 8-byte length, then JSON (`json_message`).
+- On the program and tests pipes, from the harness (trusted): an 8-byte length, then JSON (`json_message`).
 """
 
 from __future__ import annotations
 
 import base64
+import decimal
+import fractions
 import json
 import os
 import select
 import struct
+import sys
 import time
 from typing import Any
 
@@ -24,6 +29,8 @@ _LENGTH = struct.Struct("<I")
 _JSON_LENGTH = struct.Struct("<Q")
 MAX_DEPTH = 200  # nesting of a value
 _HUGE_INT_BITS = 12_000  # larger ints cross as hex text (JSON numbers stop at 4,300 digits on reading)
+EXACT_NUMBER_BITS = 65_536  # a Fraction's numerator and denominator at most (normalising it is a gcd)
+EXACT_NUMBER_CHARS = 100_000  # a Decimal's text at most
 _SCALARS = (type(None), bool, str, float)
 
 
@@ -79,6 +86,31 @@ def _to_json(value: Any, depth: int = 0) -> Any:
     for base in (list, tuple, set, frozenset):
         if isinstance(value, base):
             return _to_json(base(list(value)), depth)
+    return _exact_number(value, depth)
+
+
+def _exact_number(value: Any, depth: int) -> Any:
+    """Numbers of the standard library's and numpy's types, by their exact value: a numpy scalar as the
+    Python scalar `.item()` gives (a numpy array as `.tolist()`), a Fraction or a Decimal as itself (they
+    compare with ints and floats exactly, as `==` in the program's own process would)."""
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.generic | numpy.ndarray):
+        plain = value.tolist() if isinstance(value, numpy.ndarray) else value.item()
+        if isinstance(plain, numpy.generic):  # e.g. longdouble: no exact Python counterpart
+            raise NotPlain(type(value).__name__)
+        return _to_json(plain, depth + 1)
+    if isinstance(value, fractions.Fraction):
+        numerator, denominator = value.numerator, value.denominator
+        if type(numerator) is not int or type(denominator) is not int or denominator <= 0:
+            raise NotPlain(type(value).__name__)
+        if max(numerator.bit_length(), denominator.bit_length()) > EXACT_NUMBER_BITS:
+            raise NotPlain(f"{type(value).__name__} too large")
+        return {"q": [_to_json(numerator), _to_json(denominator)]}
+    if isinstance(value, decimal.Decimal):
+        text = decimal.Decimal.__str__(value)
+        if len(text) > EXACT_NUMBER_CHARS:
+            raise NotPlain(f"{type(value).__name__} too large")
+        return {"m": text}
     raise NotPlain(type(value).__name__)
 
 
@@ -98,6 +130,14 @@ def _from_tag(obj: dict) -> Any:
         return complex(v[0], v[1])
     if tag == "i" and type(v) is str:
         return int(v, 16)
+    if tag == "q" and type(v) is list and len(v) == 2 and all(type(x) is int for x in v) and v[1] > 0 \
+            and max(v[0].bit_length(), v[1].bit_length()) <= EXACT_NUMBER_BITS:
+        return fractions.Fraction(v[0], v[1])
+    if tag == "m" and type(v) is str and len(v) <= EXACT_NUMBER_CHARS:
+        try:
+            return decimal.Decimal(v)
+        except (ArithmeticError, ValueError):
+            raise ValueError("a decimal tag that is not a number") from None
     raise ValueError(f"unknown plain-data tag {str(tag)[:20]!r}")
 
 
