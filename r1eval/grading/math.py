@@ -44,7 +44,7 @@ from r1eval.grading.math_normalize import (
 )
 from r1eval.records import Verdict
 
-MATH_GRADER_VERSION = "2"  # bump whenever a verdict can change; recorded in config.json and summary.json
+MATH_GRADER_VERSION = "3"  # bump whenever a verdict can change; recorded in config.json and summary.json
 PARSE_TIMEOUT_S = 5
 VERIFY_TIMEOUT_S = 5
 # A decimal vs anything: equal within REL_TOL relatively *and* to six decimal places (ABS_TOL), so that neither
@@ -123,17 +123,27 @@ def locate_answer(completion: str) -> tuple[str, str] | None:
     return (located.kind, clean_answer(located.text))
 
 
+# Numerals joined by + - * \times \cdot and nothing else: a computation not carried out ("find 56 + 47").
+_UNEVALUATED = re.compile(r"\s*(?:[A-Za-z]\s*=\s*)?[-+]?\s*\d+(?:\.\d+)?(?:\s*(?:[-+*×·]|\\times|\\cdot)\s*\d+(?:\.\d+)?)+\s*")
+
+
 def read_answer(key: tuple[str, str]) -> str | None:
-    """The answer text of a located answer (math-verify reads statements and unmarked replies)."""
+    """The answer text of a located answer (math-verify reads statements and unmarked replies). Arithmetic on
+    numerals (`56 + 47`) picked out of prose or stated as the answer is no answer: math-verify evaluates it
+    and accepts it for `103`, and a GRPO policy rewarded that way learnt to restate the question in rambling
+    prose (our own mini reproduction). A reply that is only the formula (`3+2`, AReaL's test labels it
+    right for 5) and a boxed one are kept as written."""
     how, text = key
     if how == "fallback":
         bare = prose_number(text.strip().rstrip("."))
         if _BARE_FORMULA.fullmatch(bare) and _looks_like_math(bare):  # the whole reply is a formula: "2x + 2"
             return clean_answer(bare) or None
-        return _read_with_math_verify(text)
-    if how == "statement":
-        return _read_statement(text)
-    return text or None
+        answer = _read_with_math_verify(text)
+    elif how == "statement":
+        answer = _read_statement(text)
+    else:
+        return text or None
+    return None if answer is None or _UNEVALUATED.fullmatch(answer) else answer
 
 
 def extract_answer(completion: str) -> Extraction | None:
