@@ -158,3 +158,12 @@ def test_string_prompts_are_judged_as_they_are() -> None:
     tok = tokenizer_with(R1_DISTILL_TEMPLATE)  # a string prompt never goes through the chat template
     assert opens_think(r1_zero_prompt("What is 2 + 3?"), tok) is False
     assert opens_think("User: 2 + 3? Assistant: <think>\n", tok) is True
+
+
+def test_accuracy_reward_is_not_fooled_by_a_restated_question() -> None:
+    """The hack our own mini reproduction's GRPO policy found against math grader v2: restate the sum in
+    prose and never compute it (math-verify evaluated `56 + 47` to the gold). Rewarded 0 since grader v3."""
+    hack = ("To solve this problem, let's break it down step-by-step: First, we need to find 56 + 47. This "
+            "problem involves a mix of math and a bit of creative thinking. But let's break it down further.")
+    honest = "56 + 47: 6 + 7 = 13, carry 1; 5 + 4 + 1 = 10. The answer is \\boxed{103}."
+    assert accuracy_reward(prompts=["What is 56 + 47?"] * 2, completions=[hack, honest], answer=["103"] * 2) == [0.0, 1.0]
