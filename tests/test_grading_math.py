@@ -46,6 +46,9 @@ CASES = [
 ]
 
 # One case (or a few) per failure class of issue 11: (answer text after </think>, gold, expected correct).
+RESTATED_SUM = ("To solve this problem, let's break it down step-by-step:\n\nFirst, we need to find 56 + 47. This "
+                "problem involves a simple arithmetic problem that involves a mix of math and a bit of creative "
+                "thinking.\n\nTo solve this problem, let's think about the magic.\n\nBut let's break it")
 FAILURE_CLASSES = {
     "1 several boxes": [
         (r"The integers are $\boxed{-2}$ and $\boxed{1}$.", "1,-2", True),
@@ -123,6 +126,18 @@ FAILURE_CLASSES = {
         (r"The cube is $\boxed{1728}$.", "1331 and 1728", False),
         (r"$\boxed{2021}$", r"\pm 2021", False),
         (r"$\boxed{\text{(C)}+1}$", r"\text{(C)}", False),
+        # arithmetic on numerals in prose or stated is no answer: a GRPO policy rewarded by grader v2 learnt to
+        # ramble and restate the question's sum (mini reproduction, 95% of its held-out replies); math-verify
+        # evaluated `56 + 47` to the gold 103
+        (RESTATED_SUM, "103", False),
+        ("So the answer is 56 + 47.", "103", False),
+        (r"The answer is $3 \times 4$.", "12", False),
+        ("We need to compute 20 - 7 first, and then we are done", "13", False),
+        ("56 + 47 = 103, so the sum is 103.", "103", True),  # computed: right
+        ("The answer is -5.", "-5", True),  # a signed number is a value
+        ("The answer is 1/2.", r"\frac{1}{2}", True),  # so is a fraction
+        (r"\boxed{2+\sqrt{3}}", r"2+\sqrt{3}", True),  # arithmetic with a surd is an answer form
+        ("3+2", "5", True),  # a reply that is only the formula (AReaL's test labels it right)
     ],
     "6 unboxed answers": [
         ("The answer is 2x.", "2", False),  # the number in front of a term is not the answer
@@ -161,29 +176,6 @@ def test_equivalences(grader: MathGrader, completion: str, gold: str, expected: 
 def test_failure_classes(grader: MathGrader, failure_class: str, answer: str, gold: str, expected: bool) -> None:
     verdict = grader.grade([(THINK + answer, gold)])[0]
     assert verdict.correct is expected, (failure_class, verdict)
-
-
-# A GRPO policy rewarded by the v2 grader learnt this (mini reproduction, RL arm, 95% of its held-out replies):
-# ramble, restate the question's sum, never compute it. math-verify evaluated `56 + 47` to the gold 103.
-RESTATED_SUM = ("To solve this problem, let's break it down step-by-step:\n\nFirst, we need to find 56 + 47. This "
-                "problem involves a simple arithmetic problem that involves a mix of math and a bit of creative "
-                "thinking.\n\nTo solve this problem, let's think about the magic.\n\nBut let's break it")
-
-
-@pytest.mark.parametrize("completion,gold,expected", [
-    (RESTATED_SUM, "103", False),
-    (THINK + "So the answer is 56 + 47.", "103", False),
-    (THINK + "The answer is $3 \\times 4$.", "12", False),
-    (THINK + "We need to compute 20 - 7 first, and then we are done", "13", False),
-    (THINK + "56 + 47 = 103, so the sum is 103.", "103", True),   # computed: right
-    (THINK + "The answer is -5.", "-5", True),                    # a signed number is a value
-    (THINK + "The answer is 1/2.", "\\frac{1}{2}", True),        # so is a fraction
-    (THINK + "\\boxed{2+\\sqrt{3}}", "2+\\sqrt{3}", True),     # arithmetic with a surd is an answer form
-    (THINK + "3+2", "5", True),                                   # a reply that is only the formula (AReaL label)
-])
-def test_unevaluated_arithmetic_in_prose_is_no_answer(grader: MathGrader, completion: str, gold: str,
-                                                      expected: bool) -> None:
-    assert grader.grade([(completion, gold)])[0].correct is expected
 
 
 def test_extraction_detail_and_readable_answer(grader: MathGrader) -> None:
