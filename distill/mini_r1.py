@@ -19,7 +19,7 @@ from their last checkpoint, so a killed run resumes where it stopped):
    provenance: every stage's `git describe --dirty`, which must be one clean commit (else the report is
    refused unless --allow-dirty).
 
-Sizes: `MiniConfig` (about 1.5 hours on 2 quiet cores); `--smoke` runs every stage at toy sizes in
+Sizes: `MiniConfig` (about 2 hours on 2 quiet cores); `--smoke` runs every stage at toy sizes in
 minutes (its report says it proves nothing).
 """
 
@@ -43,21 +43,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class MiniConfig:
-    """Sizes of the mini reproduction (defaults: about 1.5 hours on 2 quiet CPU cores)."""
+    """Sizes of the mini reproduction (defaults: about 2 hours on 2 quiet CPU cores)."""
 
     train_problems: int = 400
     test_problems: int = 100
     traces_per_problem: int = 4
     keep_per_problem: int = 1
-    sft_epochs: float = 2.0
+    sft_epochs: float = 1.0
     sft_learning_rate: float = 1e-4
     grpo_steps: int = 40  # the tiny-cpu preset learns 2-digit addition in about 30
     grpo_generations: int = 8
     grpo_prompts_per_step: int = 4
-    grpo_max_completion: int = 48
+    # room to finish a reply: at 48 tokens every rollout was cut, so the policy never learnt to stop
+    grpo_max_completion: int = 160
     grpo_learning_rate: float = 2e-5
     eval_n: int = 4
-    eval_max_tokens: int = 384
+    eval_max_tokens: int = 256  # the base student is cut at 256 in 3.5% of replies (1.8% at 384)
     max_truncation: float = 0.05  # an arm whose held-out replies hit the cap more often is flagged
     seed: int = 0
     # scripted teacher flaw rates
@@ -338,8 +339,15 @@ def arm_compute(work: Path, cfg: MiniConfig, stages: Stages) -> dict[str, dict[s
         "rl": {"optimizer_steps": len(steps), "tokens_generated": rl_tokens,
                "tokens_generated_by": "the student itself (GRPO rollouts)", "tokens_trained_on": rl_tokens,
                "sequences_trained_on": len(steps) * per_step, "wall_seconds": stages.seconds("grpo"),
-               "accuracy_reward_first_5": _mean_reward(steps[:5]), "accuracy_reward_last_5": _mean_reward(steps[-5:])},
+               "accuracy_reward_first_5": _mean_reward(steps[:5]), "accuracy_reward_last_5": _mean_reward(steps[-5:]),
+               "rollouts_cut_first_5": _mean_of(steps[:5], "truncated_fraction"),
+               "rollouts_cut_last_5": _mean_of(steps[-5:], "truncated_fraction")},
     }
+
+
+def _mean_of(steps: list[dict[str, Any]], key: str) -> float | None:
+    values = [float(s[key]) for s in steps if s.get(key) is not None]
+    return sum(values) / len(values) if values else None
 
 
 def _mean_reward(steps: list[dict[str, Any]]) -> float | None:
@@ -385,13 +393,22 @@ def findings(summaries: dict[str, dict[str, Any]], comps: list[dict[str, Any]], 
     lines += ["", "Measured:",
               f"- The base student solves {p1['base']:.1%} of held-out samples" + (
                   f"; during RL its mean accuracy reward was {first:.2f} over the first 5 steps and {last:.2f} over "
-                  f"the last 5 ({rl['optimizer_steps']} steps)." if first is not None and last is not None else "."),
+                  f"the last 5 ({rl['optimizer_steps']} steps)" + (
+                      f"; {rl['rollouts_cut_first_5']:.0%} then {rl['rollouts_cut_last_5']:.0%} of its rollouts hit "
+                      f"the {cfg.grpo_max_completion}-token training cap" if rl.get("rollouts_cut_last_5") is not None
+                      else "") + "." if first is not None and last is not None else "."),
               f"- The distilled arm imitated {sft['sequences_trained_on']} teacher traces in "
               f"{sft['optimizer_steps']} optimizer steps (the teacher itself scores {p1['teacher']:.3f}). Replies "
               f"average {length['distilled']:.0f} tokens (distilled) and {length['rl']:.0f} tokens (RL); no answer "
               f"in {summaries['distilled']['no_answer_rate']:.1%} (distilled) and "
               f"{summaries['rl']['no_answer_rate']:.1%} (RL) of replies.",
               "", "Why (our interpretation of those measurements):"]
+    rl_vs_base = _comparison(comps, "rl", "base")
+    if rl_vs_base is not None and not (rl_vs_base["significant"] and rl_vs_base["diff"] > 0):
+        lines.append(f"- RL did not make the student significantly better than the base within {rl['optimizer_steps']} "
+                     f"steps ({cfg.grpo_prompts_per_step} prompts x G={cfg.grpo_generations}): with a "
+                     f"{p1['base']:.0%} start, most groups hold zero or one correct sample, so the accuracy reward "
+                     "gives GRPO little to reinforce at this budget.")
     if c["significant"] and c["diff"] > 0:
         lines += ["- DeepSeek-R1's finding (distillation beats RL for small students) comes from hard benchmarks "
                   "where a small model rarely samples a correct answer, so RL has little to reinforce. 2-digit "
@@ -413,13 +430,15 @@ def findings(summaries: dict[str, dict[str, Any]], comps: list[dict[str, Any]], 
                  "script wrote them; a real teacher's generation would dominate the distillation budget).")
     if not truncation_ok:
         lines.append(f"- **Caution:** at least one arm had more than {cfg.max_truncation:.0%} of its replies cut "
-                     "at the evaluation cap (see Truncation); its pass@1 is a lower bound.")
+                     "at the evaluation cap (see Truncation); a cut reply is graded as cut, so its pass@1 is a lower "
+                     "bound.")
     return lines
 
 
 def write_mini_report(work: Path, out: Path, cfg: MiniConfig, stages: Stages, provenance: dict[str, Any], *,
                       smoke: bool) -> None:
     """The ablation report plus the mini-run specifics: findings, compute, truncation, teacher, provenance."""
+    from r1eval.grading.math import MATH_GRADER_VERSION
     from r1eval.report import write_report
 
     names = ["teacher", *ARMS]
@@ -467,8 +486,9 @@ def write_mini_report(work: Path, out: Path, cfg: MiniConfig, stages: Stages, pr
         f"Share of held-out replies that hit the {cfg.eval_max_tokens}-token evaluation cap (limit "
         f"{cfg.max_truncation:.0%}): " + ", ".join(f"{k} {v:.1%}" for k, v in truncation.items()) + ". "
         + ("Every arm is within the limit, so the comparison is not decided by the cap." if truncation_ok else
-           f"**FLAGGED: {', '.join(flagged)} above the limit; a truncated reply counts as wrong, so those pass@1 "
-           "values are lower bounds and the comparison is not settled.**"),
+           f"**FLAGGED: {', '.join(flagged)} above the limit; a cut reply is graded on its text as cut (wrong "
+           "when the cut removed its answer), so those pass@1 values are lower bounds and the comparison is not "
+           "settled.**"),
         "",
         "## How this was produced", "",
         f"Command: `python -m distill.mini_r1{' --smoke' if smoke else ''}` on 2 CPU cores (no GPU). Task: 2-digit "
@@ -492,6 +512,9 @@ def write_mini_report(work: Path, out: Path, cfg: MiniConfig, stages: Stages, pr
         f"{cfg.grpo_max_completion} tokens, lr {cfg.grpo_learning_rate:g}, {cfg.grpo_steps} steps.",
         f"- Evaluation: `r1eval run` on the held-out split, n={cfg.eval_n} samples per problem, T=0.6, top-p 0.95, "
         f"at most {cfg.eval_max_tokens} new tokens.",
+        f"- Grading: math grader v{MATH_GRADER_VERSION} (math-verify underneath) for the teacher filter, the RL "
+        "accuracy reward and every evaluation alike; it gives no credit for arithmetic restated from the question "
+        "(a v2 RL arm learnt to exploit that, see the git history of this report).",
         "- Provenance: every stage and run was made from "
         + (f"commit `{provenance['commits'][0]}` (clean)" if provenance["clean"] else
            f"**{', '.join(provenance['commits'])} with local changes {provenance['dirty_files']} "
