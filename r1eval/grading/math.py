@@ -32,10 +32,12 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
+from r1eval.grading.math_exact import TooLarge, evaluate, integer_bits, irrational_constants_equal
 from r1eval.grading.math_normalize import (
     clean_answer,
+    closed_boxes,
+    ends_in_open_box,
     find_answer,
-    find_boxes,
     last_box_chain,
     prose_number,
     strip_delimiters,
@@ -84,8 +86,8 @@ def answer_region(completion: str) -> str | None:
 
 def last_boxed(text: str) -> str | None:
     """Content of the last `\\boxed{...}` (balanced braces), or None."""
-    boxes = find_boxes(text)
-    return boxes[-1][2] if boxes else None
+    boxes = closed_boxes(text)
+    return boxes[-1].content if boxes else None
 
 
 def normalize_gold(answer: Any) -> str:
@@ -104,6 +106,7 @@ class Extraction:
 
 
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S)
+CUT_IN_BOX = "cut inside a box"  # the `how` of a reply that ends inside an unclosed `\\boxed{`
 
 
 def locate_answer(completion: str) -> tuple[str, str] | None:
@@ -112,6 +115,8 @@ def locate_answer(completion: str) -> tuple[str, str] | None:
     region = answer_region(completion)
     if region is None or not region.strip():
         return None
+    if ends_in_open_box(region):  # cut inside `\\boxed{42`: what the box would have held is unknown
+        return (CUT_IN_BOX, "")
     tags = _ANSWER_TAG.findall(region)
     if tags and tags[-1].strip():  # the R1-Zero template: the answer is what its last <answer> tag holds
         region = tags[-1]
@@ -134,6 +139,8 @@ def read_answer(key: tuple[str, str]) -> str | None:
     prose (our own mini reproduction). A reply that is only the formula (`3+2`, AReaL's test labels it
     right for 5) and a boxed one are kept as written."""
     how, text = key
+    if how == CUT_IN_BOX:
+        return None
     if how == "fallback":
         bare = prose_number(text.strip().rstrip("."))
         if _BARE_FORMULA.fullmatch(bare) and _looks_like_math(bare):  # the whole reply is a formula: "2x + 2"
@@ -157,7 +164,7 @@ def gold_answer(gold: Any) -> str:
     """The gold as clean answer text: a bare answer, `$...$`, or a solution whose last box (or final-answer
     statement) holds it."""
     text = normalize_gold(gold)
-    if find_boxes(text):
+    if closed_boxes(text):
         contents, _ = last_box_chain(text) or ([], 0)
         return clean_answer(", ".join(contents))
     located = find_answer(text)
@@ -434,7 +441,7 @@ def _compare_values(gold: Any, answer: Any) -> bool | None:
 def _values_equal(gold: Any, answer: Any) -> bool | None:
     import sympy
 
-    if _plain_number(gold) and _plain_number(answer):
+    if _constant(gold) and _constant(answer):
         return _constants_equal(gold, answer)
     pairs: list[tuple[Any, Any]]
     if isinstance(gold, sympy.Tuple) and isinstance(answer, sympy.Tuple):
@@ -450,9 +457,9 @@ def _values_equal(gold: Any, answer: Any) -> bool | None:
             return False
         pairs = list(zip(gold, answer, strict=True))
     elif isinstance(gold, sympy.FiniteSet) and isinstance(answer, sympy.FiniteSet):
-        if len(gold) != len(answer) or not all(_plain_number(x) and x.is_real for x in (*gold, *answer)):
+        if len(gold) != len(answer) or not all(_constant(x) for x in (*gold, *answer)):
             return None
-        pairs = list(zip(sorted(gold, key=float), sorted(answer, key=float), strict=True))
+        return _same_elements(list(gold), list(answer))
     else:
         return None
     verdicts = [True if g == a else _values_equal(g, a) for g, a in pairs]
@@ -461,22 +468,46 @@ def _values_equal(gold: Any, answer: Any) -> bool | None:
     return True if all(verdicts) else None
 
 
-def _plain_number(x: Any) -> bool:
-    """A finite constant small enough to evaluate (no power towers like `10^{10^{10^{10}}}`)."""
+def _same_elements(gold: list[Any], answer: list[Any]) -> bool | None:
+    """Two sets of constants: each gold element equals a distinct answer element (by `_constants_equal`)."""
+    left = list(answer)
+    for g in gold:
+        match = next((i for i, a in enumerate(left) if g == a or _constants_equal(g, a)), None)
+        if match is None:
+            return False
+        left.pop(match)
+    return True
+
+
+def _constant(x: Any) -> bool:
+    """A finite constant (no variable, infinity or percent marker), of any size."""
     import sympy
 
-    if not (isinstance(x, sympy.Expr) and not isinstance(x, sympy.MatrixBase) and bool(x.is_number)
-            and not x.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo, sympy.UnevaluatedExpr)):
-        return False
-    return not any(p.exp.has(sympy.Pow) or (p.exp.is_Integer and abs(p.exp) > 10**5) for p in x.atoms(sympy.Pow))
+    return (isinstance(x, sympy.Expr) and not isinstance(x, sympy.MatrixBase) and bool(x.is_number)
+            and not x.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo, sympy.UnevaluatedExpr))
 
 
 def _constants_equal(gold: Any, answer: Any) -> bool | None:
-    """Two constants by value: exact when neither holds a float (60 digits, so `1/2006!` is not `1/2004!`),
-    else `_numbers_close` on real and imaginary parts."""
+    """Two constants by value (`math_exact`): exact values must be identical, at any magnitude; a side with a
+    decimal is compared with `_numbers_close`; irrational exact constants agree to a precision derived from
+    their size. A value too large to expand is equal only to the same expression written the same way."""
     import sympy
 
-    g_exact, a_exact = not gold.has(sympy.Float), not answer.has(sympy.Float)
+    try:
+        g, a = evaluate(gold), evaluate(answer)
+        if g.value is not None and a.value is not None:
+            if not (g.inexact or a.inexact):
+                return g.value == a.value
+            g_places, a_places = _float_places(gold), _float_places(answer)
+            return all(_numbers_close(gp, ap, not g.inexact, not a.inexact, g_places, a_places)
+                       for gp, ap in zip(g.value, a.value, strict=True))
+        if not (g.inexact or a.inexact):
+            return irrational_constants_equal(gold, answer)
+        integer_bits(gold), integer_bits(answer)  # size guard before evaluating numerically
+    except TooLarge:
+        return bool(gold == answer)
+    except (ZeroDivisionError, OverflowError, ValueError, TypeError):
+        return None
     gv, av = sympy.N(gold, 60), sympy.N(answer, 60)
     if not (gv.is_finite and av.is_finite):
         return None
@@ -486,12 +517,8 @@ def _constants_equal(gold: Any, answer: Any) -> bool | None:
         if gf is None or af is None:
             return None
         parts.append((gf, af))
-    if g_exact and a_exact:
-        scale = max(max(abs(g), abs(a)) for g, a in parts)
-        return all(abs(g - a) <= scale * Fraction(1, 10**45) for g, a in parts)
-    g_places = _float_places(gold)
-    a_places = _float_places(answer)
-    return all(_numbers_close(g, a, g_exact, a_exact, g_places, a_places) for g, a in parts)
+    g_places, a_places = _float_places(gold), _float_places(answer)
+    return all(_numbers_close(gp, ap, not g.inexact, not a.inexact, g_places, a_places) for gp, ap in parts)
 
 
 def _float_places(x: Any) -> int | None:
@@ -691,7 +718,9 @@ class MathGrader:
                 verdicts.append(Verdict(None, False, {"reason": "no answer (reasoning not closed or empty reply)"}))
                 continue
             extracted, correct = self._memo[(key, gold)]
-            if extracted is None:
+            if key[0] == CUT_IN_BOX:
+                verdicts.append(Verdict(None, False, {"reason": "no answer (the reply ends inside an unclosed box)"}))
+            elif extracted is None:
                 verdicts.append(Verdict(None, False, {"reason": "no parsable answer", "extraction": key[0]}))
             else:
                 verdicts.append(Verdict(extracted, correct, {"extraction": key[0]}))

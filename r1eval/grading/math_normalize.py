@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _BOX_START = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # What may stand between two boxes that together state one answer: punctuation, math delimiters, spacing
@@ -59,14 +60,26 @@ class Located:
     text: str
 
 
-def find_boxes(text: str) -> list[tuple[int, int, str]]:
-    """Top-level `\\boxed{...}` / `\\fbox{...}` spans with balanced braces: (start, end, content)."""
-    spans: list[tuple[int, int, str]] = []
+class Box(NamedTuple):
+    """One top-level `\\boxed{...}` / `\\fbox{...}`: its span and content (stripped); `closed` False for a box
+    whose braces never balance (the reply was cut inside it: the box holds no answer)."""
+
+    start: int
+    end: int
+    content: str
+    closed: bool = True
+
+
+def find_boxes(text: str) -> list[Box]:
+    """Every top-level `\\boxed{...}` / `\\fbox{...}` of `text` in order: the one box scanner of the math and
+    MCQ graders. Braces are counted (an escaped `\\{` or `\\}` is content); a box that never closes ends the
+    list as `Box(..., closed=False)` holding the rest of the text."""
+    boxes: list[Box] = []
     pos = 0
     while True:
         match = _BOX_START.search(text, pos)
         if match is None:
-            return spans
+            return boxes
         depth, i = 1, match.end()
         while i < len(text) and depth:
             char = text[i]
@@ -76,15 +89,27 @@ def find_boxes(text: str) -> list[tuple[int, int, str]]:
             depth += {"{": 1, "}": -1}.get(char, 0)
             i += 1
         if depth:
-            return spans  # unbalanced: the reply was cut inside a box
-        spans.append((match.start(), i, text[match.end(): i - 1].strip()))
+            boxes.append(Box(match.start(), len(text), text[match.end():].strip(), closed=False))
+            return boxes
+        boxes.append(Box(match.start(), i, text[match.end(): i - 1].strip()))
         pos = i
+
+
+def closed_boxes(text: str) -> list[Box]:
+    """The boxes of `text` that close (see `find_boxes`)."""
+    return [box for box in find_boxes(text) if box.closed]
+
+
+def ends_in_open_box(text: str) -> bool:
+    """Whether `text` was cut inside a box (`... \\boxed{42` at its very end): such a reply has no answer."""
+    boxes = find_boxes(text)
+    return bool(boxes) and not boxes[-1].closed
 
 
 def last_box_chain(text: str) -> tuple[list[str], int] | None:
     """Contents of the last box and of the boxes before it joined only by separators (duplicates dropped),
     with the end offset of the last box; None without a box."""
-    spans = find_boxes(text)
+    spans = closed_boxes(text)
     if not spans:
         return None
     chain = [spans[-1]]
@@ -94,7 +119,7 @@ def last_box_chain(text: str) -> tuple[list[str], int] | None:
                 or (_MATH_DELIMITER.search(gap) and _CHAIN_JOINER.search(gap) is None)):
             break
         chain.insert(0, span)
-    contents = list(dict.fromkeys(c for _, _, c in chain if c))
+    contents = list(dict.fromkeys(box.content for box in chain if box.content))
     return contents, spans[-1][1]
 
 
