@@ -18,6 +18,13 @@ from functools import lru_cache
 from typing import Any
 
 from r1eval.grading.math_exact import TooLarge, evaluate, integer_bits, irrational_constants_equal
+from r1eval.grading.math_forms import (
+    mentions_i,
+    python_syntax_as_latex,
+    quantities_equal,
+    relation_set,
+    with_imaginary_unit,
+)
 from r1eval.grading.math_normalize import prose_number
 
 PARSE_TIMEOUT_S = 5
@@ -94,7 +101,11 @@ def _match(gold: str, answer: str) -> bool:
 def _read_as(gold: str, answer: str) -> bool:
     if _squash(gold) == _squash(answer):
         return True
+    gold, answer = python_syntax_as_latex(gold) or gold, python_syntax_as_latex(answer) or answer
     decided = _compare_literals(gold, answer)
+    if decided is not None:
+        return decided
+    decided = quantities_equal(gold, answer)
     if decided is not None:
         return decided
     if _primes(gold) != _primes(answer):
@@ -113,10 +124,42 @@ def _read_as(gold: str, answer: str) -> bool:
     gold_parsed, answer_parsed = parse_answer(gold), parse_answer(answer)
     if not gold_parsed or not answer_parsed:
         return False
+    decided = _compare_sets(gold, answer, gold_parsed[0], answer_parsed[0])
+    if decided is not None:
+        return decided
+    if mentions_i(gold_parsed[0]) or mentions_i(answer_parsed[0]):
+        gold_parsed = (with_imaginary_unit(gold_parsed[0]), *gold_parsed[1:])
+        answer_parsed = (with_imaginary_unit(answer_parsed[0]), *answer_parsed[1:])
     decided = _compare_values(gold_parsed[0], answer_parsed[0])
     if decided is not None:
         return decided
     return _verify(gold_parsed, answer_parsed) or _equal_for_positive_symbols(gold_parsed[0], answer_parsed[0])
+
+
+def _compare_sets(gold: str, answer: str, gold_parsed: Any, answer_parsed: Any) -> bool | None:
+    """A system of inequalities in one variable against the same set written as intervals or as another
+    system (`math_forms.relation_set`); None unless one side is such a system and the other a set of reals."""
+    import sympy
+    from math_verify.utils import timeout
+
+    @timeout(_seconds(VERIFY_TIMEOUT_S))
+    def decide() -> bool | None:
+        g_system, a_system = relation_set(gold, parse_answer), relation_set(answer, parse_answer)
+        if g_system is None and a_system is None:
+            return None
+        g = g_system if g_system is not None else gold_parsed
+        a = a_system if a_system is not None else answer_parsed
+        if not (isinstance(g, sympy.Set) and isinstance(a, sympy.Set)) or isinstance(g, sympy.FiniteSet) or isinstance(
+                a, sympy.FiniteSet):
+            return None
+        return g == a or (sympy.Complement(g, a) is sympy.S.EmptySet and sympy.Complement(a, g) is sympy.S.EmptySet)
+
+    try:
+        return decide()
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return None
 
 
 def _squash(text: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from r1eval.grading.math_compare import _NUMBER, _PERCENT, PARSE_TIMEOUT_S, _seconds
 from r1eval.grading.math_normalize import (
+    Box,
     clean_answer,
     closed_boxes,
     ends_in_open_box,
@@ -112,16 +113,44 @@ def extract_answer(completion: str) -> Extraction | None:
 
 
 def gold_answer(gold: Any) -> str:
-    """The gold as clean answer text: a bare answer, `$...$`, or a solution whose last box (or final-answer
-    statement) holds it."""
+    """The gold as clean answer text: a bare answer, `$...$`, or a reference solution read like a reply (its
+    last box, unless a final-answer statement follows it). In a solution where `\\boxed{n}` is the problem's
+    own notation (`\\boxed{11}=2`, `\\boxed{\\boxed{11}\\times\\boxed{20}}`), those boxes hold no answer: the
+    answer is a later box, the statement after them, or the value the last equation ends on."""
     text = normalize_gold(gold)
-    if closed_boxes(text):
+    boxes = closed_boxes(text)
+    if boxes:
+        notation = [box for box in boxes if _is_notation(text, box)]
+        if notation:
+            for box in reversed(notation):  # `\boxed{` of a notation box no longer opens a box
+                text = text[:box.start] + "\\operatorname{box}" + text[box.start + len("\\boxed"):]
+            if len(notation) == len(boxes):
+                located = find_answer(text)
+                if located is not None and located.kind == "statement":
+                    return _read_statement(located.text) or clean_answer(text)
+                return clean_answer(_last_equation_value(text))
+        located = find_answer(text)
+        if located is not None and located.kind == "statement":
+            return _read_statement(located.text) or clean_answer(", ".join(last_box_chain(text)[0]))
         contents, _ = last_box_chain(text) or ([], 0)
         return clean_answer(", ".join(contents))
     located = find_answer(text)
     if located is not None and located.kind == "statement":
         return _read_statement(located.text) or clean_answer(text)
     return clean_answer(_join_math_segments(text))
+
+
+def _is_notation(text: str, box: Box) -> bool:
+    """A box used as an operator of the problem: holding boxes, or followed by `=` / an operation."""
+    after = text[box.end: box.end + 12]
+    return "\\boxed" in box.content or bool(re.match(r"\s*(?:=|\\times|\\cdot|[-+]\s*(?:\d|\\boxed))", after))
+
+
+def _last_equation_value(text: str) -> str:
+    """What the last math environment's last `=` equals: `$\\boxed{12} = 6$.` -> `6`."""
+    envs = list(_MATH_ENV.finditer(text))
+    body = next(g for g in envs[-1].groups() if g is not None) if envs else text
+    return body.rsplit("=", 1)[-1]
 
 
 def _join_math_segments(text: str) -> str:
