@@ -297,7 +297,11 @@ def _add_gate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metric", default="pass@1", help="pass@1 (default), pass@k or cons@n")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--mode", default="non-inferior", choices=["non-inferior", "better"],
-                   help="non-inferior: accept unless worse by more than --margin; better: accept if significantly better")
+                   help="non-inferior: accept only when the test shows the candidate is less than --margin worse "
+                        "(H0: candidate - baseline <= -margin rejected at --alpha); better: accept only when it shows "
+                        "the candidate is better (H0: candidate - baseline <= 0 rejected at --alpha). Paired sign-flip "
+                        "permutation test over shared problems: m problems cannot give p below 1/2^m, so fewer than "
+                        "5 problems at alpha 0.05 is refused (exit 2)")
     p.add_argument("--margin", type=float, help="non-inferiority margin in metric units (default 0.05; 0 for better)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap/permutation draws")
 
@@ -308,6 +312,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
     result = compare_runs(args.baseline, args.candidate, metric=args.metric, alpha=args.alpha, mode=args.mode,
                           margin=args.margin, seed=args.seed)
+    if result.unattainable:
+        raise UsageError(result.unattainable)
     print(result.format())
     sys.stdout.flush()
     return 0 if result.accept else 1

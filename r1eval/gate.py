@@ -4,7 +4,11 @@ it is `r1eval.training.make_gate_callback`).
 Decision rule of `compare_runs` (per-problem values on the problems both runs share, paired):
   better        H0: candidate - baseline <= 0;        accept when the permutation p-value < alpha
   non-inferior  H0: candidate - baseline <= -margin;  accept when the permutation p-value < alpha
-The difference is printed with its (1 - alpha) paired-bootstrap CI (r1eval.metrics.paired_test).
+Both accept only on evidence: "non-inferior" accepts when the data show the candidate is less than `margin`
+worse, not merely when they fail to show it is worse. The sign-flip test's smallest p-value over m problems
+is 1/2^m, so below `min_problems(alpha)` problems no run can be accepted: `GateResult.unattainable` says so
+(the CLI refuses such a gate, exit 2). The difference is printed with its (1 - alpha) paired-bootstrap CI
+(r1eval.metrics.paired_test); runs that differ in bench data, grader version or token cap are flagged.
 """
 
 from __future__ import annotations
@@ -13,12 +17,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from r1eval.compare import comparability_warnings
 from r1eval.errors import UsageError
 from r1eval.metrics import PairedComparison, paired_test, pass_at_k
 from r1eval.rundir import RunDir, read_samples
 
 MODES = ("non-inferior", "better")
 DEFAULT_MARGIN = 0.05  # non-inferiority margin in metric units (5 points of pass@1)
+
+
+def min_problems(alpha: float) -> int:
+    """The fewest shared problems at which the paired sign-flip test can give p < alpha (1/2^m < alpha)."""
+    m = 1
+    while 0.5**m >= alpha:
+        m += 1
+    return m
+
+
+def _signed(x: float) -> str:
+    """A difference with its sign, 4 decimals, never `-0.0000`."""
+    return f"{round(x, 4) + 0.0:+.4f}"
 
 
 def per_problem_values(run_dir: str | Path, metric: str) -> tuple[dict[str, Any], dict[str, float]]:
@@ -66,6 +84,17 @@ class GateResult:
     comparison: PairedComparison
     accept: bool
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # settings that make the runs not comparable
+
+    @property
+    def unattainable(self) -> str | None:
+        """The one line saying why no result could pass at this alpha with this few problems, or None."""
+        m, alpha = self.comparison.num_problems, self.comparison.alpha
+        if 0.5**m < alpha:
+            return None
+        return (f"{m} shared problem(s) cannot reach --alpha {alpha:g}: the paired sign-flip test's smallest p-value "
+                f"is 1/2^{m} = {0.5**m:.4g}; gate needs at least {min_problems(alpha)} shared problems (or a larger "
+                "--alpha)")
 
     def format(self) -> str:
         c = self.comparison
@@ -73,10 +102,10 @@ class GateResult:
         conf = int(round((1 - c.alpha) * 100))
         lines = [f"bench {self.bench}, {self.metric} on {c.num_problems} shared problems",
                  f"baseline  {c.baseline:.4f}", f"candidate {c.candidate:.4f}",
-                 f"difference {c.diff:+.4f}  ({conf}% paired bootstrap CI {lo:+.4f} to {hi:+.4f})",
-                 (f"test: H0 difference <= {-c.margin:+.4f} ({self.mode}), paired permutation p = {c.p_value:.4g}, "
+                 f"difference {_signed(c.diff)}  ({conf}% paired bootstrap CI {_signed(lo)} to {_signed(hi)})",
+                 (f"test: H0 difference <= {_signed(-c.margin)} ({self.mode}), paired permutation p = {c.p_value:.4g}, "
                   f"alpha {c.alpha}"),
-                 *[f"note: {n}" for n in self.notes],
+                 *[f"note: {n}" for n in self.notes], *self.warnings,
                  f"decision: {'ACCEPT' if self.accept else 'REJECT'}"]
         return "\n".join(lines)
 
@@ -107,4 +136,7 @@ def compare_runs(baseline: str | Path, candidate: str | Path, *, metric: str = "
         notes.append(f"compared on {len(shared)} shared problems (baseline has {len(base)}, candidate {len(cand)})")
     comparison = paired_test([base[p] for p in shared], [cand[p] for p in shared], alpha=alpha, margin=margin,
                              seed=seed)
-    return GateResult(str(base_cfg.get("bench")), metric, mode, comparison, comparison.p_value < alpha, notes)
+    warnings = comparability_warnings(("baseline", base_cfg, {}),
+                                      ("candidate", cand_cfg, {}))
+    return GateResult(str(base_cfg.get("bench")), metric, mode, comparison, comparison.p_value < alpha, notes,
+                      warnings)
