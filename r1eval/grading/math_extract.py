@@ -28,17 +28,9 @@ from r1eval.grading.math_normalize import (
     tidy_prose,
     words_to_number,
 )
+from r1eval.reasoning import answer_region
 
 _FALLBACK_CHARS = 4000  # math-verify's fallbacks look at the end of the reply
-
-
-def answer_region(completion: str) -> str | None:
-    """The text the answer is taken from: after `</think>` when present; None if reasoning never closed."""
-    if "</think>" in completion:
-        return completion.rsplit("</think>", 1)[1]
-    if "<think>" in completion:
-        return None
-    return completion
 
 
 

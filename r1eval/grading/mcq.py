@@ -37,8 +37,8 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import NamedTuple, TypeVar
 
-from r1eval.grading.math import answer_region
 from r1eval.grading.math_normalize import closed_boxes
+from r1eval.reasoning import answer_region
 
 T = TypeVar("T")
 LETTERS = "ABCDEFGHIJ"  # MMLU-Pro has ten choices; GPQA four
