@@ -25,7 +25,6 @@ from r1eval.grading.math_compare import answers_equivalent, answers_match, parse
 from r1eval.grading.math_extract import (
     CUT_IN_BOX,
     Extraction,
-    answer_region,
     extract_answer,
     gold_answer,
     locate_answer,
@@ -35,10 +34,10 @@ from r1eval.grading.math_extract import (
 from r1eval.grading.math_normalize import closed_boxes
 from r1eval.records import Verdict
 
-__all__ = ["MATH_GRADER_VERSION", "Extraction", "MathGrader", "answer_region", "answers_equivalent", "answers_match",
+__all__ = ["MATH_GRADER_VERSION", "Extraction", "MathGrader", "answers_equivalent", "answers_match",
            "extract_answer", "gold_answer", "last_boxed", "normalize_gold"]
 
-MATH_GRADER_VERSION = "3"  # bump whenever a verdict can change; recorded in config.json and summary.json
+MATH_GRADER_VERSION = "4"  # bump whenever a verdict can change; recorded in config.json and summary.json
 _POOL_MIN_ITEMS = 64  # below this many unique pairs, grading in-process beats handing work to workers
 _POOL_AFTER_S = 5.0  # grade in-process this long before handing the rest to the pool (whose start-up, with
 # math-verify imported in each worker, takes 1-2 s and more on a loaded machine)
