@@ -16,7 +16,7 @@ from r1eval.cli_args import (
     positive_int,
     require_data_and_output,
 )
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -390,13 +390,33 @@ COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo
             "audit": cmd_audit}
 
 
+def flag_words(parser: argparse.ArgumentParser, args: argparse.Namespace | None, exc: UsageError) -> str:
+    """The error as the user's command line says it: a ConfigError's field becomes the flag that sets it in
+    the chosen (sub)command (`top_p` -> `--top-p`); a field no flag sets keeps its name."""
+    if not isinstance(exc, ConfigError) or args is None:
+        return str(exc)
+    options: dict[str, str] = {}
+    chain = [parser]
+    while chain:
+        current = chain.pop()
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = getattr(args, action.dest, None)
+                if chosen in action.choices:
+                    chain.append(action.choices[chosen])
+            elif action.option_strings:
+                options.setdefault(action.dest, max(action.option_strings, key=len))
+    return f"{options.get(exc.field, exc.field)} {exc.message}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print one line on stderr and exit 2."""
+    parser, args = build_parser(), None
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"r1eval: error: {exc}", file=sys.stderr)
+        print(f"r1eval: error: {flag_words(parser, args, exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
