@@ -91,8 +91,8 @@ def prompt_key(identity: dict[str, Any], prompt: str) -> str:
 
 def _judge_message(exc: Exception) -> str:
     """A backend's one-line error with the policy's flag names turned into the judge's."""
-    return re.sub(r"--(base-url|api-key-env|model|max-tokens|request-timeout)\b",
-                  lambda m: _FLAG_NAMES[m[0]], str(exc))
+    text = re.sub(r"problem [0-9a-f]{64} sample \d+: ", "", str(exc))  # our prompt keys mean nothing to a user
+    return re.sub(r"--(base-url|api-key-env|model|max-tokens|request-timeout)\b", lambda m: _FLAG_NAMES[m[0]], text)
 
 
 class JudgeDown(BackendError):

@@ -18,8 +18,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -40,10 +39,26 @@ class JudgeSetup:
     spec: JudgeSpec
     mode: str  # one of MODES
     judge_only: bool = False  # the bench has no rule grader (SimpleQA)
+    _judge: Judge | None = field(default=None, repr=False)
 
-    def config_fields(self) -> dict[str, Any]:
-        """config.json fields: `judge` (in the resume identity) and `judge_options` (how it was reached)."""
-        return {"judge": {**self.spec.identity(), "mode": self.mode}, "judge_options": self.spec.options()}
+    def start(self) -> Judge:
+        """The started judge (started once; an unreachable judge is one line, exit 2)."""
+        if self._judge is None:
+            self._judge = Judge(self.spec)
+        return self._judge
+
+    def close(self) -> None:
+        if self._judge is not None:
+            self._judge.close()
+            self._judge = None
+
+
+def config_fields(setup: JudgeSetup | None) -> dict[str, Any]:
+    """config.json fields: `judge` (None without one; part of the resume identity) and `judge_options`
+    (how the judge was reached)."""
+    if setup is None:
+        return {"judge": None}
+    return {"judge": {**setup.spec.identity(), "mode": setup.mode}, "judge_options": setup.spec.options()}
 
 
 # ---------------------------------------------------------------------------------------------- pending file
@@ -101,7 +116,16 @@ def apply_verdict(sample: Sample, record: dict[str, Any], setup: JudgeSetup) -> 
     return replace(sample, correct=correct, detail=detail)
 
 
-def judge_pending(setup: JudgeSetup, judge_factory: Callable[[], Judge], run_dir: RunDir, pending: list[Sample],
+def judge_run(setup: JudgeSetup, bench: Any, problems: Sequence[Problem], n: int, run_dir: RunDir) -> None:
+    """Judge the run's pending samples (those of `problems`, sample index < n, not yet in samples.jsonl)."""
+    done = {(s.problem_id, s.sample_index) for s in read_samples(run_dir.samples_path)}
+    by_id = {p.id: p for p in problems}
+    pending = [s for s in read_pending(run_dir, done) if s.problem_id in by_id and s.sample_index < n]
+    judge_pending(setup, run_dir, pending,
+                  lambda s: bench.sample_problem(by_id[s.problem_id], s.sample_index, s.seed))
+
+
+def judge_pending(setup: JudgeSetup, run_dir: RunDir, pending: list[Sample],
                   problem_for: Callable[[Sample], Problem]) -> None:
     """Ask the judge about every pending sample and append each to samples.jsonl as its verdict arrives.
     `problem_for` gives the problem a sample was shown. The judge is started only if a question is left."""
@@ -125,15 +149,12 @@ def judge_pending(setup: JudgeSetup, judge_factory: Callable[[], Judge], run_dir
         waiting.setdefault(key, []).append(sample)
     if not prompts:
         return
-    judge = judge_factory()
     try:
-        for key, reply in judge.ask(prompts):
+        for key, reply in setup.start().ask(prompts):
             record = reply.record(template)
             run_dir.append([apply_verdict(s, record, setup) for s in waiting.pop(key)])
     except JudgeDown as exc:
         raise exc.lacking(sum(len(v) for v in waiting.values())) from None
-    finally:
-        judge.close()
 
 
 # ---------------------------------------------------------------------------------------------- summary
@@ -248,6 +269,3 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("judge errors (unparseable)", str(summary["judge_errors"])))
     return rows
 
-
-def pending_path(run_dir: Path) -> Path:
-    return Path(run_dir) / PENDING_FILE

@@ -23,8 +23,8 @@ BUILTIN = {"simpleqa": "simpleqa.v1.txt", "answer-match": "answer-match.v1.txt",
 POINTWISE_FIELDS = ("question", "reference", "answer")
 PAIRWISE_FIELDS = ("question", "answer_1", "answer_2")
 _PLACEHOLDER = re.compile(r"\{(question|reference|answer|answer_1|answer_2)\}")
-_LEADING_LETTER = re.compile(r"^[\s\"'*(\[]*(?:grade|answer|verdict)?\s*[:=]?\s*[\"'*(\[]*([ABC])[\"'*).\]]*"
-                             r"(?:\s*$|\s*\n|\s*[:\-]\s*|\s+(?=CORRECT|INCORRECT|NOT[_ ]ATTEMPTED))", re.I)
+_LEADING_LETTER = re.compile(r"^[\s\"'*(\[]*(?:(?i:grade|answer|verdict)\s*(?i:is)?)?\s*[:=]?\s*[\"'*(\[]*([ABC])"
+                             r"[\"'*).\]]*(?:\s*$|\s*\n|\s*[:\-]\s*|\s+(?=CORRECT|INCORRECT|NOT[_ ]ATTEMPTED))")
 _GRADE_WORD = re.compile(r"\b(NOT[_ ]ATTEMPTED|INCORRECT|CORRECT)\b")
 
 
@@ -101,7 +101,7 @@ def parse_verdict(reply: str) -> tuple[str | None, str | None]:
     text = text.strip()
     match = _LEADING_LETTER.match(text)
     if match:
-        return LETTER_GRADES[match[1].upper()], None
+        return LETTER_GRADES[match[1]], None
     words = {w.replace(" ", "_") for w in _GRADE_WORD.findall(text)}
     if len(words) == 1:
         return words.pop(), None
