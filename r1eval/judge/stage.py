@@ -93,7 +93,7 @@ def question_text(messages: Messages) -> str:
 
 def final_answer(completion: str) -> str | None:
     """Only the answer is judged: the text after `</think>`; None when there is none."""
-    from r1eval.grading.math import answer_region
+    from r1eval.reasoning import answer_region
 
     region = answer_region(completion)
     return region.strip() if region and region.strip() else None

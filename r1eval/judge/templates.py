@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from r1eval.errors import UsageError
+from r1eval.reasoning import answer_region
 
 GRADES = ("CORRECT", "INCORRECT", "NOT_ATTEMPTED")
 LETTER_GRADES = dict(zip("ABC", GRADES, strict=True))
@@ -82,20 +83,10 @@ def load_template(name_or_path: str | Path) -> JudgeTemplate:
     return JudgeTemplate(str(path), text)
 
 
-def strip_think(reply: str) -> str | None:
-    """The judge's reply after its reasoning: the text after the last `</think>`; None when a `<think>` was
-    opened and never closed (a reasoning judge cut off before its verdict)."""
-    if "</think>" in reply:
-        return reply.rsplit("</think>", 1)[1]
-    if "<think>" in reply:
-        return None
-    return reply
-
-
 def parse_verdict(reply: str) -> tuple[str | None, str | None]:
     """(grade, None) or (None, why not) for a judge's reply: a leading letter A/B/C (`A`, `(B)`, `C: ...`,
     `Grade: A`) or exactly one grade word (CORRECT / INCORRECT / NOT_ATTEMPTED) after the reasoning."""
-    text = strip_think(reply)
+    text = answer_region(reply)  # a reasoning judge's <think> is stripped; None: it never closed
     if text is None:
         return None, "the judge's reasoning never closed (raise --judge-max-tokens)"
     text = text.strip()
