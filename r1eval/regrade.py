@@ -2,7 +2,7 @@
 
 A run records the grader that judged its samples (config.json `bench_provenance.grader`). When a newer r1eval
 grades differently (a new grader version), resuming that run would mix two graders' verdicts in one summary,
-so `r1eval run` refuses it (`grader_change_message`) until the run is regraded: every sample's answer and
+so `r1eval run` refuses it (`grading.provenance.grader_change_message`) until the run is regraded: every sample's answer and
 verdict are recomputed from its stored completion, samples.jsonl is rewritten atomically, config.json
 records the new grader (and the regrade), and summary.json is recomputed. Nothing is generated again.
 """
@@ -15,30 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from r1eval.errors import UsageError
+from r1eval.grading.provenance import recorded_grader
 from r1eval.records import json_text
 from r1eval.rundir import RunDir, fsync_dir, read_sample_rows, read_samples, write_json
-
-
-def _grader(config: dict[str, Any]) -> dict[str, Any]:
-    return (config.get("bench_provenance") or {}).get("grader") or {}
-
-
-def grader_change_message(path: Path, old: dict[str, Any], new: dict[str, Any]) -> str | None:
-    """The one-line refusal for resuming a run graded by another version of the same grader (or the same
-    version over another math-verify); None when the grader is the same or another grader altogether."""
-    was, now = _grader(old), _grader(new)
-    if not was or not now or was.get("name") != now.get("name") or was == now:
-        return None
-
-    differing = [k for k in {**was, **now} if k not in ("name", "version") and was.get(k) != now.get(k)]
-
-    def named(grader: dict[str, Any]) -> str:
-        extra = ", ".join(f"{k} {grader.get(k)}" for k in differing)
-        return f"v{grader.get('version')}" + (f" ({extra})" if extra else "")
-
-    return (f"{path} holds a run with different bench_provenance: it was graded with {was.get('name')} "
-            f"{named(was)} and this r1eval grades with {named(now)}; "
-            f"regrade it first (r1eval grade --run {path}), then rerun to resume, or pass a new --output")
 
 
 def regrade_run(path: Path) -> dict[str, Any]:
@@ -68,9 +47,9 @@ def regrade_run(path: Path) -> dict[str, Any]:
             regraded.append({**old, "extracted_answer": new["extracted_answer"], "correct": new["correct"],
                              "detail": detail})
         _replace_lines(run_dir.samples_path, [json_text(r) for r in regraded])
-        previous = _grader(config)
+        previous = recorded_grader(config)
         config["bench_provenance"] = bench.provenance()
-        config["regraded"] = [*config.get("regraded", []), {"from": previous, "to": _grader(config),
+        config["regraded"] = [*config.get("regraded", []), {"from": previous, "to": recorded_grader(config),
                                                              "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}]
         write_json(run_dir.config_path, config)
         problems = bench.load(load)

@@ -169,7 +169,7 @@ class RunDir:
             return
         changed = identity_changes(self.config(), config, keys)
         if changed == ["bench_provenance"]:
-            from r1eval.regrade import grader_change_message
+            from r1eval.grading.provenance import grader_change_message
 
             message = grader_change_message(self.path, self.config(), config)
             if message:
