@@ -355,6 +355,9 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label", action="append", default=[], metavar="DIR=NAME",
                    help="label a run (base, distilled, rl, ...); repeatable; default: config.json 'label'")
     p.add_argument("--title", default="r1eval report", help="report title")
+    p.add_argument("--explorer-copy", action=argparse.BooleanOptionalAction, default=None,
+                   help="copy the completions the explorer shows into the report (default: when the runs' "
+                        "samples.jsonl total at most 64 MB; larger runs keep them in their own explorer/ folder)")
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -380,7 +383,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from r1eval.report import parse_labels, write_report
 
-    out = write_report(args.runs, args.out, labels=parse_labels(args.label), title=args.title)
+    out = write_report(args.runs, args.out, labels=parse_labels(args.label), title=args.title,
+                       explorer_copy=args.explorer_copy)
     print(f"wrote {out / 'report.md'}, {out / 'report.html'} and plots in {out}")
     return 0
 
