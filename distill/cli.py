@@ -10,12 +10,13 @@ from pathlib import Path
 from distill.filter import FilterConfig
 from distill.options import DEFAULT_SFT_PRESET, FilterInputs, SFTInputs
 from distill.train import DistillPreset
-from r1eval.recipes import add_option_flags, flag_values, recipes_help
-from rl.options import GateOptions, LaunchOptions
-from rl.training import is_main_process, launched_world_size
+from r1eval.cli_args import add_prompt_options, positive_int
+from r1eval.recipes import accelerate_help, add_option_flags, add_recipe_flags, flag_values, recipes_help
+from r1eval.training import is_main_process, launched_world_size
+from r1eval.training_options import GateOptions, LaunchOptions
 
 
-def add_distill_parser(sub: argparse._SubParsersAction, positive_int) -> None:
+def add_distill_parser(sub: argparse._SubParsersAction) -> None:
     """Register `r1eval distill` and its three verbs."""
     p = sub.add_parser("distill", help="distillation: teacher traces, rejection sampling, SFT")
     verbs = p.add_subparsers(dest="distill_command", required=True, parser_class=type(p))
@@ -31,8 +32,6 @@ def add_distill_parser(sub: argparse._SubParsersAction, positive_int) -> None:
     g.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     g.add_argument("--limit", type=positive_int, help="only the first N problems")
     g.add_argument("--force-think", action="store_true", help="open every reply with '<think>\\n'")
-    from r1eval.cli import add_prompt_options
-
     add_prompt_options(g)
     g.add_argument("--batch-size", type=positive_int, help="rows per generate call (default: fit memory)")
     g.add_argument("--output", type=Path, required=True, help="run directory to write (resumable)")
@@ -44,8 +43,6 @@ def add_distill_parser(sub: argparse._SubParsersAction, positive_int) -> None:
                         "override it")
     add_option_flags(f, FilterInputs, title="input and output")
     add_option_flags(f, FilterConfig, title="thresholds")
-
-    from rl.cli import accelerate_help, add_recipe_flags
 
     t = verbs.add_parser("train", help="SFT a student on filtered traces (TRL SFTTrainer)",
                          epilog=recipes_help("sft") + "\n" + accelerate_help(),
@@ -107,9 +104,8 @@ def _filter(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from distill.options import SFT_OPTIONS, require, sft_options
     from distill.train import sft_dry_run, train_student
-    from r1eval.recipes import options_dict
-    from rl.cli import command_line
-    from rl.options import deepspeed_notes
+    from r1eval.recipes import command_line, options_dict
+    from r1eval.training_options import deepspeed_notes
 
     recipe, inputs, launch, gate, name = sft_options(args.config, flag_values(args, SFT_OPTIONS), preset=args.preset)
     if args.dry_run:

@@ -98,7 +98,7 @@ def _string_match(region: str | None, gold: str) -> tuple[str | None, bool]:
 
 def grade_math_items(items: Sequence[tuple[str, str]]) -> list[dict[str, tuple[str | None, bool]]]:
     """r1eval, plain math-verify and string-match on (completion, gold) pairs."""
-    from r1eval.grading.math import answer_region
+    from r1eval.reasoning import answer_region
 
     verdicts = _math_grader().grade(list(items))
     out = []

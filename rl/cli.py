@@ -5,39 +5,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 from pathlib import Path
 
 from r1eval.errors import UsageError
-from r1eval.recipes import add_option_flags, as_plain, flag_of, flag_values
-
-
-def accelerate_help() -> str:
-    """The shipped accelerate configs, for --help epilogs."""
-    from rl.options import ACCELERATE_DIR
-
-    names = ", ".join(sorted(p.stem for p in ACCELERATE_DIR.glob("*.yaml")))
-    return (f"accelerate configs (--accelerate-config NAME to plan; `accelerate launch --config_file "
-            f"{ACCELERATE_DIR}/NAME.yaml` to run): {names}")
-
-
-def add_recipe_flags(p: argparse.ArgumentParser, command: str, default_preset: str) -> None:
-    """--preset, --config and --dry-run, the flags every training command has besides its options."""
-    from r1eval.recipes import recipe_names
-
-    p.add_argument("--preset", help=f"a shipped recipe: {' | '.join(recipe_names(command))} (default "
-                                    f"{default_preset}, or the `preset:` of --config)")
-    p.add_argument("--config", type=Path, metavar="YAML",
-                   help="recipe file: option names (as below, with underscores) -> values; `preset: NAME` starts "
-                        "from a shipped recipe; flags override it")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the options, the batch plan and the full TRL config as one JSON object, then exit "
-                        "(no model load)")
+from r1eval.recipes import accelerate_help, add_option_flags, add_recipe_flags, command_line, flag_values
 
 
 def add_grpo_parser(sub: argparse._SubParsersAction) -> None:
     """Register `r1eval grpo`."""
-    from rl.options import GateOptions, GRPOInputs, LaunchOptions
+    from r1eval.training_options import GateOptions, LaunchOptions
+    from rl.options import GRPOInputs
     from rl.presets import GRPOPreset, presets_help
 
     p = sub.add_parser("grpo", help="GRPO training with R1's rule rewards (TRL GRPOTrainer)",
@@ -51,28 +28,9 @@ def add_grpo_parser(sub: argparse._SubParsersAction) -> None:
     add_option_flags(p, GateOptions, title="gate (harness evaluations during training)")
 
 
-def command_line(command: str, args: argparse.Namespace, classes: tuple[type, ...]) -> str:
-    """The command's arguments as given, without --dry-run (for the printed launch lines)."""
-    words = command.split()
-    if getattr(args, "preset", None):
-        words += ["--preset", args.preset]
-    if getattr(args, "config", None):
-        words += ["--config", str(args.config)]
-    for name, value in flag_values(args, classes).items():
-        if isinstance(value, bool):
-            words.append(flag_of(name) if value else "--no-" + flag_of(name)[2:])
-        elif isinstance(value, list) and name.startswith("gate_bench"):
-            for item in value:
-                words += [flag_of(name), str(item)]
-        elif value is not None:
-            plain = as_plain(value)
-            words += [flag_of(name), json.dumps(plain) if isinstance(plain, dict | list) else str(plain)]
-    return " ".join(shlex.quote(w) for w in words)
-
-
 def cmd_grpo(args: argparse.Namespace) -> int:
+    from r1eval.training import is_main_process
     from rl.options import GRPO_OPTIONS, grpo_options, grpo_plan, grpo_run
-    from rl.training import is_main_process
 
     recipe, inputs, launch, gate = grpo_options(args.config, flag_values(args, GRPO_OPTIONS), preset=args.preset)
     if args.dry_run:

@@ -19,7 +19,7 @@ from typing import Any
 
 from r1eval.errors import UsageError
 from r1eval.recipes import RECIPE_DIR, build, load_recipe, option, recipe_names
-from rl.training import split_batch, trl_config
+from r1eval.training import split_batch, trl_config
 
 
 @dataclass(frozen=True)

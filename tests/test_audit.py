@@ -10,7 +10,8 @@ import pytest
 from r1eval.audit import _string_match, audit_rows
 from r1eval.benches.gpqa import reference_order, sample_order
 from r1eval.cli import main
-from r1eval.grading.math import MathGrader, answer_region
+from r1eval.grading.math import MathGrader
+from r1eval.reasoning import answer_region
 from r1eval.records import sample_seed
 
 MATH_GRADER = {"name": "r1eval-math", "version": "0"}  # an older grader than today's

@@ -1,7 +1,7 @@
 """Math grading: read the answer after `</think>`, normalise it, compare it with math-verify; memo and pool.
 
 Pipeline for one completion:
-1. `answer_region`: the text after the last `</think>`; a `<think>` opened but never closed means the reply
+1. `answer_region` (r1eval.reasoning): the text after the last `</think>`; a `<think>` opened but never closed means the reply
    was cut inside its reasoning and has no answer.
 2. `extract_answer`: the answer as text (`math_normalize.find_answer`): the last box with the boxes chained
    to it ("multi-boxed"), or a final-answer statement in any of several languages ("statement"), or
@@ -42,6 +42,7 @@ from r1eval.grading.math_normalize import (
     tidy_prose,
     words_to_number,
 )
+from r1eval.reasoning import answer_region
 from r1eval.records import Verdict
 
 MATH_GRADER_VERSION = "3"  # bump whenever a verdict can change; recorded in config.json and summary.json
@@ -71,15 +72,6 @@ def _seconds(limit: int) -> int | None:
     """A timeout for math-verify's signal-based guard; None (unbounded) off the main thread, where signals
     cannot be used and math-verify would otherwise fail every parse (a reward computed in a worker thread)."""
     return limit if threading.current_thread() is threading.main_thread() else None
-
-
-def answer_region(completion: str) -> str | None:
-    """The text the answer is taken from: after `</think>` when present; None if reasoning never closed."""
-    if "</think>" in completion:
-        return completion.rsplit("</think>", 1)[1]
-    if "<think>" in completion:
-        return None
-    return completion
 
 
 def last_boxed(text: str) -> str | None:

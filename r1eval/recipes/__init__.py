@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -29,6 +30,7 @@ from typing import Any
 from r1eval.errors import UsageError
 
 RECIPE_DIR = Path(__file__).parent
+ACCELERATE_DIR = RECIPE_DIR / "accelerate"  # shipped `accelerate launch --config_file` files (DeepSpeed ZeRO)
 PRESET_KEY = "preset"  # a config file naming the recipe it starts from
 
 
@@ -316,3 +318,41 @@ def recipes_help(command: str, describe: Any = None) -> str:
         values = read_mapping(recipe_path(command, name))
         lines.append(f"  {name}: {values.get('description', '') if describe is None else describe(values)}")
     return "\n".join(lines)
+
+
+def accelerate_help() -> str:
+    """The shipped accelerate configs, for --help epilogs."""
+    names = ", ".join(sorted(p.stem for p in ACCELERATE_DIR.glob("*.yaml")))
+    return (f"accelerate configs (--accelerate-config NAME to plan; `accelerate launch --config_file "
+            f"{ACCELERATE_DIR}/NAME.yaml` to run): {names}")
+
+
+def add_recipe_flags(p: argparse.ArgumentParser, command: str, default_preset: str) -> None:
+    """--preset, --config and --dry-run, the flags every training command has besides its options."""
+    p.add_argument("--preset", help=f"a shipped recipe: {' | '.join(recipe_names(command))} (default "
+                                    f"{default_preset}, or the `preset:` of --config)")
+    p.add_argument("--config", type=Path, metavar="YAML",
+                   help="recipe file: option names (as below, with underscores) -> values; `preset: NAME` starts "
+                        "from a shipped recipe; flags override it")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the options, the batch plan and the full TRL config as one JSON object, then exit "
+                        "(no model load)")
+
+
+def command_line(command: str, args: argparse.Namespace, classes: tuple[type, ...]) -> str:
+    """The command's arguments as given, without --dry-run (for the printed launch lines)."""
+    words = command.split()
+    if getattr(args, "preset", None):
+        words += ["--preset", args.preset]
+    if getattr(args, "config", None):
+        words += ["--config", str(args.config)]
+    for name, value in flag_values(args, classes).items():
+        if isinstance(value, bool):
+            words.append(flag_of(name) if value else "--no-" + flag_of(name)[2:])
+        elif isinstance(value, list) and name.startswith("gate_bench"):
+            for item in value:
+                words += [flag_of(name), str(item)]
+        elif value is not None:
+            plain = as_plain(value)
+            words += [flag_of(name), json.dumps(plain) if isinstance(plain, dict | list) else str(plain)]
+    return " ".join(shlex.quote(w) for w in words)
