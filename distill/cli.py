@@ -41,6 +41,7 @@ def add_distill_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--config", type=Path, metavar="YAML",
                    help="thresholds file (YAML or JSON): option names (as below, with underscores) -> values; flags "
                         "override it")
+    f.add_argument("--dry-run", action="store_true", help="print the resolved options as JSON, then exit")
     add_option_flags(f, FilterInputs, title="input and output")
     add_option_flags(f, FilterConfig, title="thresholds")
 
@@ -86,6 +87,11 @@ def _filter(args: argparse.Namespace) -> int:
     from distill.options import FILTER_OPTIONS, filter_options, require
 
     cfg, paths = filter_options(args.config, flag_values(args, FILTER_OPTIONS))
+    if args.dry_run:
+        from r1eval.recipes import options_dict
+
+        print(json.dumps({"config": options_dict(cfg, paths)}, indent=2))
+        return 0
     require({"input": paths.input, "output": paths.output}, "r1eval distill filter")
     traces, bench = load_traces(paths.input)
     if bench is not None and bench.kind == "code":
@@ -113,7 +119,7 @@ def _train(args: argparse.Namespace) -> int:
         plan = sft_dry_run(recipe, {}, inputs.lora, processes, inputs.output, preset_name=name)
         plan.update(num_machines=machines, processes_per_machine=processes // machines,
                     launch=launch.launch_lines(processes, machines, command_line("distill train", args, SFT_OPTIONS)),
-                    deepspeed=deepspeed_notes(acc, bf16=recipe.bf16, lora_reset=False),
+                    deepspeed=deepspeed_notes(acc, bf16=recipe.bf16, lora_reset=False, gate=bool(gate.gate_bench)),
                     config=options_dict(recipe, inputs, launch, gate))
         if is_main_process():
             print(json.dumps(plan, indent=2, default=str))

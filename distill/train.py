@@ -34,6 +34,7 @@ from r1eval.training import (
     make_step_log_callback,
     make_time_budget_callback,
     open_training_dir,
+    refuse_gate_when_sharded,
     split_batch,
     train_and_save,
     trl_config,
@@ -216,4 +217,5 @@ def _fit(model: Any, tokenizer: Any, dataset: Any, cfg: DistillPreset, output: P
         args.ddp_timeout = max(args.ddp_timeout, 6 * 3600)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=callbacks)
+    refuse_gate_when_sharded(trainer, gate)
     return train_and_save(trainer, tokenizer, checkpoint, output, output / "model")

@@ -94,7 +94,8 @@ class LaunchOptions:
                 for rank in range(machines)]
 
 
-def deepspeed_notes(acc: dict[str, Any] | None, *, bf16: bool, lora_reset: bool) -> dict[str, Any] | None:
+def deepspeed_notes(acc: dict[str, Any] | None, *, bf16: bool, lora_reset: bool,
+                    gate: bool = False) -> dict[str, Any] | None:
     """What a DeepSpeed accelerate config means for this run, checked against its dtype and reference reset."""
     if not acc or acc.get("distributed_type") != "DEEPSPEED":
         return None
@@ -106,6 +107,9 @@ def deepspeed_notes(acc: dict[str, Any] | None, *, bf16: bool, lora_reset: bool)
     if lora_reset and stage == 3:
         raise UsageError("ZeRO-3 shards the weights, but the LoRA reference reset merges the adapter into them; "
                          "use ZeRO-2, full training, or sync_ref_model: false")
+    if gate and stage == 3:
+        raise UsageError("the gate evaluates the policy on the main process, which needs unsharded weights; use "
+                         "ZeRO-2 with --gate-bench, or drop it under ZeRO-3")
     return {"zero_stage": stage, "mixed_precision": precision,
             "shards": {1: "optimizer state", 2: "optimizer state and gradients",
                        3: "optimizer state, gradients and parameters"}.get(stage, "nothing")}

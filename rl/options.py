@@ -96,7 +96,8 @@ def grpo_plan(recipe: GRPOPreset, inputs: GRPOInputs, launch: LaunchOptions, gat
     lora_reset = bool(inputs.lora_r) and run.resets_reference
     plan.update(num_machines=machines, processes_per_machine=processes // machines,
                 launch=launch.launch_lines(processes, machines, command),
-                deepspeed=deepspeed_notes(acc, bf16=recipe.dtype == "bfloat16", lora_reset=lora_reset),
+                deepspeed=deepspeed_notes(acc, bf16=recipe.dtype == "bfloat16", lora_reset=lora_reset,
+                                          gate=bool(gate.gate_bench)),
                 vllm_mode=inputs.vllm_mode if plan["use_vllm"] else None,
                 config=options_dict(recipe, inputs, launch, gate))
     if plan["vllm_mode"] == "server":

@@ -40,6 +40,7 @@ from r1eval.training import (
     make_time_budget_callback,
     on_main_first,
     open_training_dir,
+    refuse_gate_when_sharded,
     train_and_save,
 )
 from rl.presets import BatchPlan, GRPOPreset
@@ -374,6 +375,7 @@ def build_trainer(run: GRPORun) -> tuple[Any, Any, Path | None]:
         model=model, reward_funcs=reward_funcs, args=grpo_config,
         train_dataset=build_dataset(data, run.preset, tokenizer), processing_class=tokenizer, callbacks=callbacks,
         peft_config=peft_config)
+    refuse_gate_when_sharded(trainer, run.gate)
     if run.resets_reference:
         if run.lora_r and (trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled):
             raise UsageError("the LoRA reference reset (merge the adapter into the base) needs unsharded weights; "
