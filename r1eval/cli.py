@@ -27,6 +27,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_code_bench_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--language", help="codeforces, livecodebench: the language stdin/stdout answers are asked in, "
+                   "python (default) or cpp; when grading, each answer's fenced block tag decides (```cpp, ```python)")
     p.add_argument("--lcb-version", help="LiveCodeBench release on the hub: release_vN, vN or vA_vB (default release_v5)")
     p.add_argument("--since", help="LiveCodeBench: only problems with contest_date on/after this day (YYYY-MM-DD)")
     p.add_argument("--until", help="LiveCodeBench: only problems with contest_date on/before this day (YYYY-MM-DD)")
@@ -48,7 +50,7 @@ def _allow_unsafe_code(args: argparse.Namespace) -> None:
 
 def _bench_extra(args: argparse.Namespace) -> dict:
     """Bench-specific options for LoadOptions.extra (only those given)."""
-    return {k: getattr(args, k) for k in ("lcb_version", "since", "until", "revision") if getattr(args, k, None)}
+    return {k: getattr(args, k) for k in ("lcb_version", "since", "until", "revision", "language") if getattr(args, k, None)}
 
 
 def _check_data(path: Path | None) -> None:
