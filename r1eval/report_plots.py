@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from r1eval.report import Run
+Run = Any  # r1eval.report.Run (not imported: report imports this module)
 
 ABLATION_ORDER = ("teacher", "base", "distilled", "rl")
 WIDE = 10.0  # inches: a figure fills the report's width

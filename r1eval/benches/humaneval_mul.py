@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 from r1eval.benches.base import Bench, LoadOptions
 from r1eval.errors import UsageError
 from r1eval.records import Problem, Sample, Verdict, read_jsonl
+from r1eval.workers import thread_map
 
 LANGUAGES = ("python", "java", "cpp", "cs", "js", "ts", "php", "sh")  # the data files' suffixes, papers' order
 PREFIX = "humaneval_mul"
@@ -137,12 +137,7 @@ class HumanEvalMulBench(Bench):
                 "isolation": sandbox.isolation(), "languages": list(self.languages)}
 
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
-        import os
-
-        if len(items) <= 1:
-            return [self._grade_one(item) for item in items]
-        with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, len(items))) as pool:
-            return list(pool.map(self._grade_one, items))
+        return thread_map(self._grade_one, items)
 
     def _grade_one(self, item: tuple[Problem, str]) -> Verdict:
         from r1eval.grading import multipl_e, sandbox

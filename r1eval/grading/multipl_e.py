@@ -21,8 +21,8 @@ import re
 import secrets
 
 from r1eval.grading.code import fenced_blocks
-from r1eval.grading.math import answer_region
 from r1eval.grading.sandbox.languages import LANGUAGES
+from r1eval.reasoning import answer_region
 
 # printed after the last test; random per process so that no model can have learnt it
 MARKER = f"R1EVAL-TESTS-FINISHED-{secrets.token_hex(8)}"
