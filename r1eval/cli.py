@@ -13,7 +13,8 @@ from r1eval.cli_args import (
     add_prompt_options,
     positive_int,
 )
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
+from r1eval.judge.cli import add_judge_flags, add_judge_parser, cmd_judge, judge_setup
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,6 +25,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_code_bench_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--language", help="codeforces, livecodebench: the language stdin/stdout answers are asked in, "
+                   "python (default) or cpp; when grading, each answer's fenced block tag decides (```cpp, ```python)")
     p.add_argument("--lcb-version", help="LiveCodeBench release on the hub: release_vN, vN or vA_vB (default release_v5)")
     p.add_argument("--since", help="LiveCodeBench: only problems with contest_date on/after this day (YYYY-MM-DD)")
     p.add_argument("--until", help="LiveCodeBench: only problems with contest_date on/before this day (YYYY-MM-DD)")
@@ -45,7 +48,7 @@ def _allow_unsafe_code(args: argparse.Namespace) -> None:
 
 def _bench_extra(args: argparse.Namespace) -> dict:
     """Bench-specific options for LoadOptions.extra (only those given)."""
-    return {k: getattr(args, k) for k in ("lcb_version", "since", "until", "revision") if getattr(args, k, None)}
+    return {k: getattr(args, k) for k in ("lcb_version", "since", "until", "revision", "language") if getattr(args, k, None)}
 
 
 def _check_data(path: Path | None) -> None:
@@ -80,6 +83,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_code_bench_options(p)
     _add_server_backend_flags(p)
+    add_judge_flags(p, run=True)
 
 
 def _add_sampling_filters(p: argparse.ArgumentParser) -> None:
@@ -126,6 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from r1eval.runner import RunSpec, format_summary, run_eval
 
     bench = get_bench(args.bench, args.lm_eval_include)
+    bench, judge = judge_setup(args, bench)
     _check_data(args.data)
     _allow_unsafe_code(args)
     params = SamplingParams(n=args.n or bench.default_n, temperature=args.temperature, top_p=args.top_p,
@@ -142,7 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = RunSpec(bench=bench, model=model, params=params, backend=args.backend,
                    backend_options=_backend_options(args),
                    load=LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)), limit=args.limit,
-                   output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock)
+                   output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock, judge=judge)
     try:
         summary, run_dir = run_eval(spec)
     except KeyboardInterrupt:
@@ -274,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_export(sub)
     add_audit_parser(sub)
+    add_judge_parser(sub)
     return parser
 
 
@@ -328,16 +334,36 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo, "grpo": cmd_grpo,
             "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report, "export": cmd_export,
-            "audit": cmd_audit}
+            "audit": cmd_audit, "judge": cmd_judge}
+
+
+def flag_words(parser: argparse.ArgumentParser, args: argparse.Namespace | None, exc: UsageError) -> str:
+    """The error as the user's command line says it: a ConfigError's field becomes the flag that sets it in
+    the chosen (sub)command (`top_p` -> `--top-p`); a field no flag sets keeps its name."""
+    if not isinstance(exc, ConfigError) or args is None:
+        return str(exc)
+    options: dict[str, str] = {}
+    chain = [parser]
+    while chain:
+        current = chain.pop()
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = getattr(args, action.dest, None)
+                if chosen in action.choices:
+                    chain.append(action.choices[chosen])
+            elif action.option_strings:
+                options.setdefault(action.dest, max(action.option_strings, key=len))
+    return f"{options.get(exc.field, exc.field)} {exc.message}"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print one line on stderr and exit 2."""
+    parser, args = build_parser(), None
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"r1eval: error: {exc}", file=sys.stderr)
+        print(f"r1eval: error: {flag_words(parser, args, exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

@@ -205,12 +205,11 @@ def code_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: An
     completion whose grading fails scores 0.0 alone. Where no sandbox isolation is available the reward
     refuses to run code (0.0, with a warning) unless `r1eval.grading.sandbox.allow_unsafe_no_sandbox()`
     was called."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from r1eval.benches.code import decode_tests
     from r1eval.errors import UsageError
     from r1eval.grading import sandbox
     from r1eval.grading.code import extract_code
+    from r1eval.workers import thread_map
 
     tests_col = _column(kwargs, "tests", len(completions))
     func_col = _column(kwargs, "func_name", len(completions))
@@ -240,8 +239,7 @@ def code_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: An
             return 0.0
 
     jobs = list(zip(full_texts(prompts, completions, kwargs), tests_col, func_col, strict=False))
-    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), 8))) as pool:
-        return list(pool.map(guarded, jobs))
+    return thread_map(guarded, jobs, workers=8)
 
 
 REWARDS: dict[str, RewardFunc] = {

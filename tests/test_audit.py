@@ -190,8 +190,9 @@ def test_pool_and_serial_give_the_same_audit(monkeypatch: pytest.MonkeyPatch) ->
     serial = audit_rows(rows, "math", workers=1)
     monkeypatch.setattr(r1eval.audit, "_POOL_MIN_CHARS", 0)  # these short samples would be graded in-process
     started = []
-    real_pool = r1eval.audit._start_pool
-    monkeypatch.setattr(r1eval.audit, "_start_pool", lambda workers: started.append(workers) or real_pool(workers))
+    real_pool = r1eval.audit.process_pool
+    monkeypatch.setattr(r1eval.audit, "process_pool",
+                        lambda workers, preload: started.append(workers) or real_pool(workers, preload))
     pooled = audit_rows(rows, "math", workers=2)
     assert started == [2]
     assert serial == pooled and serial[1]["num_disagreements"] > 0

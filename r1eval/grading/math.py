@@ -20,7 +20,6 @@ goes to a process pool. Parsing and each comparison run under timeouts; grading 
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -44,6 +43,7 @@ from r1eval.grading.math_normalize import (
 )
 from r1eval.reasoning import answer_region
 from r1eval.records import Verdict
+from r1eval.workers import chunks, default_workers, process_pool
 
 MATH_GRADER_VERSION = "3"  # bump whenever a verdict can change; recorded in config.json and summary.json
 PARSE_TIMEOUT_S = 5
@@ -665,7 +665,7 @@ class MathGrader:
     """Grades (completion, gold) pairs: memoised by (located answer, gold), unique pairs in a process pool."""
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers or max(1, (os.cpu_count() or 1))
+        self.workers = workers or default_workers()
         self._memo: dict[tuple[tuple[str, str], str], tuple[str | None, bool]] = {}
         self._equiv_memo: dict[tuple[str, str], bool] = {}
         self._pool: ProcessPoolExecutor | None = None
@@ -710,12 +710,10 @@ class MathGrader:
         rest = pairs[len(results):]
         if not rest:
             return results
-        chunk = max(1, len(rest) // (self.workers * 4))
-        chunks = [rest[i : i + chunk] for i in range(0, len(rest), chunk)]
         try:
             self.start_pool()
             assert self._pool is not None
-            return results + [r for part in self._pool.map(_grade_keys, chunks) for r in part]
+            return results + [r for part in self._pool.map(_grade_keys, chunks(rest, self.workers)) for r in part]
         except (BrokenProcessPool, OSError):  # a worker killed (out of memory) or unable to start
             self.close()
             self.workers = 1  # grade here from now on rather than lose the batch
@@ -727,11 +725,7 @@ class MathGrader:
         Workers fork from a forkserver that has imported math-verify once, so they start fast and never
         inherit the parent's torch threads."""
         if self._pool is None and self.workers > 1:
-            import multiprocessing as mp
-
-            ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["math_verify", "r1eval.grading.math"])
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx)
+            self._pool = process_pool(self.workers, preload=["math_verify", "r1eval.grading.math"])
             for _ in self._pool.map(_grade_keys, [[] for _ in range(self.workers)]):
                 pass
 
