@@ -83,14 +83,14 @@ def _script_json(obj: Any) -> str:
     return json_text(obj).replace("<", "\\u003c")
 
 
-def write_explorer(runs: Sequence[tuple[str, dict[str, Any], Sequence[dict[str, Any]]]], out: Path,
+def write_explorer(runs: Sequence[tuple[str, str, dict[str, Any], Sequence[dict[str, Any]]]], out: Path,
                    inline_chars: int = INLINE_CHARS, inline_total_chars: int = INLINE_TOTAL_CHARS) -> Path:
     """Write `out/explorer.html` (and `out/explorer_data/` for large runs) for (label, summary, samples) runs."""
     data_dir = out / "explorer_data"
     pages: list[dict[str, Any]] = []
     embedded = 0
-    for k, (label, summary, samples) in enumerate(runs):
-        meta, texts = run_data(f"r{k}", label, summary, samples)
+    for key, label, summary, samples in runs:
+        meta, texts = run_data(key, label, summary, samples)
         size = sum(len(t) for ts in texts for t in ts)
         if size <= inline_chars and embedded + size <= inline_total_chars:
             meta["texts"] = texts

@@ -10,12 +10,15 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from r1eval.backends import GenerationRequest, make_backend, resolve_backend
 from r1eval.benches import Bench, LoadOptions
+from r1eval.judge import stage as judge_stage
+from r1eval.lineage import training_source
 from r1eval.metrics import summarize
 from r1eval.models import (
     ModelSpec,
@@ -47,6 +50,7 @@ class RunSpec:
     output: Path | None = None
     progress: bool = True
     wait_lock: bool = False  # a second run of the same directory waits instead of failing
+    judge: judge_stage.JudgeSetup | None = None  # an LLM judge grading or second-guessing (docs/judge.md)
 
 
 def package_versions() -> dict[str, str]:
@@ -151,6 +155,7 @@ def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Prob
         "model_path": spec.model.path,
         "model_file": spec.model.gguf_file,
         "model_sha256": spec.model.sha256(),
+        "trained_from": training_source(spec.model.path) if spec.model.source == "dir" else None,
         "tokenizer": spec.model.tokenizer,
         "data": data_source(spec),
         "data_options": {k: str(v) for k, v in spec.load.extra.items()},
@@ -161,6 +166,7 @@ def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Prob
         "bench_provenance": spec.bench.provenance(),
         "backend": spec.backend,
         "backend_options": spec.backend_options,
+        **judge_stage.config_fields(spec.judge),
         **(resolved or {}),
         "seeding": "seed per sample = sha256(f'{seed}:{problem_id}:{sample_index}')[:4] & 0x7fffffff",
         "versions": package_versions(),
@@ -222,21 +228,32 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     existing = run_dir.open(config, wait=spec.wait_lock)
     try:
         done = {(s.problem_id, s.sample_index) for s in existing}
-        requests = pending_requests(problems, done, spec.params, spec.bench)
+        unjudged = judge_stage.read_pending(run_dir, done) if spec.judge else []
+        requests = pending_requests(problems, done | {(s.problem_id, s.sample_index) for s in unjudged},
+                                    spec.params, spec.bench)
         if requests:
+            if spec.judge:
+                spec.judge.start()  # an unreachable judge fails before any generation
             options = {**spec.backend_options, **({"dtype": dtype} if dtype else {})}
             generate_and_grade(spec, backend, options, problems, requests, run_dir)
+        if spec.judge:
+            judge_stage.judge_run(spec.judge, spec.bench, problems, spec.params.n, run_dir)
         wanted = {p.id for p in problems}
         samples = [s for s in read_samples(run_dir.samples_path, strict=True)
                    if s.problem_id in wanted and s.sample_index < spec.params.n]
         samples = list({(s.problem_id, s.sample_index): s for s in samples}.values())
-        summary = summarize(samples, bench=spec.bench.name, model=spec.model.name, n=spec.params.n,
-                            equivalent=spec.bench.equivalent if spec.bench.kind != "code" else None,
-                            problem_ids=[p.id for p in problems], max_tokens=spec.params.max_tokens)
+        metrics = partial(summarize, bench=spec.bench.name, model=spec.model.name, n=spec.params.n,
+                          equivalent=spec.bench.equivalent if spec.bench.kind != "code" else None,
+                          max_tokens=spec.params.max_tokens)
+        summary = metrics(samples, problem_ids=[p.id for p in problems])
+        if spec.judge:
+            summary.update(judge_stage.judge_summary(spec.judge, samples, metrics))
         summary.update(spec.bench.extra_summary(summary, samples, problems))
         summary.update(config["bench_provenance"])
         run_dir.write_summary(summary)
     finally:
+        if spec.judge:
+            spec.judge.close()
         run_dir.close()
     return summary, run_dir.path
 
@@ -264,7 +281,7 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
                               c.completion_tokens, c.finish_reason, p.gold if spec.bench.kind != "code" else None,
                               {**v.detail, **({"backend": c.extra} if c.extra else {})})
                        for p, (idx, c), v in zip(shown, result.completions, verdicts, strict=True)]
-            run_dir.append(samples)
+            (partial(judge_stage.append_pending, run_dir) if spec.judge else run_dir.append)(samples)
             tokens += sum(c.completion_tokens for _, c in result.completions)
             bar.update(len(samples))
             bar.set_postfix_str(f"{tokens / max(time.perf_counter() - t0, 1e-9):.1f} tok/s")
@@ -272,6 +289,8 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
         bar.close()
         backend.close()
         spec.bench.close()
+        spent = run_dir.config().get("generation_seconds") or 0.0  # over every resume: the report's time column
+        run_dir.update_config({"generation_seconds": round(spent + time.perf_counter() - t0, 1)})
 
 
 def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
@@ -291,6 +310,7 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
         rows.append(("unparseable answers", str(summary["unparseable"])))
     if summary.get("complete") is False:
         rows.append(("missing samples", f"{summary['missing_samples']} (rerun the same command to finish)"))
+    rows += judge_stage.summary_rows(summary)
     rows += [("mean completion tokens", f"{summary['mean_completion_tokens']:.1f}"),
              ("truncation rate", f"{summary['truncation_rate']:.3f}"),
              ("run directory", str(run_dir))]
