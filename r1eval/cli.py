@@ -280,7 +280,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub)
     add_audit_parser(sub)
     add_judge_parser(sub)
+    _add_loop(sub)
     return parser
+
+
+def _add_loop(sub: argparse._SubParsersAction) -> None:
+    from r1eval import loop
+
+    p = sub.add_parser("loop", help="the R1 loop from one YAML recipe: teacher -> distil/GRPO arms -> eval -> report",
+                       description=loop.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", type=Path, help="the recipe (YAML)")
+    p.add_argument("--dry-run", action="store_true", help="print every command (and which are done) and run nothing")
+
+
+def cmd_loop(args: argparse.Namespace) -> int:
+    from r1eval.loop import run_loop
+
+    return run_loop(args.recipe, dry_run=args.dry_run)
 
 
 def _add_distill(sub: argparse._SubParsersAction) -> None:
@@ -334,7 +350,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo, "grpo": cmd_grpo,
             "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report, "export": cmd_export,
-            "audit": cmd_audit, "judge": cmd_judge}
+            "audit": cmd_audit, "judge": cmd_judge, "loop": cmd_loop}
 
 
 def flag_words(parser: argparse.ArgumentParser, args: argparse.Namespace | None, exc: UsageError) -> str:
