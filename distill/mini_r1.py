@@ -274,11 +274,12 @@ def main(argv: list[str] | None = None) -> int:
                                          cfg.eval_n))
 
     # filter, SFT, GRPO and the evaluations are `r1eval loop`'s stages (one loop, not two); the report is ours
+    from r1eval.cli import build_parser
     from r1eval.loop import plan
 
     recipe = mini_recipe(work, cfg, train_path, test_path)
     (work / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
-    for stage in plan(recipe)[:-1]:
+    for stage in plan(recipe, build_parser())[:-1]:
         stages.run(stage.name, stage.finished,
                    lambda stage=stage: _check(r1eval(stage.argv), f"r1eval {stage.command_line()}"))
     for label in ARMS:

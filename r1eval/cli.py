@@ -296,7 +296,7 @@ def _add_loop(sub: argparse._SubParsersAction) -> None:
 def cmd_loop(args: argparse.Namespace) -> int:
     from r1eval.loop import run_loop
 
-    return run_loop(args.recipe, dry_run=args.dry_run)
+    return run_loop(args.recipe, build_parser(), main, dry_run=args.dry_run)
 
 
 def _add_distill(sub: argparse._SubParsersAction) -> None:

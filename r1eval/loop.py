@@ -32,6 +32,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,20 +110,18 @@ def _check_from_cycles(arms: dict[str, Any], path: Path) -> None:
             at = arms[at].get("from")
 
 
-def _subparser(verb: tuple[str, ...]) -> argparse.ArgumentParser:
-    from r1eval.cli import build_parser
-
-    parser: argparse.ArgumentParser = build_parser()
+def _subparser(parser: argparse.ArgumentParser, verb: tuple[str, ...]) -> argparse.ArgumentParser:
     for word in verb:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         parser = sub.choices[word]
     return parser
 
 
-def stage_flags(verb: tuple[str, ...], options: dict[str, Any] | None, where: str) -> list[str]:
-    """A stage's recipe keys as that command's flags, looked up in its real parser (so a key is exactly an
+def stage_flags(cli: argparse.ArgumentParser, verb: tuple[str, ...], options: dict[str, Any] | None,
+                where: str) -> list[str]:
+    """A stage's recipe keys as that command's flags, looked up in its real parser `cli` (so a key is exactly an
     option of `r1eval VERB --help`). Booleans become switches; a key the command doesn't have is one line."""
-    parser = _subparser(verb)
+    parser = _subparser(cli, verb)
     by_dest: dict[str, list[argparse.Action]] = {}
     for action in parser._actions:
         if action.option_strings:
@@ -167,8 +166,9 @@ def _finished_run(run_dir: Path) -> bool:
 
 
 
-def plan(recipe: dict[str, Any]) -> list[Stage]:
-    """Every command of the loop, in order: per arm its training stages, then the evaluations, then the report."""
+def plan(recipe: dict[str, Any], cli: argparse.ArgumentParser) -> list[Stage]:
+    """Every command of the loop, in order: per arm its training stages, then the evaluations, then the report.
+    `cli` is the `r1eval` argument parser (`r1eval.cli.build_parser()`), which checks each stage's keys."""
     out = Path(recipe["output"])
     problems = str(recipe["problems"])
     student = (recipe.get("student") or {}).get("model")
@@ -197,23 +197,23 @@ def plan(recipe: dict[str, Any]) -> list[Stage]:
                 # teacher traces are an ordinary run of the teacher (what `distill generate` runs), so the
                 # teacher can be any backend `r1eval run` has: a local checkpoint, vLLM or a served model
                 argv = ["run", "--bench", problems, "--output", str(traces),
-                        *stage_flags(("run",), recipe["teacher"], "teacher"),
-                        *stage_flags(("run",), arm.get("generate"), f"{where}.generate")]
+                        *stage_flags(cli, ("run",), recipe["teacher"], "teacher"),
+                        *stage_flags(cli, ("run",), arm.get("generate"), f"{where}.generate")]
                 stages.append(Stage(f"{name}/generate", argv, _finished_run(traces)))
             filtered = arm_dir / "filtered"
             argv = ["distill", "filter", "--input", str(traces), "--output", str(filtered),
-                    *stage_flags(("distill", "filter"), arm.get("filter"), f"{where}.filter")]
+                    *stage_flags(cli, ("distill", "filter"), arm.get("filter"), f"{where}.filter")]
             stages.append(Stage(f"{name}/filter", argv, (filtered / "filter_report.json").is_file()))
             sft = arm_dir / "sft"
             argv = ["distill", "train", "--data", str(filtered), "--output", str(sft),
                     *(["--student", str(model)] if model else []),
-                    *stage_flags(("distill", "train"), arm.get("train"), f"{where}.train")]
+                    *stage_flags(cli, ("distill", "train"), arm.get("train"), f"{where}.train")]
             stages.append(Stage(f"{name}/train", argv, (sft / "result.json").is_file()))
             model = str(sft / "model")
         if "grpo" in arm:
             grpo = arm_dir / "grpo"
             argv = ["grpo", "--data", problems, "--output", str(grpo), *(["--model", str(model)] if model else []),
-                    *stage_flags(("grpo",), arm.get("grpo"), f"{where}.grpo")]
+                    *stage_flags(cli, ("grpo",), arm.get("grpo"), f"{where}.grpo")]
             stages.append(Stage(f"{name}/grpo", argv, (grpo / "result.json").is_file()))
             model = str(grpo / "final")
         final_model[name] = Path(model)
@@ -229,7 +229,7 @@ def plan(recipe: dict[str, Any]) -> list[Stage]:
         for label, model in models:
             run_dir = out / "evals" / f"{label.replace('+', '_plus_')}__{bench_name.replace(':', '_')}"
             argv = ["run", "--bench", str(bench), "--output", str(run_dir), *(["--model", model] if model else []),
-                    *stage_flags(("run",), evaluation, "eval")]
+                    *stage_flags(cli, ("run",), evaluation, "eval")]
             stages.append(Stage(f"eval/{label}/{bench_name}", argv, _finished_run(run_dir)))
             labelled.append((run_dir, label))
     report = dict(recipe.get("report") or {})
@@ -238,17 +238,17 @@ def plan(recipe: dict[str, Any]) -> list[Stage]:
     for run_dir, label in labelled:
         argv += ["--label", f"{run_dir}={label}"]
     report.setdefault("title", f"{recipe.get('name', 'r1eval loop')}: distillation vs RL")
-    argv += stage_flags(("report",), report, "report")
+    argv += stage_flags(cli, ("report",), report, "report")
     stages.append(Stage("report", argv, False))  # cheap; always rewritten from the runs
     return stages
 
 
-def run_loop(recipe_path: Path, *, dry_run: bool = False) -> int:
-    """Run (or print, with `dry_run`) every stage of the recipe; stop at the first failing stage."""
-    from r1eval.cli import main as r1eval
-
+def run_loop(recipe_path: Path, cli: argparse.ArgumentParser, r1eval: Callable[[list[str]], int], *,
+             dry_run: bool = False) -> int:
+    """Run (or print, with `dry_run`) every stage of the recipe through `r1eval(argv)` (the CLI's `main`); stop at
+    the first failing stage."""
     recipe = read_recipe(recipe_path)
-    stages = plan(recipe)
+    stages = plan(recipe, cli)
     out = Path(recipe["output"])
     if dry_run:
         for stage in stages:

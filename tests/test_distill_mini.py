@@ -102,6 +102,7 @@ def test_smoke_run_writes_a_report_with_compute_truncation_and_provenance(tmp_pa
     assert main(["--smoke", "--work", str(work), "--out", str(out), "--allow-dirty"]) == 0
     assert (work / "stages.json").read_text() == stages_before
     # the training and evaluation stages are `r1eval loop`'s: the recipe mini_r1 wrote plans them all as done
+    from r1eval.cli import build_parser
     from r1eval.loop import plan, read_recipe
 
-    assert all(stage.finished for stage in plan(read_recipe(work / "recipe.yaml"))[:-1])
+    assert all(stage.finished for stage in plan(read_recipe(work / "recipe.yaml"), build_parser())[:-1])

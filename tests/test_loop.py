@@ -44,7 +44,7 @@ def write_recipe(tmp_path: Path, url: str = "http://127.0.0.1:9/v1", **extra: st
 
 
 def test_plan_runs_every_arm_then_evaluations_then_the_report(tmp_path):
-    stages = plan(read_recipe(write_recipe(tmp_path)))
+    stages = plan(read_recipe(write_recipe(tmp_path)), build_parser())
     names = [s.name for s in stages]
     assert names == ["distill/generate", "distill/filter", "distill/train", "rl/grpo", "distill+rl/grpo",
                      "eval/base/train", "eval/distilled/train", "eval/rl/train", "eval/distill+rl/train", "report"]
