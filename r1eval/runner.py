@@ -10,12 +10,14 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from r1eval.backends import GenerationRequest, make_backend, resolve_backend
 from r1eval.benches import Bench, LoadOptions
+from r1eval.judge import stage as judge_stage
 from r1eval.lineage import training_source
 from r1eval.metrics import summarize
 from r1eval.models import (
@@ -48,6 +50,7 @@ class RunSpec:
     output: Path | None = None
     progress: bool = True
     wait_lock: bool = False  # a second run of the same directory waits instead of failing
+    judge: judge_stage.JudgeSetup | None = None  # an LLM judge grading or second-guessing (docs/judge.md)
 
 
 def package_versions() -> dict[str, str]:
@@ -130,6 +133,17 @@ def model_identity(model: ModelSpec, backend: str, dtype: str | None) -> dict[st
             "model_generation_config": model_generation_config(model, weights)}
 
 
+def data_source(spec: RunSpec) -> str:
+    """What config.json's "data" names: the --data path, a user JSONL bench's own file (so later stages such as
+    `distill filter` can reload its prompts), "hub" or "bundled"."""
+    if spec.load.data:
+        return str(spec.load.data)
+    user_file = getattr(spec.bench, "path", None)
+    if user_file is not None:
+        return str(Path(user_file).resolve())
+    return "hub" if spec.load.hub else "bundled"
+
+
 def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Problem],
                  resolved: dict[str, Any] | None = None) -> dict[str, Any]:
     """config.json: model and its hash, bench and data hash, sampling, backend, versions, commit. `resolved`
@@ -143,7 +157,7 @@ def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Prob
         "model_sha256": spec.model.sha256(),
         "trained_from": training_source(spec.model.path) if spec.model.source == "dir" else None,
         "tokenizer": spec.model.tokenizer,
-        "data": str(spec.load.data) if spec.load.data else ("hub" if spec.load.hub else "bundled"),
+        "data": data_source(spec),
         "data_options": {k: str(v) for k, v in spec.load.extra.items()},
         "data_sha256": data_sha256(all_problems),
         "num_problems": len(problems),
@@ -152,6 +166,7 @@ def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Prob
         "bench_provenance": spec.bench.provenance(),
         "backend": spec.backend,
         "backend_options": spec.backend_options,
+        **judge_stage.config_fields(spec.judge),
         **(resolved or {}),
         "seeding": "seed per sample = sha256(f'{seed}:{problem_id}:{sample_index}')[:4] & 0x7fffffff",
         "versions": package_versions(),
@@ -213,21 +228,32 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     existing = run_dir.open(config, wait=spec.wait_lock)
     try:
         done = {(s.problem_id, s.sample_index) for s in existing}
-        requests = pending_requests(problems, done, spec.params, spec.bench)
+        unjudged = judge_stage.read_pending(run_dir, done) if spec.judge else []
+        requests = pending_requests(problems, done | {(s.problem_id, s.sample_index) for s in unjudged},
+                                    spec.params, spec.bench)
         if requests:
+            if spec.judge:
+                spec.judge.start()  # an unreachable judge fails before any generation
             options = {**spec.backend_options, **({"dtype": dtype} if dtype else {})}
             generate_and_grade(spec, backend, options, problems, requests, run_dir)
+        if spec.judge:
+            judge_stage.judge_run(spec.judge, spec.bench, problems, spec.params.n, run_dir)
         wanted = {p.id for p in problems}
         samples = [s for s in read_samples(run_dir.samples_path, strict=True)
                    if s.problem_id in wanted and s.sample_index < spec.params.n]
         samples = list({(s.problem_id, s.sample_index): s for s in samples}.values())
-        summary = summarize(samples, bench=spec.bench.name, model=spec.model.name, n=spec.params.n,
-                            equivalent=spec.bench.equivalent if spec.bench.kind != "code" else None,
-                            problem_ids=[p.id for p in problems], max_tokens=spec.params.max_tokens)
+        metrics = partial(summarize, bench=spec.bench.name, model=spec.model.name, n=spec.params.n,
+                          equivalent=spec.bench.equivalent if spec.bench.kind != "code" else None,
+                          max_tokens=spec.params.max_tokens)
+        summary = metrics(samples, problem_ids=[p.id for p in problems])
+        if spec.judge:
+            summary.update(judge_stage.judge_summary(spec.judge, samples, metrics))
         summary.update(spec.bench.extra_summary(summary, samples, problems))
         summary.update(config["bench_provenance"])
         run_dir.write_summary(summary)
     finally:
+        if spec.judge:
+            spec.judge.close()
         run_dir.close()
     return summary, run_dir.path
 
@@ -255,7 +281,7 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
                               c.completion_tokens, c.finish_reason, p.gold if spec.bench.kind != "code" else None,
                               {**v.detail, **({"backend": c.extra} if c.extra else {})})
                        for p, (idx, c), v in zip(shown, result.completions, verdicts, strict=True)]
-            run_dir.append(samples)
+            (partial(judge_stage.append_pending, run_dir) if spec.judge else run_dir.append)(samples)
             tokens += sum(c.completion_tokens for _, c in result.completions)
             bar.update(len(samples))
             bar.set_postfix_str(f"{tokens / max(time.perf_counter() - t0, 1e-9):.1f} tok/s")
@@ -284,6 +310,7 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
         rows.append(("unparseable answers", str(summary["unparseable"])))
     if summary.get("complete") is False:
         rows.append(("missing samples", f"{summary['missing_samples']} (rerun the same command to finish)"))
+    rows += judge_stage.summary_rows(summary)
     rows += [("mean completion tokens", f"{summary['mean_completion_tokens']:.1f}"),
              ("truncation rate", f"{summary['truncation_rate']:.3f}"),
              ("run directory", str(run_dir))]
