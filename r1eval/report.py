@@ -414,6 +414,9 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
                    *([str(r["disagreements"]) if r["disagreements"] is not None else "-"] if audited else [])]
                   for r in rows])
     md.append("")
+    from r1eval.published import report_lines
+
+    md += report_lines([(r.label, r.summary) for r in runs])
     md += ablation_section(runs, comps)
     if comps:
         md += ["## Paired significance", "",
