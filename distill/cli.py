@@ -7,12 +7,18 @@ import json
 import sys
 from pathlib import Path
 
+from r1eval.cli_args import (
+    add_gate_flags,
+    add_launch_flags,
+    add_prompt_options,
+    positive_int,
+    require_data_and_output,
+)
 from r1eval.errors import UsageError
-from rl.gating import add_gate_flags
-from rl.training import add_launch_flags, is_main_process, require_data_and_output
+from r1eval.training import is_main_process
 
 
-def add_distill_parser(sub: argparse._SubParsersAction, positive_int) -> None:
+def add_distill_parser(sub: argparse._SubParsersAction) -> None:
     """Register `r1eval distill` and its three verbs."""
     p = sub.add_parser("distill", help="distillation: teacher traces, rejection sampling, SFT")
     verbs = p.add_subparsers(dest="distill_command", required=True, parser_class=type(p))
@@ -28,8 +34,6 @@ def add_distill_parser(sub: argparse._SubParsersAction, positive_int) -> None:
     g.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     g.add_argument("--limit", type=positive_int, help="only the first N problems")
     g.add_argument("--force-think", action="store_true", help="open every reply with '<think>\\n'")
-    from r1eval.cli import add_prompt_options
-
     add_prompt_options(g)
     g.add_argument("--batch-size", type=positive_int, help="rows per generate call (default: fit memory)")
     g.add_argument("--output", type=Path, required=True, help="run directory to write (resumable)")
@@ -51,13 +55,13 @@ def add_distill_parser(sub: argparse._SubParsersAction, positive_int) -> None:
     t.add_argument("--lora", action="store_true", help="train LoRA adapters (peft) instead of all weights")
     t.add_argument("--output", type=Path, help="output directory (final model in model/); rerunning the same "
                                                "command with it continues the run (required unless --dry-run)")
-    add_launch_flags(t, positive_int)
+    add_launch_flags(t)
     t.add_argument("--epochs", type=float, help="override the preset's num_train_epochs (larger extends a run)")
     t.add_argument("--max-steps", type=int, help="override the preset's max_steps (larger extends a run)")
     t.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
     t.add_argument("--global-batch-size", type=positive_int, help="override sequences per optimizer step")
     t.add_argument("--micro-batch-size", type=positive_int, help="override the most sequences per process per pass")
-    add_gate_flags(t, positive_int, "the student")
+    add_gate_flags(t, "the student")
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
@@ -135,7 +139,7 @@ def _train(args: argparse.Namespace) -> int:
     gate = None
     if args.gate_bench:
         from r1eval.benches import get_bench
-        from rl.gating import GateSettings
+        from r1eval.training import GateSettings
 
         for name in args.gate_bench:
             get_bench(name)  # a bad name fails now, not after the first training steps

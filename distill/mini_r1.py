@@ -315,7 +315,7 @@ def arm_compute(work: Path, cfg: MiniConfig, stages: Stages) -> dict[str, dict[s
     from transformers import AutoTokenizer
 
     from r1eval.records import read_jsonl
-    from rl.training import read_steps
+    from r1eval.training import read_steps
 
     tokenizer = AutoTokenizer.from_pretrained(work / "sft" / "model")
 

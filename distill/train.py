@@ -9,7 +9,7 @@ Presets are thin TRL configs: a `DistillPreset` dataclass whose fields map onto 
 LoRA settings), with documented defaults. The batch is a global number of sequences per optimizer step;
 the per-process batch and gradient accumulation follow from the number of processes (`plan`).
 
-Output directory (`--output DIR`, shared layout with `r1eval grpo`, see `rl.training`): config.json
+Output directory (`--output DIR`, shared layout with `r1eval grpo`, see `r1eval.training`): config.json
 (settings, provenance, resumes), steps.jsonl (one row per logged step), checkpoints/, model/ (the final
 full model, LoRA merged), result.json (steps, loss, wall time), gate/ when gating. Rerunning the same
 command continues from the last checkpoint; a larger --max-steps or --epochs extends the run.
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from r1eval.errors import UsageError
-from rl.training import (
+from r1eval.training import (
     CHECKPOINTS_DIR,
     STEPS_FILE,
     init_distributed,
@@ -155,7 +155,7 @@ def train_student(student: str | None, data: Path, output: Path, *, preset: str 
                   num_processes: int | None = None) -> Path:
     """SFT `student` (HF dir, .gguf, hub id; default the embedded SmolLM2-135M) on the chat dataset in `data`,
     or continue the run in `output` (same settings; a larger max_steps/num_train_epochs extends it).
-    Writes the layout in the module docstring; returns `output/model`. `gate` (an `rl.gating.GateSettings`)
+    Writes the layout in the module docstring; returns `output/model`. `gate` (an `r1eval.training.GateSettings`)
     evaluates the student through the harness every `gate.every` steps, as GRPO does, keeping the best in
     `output/gate/best`. `max_minutes` stops with a checkpoint after that much training time."""
     from distill.filter import load_chat_dataset
@@ -202,7 +202,7 @@ def _fit(model: Any, tokenizer: Any, dataset: Any, cfg: DistillPreset, output: P
     if max_minutes:
         callbacks.append(make_time_budget_callback(max_minutes))
     if gate is not None:
-        from rl.gating import make_gate_callback
+        from r1eval.training import make_gate_callback
 
         callbacks.append(make_gate_callback(gate, tokenizer, output / "gate", student))
     args = sft_config(cfg, output / CHECKPOINTS_DIR, lora, num_processes)

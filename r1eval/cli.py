@@ -9,6 +9,13 @@ from pathlib import Path
 from typing import NoReturn
 
 from r1eval.audit import add_audit_parser, cmd_audit
+from r1eval.cli_args import (
+    add_gate_flags,
+    add_launch_flags,
+    add_prompt_options,
+    positive_int,
+    require_data_and_output,
+)
 from r1eval.errors import UsageError
 from r1eval.shard import add_merge_parser, cmd_merge
 
@@ -18,16 +25,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see --help)")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _add_code_bench_options(p: argparse.ArgumentParser) -> None:
@@ -68,13 +65,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, help="local data for the bench instead of the bundled/hub copy: a file "
                    "(JSONL, CSV, parquet), a save_to_disk directory, parquet files or a hub cache snapshot")
     p.add_argument("--hub", action="store_true", help="load the bench from the Hugging Face hub")
-    p.add_argument("-n", type=_positive_int, help="samples per problem (default: the bench's, 64 for AIME)")
+    p.add_argument("-n", type=positive_int, help="samples per problem (default: the bench's, 64 for AIME)")
     p.add_argument("--temperature", type=float, default=0.6, help="sampling temperature (default 0.6)")
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling (default 0.95)")
     _add_sampling_filters(p)
-    p.add_argument("--max-tokens", type=_positive_int, help="max new tokens (default 32768)")
+    p.add_argument("--max-tokens", type=positive_int, help="max new tokens (default 32768)")
     p.add_argument("--seed", type=int, default=0, help="base seed; each sample's seed derives from it")
-    p.add_argument("--limit", type=_positive_int, help="only the first N problems")
+    p.add_argument("--limit", type=positive_int, help="only the first N problems")
     p.add_argument("--force-think", action="store_true", help="open every reply with '<think>\\n'")
     add_prompt_options(p)
     p.add_argument("--output", type=Path, help="run directory (default runs/<bench>__<model>__<hash>)")
@@ -84,7 +81,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    "or 'slurm' (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT); `r1eval merge` joins the shards")
     p.add_argument("--backend", default="auto", choices=["auto", "transformers", "vllm", "openai"],
                    help="auto (vllm with a GPU, else transformers) | transformers | vllm | openai (a server)")
-    p.add_argument("--batch-size", type=_positive_int, help="rows per generate call (default: fit memory)")
+    p.add_argument("--batch-size", type=positive_int, help="rows per generate call (default: fit memory)")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_code_bench_options(p)
@@ -103,36 +100,17 @@ def _add_sampling_filters(p: argparse.ArgumentParser) -> None:
     g.add_argument("--frequency-penalty", type=float, default=0.0, help="OpenAI frequency penalty (default 0 = off)")
 
 
-def json_object(text: str) -> dict:
-    """argparse type: a JSON object (e.g. --chat-template-kwargs '{"enable_thinking": true}')."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at character {exc.pos}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"enable_thinking\": true}}', got {text!r}")
-    return value
-
-
-def add_prompt_options(p: argparse.ArgumentParser) -> None:
-    """--system-prompt and --chat-template-kwargs (shared by `run` and `distill generate`)."""
-    p.add_argument("--system-prompt", help="a system turn before every prompt (default: none of ours)")
-    p.add_argument("--chat-template-kwargs", type=json_object, metavar="JSON",
-                   help='extra chat-template variables, e.g. \'{"enable_thinking": true}\' (local backends render '
-                        "them; vLLM servers get them as chat_template_kwargs)")
-
-
 def _add_server_backend_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("vllm backend")
-    g.add_argument("--tensor-parallel-size", type=_positive_int, help="GPUs per model replica (default 1)")
-    g.add_argument("--data-parallel-size", type=_positive_int, help="model replicas, vLLM data parallel (default 1)")
-    g.add_argument("--max-model-len", type=_positive_int, help="context length (default: the model's)")
+    g.add_argument("--tensor-parallel-size", type=positive_int, help="GPUs per model replica (default 1)")
+    g.add_argument("--data-parallel-size", type=positive_int, help="model replicas, vLLM data parallel (default 1)")
+    g.add_argument("--max-model-len", type=positive_int, help="context length (default: the model's)")
     g.add_argument("--gpu-memory-utilization", type=float,
                    help="fraction of GPU memory for vLLM (default 0.9; on CPU the fraction of RAM, default 0.1)")
     g = p.add_argument_group("openai backend (--model is the served model name)")
     g.add_argument("--base-url", help="server URL, e.g. http://127.0.0.1:8000/v1")
     g.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
-    g.add_argument("--concurrency", type=_positive_int, help="requests in flight (default 64)")
+    g.add_argument("--concurrency", type=positive_int, help="requests in flight (default 64)")
     g.add_argument("--request-timeout", type=float, help="seconds per request before retrying (default 3600)")
     g.add_argument("--standard-params-only", action="store_true", default=None,
                    help="send only OpenAI-standard sampling fields, for servers that reject top_k/min_p/"
@@ -224,7 +202,7 @@ def _add_elo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--distribution", type=Path,
                    help="contestant ratings (JSON list, JSONL rating[/count] rows, or one per line): adds the percentile")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--bootstrap", type=_positive_int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--bootstrap", type=positive_int, default=2000, help="bootstrap resamples (default 2000)")
 
 
 def cmd_elo(args: argparse.Namespace) -> int:
@@ -262,36 +240,32 @@ def _add_grpo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, help="override the preset's optimizer steps (larger extends a run)")
     p.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
     p.add_argument("--beta", type=float, help="override the preset's KL coefficient")
-    p.add_argument("--num-generations", type=_positive_int, help="override G, samples per prompt")
-    p.add_argument("--prompts-per-step", type=_positive_int, help="override prompts per optimizer step")
-    p.add_argument("--micro-batch-size", type=_positive_int,
+    p.add_argument("--num-generations", type=positive_int, help="override G, samples per prompt")
+    p.add_argument("--prompts-per-step", type=positive_int, help="override prompts per optimizer step")
+    p.add_argument("--micro-batch-size", type=positive_int,
                    help="override the most completions per process per forward/backward")
     p.add_argument("--rollouts-per-generation", type=int,
                    help="override completions sampled per generation round (0: one round per optimizer step)")
-    p.add_argument("--max-completion-length", type=_positive_int, help="override max tokens per completion")
+    p.add_argument("--max-completion-length", type=positive_int, help="override max tokens per completion")
     p.add_argument("--template", choices=["r1-zero", "chat"], help="override the preset's prompt template")
-    p.add_argument("--limit", type=_positive_int, help="train on the first N problems only")
+    p.add_argument("--limit", type=positive_int, help="train on the first N problems only")
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    p.add_argument("--lora-r", type=_positive_int, help="train a LoRA adapter of this rank (peft) instead of all weights")
-    p.add_argument("--lora-alpha", type=_positive_int, help="LoRA alpha (default 2 * rank)")
+    p.add_argument("--lora-r", type=positive_int, help="train a LoRA adapter of this rank (peft) instead of all weights")
+    p.add_argument("--lora-alpha", type=positive_int, help="LoRA alpha (default 2 * rank)")
     p.add_argument("--vllm", dest="use_vllm", action="store_true", default=None,
                    help="generate with vLLM (default: when vLLM and a GPU are present)")
     p.add_argument("--no-vllm", dest="use_vllm", action="store_false", help="generate with transformers")
-    from rl.gating import add_gate_flags
-    from rl.training import add_launch_flags
-
-    add_launch_flags(p, _positive_int)
-    add_gate_flags(p, _positive_int, "the policy")
+    add_launch_flags(p)
+    add_gate_flags(p, "the policy")
 
 
 def cmd_grpo(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from r1eval.models import resolve_model
-    from rl.gating import GateSettings
+    from r1eval.training import GateSettings, is_main_process
     from rl.presets import get_preset
     from rl.train import GRPORun, grpo_dry_run, train_grpo
-    from rl.training import is_main_process, require_data_and_output
 
     preset = get_preset(args.preset).with_overrides(
         max_steps=args.max_steps, learning_rate=args.learning_rate, beta=args.beta,
@@ -328,15 +302,26 @@ def _add_gate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metric", default="pass@1", help="pass@1 (default), pass@k or cons@n")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--mode", default="non-inferior", choices=["non-inferior", "better"],
-                   help="non-inferior: accept unless worse by more than --margin; better: accept if significantly better")
+                   help="non-inferior: accept only when the test shows the candidate is less than --margin worse "
+                        "(H0: candidate - baseline <= -margin rejected at --alpha); better: accept only when it shows "
+                        "the candidate is better (H0: candidate - baseline <= 0 rejected at --alpha). Paired sign-flip "
+                        "permutation test over shared problems: m problems cannot give p below 1/2^m, so fewer than "
+                        "5 problems at alpha 0.05 is refused (exit 2)")
     p.add_argument("--margin", type=float, help="non-inferiority margin in metric units (default 0.05; 0 for better)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap/permutation draws")
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from rl.gating import cmd_gate as run_gate
+    """Print the comparison; exit 0 accept, 1 reject (bad input raises UsageError -> 2)."""
+    from r1eval.gate import compare_runs
 
-    return run_gate(args)
+    result = compare_runs(args.baseline, args.candidate, metric=args.metric, alpha=args.alpha, mode=args.mode,
+                          margin=args.margin, seed=args.seed)
+    if result.unattainable:
+        raise UsageError(result.unattainable)
+    print(result.format())
+    sys.stdout.flush()
+    return 0 if result.accept else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -360,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_distill(sub: argparse._SubParsersAction) -> None:
     from distill.cli import add_distill_parser
 
-    add_distill_parser(sub, _positive_int)
+    add_distill_parser(sub)
 
 
 def cmd_distill(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 
 from r1eval.backends import GenerationRequest, make_backend, resolve_backend
 from r1eval.benches import Bench, LoadOptions
+from r1eval.lineage import training_source
 from r1eval.metrics import summarize
 from r1eval.models import (
     ModelSpec,
@@ -144,6 +145,7 @@ def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Prob
         "model_path": spec.model.path,
         "model_file": spec.model.gguf_file,
         "model_sha256": spec.model.sha256(),
+        "trained_from": training_source(spec.model.path) if spec.model.source == "dir" else None,
         "tokenizer": spec.model.tokenizer,
         "data": str(spec.load.data) if spec.load.data else ("hub" if spec.load.hub else "bundled"),
         "data_options": {k: str(v) for k, v in spec.load.extra.items()},
@@ -293,6 +295,8 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
         bar.close()
         backend.close()
         spec.bench.close()
+        spent = run_dir.config().get("generation_seconds") or 0.0  # over every resume: the report's time column
+        run_dir.update_config({"generation_seconds": round(spent + time.perf_counter() - t0, 1)})
 
 
 def format_summary(summary: dict[str, Any], run_dir: Path) -> str:

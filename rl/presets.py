@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from r1eval.errors import UsageError
-from rl.training import split_batch, trl_config
+from r1eval.training import split_batch, trl_config
 
 
 @dataclass(frozen=True)

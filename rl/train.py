@@ -4,12 +4,12 @@ harness gating, LoRA with R1's reference resets, resume, and any number of proce
 Run directory layout (`--output DIR`):
     config.json        kind, settings (what a resume must match), batch plan, model (+sha256), data (+sha256),
                        versions, git commit, command, and one `resumes` entry per continuation
-    steps.jsonl        one line per optimizer step (rl.training): rewards by component, KL, clip fraction,
+    steps.jsonl        one line per optimizer step (r1eval.training): rewards by component, KL, clip fraction,
                        lengths, times
     checkpoints/       TRL checkpoints: every preset.save_steps, after each gate evaluation, at the end, and
                        when the time budget or the gate stops training
     final/             the trained policy (HF directory, LoRA merged)
-    gate/              harness evaluations of the policy during training (see rl.gating), best/ = best one
+    gate/              harness evaluations of the policy during training (see r1eval.training.make_gate_callback), best/ = best one
     tensorboard/       TensorBoard events, when tensorboard is installed
 
 Rerunning the same command with the same --output continues from the last checkpoint (optimizer,
@@ -31,10 +31,7 @@ from typing import Any
 from r1eval.errors import UsageError
 from r1eval.models import ModelSpec, model_cache_dir
 from r1eval.records import read_jsonl
-from rl.presets import BatchPlan, GRPOPreset
-from rl.rewards import REWARDS
-from rl.templates import apply_template, opens_think, problem_statement
-from rl.training import (
+from r1eval.training import (
     CHECKPOINTS_DIR,
     STEPS_FILE,
     init_distributed,
@@ -45,6 +42,9 @@ from rl.training import (
     open_training_dir,
     train_and_save,
 )
+from rl.presets import BatchPlan, GRPOPreset
+from rl.rewards import REWARDS
+from rl.templates import apply_template, opens_think, problem_statement
 
 # TRL metric name -> steps.jsonl field (rewards/<func>/mean are added per reward function)
 STEP_FIELDS = {
@@ -249,7 +249,7 @@ class GRPORun:
     limit: int | None = None
     lora_r: int | None = None  # LoRA rank; None = full fine-tuning
     lora_alpha: int | None = None
-    gate: Any = None  # rl.gating.GateSettings
+    gate: Any = None  # r1eval.training.GateSettings
     max_minutes: float | None = None  # stop after this much training wall time (a rerun continues)
     num_processes: int | None = None  # the launch must have this many processes (None: whatever it has)
     custom_rewards: dict[str, tuple[Any, float]] = field(default_factory=dict)  # Python API: name -> (func, weight)
@@ -354,7 +354,7 @@ def build_trainer(run: GRPORun) -> tuple[Any, Any, Path | None]:
     if run.max_minutes:
         callbacks.append(make_time_budget_callback(run.max_minutes))
     if run.gate is not None:
-        from rl.gating import make_gate_callback
+        from r1eval.training import make_gate_callback
 
         callbacks.append(make_gate_callback(run.gate, tokenizer, run.output / "gate", run.model.name))
     reward_funcs = [REWARDS[name] for name in run.preset.rewards] + [f for f, _ in run.custom_rewards.values()]
