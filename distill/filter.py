@@ -35,11 +35,11 @@ from r1eval.grading.language import (
     mixed_language,
     script_word_counts,
 )
+from r1eval.reasoning import single_block
 from r1eval.records import Messages, Problem, json_text, read_jsonl, sample_seed
 
 REASONS = ("format", "incorrect", "truncated", "language", "mixed_language", "repetition", "too_short",
            "too_long", "code_block", "duplicate", "per_prompt_cap")
-_THINK = re.compile(r"^\s*<think>(?P<reasoning>.*?)</think>(?P<summary>.*)$", re.DOTALL)
 _FENCE = re.compile(r"```[^\n]*\n(?P<body>.*?)(?:```|\Z)", re.DOTALL)
 _WORDS = re.compile(r"\w+", re.UNICODE)
 
@@ -91,10 +91,8 @@ class Trace:
 
 def split_think(completion: str) -> tuple[str, str] | None:
     """(reasoning, summary) of a `<think>...</think>summary` reply, or None if it isn't one."""
-    m = _THINK.match(completion)
-    if m is None or "<think>" in m["reasoning"] or "</think>" in m["summary"] or "<think>" in m["summary"]:
-        return None
-    return m["reasoning"].strip(), m["summary"].strip()
+    block = single_block(completion)
+    return (block[0].strip(), block[1].strip()) if block else None
 
 
 def repeated_ngram_ratio(text: str, n: int = 4) -> float:

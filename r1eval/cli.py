@@ -16,7 +16,8 @@ from r1eval.cli_args import (
     positive_int,
     require_data_and_output,
 )
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
+from r1eval.judge.cli import add_judge_flags, add_judge_parser, cmd_judge, judge_setup
 from r1eval.shard import add_merge_parser, cmd_merge
 
 
@@ -86,6 +87,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_code_bench_options(p)
     _add_server_backend_flags(p)
+    add_judge_flags(p, run=True)
 
 
 def _add_sampling_filters(p: argparse.ArgumentParser) -> None:
@@ -133,6 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from r1eval.shard import parse_shard
 
     bench = get_bench(args.bench, args.lm_eval_include)
+    bench, judge = judge_setup(args, bench)
     _check_data(args.data)
     _allow_unsafe_code(args)
     params = SamplingParams(n=args.n or bench.default_n, temperature=args.temperature, top_p=args.top_p,
@@ -149,7 +152,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = RunSpec(bench=bench, model=model, params=params, backend=args.backend,
                    backend_options=_backend_options(args),
                    load=LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)), limit=args.limit,
-                   output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock,
+                   output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock, judge=judge,
                    shard=parse_shard(args.shard) if args.shard else None)
     try:
         summary, run_dir = run_eval(spec)
@@ -339,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub)
     add_audit_parser(sub)
     add_merge_parser(sub)
+    add_judge_parser(sub)
     return parser
 
 
@@ -393,16 +397,36 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo, "grpo": cmd_grpo,
             "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report, "export": cmd_export,
-            "audit": cmd_audit, "merge": cmd_merge}
+            "audit": cmd_audit, "judge": cmd_judge, "merge": cmd_merge}
+
+
+def flag_words(parser: argparse.ArgumentParser, args: argparse.Namespace | None, exc: UsageError) -> str:
+    """The error as the user's command line says it: a ConfigError's field becomes the flag that sets it in
+    the chosen (sub)command (`top_p` -> `--top-p`); a field no flag sets keeps its name."""
+    if not isinstance(exc, ConfigError) or args is None:
+        return str(exc)
+    options: dict[str, str] = {}
+    chain = [parser]
+    while chain:
+        current = chain.pop()
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = getattr(args, action.dest, None)
+                if chosen in action.choices:
+                    chain.append(action.choices[chosen])
+            elif action.option_strings:
+                options.setdefault(action.dest, max(action.option_strings, key=len))
+    return f"{options.get(exc.field, exc.field)} {exc.message}"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print one line on stderr and exit 2."""
+    parser, args = build_parser(), None
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"r1eval: error: {exc}", file=sys.stderr)
+        print(f"r1eval: error: {flag_words(parser, args, exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

