@@ -134,6 +134,10 @@ def stage_flags(cli: argparse.ArgumentParser, verb: tuple[str, ...], options: di
             known = ", ".join(sorted(d for d in by_dest if d != "help"))
             raise UsageError(f"recipe {where}: unknown key '{key}' for `r1eval {' '.join(verb)}`; its keys: {known}")
         if isinstance(value, bool):
+            both = next((a for a in actions if isinstance(a, argparse.BooleanOptionalAction)), None)
+            if both is not None:  # --x / --no-x (options generated from dataclass fields)
+                argv.append([o for o in both.option_strings if o.startswith("--no-") != value][-1])
+                continue
             switch = next((a for a in actions if a.nargs == 0 and a.const is value), None)
             if switch is None:
                 raise UsageError(f"recipe {where}.{key}: `r1eval {' '.join(verb)}` has no switch for {value}")
@@ -144,7 +148,7 @@ def stage_flags(cli: argparse.ArgumentParser, verb: tuple[str, ...], options: di
         action = next((a for a in actions if a.nargs != 0), None)
         if action is None:
             raise UsageError(f"recipe {where}.{key}: a switch takes true or false, not {value!r}")
-        values = value if isinstance(value, list) and action.action == "append" else [value]
+        values = value if isinstance(value, list) and isinstance(action, argparse._AppendAction) else [value]
         for v in values:
             text = json.dumps(v) if isinstance(v, dict | list) else str(v)
             argv += [action.option_strings[-1], text]
