@@ -140,7 +140,7 @@ def test_programs_that_end_before_their_tests_fail() -> None:
                "        return 0;\n    }\n```"),
         ("js", "```javascript\nfunction add(x, y){\n  process.exit(0);\n}\n```"),
         ("php", "```php\nfunction add($x, $y) {\n    exit(0);\n}\n```"),
-        ("sh", "```bash\nadd() {\n    exit 0\n}\n```"),
+        ("sh", "```bash\nexit 0\nadd() {\n    echo 0\n}\n```"),
     ]
     verdicts = bench.grade([(problems[f"{lang}/{ADD}"], reply) for lang, reply in cheats])
     for (lang, _), verdict in zip(cheats, verdicts, strict=True):
