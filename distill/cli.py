@@ -15,6 +15,8 @@ from r1eval.cli_args import (
     require_data_and_output,
 )
 from r1eval.errors import UsageError
+from r1eval.judge.cli import add_judge_flags, judge_spec
+from r1eval.judge.graders import judge_undecided_traces
 from r1eval.training import is_main_process
 
 
@@ -46,6 +48,7 @@ def add_distill_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--config", type=Path, help="JSON object of FilterConfig thresholds to override")
     f.add_argument("--max-per-prompt", type=positive_int, help="m: kept traces per problem (default 4)")
     f.add_argument("--language", help="target language of the reasoning (default en)")
+    add_judge_flags(f)
 
     t = verbs.add_parser("train", help="SFT a student on filtered traces (TRL SFTTrainer)")
     t.add_argument("--student", help="student model: HF dir, .gguf or hub id (default: embedded SmolLM2-135M)")
@@ -112,11 +115,14 @@ def _filter(args: argparse.Namespace) -> int:
     if args.language:
         cfg = replace(cfg, language=args.language)
     cfg.validate()
+    judge = judge_spec(args, "answer-match")
     traces, bench = load_traces(args.input)
     if bench is not None and bench.kind == "code":
         cfg = replace(cfg, allow_code=True)
-    kept, rejected = filter_traces(traces, cfg, bench)
-    report = write_filter_output(args.output, kept, rejected, cfg)
+    judged: dict = {}
+    decide = (lambda ts: judged.update(judge_undecided_traces(ts, judge, args.output))) if judge else None
+    kept, rejected = filter_traces(traces, cfg, bench, decide)
+    report = write_filter_output(args.output, kept, rejected, cfg, judged)
     reasons = ", ".join(f"{k} {v}" for k, v in report["rejected_by_reason"].items()) or "none"
     print(f"kept {report['kept']}/{report['total']} traces ({report['problems_with_kept']}/{report['problems']} "
           f"problems); rejected by reason: {reasons}")
