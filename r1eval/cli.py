@@ -10,13 +10,10 @@ from typing import NoReturn
 
 from r1eval.audit import add_audit_parser, cmd_audit
 from r1eval.cli_args import (
-    add_gate_flags,
-    add_launch_flags,
     add_prompt_options,
     positive_int,
-    require_data_and_output,
 )
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.judge.cli import add_judge_flags, add_judge_parser, cmd_judge, judge_setup
 
 
@@ -28,6 +25,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_code_bench_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--language", help="codeforces, livecodebench: the language stdin/stdout answers are asked in, "
+                   "python (default) or cpp; when grading, each answer's fenced block tag decides (```cpp, ```python)")
     p.add_argument("--lcb-version", help="LiveCodeBench release on the hub: release_vN, vN or vA_vB (default release_v5)")
     p.add_argument("--since", help="LiveCodeBench: only problems with contest_date on/after this day (YYYY-MM-DD)")
     p.add_argument("--until", help="LiveCodeBench: only problems with contest_date on/before this day (YYYY-MM-DD)")
@@ -49,7 +48,7 @@ def _allow_unsafe_code(args: argparse.Namespace) -> None:
 
 def _bench_extra(args: argparse.Namespace) -> dict:
     """Bench-specific options for LoadOptions.extra (only those given)."""
-    return {k: getattr(args, k) for k in ("lcb_version", "since", "until", "revision") if getattr(args, k, None)}
+    return {k: getattr(args, k) for k in ("lcb_version", "since", "until", "revision", "language") if getattr(args, k, None)}
 
 
 def _check_data(path: Path | None) -> None:
@@ -226,71 +225,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _add_grpo(sub: argparse._SubParsersAction) -> None:
-    from rl.presets import presets_help
+    from rl.cli import add_grpo_parser
 
-    p = sub.add_parser("grpo", help="GRPO training with R1's rule rewards (TRL GRPOTrainer)",
-                       epilog=presets_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="HF model directory, .gguf file or hub id (default: embedded SmolLM2-135M)")
-    p.add_argument("--data", help="math bench name or a JSONL of problem/answer rows (required unless --dry-run)")
-    p.add_argument("--preset", default="tiny-cpu", help="r1-zero | r1-stage1 | tiny-cpu (default tiny-cpu)")
-    p.add_argument("--output", type=Path, help="run directory (steps.jsonl, final/, gate/); rerunning the same "
-                                               "command with it continues the run (required unless --dry-run)")
-    p.add_argument("--max-steps", type=int, help="override the preset's optimizer steps (larger extends a run)")
-    p.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
-    p.add_argument("--beta", type=float, help="override the preset's KL coefficient")
-    p.add_argument("--num-generations", type=positive_int, help="override G, samples per prompt")
-    p.add_argument("--prompts-per-step", type=positive_int, help="override prompts per optimizer step")
-    p.add_argument("--micro-batch-size", type=positive_int,
-                   help="override the most completions per process per forward/backward")
-    p.add_argument("--rollouts-per-generation", type=int,
-                   help="override completions sampled per generation round (0: one round per optimizer step)")
-    p.add_argument("--max-completion-length", type=positive_int, help="override max tokens per completion")
-    p.add_argument("--template", choices=["r1-zero", "chat"], help="override the preset's prompt template")
-    p.add_argument("--limit", type=positive_int, help="train on the first N problems only")
-    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    p.add_argument("--lora-r", type=positive_int, help="train a LoRA adapter of this rank (peft) instead of all weights")
-    p.add_argument("--lora-alpha", type=positive_int, help="LoRA alpha (default 2 * rank)")
-    p.add_argument("--vllm", dest="use_vllm", action="store_true", default=None,
-                   help="generate with vLLM (default: when vLLM and a GPU are present)")
-    p.add_argument("--no-vllm", dest="use_vllm", action="store_false", help="generate with transformers")
-    add_launch_flags(p)
-    add_gate_flags(p, "the policy")
+    add_grpo_parser(sub)
 
 
 def cmd_grpo(args: argparse.Namespace) -> int:
-    from dataclasses import replace
+    from rl.cli import cmd_grpo as run_grpo
 
-    from r1eval.models import resolve_model
-    from r1eval.training import GateSettings, is_main_process
-    from rl.presets import get_preset
-    from rl.train import GRPORun, grpo_dry_run, train_grpo
-
-    preset = get_preset(args.preset).with_overrides(
-        max_steps=args.max_steps, learning_rate=args.learning_rate, beta=args.beta,
-        num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
-        micro_batch_size=args.micro_batch_size, max_completion_length=args.max_completion_length,
-        template=args.template, use_vllm=args.use_vllm)
-    if args.rollouts_per_generation is not None:
-        if args.rollouts_per_generation < 0:
-            raise UsageError(f"--rollouts-per-generation must be >= 0 (got {args.rollouts_per_generation})")
-        preset = replace(preset, rollouts_per_generation=args.rollouts_per_generation or None)
-    preset.validate()
-    require_data_and_output(args, "r1eval grpo")
-    gate = (GateSettings(benches=args.gate_bench, every=args.gate_every, n=args.gate_n, limit=args.gate_limit,
-                         max_tokens=args.gate_max_tokens, stop_on_regression=args.stop_on_regression)
-            if args.gate_bench else None)
-    run = GRPORun(model=resolve_model(args.model), data=args.data or "", preset=preset, output=args.output,
-                  seed=args.seed, limit=args.limit, lora_r=args.lora_r, lora_alpha=args.lora_alpha, gate=gate,
-                  max_minutes=args.max_minutes, num_processes=args.num_processes)
-    if args.dry_run:
-        plan = grpo_dry_run(run)
-        if is_main_process():
-            print(json.dumps(plan, indent=2, default=str))
-        return 0
-    final = train_grpo(run)
-    if is_main_process():
-        print(f"trained policy in {final}; per-step log in {args.output / 'steps.jsonl'}")
-    return 0
+    return run_grpo(args)
 
 
 def _add_gate(sub: argparse._SubParsersAction) -> None:
@@ -337,7 +280,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub)
     add_audit_parser(sub)
     add_judge_parser(sub)
+    _add_loop(sub)
     return parser
+
+
+def _add_loop(sub: argparse._SubParsersAction) -> None:
+    from r1eval import loop
+
+    p = sub.add_parser("loop", help="the R1 loop from one YAML recipe: teacher -> distil/GRPO arms -> eval -> report",
+                       description=loop.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", type=Path, help="the recipe (YAML)")
+    p.add_argument("--dry-run", action="store_true", help="print every command (and which are done) and run nothing")
+
+
+def cmd_loop(args: argparse.Namespace) -> int:
+    from r1eval.loop import run_loop
+
+    return run_loop(args.recipe, build_parser(), main, dry_run=args.dry_run)
 
 
 def _add_distill(sub: argparse._SubParsersAction) -> None:
@@ -391,16 +350,36 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo, "grpo": cmd_grpo,
             "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report, "export": cmd_export,
-            "audit": cmd_audit, "judge": cmd_judge}
+            "audit": cmd_audit, "judge": cmd_judge, "loop": cmd_loop}
+
+
+def flag_words(parser: argparse.ArgumentParser, args: argparse.Namespace | None, exc: UsageError) -> str:
+    """The error as the user's command line says it: a ConfigError's field becomes the flag that sets it in
+    the chosen (sub)command (`top_p` -> `--top-p`); a field no flag sets keeps its name."""
+    if not isinstance(exc, ConfigError) or args is None:
+        return str(exc)
+    options: dict[str, str] = {}
+    chain = [parser]
+    while chain:
+        current = chain.pop()
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = getattr(args, action.dest, None)
+                if chosen in action.choices:
+                    chain.append(action.choices[chosen])
+            elif action.option_strings:
+                options.setdefault(action.dest, max(action.option_strings, key=len))
+    return f"{options.get(exc.field, exc.field)} {exc.message}"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print one line on stderr and exit 2."""
+    parser, args = build_parser(), None
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"r1eval: error: {exc}", file=sys.stderr)
+        print(f"r1eval: error: {flag_words(parser, args, exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

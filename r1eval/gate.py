@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from r1eval.compare import comparability_warnings
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.metrics import PairedComparison, paired_test, pass_at_k
 from r1eval.rundir import RunDir, read_samples
 
@@ -114,12 +114,12 @@ def compare_runs(baseline: str | Path, candidate: str | Path, *, metric: str = "
                  mode: str = "non-inferior", margin: float | None = None, seed: int = 0) -> GateResult:
     """Paired test of two runs of the same bench on their shared problems (see module docstring)."""
     if mode not in MODES:
-        raise UsageError(f"--mode must be one of {', '.join(MODES)} (got {mode!r})")
+        raise ConfigError("mode", f"must be one of {', '.join(MODES)} (got {mode!r})")
     if not 0 < alpha < 1:
-        raise UsageError(f"--alpha must be in (0, 1) (got {alpha})")
+        raise ConfigError("alpha", f"must be in (0, 1) (got {alpha})")
     margin = (DEFAULT_MARGIN if mode == "non-inferior" else 0.0) if margin is None else margin
     if margin < 0:
-        raise UsageError(f"--margin must be >= 0 (got {margin})")
+        raise ConfigError("margin", f"must be >= 0 (got {margin})")
     base_cfg, base = per_problem_values(baseline, metric)
     cand_cfg, cand = per_problem_values(candidate, metric)
     if base_cfg.get("bench") != cand_cfg.get("bench"):

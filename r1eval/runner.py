@@ -133,6 +133,17 @@ def model_identity(model: ModelSpec, backend: str, dtype: str | None) -> dict[st
             "model_generation_config": model_generation_config(model, weights)}
 
 
+def data_source(spec: RunSpec) -> str:
+    """What config.json's "data" names: the --data path, a user JSONL bench's own file (so later stages such as
+    `distill filter` can reload its prompts), "hub" or "bundled"."""
+    if spec.load.data:
+        return str(spec.load.data)
+    user_file = getattr(spec.bench, "path", None)
+    if user_file is not None:
+        return str(Path(user_file).resolve())
+    return "hub" if spec.load.hub else "bundled"
+
+
 def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Problem],
                  resolved: dict[str, Any] | None = None) -> dict[str, Any]:
     """config.json: model and its hash, bench and data hash, sampling, backend, versions, commit. `resolved`
@@ -146,7 +157,7 @@ def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Prob
         "model_sha256": spec.model.sha256(),
         "trained_from": training_source(spec.model.path) if spec.model.source == "dir" else None,
         "tokenizer": spec.model.tokenizer,
-        "data": str(spec.load.data) if spec.load.data else ("hub" if spec.load.hub else "bundled"),
+        "data": data_source(spec),
         "data_options": {k: str(v) for k, v in spec.load.extra.items()},
         "data_sha256": data_sha256(all_problems),
         "num_problems": len(problems),
