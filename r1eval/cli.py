@@ -15,6 +15,7 @@ from r1eval.cli_args import (
 )
 from r1eval.errors import ConfigError, UsageError
 from r1eval.judge.cli import add_judge_flags, add_judge_parser, cmd_judge, judge_setup
+from r1eval.shard import add_merge_parser, cmd_merge
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,6 +77,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", type=Path, help="run directory (default runs/<bench>__<model>__<hash>)")
     p.add_argument("--wait-lock", action="store_true",
                    help="if another run is writing the same directory, wait for it instead of exiting")
+    p.add_argument("--shard", metavar="I/N", help="evaluate shard I (0..N-1) of N of the (problem, sample) pairs, "
+                   "or 'slurm' (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT); `r1eval merge` joins the shards")
     p.add_argument("--backend", default="auto", choices=["auto", "transformers", "vllm", "openai"],
                    help="auto (vllm with a GPU, else transformers) | transformers | vllm | openai (a server)")
     p.add_argument("--batch-size", type=positive_int, help="rows per generate call (default: fit memory)")
@@ -128,6 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from r1eval.models import resolve_model, served_model
     from r1eval.records import SamplingParams
     from r1eval.runner import RunSpec, format_summary, run_eval
+    from r1eval.shard import parse_shard
 
     bench = get_bench(args.bench, args.lm_eval_include)
     bench, judge = judge_setup(args, bench)
@@ -147,7 +151,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = RunSpec(bench=bench, model=model, params=params, backend=args.backend,
                    backend_options=_backend_options(args),
                    load=LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)), limit=args.limit,
-                   output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock, judge=judge)
+                   output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock, judge=judge,
+                   shard=parse_shard(args.shard) if args.shard else None)
     try:
         summary, run_dir = run_eval(spec)
     except KeyboardInterrupt:
@@ -279,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_export(sub)
     add_audit_parser(sub)
+    add_merge_parser(sub)
     add_judge_parser(sub)
     _add_loop(sub)
     return parser
@@ -318,6 +324,9 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label", action="append", default=[], metavar="DIR=NAME",
                    help="label a run (base, distilled, rl, ...); repeatable; default: config.json 'label'")
     p.add_argument("--title", default="r1eval report", help="report title")
+    p.add_argument("--explorer-copy", action=argparse.BooleanOptionalAction, default=None,
+                   help="copy the completions the explorer shows into the report (default: when the runs' "
+                        "samples.jsonl total at most 64 MB; larger runs keep them in their own explorer/ folder)")
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -343,14 +352,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from r1eval.report import parse_labels, write_report
 
-    out = write_report(args.runs, args.out, labels=parse_labels(args.label), title=args.title)
+    out = write_report(args.runs, args.out, labels=parse_labels(args.label), title=args.title,
+                       explorer_copy=args.explorer_copy)
     print(f"wrote {out / 'report.md'}, {out / 'report.html'} and plots in {out}")
     return 0
 
 
 COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo, "grpo": cmd_grpo,
             "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report, "export": cmd_export,
-            "audit": cmd_audit, "judge": cmd_judge, "loop": cmd_loop}
+            "audit": cmd_audit, "judge": cmd_judge, "loop": cmd_loop, "merge": cmd_merge}
 
 
 def flag_words(parser: argparse.ArgumentParser, args: argparse.Namespace | None, exc: UsageError) -> str:
