@@ -52,6 +52,7 @@ def reference(language: Language, source: str, tests: list[tuple[str, str]]) -> 
     program, work = os.path.join(base, "program"), os.path.join(base, "work")
     os.mkdir(program)
     os.mkdir(work)
+    os.mkdir(os.path.join(work, "build"))  # as the sandbox does before a compile (native.py)
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8"}
     try:
         with open(os.path.join(program, language.file_name(source)), "w") as fh:
