@@ -48,6 +48,13 @@ def _tests(n: int) -> list[tuple[str, str]]:
 
 def reference(language: Language, source: str, tests: list[tuple[str, str]]) -> tuple[bool, float, float]:
     """Compile and run with plain subprocesses, no isolation: (all passed, compile s, run s in all)."""
+    try:
+        return _reference(language, source, tests)
+    except subprocess.TimeoutExpired:
+        return False, 0.0, 0.0
+
+
+def _reference(language: Language, source: str, tests: list[tuple[str, str]]) -> tuple[bool, float, float]:
     base = tempfile.mkdtemp(prefix="r1eval-bench-")
     program, work = os.path.join(base, "program"), os.path.join(base, "work")
     os.mkdir(program)
@@ -62,7 +69,7 @@ def reference(language: Language, source: str, tests: list[tuple[str, str]]) -> 
             started = time.perf_counter()
             heap = language.compile_memory_mb
             done = subprocess.run(language.argv(language.compile, source, heap), cwd=work, capture_output=True,
-                                  timeout=language.compile_timeout_s,
+                                  timeout=language.compile_timeout_s * 2,
                                   env={**env, **{k: v.format(heap_mb=heap) for k, v in language.env}})
             compile_s = time.perf_counter() - started
             if done.returncode != 0:
@@ -95,8 +102,10 @@ def bench_language(name: str, programs: int, tests: int, workers: int, repeats: 
     ref, ref_s = _timed_pool(lambda s: reference(language, s, cases), sources, workers)
     ours, our_s = _timed_pool(lambda s: run_stdin_tests(s, cases, timeout_s=TIMEOUT_S, memory_mb=512, language=name),
                               [s + " " for s in sources], workers)  # a different source: no build cache hit
-    assert all(ok for ok, _, _ in ref), f"{name}: the reference failed a program"
-    assert all(o.passed for o in ours), f"{name}: the sandbox failed a program: {[o.detail for o in ours][:3]}"
+    failed = (sum(not ok for ok, _, _ in ref), sum(not o.passed for o in ours))
+    if any(failed):
+        print(f"{name}: programs failed (reference, sandbox): {failed}: {[o.detail for o in ours if not o.passed][:2]}")
+    sandbox_compile = [builds.compile_program(name, s + " ").compile_s for s in sources] if language.compiled else [0.0]
     empty = EMPTY[name]
     ref_empty = [reference(language, empty + ("\n// x" if name not in ("sh", "python") else ""), [("", "")])[2]
                  for _ in range(repeats)]
@@ -109,7 +118,8 @@ def bench_language(name: str, programs: int, tests: int, workers: int, repeats: 
     ref_run = sum(r[2] for r in ref) / (programs * tests)
     our_run = sum(o.wall_s for o in ours) / (programs * tests)
     return {"language": name, "ref_per_s": programs / ref_s, "ours_per_s": programs / our_s, "ratio": our_s / ref_s,
-            "ref_compile_s": sum(r[1] for r in ref) / programs, "ref_run_s": ref_run, "our_run_s": our_run,
+            "ref_compile_s": sum(r[1] for r in ref) / programs, "our_compile_s": sum(sandbox_compile) / len(sandbox_compile),
+            "failed": failed, "ref_run_s": ref_run, "our_run_s": our_run,
             "ref_startup_share": min(1.0, (sum(ref_empty) / repeats) / ref_run) if ref_run else None,
             "our_startup_share": min(1.0, (sum(sandbox_empty) / repeats) / our_run) if our_run and name != "python" else None}
 
@@ -119,7 +129,7 @@ def run(languages: list[str], programs: int, tests: int, workers: int, repeats: 
 
     print(f"isolation: {sandbox.isolation()}; {programs} programs x {tests} tests per language, {workers} workers, "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"{'language':<9} {'reference p/s':>13} {'sandbox p/s':>11} {'ratio':>6} {'compile s':>9} "
+    print(f"{'language':<9} {'reference p/s':>13} {'sandbox p/s':>11} {'ratio':>6} {'compile s ref/sbx':>17} "
           f"{'run s ref':>9} {'run s sbx':>9} {'start-up share ref/sbx':>22}")
     rows = []
     for name in languages:
@@ -127,6 +137,6 @@ def run(languages: list[str], programs: int, tests: int, workers: int, repeats: 
         rows.append(row)
         share = "/".join("-" if v is None else f"{v:.0%}" for v in (row["ref_startup_share"], row["our_startup_share"]))
         print(f"{name:<9} {row['ref_per_s']:>13.2f} {row['ours_per_s']:>11.2f} {row['ratio']:>5.2f}x "
-              f"{row['ref_compile_s']:>9.2f} {row['ref_run_s']:>9.3f} {row['our_run_s']:>9.3f} {share:>22}", flush=True)
+              f"{row['ref_compile_s']:>8.2f}/{row['our_compile_s']:<8.2f} {row['ref_run_s']:>9.3f} {row['our_run_s']:>9.3f} {share:>22}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return rows
