@@ -94,6 +94,7 @@ def test_program_whole_function_body_only_and_raw_continuation() -> None:
     assert raw.startswith(PROMPT_CPP + "    return x + y;\n")
     assert multipl_e.program("cpp", PROMPT_CPP, TESTS_CPP, "<think>unfinished") is None
     assert multipl_e.program("cpp", PROMPT_CPP, TESTS_CPP, "```python\nprint(1)\n```") is None  # another language
+    assert multipl_e.program("cpp", PROMPT_CPP, TESTS_CPP, "Here:\n```cpp\nlong add(long x, long y) {") is None  # cut
     assert multipl_e.MARKER in whole and multipl_e.MARKER in body
 
 
