@@ -113,7 +113,7 @@ def _filter(args: argparse.Namespace) -> int:
         cfg = replace(cfg, language=args.language)
     cfg.validate()
     traces, bench = load_traces(args.input)
-    if bench is not None and bench.kind == "code":
+    if bench is not None and bench.needs_sandbox:  # replies are programs: code blocks are the answer
         cfg = replace(cfg, allow_code=True)
     kept, rejected = filter_traces(traces, cfg, bench)
     report = write_filter_output(args.output, kept, rejected, cfg)

@@ -232,7 +232,7 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
                    if s.problem_id in wanted and s.sample_index < spec.params.n]
         samples = list({(s.problem_id, s.sample_index): s for s in samples}.values())
         metrics = partial(summarize, bench=spec.bench.name, model=spec.model.name, n=spec.params.n,
-                          equivalent=spec.bench.equivalent if spec.bench.kind != "code" else None,
+                          equivalent=spec.bench.equivalent if spec.bench.votes else None,
                           max_tokens=spec.params.max_tokens)
         summary = metrics(samples, problem_ids=[p.id for p in problems])
         if spec.judge:
@@ -267,7 +267,7 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
                      for idx, _ in result.completions]
             verdicts = spec.bench.grade([(p, c.text) for p, (_, c) in zip(shown, result.completions, strict=True)])
             samples = [Sample(p.id, idx, seeds[idx], result.prompt, c.text, v.extracted_answer, v.correct,
-                              c.completion_tokens, c.finish_reason, p.gold if spec.bench.kind != "code" else None,
+                              c.completion_tokens, c.finish_reason, p.gold if spec.bench.has_gold else None,
                               {**v.detail, **({"backend": c.extra} if c.extra else {})})
                        for p, (idx, c), v in zip(shown, result.completions, verdicts, strict=True)]
             (partial(judge_stage.append_pending, run_dir) if spec.judge else run_dir.append)(samples)
@@ -330,10 +330,10 @@ def grade_rows(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions,
                 problem = bench.sample_problem(problem, int(row.get("sample_index", 0)), int(row["seed"]))
             if row.get("answer") not in (None, ""):
                 problem = Problem(problem.id, problem.messages, row["answer"], problem.meta)
-        elif row.get("answer") not in (None, "") and bench.kind != "code":
+        elif row.get("answer") not in (None, "") and bench.has_gold:
             problem = Problem(str(row.get("id", i)), [], row["answer"])
         else:
-            need = "'problem_id'" if bench.kind == "code" else "'answer' or 'problem_id'"
+            need = "'answer' or 'problem_id'" if bench.has_gold else "'problem_id'"
             raise UsageError(f"{source}: row {i} has no {need}")
         items.append((problem, row["completion"]))
     try:
