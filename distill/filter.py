@@ -5,7 +5,8 @@ whose chain of thought is readable: no mixed languages, no long paragraphs of co
 checks here, in the order a trace is tested (a rejected trace's `reason` is the first that failed,
 `reasons` lists all of them):
 
-- `format`: the reply is `<think>reasoning</think>` followed by a non-empty summary.
+- `format`: the reply is `<think>reasoning</think>` followed by a non-empty summary (`require_think`; when
+  off, a reply without a think block is checked whole as the reasoning).
 - `incorrect`: the harness's verifier (the bench's `grade`, math-verify for math) says it is wrong.
 - `language`: language consistency of reasoning (and of the summary) below the threshold, measured
   with `r1eval.grading.language.language_consistency`, the same measure as the RL reward.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from r1eval.grading.language import (
     script_word_counts,
 )
 from r1eval.reasoning import single_block
+from r1eval.recipes import option
 from r1eval.records import Messages, Problem, json_text, read_jsonl, sample_seed
 
 REASONS = ("format", "incorrect", "truncated", "language", "mixed_language", "repetition", "too_short",
@@ -46,20 +48,23 @@ _WORDS = re.compile(r"\w+", re.UNICODE)
 
 @dataclass
 class FilterConfig:
-    """Thresholds of the rejection filter (defaults follow the R1 recipe's intent, tuned for math)."""
+    """Thresholds of the rejection filter (defaults follow the R1 recipe's intent, tuned for math); each field
+    is a `r1eval distill filter` flag and a `--config` YAML key."""
 
-    language: str = "en"  # target language of reasoning and summary (a key of LANGUAGE_SCRIPTS)
-    min_language_consistency: float = 0.95  # share of words in the target script, reasoning and summary
-    max_foreign_words: int = MAX_FOREIGN_WORDS  # more words than this in another script = mixed language
-    repetition_ngram: int = 4  # word n-gram size for the repetition measure
-    max_repeated_ngram_ratio: float = 0.3  # 1 - unique/total n-grams of the reasoning
-    min_chars: int = 20  # whole completion, characters
-    max_chars: int = 100_000  # whole completion, characters (~32k tokens)
-    max_code_block_lines: int = 8  # longest fenced code block allowed in reasoning of non-code problems
-    allow_code: bool = False  # code problems: skip the code-block check
-    reject_truncated: bool = True  # drop replies that hit max_tokens (finish_reason == "length")
-    max_per_prompt: int = 4  # m: at most this many kept traces per problem
-    dedupe: bool = True
+    language: str = option("en", "target language of reasoning and summary (a key of LANGUAGE_SCRIPTS)")
+    min_language_consistency: float = option(0.95, "share of words in the target script, reasoning and summary")
+    max_foreign_words: int = option(MAX_FOREIGN_WORDS, "more words than this in another script = mixed language")
+    repetition_ngram: int = option(4, "word n-gram size for the repetition measure")
+    max_repeated_ngram_ratio: float = option(0.3, "1 - unique/total n-grams of the reasoning")
+    min_chars: int = option(20, "shortest completion kept, characters")
+    max_chars: int = option(100_000, "longest completion kept, characters (~32k tokens)")
+    max_code_block_lines: int = option(8, "longest fenced code block allowed in the reasoning of non-code problems")
+    allow_code: bool = option(False, "code problems: skip the code-block check (on for code benches)")
+    reject_truncated: bool = option(True, "drop replies that hit max_tokens (finish_reason length)")
+    require_think: bool = option(True, "a reply must be <think>reasoning</think> + summary (false: a teacher that "
+                                       "writes no <think> block; its whole reply counts as the reasoning)")
+    max_per_prompt: int = option(4, "m: at most this many kept traces per problem")
+    dedupe: bool = option(True, "drop a completion already kept for its problem")
 
     def validate(self) -> None:
         """Raise UsageError naming the first bad threshold."""
@@ -117,7 +122,7 @@ def readability_reasons(trace: Trace, cfg: FilterConfig) -> list[str]:
     reasons = []
     n_chars = len(trace.completion)
     parts = split_think(trace.completion)
-    if parts is None or not parts[0] or not parts[1]:
+    if cfg.require_think and (parts is None or not parts[0] or not parts[1]):
         reasons.append("format")
     if cfg.reject_truncated and trace.finish_reason == "length":
         reasons.append("truncated")
@@ -153,10 +158,12 @@ def grade_traces(traces: Sequence[Trace], bench: Any) -> None:
         t.source.setdefault("extracted_answer", v.extracted_answer)
 
 
-def filter_traces(traces: Sequence[Trace], cfg: FilterConfig,
-                  bench: Any = None) -> tuple[list[Trace], list[tuple[Trace, list[str]]]]:
+def filter_traces(traces: Sequence[Trace], cfg: FilterConfig, bench: Any = None,
+                  decide_undecided: Callable[[Sequence[Trace]], None] | None = None
+                  ) -> tuple[list[Trace], list[tuple[Trace, list[str]]]]:
     """Split traces into kept and (rejected, reasons). Input order decides which duplicates and which of a
-    prompt's traces beyond `max_per_prompt` are dropped (sort by sample index for determinism)."""
+    prompt's traces beyond `max_per_prompt` are dropped (sort by sample index for determinism).
+    `decide_undecided` (the LLM judge, `--judge`) runs after the rule verifier and may mark traces correct."""
     cfg.validate()
     if any(t.correct is None for t in traces):
         if bench is None:
@@ -167,6 +174,8 @@ def filter_traces(traces: Sequence[Trace], cfg: FilterConfig,
             grade_traces(traces, bench)
         finally:
             bench.close()
+    if decide_undecided is not None:
+        decide_undecided(traces)
     kept: list[Trace] = []
     rejected: list[tuple[Trace, list[str]]] = []
     seen: set[tuple[str, str]] = set()
@@ -311,7 +320,17 @@ def filter_report(kept: Sequence[Trace], rejected: Sequence[tuple[Trace, list[st
                          "all": length_stats([len(t.completion) for t in all_traces])},
         "length_tokens": {k: length_stats(v) for k, v in tokens.items() if v},
         "config": asdict(cfg),
+        "advice": filter_advice(len(all_traces), sum("format" in rs for _, rs in rejected)),
     }
+
+
+def filter_advice(total: int, format_failures: int) -> str | None:
+    """What to do when every trace failed `format` (a teacher that writes no <think> block); else None."""
+    if total == 0 or format_failures < total:
+        return None
+    return (f"every trace ({total}) failed the format check: the teacher wrote no <think>...</think> block before "
+            "its answer (an instruct model does not). Sample again with `r1eval distill generate --force-think`, use "
+            "a reasoning teacher, or keep replies without one with `require_think: false` (--no-require-think)")
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -319,7 +338,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines = ["# Rejection-sampling filter report", "",
              f"- traces: {report['total']} over {report['problems']} problems",
              f"- kept: {report['kept']} ({report['problems_with_kept']} problems have at least one)",
-             f"- rejected: {report['rejected']}", "",
+             f"- rejected: {report['rejected']}", *judge_report_lines(report), "",
+             *([f"**{report['advice']}**", ""] if report.get("advice") else []),
              "| reason (first failing check) | rejected | failing this check (any) |", "|---|---:|---:|"]
     for r in REASONS:
         if r in report["failing_check_counts"]:
@@ -334,12 +354,23 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def judge_report_lines(report: dict[str, Any]) -> list[str]:
+    """The report's line on what the LLM judge decided (`--judge`), if one was asked."""
+    judge = report.get("judge")
+    if not judge:
+        return []
+    v = judge["verdicts"]
+    return [f"- judge {judge['model']} (template {judge['template']}) asked about {judge['asked_about']} traces the "
+            f"rule verifier could not decide: {v['CORRECT']} correct (kept if readable), {v['INCORRECT']} incorrect, "
+            f"{v['NOT_ATTEMPTED']} not attempted, {judge['errors']} unparseable replies"]
+
+
 def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     path.write_text("".join(json_text(r, default=str) + "\n" for r in rows), encoding="utf-8")
 
 
 def write_filter_output(out: Path, kept: Sequence[Trace], rejected: Sequence[tuple[Trace, list[str]]],
-                        cfg: FilterConfig) -> dict[str, Any]:
+                        cfg: FilterConfig, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write kept.jsonl, rejected.jsonl, the chat dataset (`dataset/`, datasets.save_to_disk), train.jsonl
     (same rows as JSONL) and filter_report.{json,md}; return the report."""
     import datasets
@@ -358,7 +389,7 @@ def write_filter_output(out: Path, kept: Sequence[Trace], rejected: Sequence[tup
                                   "gold": datasets.Value("string")})
     columns = {name: [r[name] for r in rows] for name in features}  # from_list can't build an empty dataset
     datasets.Dataset.from_dict(columns, features=features).save_to_disk(str(out / "dataset"))
-    report = filter_report(kept, rejected, cfg)
+    report = {**filter_report(kept, rejected, cfg), **(extra or {})}
     (out / "filter_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out / "filter_report.md").write_text(format_report(report), encoding="utf-8")
     return report

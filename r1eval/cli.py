@@ -10,14 +10,12 @@ from typing import NoReturn
 
 from r1eval.audit import add_audit_parser, cmd_audit
 from r1eval.cli_args import (
-    add_gate_flags,
-    add_launch_flags,
     add_prompt_options,
     positive_int,
-    require_data_and_output,
 )
 from r1eval.errors import ConfigError, UsageError
 from r1eval.judge.cli import add_judge_flags, add_judge_parser, cmd_judge, judge_setup
+from r1eval.shard import add_merge_parser, cmd_merge
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,6 +26,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_code_bench_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--language", help="codeforces, livecodebench: the language stdin/stdout answers are asked in, "
+                   "python (default) or cpp; when grading, each answer's fenced block tag decides (```cpp, ```python)")
     p.add_argument("--lcb-version", help="LiveCodeBench release on the hub: release_vN, vN or vA_vB (default release_v5)")
     p.add_argument("--since", help="LiveCodeBench: only problems with contest_date on/after this day (YYYY-MM-DD)")
     p.add_argument("--until", help="LiveCodeBench: only problems with contest_date on/before this day (YYYY-MM-DD)")
@@ -49,7 +49,7 @@ def _allow_unsafe_code(args: argparse.Namespace) -> None:
 
 def _bench_extra(args: argparse.Namespace) -> dict:
     """Bench-specific options for LoadOptions.extra (only those given)."""
-    return {k: getattr(args, k) for k in ("lcb_version", "since", "until", "revision") if getattr(args, k, None)}
+    return {k: getattr(args, k) for k in ("lcb_version", "since", "until", "revision", "language") if getattr(args, k, None)}
 
 
 def _check_data(path: Path | None) -> None:
@@ -77,6 +77,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", type=Path, help="run directory (default runs/<bench>__<model>__<hash>)")
     p.add_argument("--wait-lock", action="store_true",
                    help="if another run is writing the same directory, wait for it instead of exiting")
+    p.add_argument("--shard", metavar="I/N", help="evaluate shard I (0..N-1) of N of the (problem, sample) pairs, "
+                   "or 'slurm' (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT); `r1eval merge` joins the shards")
     p.add_argument("--backend", default="auto", choices=["auto", "transformers", "vllm", "openai"],
                    help="auto (vllm with a GPU, else transformers) | transformers | vllm | openai (a server)")
     p.add_argument("--batch-size", type=positive_int, help="rows per generate call (default: fit memory)")
@@ -129,6 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from r1eval.models import resolve_model, served_model
     from r1eval.records import SamplingParams
     from r1eval.runner import RunSpec, format_summary, run_eval
+    from r1eval.shard import parse_shard
 
     bench = get_bench(args.bench, args.lm_eval_include)
     bench, judge = judge_setup(args, bench)
@@ -148,7 +151,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = RunSpec(bench=bench, model=model, params=params, backend=args.backend,
                    backend_options=_backend_options(args),
                    load=LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)), limit=args.limit,
-                   output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock, judge=judge)
+                   output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock, judge=judge,
+                   shard=parse_shard(args.shard) if args.shard else None)
     try:
         summary, run_dir = run_eval(spec)
     except KeyboardInterrupt:
@@ -161,7 +165,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _add_grade(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("grade", help="grade completions produced elsewhere")
-    p.add_argument("--input", type=Path, required=True, help="JSONL rows with completion + answer or problem_id")
+    p.add_argument("--input", type=Path, help="JSONL rows with completion + answer or problem_id")
+    p.add_argument("--run", type=Path, help="regrade this run directory in place with the current grader "
+                   "(a run graded by an older grader version resumes only after this)")
     p.add_argument("--bench", default=None, help="bench the problem_ids refer to (default: generic math)")
     p.add_argument("--data", type=Path, help="local data for the bench (file, save_to_disk or parquet directory, "
                    "hub cache snapshot)")
@@ -176,6 +182,15 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from r1eval.records import json_text, read_jsonl
     from r1eval.runner import grade_rows
 
+    if args.run is not None:
+        from r1eval.regrade import regrade_run
+
+        summary = regrade_run(args.run)
+        print(f"regraded {summary['num_samples']} samples of {args.run} with {summary['grader']['name']} "
+              f"v{summary['grader']['version']}: pass@1 {summary['pass@1']:.4f}; rerun its command to resume")
+        return 0
+    if args.input is None:
+        raise UsageError("grade needs --input FILE (completions to grade) or --run DIR (a run to regrade)")
     rows = read_jsonl(args.input)
     if not rows:
         raise UsageError(f"{args.input} has no rows")
@@ -226,71 +241,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _add_grpo(sub: argparse._SubParsersAction) -> None:
-    from rl.presets import presets_help
+    from rl.cli import add_grpo_parser
 
-    p = sub.add_parser("grpo", help="GRPO training with R1's rule rewards (TRL GRPOTrainer)",
-                       epilog=presets_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="HF model directory, .gguf file or hub id (default: embedded SmolLM2-135M)")
-    p.add_argument("--data", help="math bench name or a JSONL of problem/answer rows (required unless --dry-run)")
-    p.add_argument("--preset", default="tiny-cpu", help="r1-zero | r1-stage1 | tiny-cpu (default tiny-cpu)")
-    p.add_argument("--output", type=Path, help="run directory (steps.jsonl, final/, gate/); rerunning the same "
-                                               "command with it continues the run (required unless --dry-run)")
-    p.add_argument("--max-steps", type=int, help="override the preset's optimizer steps (larger extends a run)")
-    p.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
-    p.add_argument("--beta", type=float, help="override the preset's KL coefficient")
-    p.add_argument("--num-generations", type=positive_int, help="override G, samples per prompt")
-    p.add_argument("--prompts-per-step", type=positive_int, help="override prompts per optimizer step")
-    p.add_argument("--micro-batch-size", type=positive_int,
-                   help="override the most completions per process per forward/backward")
-    p.add_argument("--rollouts-per-generation", type=int,
-                   help="override completions sampled per generation round (0: one round per optimizer step)")
-    p.add_argument("--max-completion-length", type=positive_int, help="override max tokens per completion")
-    p.add_argument("--template", choices=["r1-zero", "chat"], help="override the preset's prompt template")
-    p.add_argument("--limit", type=positive_int, help="train on the first N problems only")
-    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    p.add_argument("--lora-r", type=positive_int, help="train a LoRA adapter of this rank (peft) instead of all weights")
-    p.add_argument("--lora-alpha", type=positive_int, help="LoRA alpha (default 2 * rank)")
-    p.add_argument("--vllm", dest="use_vllm", action="store_true", default=None,
-                   help="generate with vLLM (default: when vLLM and a GPU are present)")
-    p.add_argument("--no-vllm", dest="use_vllm", action="store_false", help="generate with transformers")
-    add_launch_flags(p)
-    add_gate_flags(p, "the policy")
+    add_grpo_parser(sub)
 
 
 def cmd_grpo(args: argparse.Namespace) -> int:
-    from dataclasses import replace
+    from rl.cli import cmd_grpo as run_grpo
 
-    from r1eval.models import resolve_model
-    from r1eval.training import GateSettings, is_main_process
-    from rl.presets import get_preset
-    from rl.train import GRPORun, grpo_dry_run, train_grpo
-
-    preset = get_preset(args.preset).with_overrides(
-        max_steps=args.max_steps, learning_rate=args.learning_rate, beta=args.beta,
-        num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
-        micro_batch_size=args.micro_batch_size, max_completion_length=args.max_completion_length,
-        template=args.template, use_vllm=args.use_vllm)
-    if args.rollouts_per_generation is not None:
-        if args.rollouts_per_generation < 0:
-            raise UsageError(f"--rollouts-per-generation must be >= 0 (got {args.rollouts_per_generation})")
-        preset = replace(preset, rollouts_per_generation=args.rollouts_per_generation or None)
-    preset.validate()
-    require_data_and_output(args, "r1eval grpo")
-    gate = (GateSettings(benches=args.gate_bench, every=args.gate_every, n=args.gate_n, limit=args.gate_limit,
-                         max_tokens=args.gate_max_tokens, stop_on_regression=args.stop_on_regression)
-            if args.gate_bench else None)
-    run = GRPORun(model=resolve_model(args.model), data=args.data or "", preset=preset, output=args.output,
-                  seed=args.seed, limit=args.limit, lora_r=args.lora_r, lora_alpha=args.lora_alpha, gate=gate,
-                  max_minutes=args.max_minutes, num_processes=args.num_processes)
-    if args.dry_run:
-        plan = grpo_dry_run(run)
-        if is_main_process():
-            print(json.dumps(plan, indent=2, default=str))
-        return 0
-    final = train_grpo(run)
-    if is_main_process():
-        print(f"trained policy in {final}; per-step log in {args.output / 'steps.jsonl'}")
-    return 0
+    return run_grpo(args)
 
 
 def _add_gate(sub: argparse._SubParsersAction) -> None:
@@ -336,8 +295,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_export(sub)
     add_audit_parser(sub)
+    add_merge_parser(sub)
     add_judge_parser(sub)
+    _add_loop(sub)
     return parser
+
+
+def _add_loop(sub: argparse._SubParsersAction) -> None:
+    from r1eval import loop
+
+    p = sub.add_parser("loop", help="the R1 loop from one YAML recipe: teacher -> distil/GRPO arms -> eval -> report",
+                       description=loop.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", type=Path, help="the recipe (YAML)")
+    p.add_argument("--dry-run", action="store_true", help="print every command (and which are done) and run nothing")
+
+
+def cmd_loop(args: argparse.Namespace) -> int:
+    from r1eval.loop import run_loop
+
+    return run_loop(args.recipe, build_parser(), main, dry_run=args.dry_run)
 
 
 def _add_distill(sub: argparse._SubParsersAction) -> None:
@@ -359,6 +335,9 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label", action="append", default=[], metavar="DIR=NAME",
                    help="label a run (base, distilled, rl, ...); repeatable; default: config.json 'label'")
     p.add_argument("--title", default="r1eval report", help="report title")
+    p.add_argument("--explorer-copy", action=argparse.BooleanOptionalAction, default=None,
+                   help="copy the completions the explorer shows into the report (default: when the runs' "
+                        "samples.jsonl total at most 64 MB; larger runs keep them in their own explorer/ folder)")
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -384,14 +363,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from r1eval.report import parse_labels, write_report
 
-    out = write_report(args.runs, args.out, labels=parse_labels(args.label), title=args.title)
+    out = write_report(args.runs, args.out, labels=parse_labels(args.label), title=args.title,
+                       explorer_copy=args.explorer_copy)
     print(f"wrote {out / 'report.md'}, {out / 'report.html'} and plots in {out}")
     return 0
 
 
 COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo, "grpo": cmd_grpo,
             "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report, "export": cmd_export,
-            "audit": cmd_audit, "judge": cmd_judge}
+            "audit": cmd_audit, "judge": cmd_judge, "loop": cmd_loop, "merge": cmd_merge}
 
 
 def flag_words(parser: argparse.ArgumentParser, args: argparse.Namespace | None, exc: UsageError) -> str:

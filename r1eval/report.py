@@ -48,7 +48,6 @@ class Run:
     summary: dict[str, Any]
     lengths: list[int]
     train_log: list[dict[str, Any]] = field(default_factory=list)
-    samples: list[dict[str, Any]] = field(default_factory=list, repr=False)
     audit: dict[str, Any] | None = None  # audit_summary.json of `r1eval audit`, when present
     training: Training | None = None  # the training run of the evaluated checkpoint (config's trained_from)
     key: str = ""  # the run's id in the explorer (r0, r1, ...)
@@ -108,14 +107,15 @@ def _linked_training(config: dict[str, Any]) -> Training | None:
 def load_run(path: Path, labels: dict[str, str]) -> Run:
     """A run directory's config, summary, samples (read leniently), training log and audit summary. The
     training log is the run's own steps.jsonl (copied there) or that of the training run it evaluates."""
+    from r1eval.explorer import iter_sample_rows
     from r1eval.records import read_jsonl
-    from r1eval.rundir import RunDir, read_sample_rows
+    from r1eval.rundir import RunDir
 
     rd = RunDir(path)
     config, summary = rd.config(), rd.summary()
     label = labels.get(str(path.resolve())) or config.get("label") or ""
-    samples = read_sample_rows(rd.samples_path) if rd.samples_path.is_file() else []
-    lengths = [int(s["completion_tokens"]) for s in samples if isinstance(s.get("completion_tokens"), int | float)]
+    lengths = [int(s["completion_tokens"]) for s in iter_sample_rows(rd.samples_path)  # streamed: bounded memory
+               if isinstance(s.get("completion_tokens"), int | float)]
     training = _linked_training(config)
     log = next((read_jsonl(path / name) for name in TRAIN_LOGS if (path / name).is_file()), [])
     if not log and training is not None:
@@ -128,7 +128,7 @@ def load_run(path: Path, labels: dict[str, str]) -> Run:
             audit = json.loads((path / "audit_summary.json").read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             raise UsageError(f"{path / 'audit_summary.json'} is not valid JSON; rerun `r1eval audit` or remove it") from None
-    return Run(path, str(label), config, summary, lengths, log, samples, audit, training)
+    return Run(path, str(label), config, summary, lengths, log, audit, training)
 
 
 def load_inputs(paths: list[Path], labels: dict[str, str]) -> tuple[list[Run], list[tuple[str, Training]]]:
@@ -144,7 +144,7 @@ def load_inputs(paths: list[Path], labels: dict[str, str]) -> tuple[list[Run], l
             runs.append(load_run(path, labels))
     columns = [settings_of(r.config, r.summary) for r in runs]
     for r, default in zip(runs, default_labels(columns, [r.path for r in runs]), strict=True):
-        r.label = r.label or default
+        r.label = utf8_safe(r.label or default)  # a model name may carry a lone surrogate
     for k, r in enumerate(runs):
         r.key = f"r{k}"
     return runs, trainings
@@ -364,7 +364,7 @@ def results_section(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None = None,
-                 title: str = "r1eval report", preface: str = "") -> Path:
+                 title: str = "r1eval report", preface: str = "", explorer_copy: bool | None = None) -> Path:
     """Write report.md, report.html, report.json, PNG plots and the explorer for the run directories (and
     training directories) into `out`."""
     from r1eval import report_plots as plots_of
@@ -397,7 +397,7 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
             plots_of.plot_budget(group, bench, out / f"budget_{_safe(bench)}.png")
             plots[bench].append(f"budget_{_safe(bench)}.png")
     if runs:
-        write_explorer([(r.key, r.label, r.summary, r.samples) for r in runs], out)
+        write_explorer([(r.key, r.label, r.summary, r.path) for r in runs], out, copy=explorer_copy)
     training_plots = []
     curves = [(r.label, r.bench, r.train_log) for r in runs if r.train_log]
     curves += [(label, "training", t.steps) for label, t in trainings if t.steps]
@@ -415,6 +415,9 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
         md += ["![pass@1 with 95% CI per model and bench](headline.png)", "",
                "Every sample, problem by problem: [the sample explorer](explorer.html).", ""]
         md += results_section(rows)
+        from r1eval.published import report_lines
+
+        md += report_lines([(r.label, r.summary) for r in runs])
     md += ablation_section(runs, comps, compute)
     md += training_section(compute)
     if comps:

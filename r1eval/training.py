@@ -236,14 +236,35 @@ def train_and_save(trainer: Any, tokenizer: Any, checkpoint: Path | None, output
             return final
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    tokenizer.padding_side = "left"
+    if params_sharded(trainer):  # ZeRO-3 / FSDP: every process takes part in gathering the weights
+        trainer.save_model(str(final))
     if is_main_process():
-        tokenizer.padding_side = "left"
-        save_policy(trainer.model, tokenizer, final)
+        if params_sharded(trainer):
+            tokenizer.save_pretrained(final)
+        else:
+            save_policy(trainer.model, tokenizer, final)
         write_json(output / "result.json", {
             "global_steps": result.global_step, "train_loss": result.training_loss,
             "train_seconds": round(time.perf_counter() - t0, 1), "resumed_from": str(checkpoint) if checkpoint else None})
     share_from_main(None)  # the others wait until the final model is written
     return final
+
+
+def params_sharded(trainer: Any) -> bool:
+    """Whether the weights are split over processes (DeepSpeed ZeRO-3, FSDP): then saving is collective and no
+    one process can save or evaluate the policy alone (so no gate)."""
+    if getattr(trainer, "is_fsdp_enabled", False):
+        return True
+    plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None) if trainer.is_deepspeed_enabled else None
+    return plugin is not None and plugin.zero_stage == 3
+
+
+def refuse_gate_when_sharded(trainer: Any, gate: Any) -> None:
+    """The gate saves and evaluates the policy on the main process alone: a UsageError under ZeRO-3/FSDP."""
+    if gate is not None and params_sharded(trainer):
+        raise UsageError("the gate evaluates the policy on the main process, which needs unsharded weights; drop "
+                         "--gate-bench under ZeRO-3/FSDP (use ZeRO-2) and evaluate the checkpoints with r1eval run")
 
 
 def save_policy(model: Any, tokenizer: Any, out: Path) -> Path:

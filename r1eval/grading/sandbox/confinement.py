@@ -259,6 +259,7 @@ class Limits:
     file_mb: int
     nproc: int
     nofile: int
+    stack_mb: int | None = None  # RLIMIT_STACK (also glibc's default thread stack); None: the memory, at most 256 MB
 
     def apply(self) -> None:
         import resource
@@ -266,7 +267,7 @@ class Limits:
         mem = self.memory_mb << 20
         cpu = resource.RLIM_INFINITY if self.cpu_s is None else self.cpu_s
         for which, value in ((resource.RLIMIT_CPU, cpu), (resource.RLIMIT_AS, mem),
-                             (resource.RLIMIT_STACK, min(mem, 256 << 20)), (resource.RLIMIT_FSIZE, self.file_mb << 20),
+                             (resource.RLIMIT_STACK, min(mem, (self.stack_mb or 256) << 20)), (resource.RLIMIT_FSIZE, self.file_mb << 20),
                              (resource.RLIMIT_NPROC, self.nproc), (resource.RLIMIT_NOFILE, self.nofile),
                              (resource.RLIMIT_CORE, 0), (resource.RLIMIT_MEMLOCK, 0)):
             resource.setrlimit(which, (value, value))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import glob
 import os
 import stat
 import sys
@@ -35,6 +36,8 @@ SITE_DIR = "/opt/r1eval-sandbox/site-packages"  # allowlisted third-party packag
 # Directories of the host bound read-only into every sandbox (symlinks such as /bin -> usr/bin are copied).
 SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "nsswitch.conf")
+# the toolchains' configuration (Java reads its security and logging properties there, mono its config)
+ETC_TOOLCHAIN_GLOBS = ("java-*-openjdk", "mono", "php")
 DEV_NODES = ("null", "zero", "full", "random", "urandom")
 ETC_PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
 ETC_GROUP = "root:x:0:\nnogroup:x:65534:\n"
@@ -74,7 +77,6 @@ def python_files() -> tuple[list[str], list[str]]:
     """(paths to bind, site-packages directories to mask): the interpreter, its standard library and the
     shared libraries it has loaded, minus every site-packages directory (third-party code and data, such
     as benchmark files shipped inside packages, stays out; allowlisted packages are bound separately)."""
-    import glob
     import site
 
     paths = {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib"), os.path.realpath(sys.executable)}
@@ -148,7 +150,8 @@ def build_root(stage: str, packages: list[str], *, rootless: bool) -> None:
     for name, text in (("passwd", ETC_PASSWD), ("group", ETC_GROUP), ("hosts", ETC_HOSTS), ("hostname", "sandbox\n")):
         with open(f"{etc}/{name}", "w") as fh:
             fh.write(text)
-    for name in ETC_FILES:
+    toolchains = sorted({os.path.basename(p) for g in ETC_TOOLCHAIN_GLOBS for p in glob.glob(f"/etc/{g}")})
+    for name in (*ETC_FILES, *toolchains):
         host = os.path.realpath(f"/etc/{name}")
         if not os.path.exists(host):
             continue

@@ -14,7 +14,7 @@ import signal
 import socket
 from typing import Any, NoReturn
 
-from r1eval.grading.sandbox import confinement, program, rootfs, syscalls, uids, wire
+from r1eval.grading.sandbox import confinement, native, program, rootfs, syscalls, uids, wire
 
 
 def status_line(msg: dict[str, Any], fd: int) -> None:
@@ -86,22 +86,29 @@ def _program(host: confinement.Host, hdr: dict[str, Any], slot: int, targets: di
         source = message["source"] if isinstance(message, dict) and isinstance(message.get("source"), str) else None
         if source is None:
             raise syscalls.SetupError("no source on the program pipe")
-        if mode != "stdin":
+        spec = message.get("native")  # another language than Python: see native.py
+        if mode != "stdin" or (spec is not None and spec.get("phase") == "compile"):
             devnull = os.open("/dev/null", os.O_RDONLY)
             os.dup2(devnull, 0)
             os.close(devnull)
-        path = program.write_source(source, os.path.join(os.path.dirname(workdir), "program"))
+        program_dir = os.path.join(os.path.dirname(workdir), "program")
+        if spec is not None:
+            native.prepare(spec, program_dir, workdir)
+        else:
+            path = program.write_source(source, program_dir)
         os.chdir(workdir)
         os.environ.clear()
         os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir,
                            "LANG": "C.UTF-8", "USER": "sandbox", "LOGNAME": "sandbox"})
-        limits = confinement.Limits(int(hdr["cpu_s"]), int(hdr["memory_mb"]), int(hdr["file_mb"]),
-                                    int(hdr["nproc"]), int(hdr["nofile"]))
+        limits = confinement.Limits(int(hdr["cpu_s"]), int(hdr.get("address_mb") or hdr["memory_mb"]),
+                                    int(hdr["file_mb"]), int(hdr["nproc"]), int(hdr["nofile"]), hdr.get("stack_mb"))
         confinement.confine(host, uid, limits, dumpable=True)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     except BaseException as exc:  # noqa: BLE001 - never run the program half-confined
         setup_error("program", exc, status)
     os.close(status)
+    if spec is not None:
+        native.start(spec, dict(os.environ))
     program.run(mode, source, hdr.get("module_name", "__main__"), path)
 
 
