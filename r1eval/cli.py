@@ -165,7 +165,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _add_grade(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("grade", help="grade completions produced elsewhere")
-    p.add_argument("--input", type=Path, required=True, help="JSONL rows with completion + answer or problem_id")
+    p.add_argument("--input", type=Path, help="JSONL rows with completion + answer or problem_id")
+    p.add_argument("--run", type=Path, help="regrade this run directory in place with the current grader "
+                   "(a run graded by an older grader version resumes only after this)")
     p.add_argument("--bench", default=None, help="bench the problem_ids refer to (default: generic math)")
     p.add_argument("--data", type=Path, help="local data for the bench (file, save_to_disk or parquet directory, "
                    "hub cache snapshot)")
@@ -180,6 +182,15 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from r1eval.records import json_text, read_jsonl
     from r1eval.runner import grade_rows
 
+    if args.run is not None:
+        from r1eval.regrade import regrade_run
+
+        summary = regrade_run(args.run)
+        print(f"regraded {summary['num_samples']} samples of {args.run} with {summary['grader']['name']} "
+              f"v{summary['grader']['version']}: pass@1 {summary['pass@1']:.4f}; rerun its command to resume")
+        return 0
+    if args.input is None:
+        raise UsageError("grade needs --input FILE (completions to grade) or --run DIR (a run to regrade)")
     rows = read_jsonl(args.input)
     if not rows:
         raise UsageError(f"{args.input} has no rows")
