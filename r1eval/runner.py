@@ -274,7 +274,7 @@ def run_summary(bench: Bench, model_name: str, params: SamplingParams, problems:
     from r1eval.published import published_block
 
     metrics = partial(summarize, bench=bench.name, model=model_name, n=params.n,
-                      equivalent=bench.equivalent if bench.kind != "code" else None, max_tokens=params.max_tokens,
+                      equivalent=bench.equivalent if bench.votes else None, max_tokens=params.max_tokens,
                       text_flags=text_flags)
     summary = metrics(samples, problem_ids=[p.id for p in problems])
     if owned is not None:
@@ -312,7 +312,7 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
                      for idx, _ in result.completions]
             verdicts = spec.bench.grade([(p, c.text) for p, (_, c) in zip(shown, result.completions, strict=True)])
             samples = [Sample(p.id, idx, seeds[idx], result.prompt, c.text, v.extracted_answer, v.correct,
-                              c.completion_tokens, c.finish_reason, p.gold if spec.bench.kind != "code" else None,
+                              c.completion_tokens, c.finish_reason, p.gold if spec.bench.has_gold else None,
                               {**v.detail, **({"backend": c.extra} if c.extra else {})})
                        for p, (idx, c), v in zip(shown, result.completions, verdicts, strict=True)]
             if spec.judge:  # verdicts come later: the samples wait in the judge's pending file
@@ -387,10 +387,10 @@ def grade_rows(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions,
                 problem = bench.sample_problem(problem, int(row.get("sample_index", 0)), int(row["seed"]))
             if row.get("answer") not in (None, ""):
                 problem = Problem(problem.id, problem.messages, row["answer"], problem.meta)
-        elif row.get("answer") not in (None, "") and bench.kind != "code":
+        elif row.get("answer") not in (None, "") and bench.has_gold:
             problem = Problem(str(row.get("id", i)), [], row["answer"])
         else:
-            need = "'problem_id'" if bench.kind == "code" else "'answer' or 'problem_id'"
+            need = "'answer' or 'problem_id'" if bench.has_gold else "'problem_id'"
             raise UsageError(f"{source}: row {i} has no {need}")
         items.append((problem, row["completion"]))
     try:
