@@ -182,6 +182,10 @@ def test_simpleqa_metrics_against_hand_computed_values(cli, server: LoopbackServ
     before = len(server.log)
     assert run_simpleqa(cli, server, data, tmp_path / "run", "--judge-concurrency", "2").returncode == 0
     assert len(server.log) == before
+    # the judge's sampling and template are part of the resume identity
+    assert_one_line_error(run_simpleqa(cli, server, data, tmp_path / "run", "--judge-temperature", "0.5"),
+                          "different judge")
+    assert len(server.log) == before
 
 
 def test_judge_transient_then_permanent_then_gibberish(cli, server: LoopbackServer, tmp_path: Path) -> None:
