@@ -175,6 +175,7 @@ def test_simpleqa_metrics_against_hand_computed_values(cli, server: LoopbackServ
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["judge"]["template_sha256"] == load_template("simpleqa").sha256
     assert config["judge"]["sampling"]["temperature"] == 0.0
+    assert config["judge_effective_sampling"]["temperature"] == 0.0 and config["judge_backend_info"]["backend"] == "openai"
     # the judge's requests in flight stayed within --judge-concurrency
     assert server.max_in_flight <= 2
 
@@ -423,3 +424,23 @@ def test_calibrate_the_embedded_model_as_a_local_judge(cli, tmp_path: Path) -> N
     assert report["judge"]["backend"] == "transformers" and report["judge"]["sampling"]["temperature"] == 0.0
     replies = [json.loads(line) for line in (tmp_path / "cal" / "verdicts.jsonl").read_text().splitlines()]
     assert len(replies) == 3 and all(isinstance(r["reply"], str) for r in replies)
+
+
+def test_grader_judge_on_a_jsonl_bench(cli, server: LoopbackServer, tmp_path: Path) -> None:
+    """`--grader judge`: a problem/answer JSONL as free-form questions (the question alone is the prompt),
+    the judge's verdict is the score."""
+    data = math_file(tmp_path, server)
+    for i, _, reply, _ in MATH:
+        server.policy_replies[f"Problem {i}"] = reply
+    out = tmp_path / "run"
+    proc = cli("run", "--bench", str(data), "--grader", "judge", "--backend", "openai", "--model", POLICY,
+               "--base-url", server.url, "--output", str(out), "--judge", JUDGE, "--judge-base-url", server.url,
+               "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pass@1"] == pytest.approx(2 / 4) and summary["correct"] == pytest.approx(2 / 4)
+    assert summary["judge"]["mode"] == "grader" and summary["judge"]["template"] == "answer-match.v1"
+    assert [b["messages"][0]["content"] for b in server.requests_to(POLICY)][0].startswith("Problem m")
+    # without a judge, --grader judge is one line
+    assert_one_line_error(cli("run", "--bench", str(data), "--grader", "judge", "--backend", "openai", "--model",
+                              POLICY, "--base-url", server.url, "--output", str(tmp_path / "r2")), "--judge MODEL")
