@@ -146,6 +146,9 @@ class Judge:
     def describe(self) -> dict[str, Any]:
         return self.backend.describe()
 
+    def effective_sampling(self) -> dict[str, Any]:
+        return self.backend.effective_sampling(self.spec.params())
+
     def ask(self, prompts: dict[str, str]) -> Iterator[tuple[str, JudgeReply]]:
         """Ask every prompt (by key) once, concurrently as the backend allows; yield (key, reply) as they
         finish. A judge that stays down after the backend's retries raises JudgeDown naming it and the
