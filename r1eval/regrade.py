@@ -58,7 +58,7 @@ def regrade_run(path: Path) -> dict[str, Any]:
         samples = [s for s in read_samples(run_dir.samples_path) if s.problem_id in wanted and s.sample_index < n]
         samples = list({(s.problem_id, s.sample_index): s for s in samples}.values())
         summary = summarize(samples, bench=bench.name, model=config["model"], n=n,
-                            equivalent=bench.equivalent if bench.kind != "code" else None,
+                            equivalent=bench.equivalent if bench.votes else None,
                             problem_ids=[p.id for p in problems], max_tokens=config.get("max_tokens"))
         summary.update(bench.extra_summary(summary, samples, problems))
         summary.update(config["bench_provenance"])
