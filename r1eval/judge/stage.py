@@ -55,7 +55,9 @@ class JudgeSetup:
         """Before any generation: a judge server must answer now (one line, exit 2, if not). A local judge
         model (its path checked already) starts only after the policy's engine is closed, so the two never
         hold the GPU at once."""
-        if self.spec.backend == "openai":
+        from r1eval.backends import REGISTRY
+
+        if REGISTRY[self.spec.backend].is_server:
             self.start(run_dir)
 
     def close(self) -> None:
