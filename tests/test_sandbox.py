@@ -18,6 +18,8 @@ import pytest
 from r1eval.grading import sandbox as sb
 from r1eval.grading.sandbox import Program, outputs_match, run_many, run_program
 
+pytestmark = pytest.mark.sandbox
+
 REPO = Path(__file__).resolve().parent.parent
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="these checks expect the root sandbox level")
 

@@ -26,7 +26,7 @@ from r1eval.grading.sandbox import Program, run_many, run_program
 
 REPO = Path(__file__).resolve().parent.parent
 LCB_FIXTURE = REPO / "tests" / "data" / "lcb_fixture.jsonl"
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the hostile suite checks the root sandbox level")
+pytestmark = [pytest.mark.sandbox, pytest.mark.skipif(os.geteuid() != 0, reason="the hostile suite checks the root sandbox level")]
 
 
 @pytest.fixture(scope="module")
