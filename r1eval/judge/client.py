@@ -45,7 +45,7 @@ class JudgeSpec:
         if self.backend not in JUDGE_BACKENDS:
             raise UsageError(f"--judge-backend {self.backend}: choose one of {', '.join(JUDGE_BACKENDS)}")
         if REGISTRY[self.backend].is_server and not self.base_url:
-            raise UsageError(f"--judge {self.model} with --judge-backend openai needs --judge-base-url URL "
+            raise UsageError(f"--judge {self.model} with --judge-backend {self.backend} needs --judge-base-url URL "
                              "(or --judge-backend transformers|vllm for a local judge model)")
         self.params().validate()
         if not REGISTRY[self.backend].is_server:
