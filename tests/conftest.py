@@ -39,6 +39,19 @@ def copy_model_dir(source: Path, dest: Path, generation_config: dict | None = No
     return dest
 
 
+def wait_until(condition, timeout: float = 10.0, poll: float = 0.05) -> bool:
+    """Poll `condition()` until it is true (True) or `timeout` seconds pass (False): wait for the event
+    itself, never a fixed sleep; the timeout only bounds a hang."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll)
+    return True
+
+
 @pytest.fixture
 def cli():
     return run_cli
