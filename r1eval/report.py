@@ -425,6 +425,9 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
         md += ["![pass@1 with 95% CI per model and bench](headline.png)", "",
                "Every sample, problem by problem: [the sample explorer](explorer.html).", ""]
         md += results_section(rows)
+        from r1eval.benches.humaneval_mul import per_language_lines
+
+        md += per_language_lines([(r.label, r.bench, r.summary) for r in runs])
         from r1eval.published import report_lines
 
         md += report_lines([(r.label, r.summary) for r in runs])
