@@ -246,6 +246,8 @@ def test_bad_judge_input_is_one_line_before_generation(cli, server: LoopbackServ
     bad.write_text("Is this right? {answer}\nReply A, B or C.")
     assert_one_line_error(cli(*base, "--judge", JUDGE, "--judge-base-url", server.url, "--judge-template", str(bad)),
                           "lacks {question}, {reference}")
+    assert_one_line_error(cli(*base, "--judge", JUDGE, "--judge-base-url", server.url, "--judge-temperature", "9"),
+                          "--judge-temperature must be in [0, 5]")
     assert server.requests_to(POLICY) == []
 
 
