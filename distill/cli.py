@@ -98,7 +98,7 @@ def _filter(args: argparse.Namespace) -> int:
     require({"input": paths.input, "output": paths.output}, "r1eval distill filter")
     judge = judge_spec(args, "answer-match")
     traces, bench = load_traces(paths.input)
-    if bench is not None and bench.kind == "code":
+    if bench is not None and bench.needs_sandbox:  # replies are programs: code blocks are the answer
         cfg = replace(cfg, allow_code=True)
     judged: dict = {}
     decide = (lambda ts: judged.update(judge_undecided_traces(ts, judge, paths.output))) if judge else None

@@ -27,7 +27,8 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -161,11 +162,11 @@ def _kind_of(config: dict[str, Any] | None, rows: list[dict[str, Any]], source: 
         from r1eval.benches import REGISTRY
 
         bench = REGISTRY.get(str(config["bench"]))
-        kind = bench.kind if bench is not None else None
-    if kind == "code":
-        raise UsageError(f"{source}: audit re-grades math and multiple-choice runs; a code bench's verdicts come "
-                         "from running tests (see the sandbox's own verdicts in samples.jsonl)")
-    if kind is None:
+        if bench is not None and bench.needs_sandbox:
+            raise UsageError(f"{source}: audit re-grades math and multiple-choice runs; a code bench's verdicts "
+                             "come from running tests (see the sandbox's own verdicts in samples.jsonl)")
+        kind = bench.grader_family if bench is not None else None
+    if kind not in FAMILIES:
         letters = all(re.fullmatch(r"\(?[A-Ja-j]\)?", str(_gold(r)).strip()) for r in rows)
         kind = "mcq" if letters else "math"
     return kind
@@ -182,7 +183,7 @@ def _recorded(row: dict[str, Any]) -> tuple[str | None, bool] | None:
     return (None if answer is None else str(answer)), bool(row["correct"])
 
 
-def _grade_mcq(rows: list[dict[str, Any]], progress: bool) -> list[dict[str, tuple[str | None, bool]]]:
+def _grade_mcq(rows: list[dict[str, Any]], workers: int, progress: bool) -> list[dict[str, tuple[str | None, bool]]]:
     from tqdm import tqdm
 
     from r1eval.benches import get_bench
@@ -225,10 +226,10 @@ def _grade_math(rows: list[dict[str, Any]], workers: int, progress: bool) -> lis
 
 
 def _same_answer(a: str | None, b: str | None, kind: str) -> bool:
-    """Whether two graders read the same answer (math: equal strings or math-verify-equivalent)."""
+    """Whether two graders read the same answer (letters: equal strings; math: or math-verify-equivalent)."""
     if a is None or b is None:
         return a is b
-    if kind == "mcq" or a.strip() == b.strip():
+    if FAMILIES[kind].letter_answers or a.strip() == b.strip():
         return a.strip() == b.strip()
     if normalized_string(a) == normalized_string(b):
         return True
@@ -263,8 +264,9 @@ def audit_rows(rows: list[dict[str, Any]], kind: str, workers: int = 1, progress
                ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Re-grade `rows`; return (one row per disagreement, summary counts and agreement rates). `extra` adds
     graders by name (the LLM judge): a verdict per row, None where it has none (left out of its rates)."""
-    regraded = _grade_mcq(rows, progress) if kind == "mcq" else _grade_math(rows, workers, progress)
-    names = [g for g in (MCQ_GRADERS if kind == "mcq" else MATH_GRADERS)
+    family = FAMILIES[kind]
+    regraded = family.regrade(rows, workers, progress)
+    names = [g for g in family.graders
              if g != "recorded" or all(_recorded(r) is not None for r in rows)]
     per_sample = []
     for row, graded in zip(rows, regraded, strict=True):
@@ -293,19 +295,29 @@ def audit_rows(rows: list[dict[str, Any]], kind: str, workers: int = 1, progress
     return disagreements, summary
 
 
+
+@dataclass(frozen=True)
+class AuditFamily:
+    """How audit re-grades one grader family (a bench's `grader_family`)."""
+
+    graders: tuple[str, ...]  # the columns of the audit, "recorded" first
+    regrade: Callable[[list[dict[str, Any]], int, bool], list[dict[str, tuple[str | None, bool]]]]
+    letter_answers: bool  # answers are choice letters: the same answer is the same string
+    bench: str  # a registered bench whose grader is the current one of this family
+
+
+FAMILIES = {"math": AuditFamily(MATH_GRADERS, _grade_math, False, "math500"),
+            "mcq": AuditFamily(MCQ_GRADERS, _grade_mcq, True, "gpqa_diamond")}
+
 def _rate(values: Iterable[bool]) -> float:
     values = list(values)
     return round(sum(values) / len(values), 6) if values else float("nan")
 
 
 def _current_grader(kind: str) -> dict[str, Any]:
-    if kind == "mcq":
-        from r1eval.benches import get_bench
+    from r1eval.benches import get_bench
 
-        return get_bench("gpqa_diamond").provenance()["grader"]
-    from r1eval.benches.math import MathBench
-
-    return MathBench("math", "").provenance()["grader"]
+    return get_bench(FAMILIES[kind].bench).provenance()["grader"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -319,7 +331,7 @@ def add_audit_parser(sub: argparse._SubParsersAction) -> None:
                                           "(`r1eval grade --output`)")
     p.add_argument("--out", type=Path, help="where audit.jsonl and audit_summary.json go (default: the run "
                                             "directory, or the graded file's directory)")
-    p.add_argument("--kind", choices=["math", "mcq"], help="grade as math or multiple choice (default: from "
+    p.add_argument("--kind", choices=sorted(FAMILIES), help="grade as math or multiple choice (default: from "
                                                             "config.json, else from the golds)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="processes for the math graders (default: all cores)")

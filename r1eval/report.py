@@ -1,15 +1,15 @@
-"""`r1eval report RUN_DIR... --out DIR`: report.md, report.html, report.json, PNG plots and explorer.html.
+"""`r1eval report DIR... --out DIR`: report.md, report.html, report.json, PNG plots and explorer.html.
 
-Every number in the results table is read from the run's summary.json (the same values `r1eval run`
-printed); per-problem pass@1 from summary.json's `per_problem` feeds the paired tests
-(`r1eval.metrics.paired_test`: bootstrap CI over shared problems + sign-flip permutation p-value, made
-two-sided here). The report opens with a headline figure, pass@1 and its 95% CI per model per bench; a
-summary.json with `pass@1_at_budget` adds a token-budget curve per bench, a run directory with
-`audit_summary.json` (`r1eval audit`) a disagreements column. Runs labelled base / distilled / rl
-(`--label DIR=NAME` or `label` in config.json) get the R1-style ablation table. A run directory holding
-`steps.jsonl` or `train_log.jsonl` (one dict per training step) gets training curves. explorer.html
-(r1eval/explorer.py) shows every sample, problem by problem. samples.jsonl rows are read leniently (a row
-may lack fields such as `seed`).
+Inputs are evaluation run directories and training directories (`r1eval grpo` / `r1eval distill train`).
+The report opens with what differs between the runs (r1eval.compare: every setting side by side, runs
+whose data, grader or token cap differ flagged), then a headline figure and the results table, whose
+numbers are the runs' summary.json values, with each run's cost. Per-problem pass@1 (summary.json
+`per_problem`) feeds the paired tests (`r1eval.metrics.paired_test`, made two-sided) and the table of
+problems that flipped between two runs. Runs labelled base / distilled / rl (or `r1eval loop`'s arm names;
+`--label DIR=NAME` or `label` in config.json) get the R1-style ablation table with each arm's training
+compute, found through the evaluated checkpoint's training directory (r1eval.lineage). Training curves come
+from a run's own steps.jsonl / train_log.jsonl or its training directory's. explorer.html (r1eval/explorer.py)
+shows every sample. samples.jsonl is streamed and read leniently (a row may lack fields such as `seed`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from r1eval.compare import (
 from r1eval.errors import UsageError
 from r1eval.lineage import Training, load_training, training_compute, training_kind, training_source
 from r1eval.records import utf8_safe
+from r1eval.report_plots import ABLATION_ORDER  # teacher, base, then the arms of `r1eval loop`'s recipes
 
-ABLATION_ORDER = ("teacher", "base", "distilled", "rl")
 ALPHA = 0.05
 
 
@@ -309,7 +309,7 @@ def ablation_section(runs: list[Run], comps: list[dict[str, Any]], compute: list
     """The R1-style ablation table (teacher, base, distilled, RL per bench, with each arm's training compute)
     and what is significant."""
     labelled = [r for r in runs if r.label in ABLATION_ORDER]
-    if not ({"base"} < {r.label for r in labelled} and {"distilled", "rl"} & {r.label for r in labelled}):
+    if not ({"base"} < {r.label for r in labelled} and set(ABLATION_ORDER[2:]) & {r.label for r in labelled}):
         return []
     lines = ["## Distillation vs RL ablation", "",
              "As in DeepSeek-R1 (Table 6): the same base student, distilled from teacher traces versus trained "
@@ -368,6 +368,16 @@ def results_section(rows: list[dict[str, Any]]) -> list[str]:
             *([""] if graders else [])]
 
 
+def _trained_note(r: Run) -> str:
+    """Where the evaluated checkpoint was trained, for the Runs list (said when the directory is gone)."""
+    if r.training is not None:
+        return f"; trained in `{r.training.path}`, step {r.training.evaluated_step}"
+    source = r.config.get("trained_from")
+    if source:
+        return f"; trained in `{source.get('run_dir')}`, step {source.get('step')} (directory not found: no compute)"
+    return ""
+
+
 def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None = None,
                  title: str = "r1eval report", preface: str = "", explorer_copy: bool | None = None) -> Path:
     """Write report.md, report.html, report.json, PNG plots and the explorer for the run directories (and
@@ -420,6 +430,9 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
         md += ["![pass@1 with 95% CI per model and bench](headline.png)", "",
                "Every sample, problem by problem: [the sample explorer](explorer.html).", ""]
         md += results_section(rows)
+        from r1eval.benches.humaneval_mul import per_language_lines
+
+        md += per_language_lines([(r.label, r.bench, r.summary) for r in runs])
         from r1eval.published import report_lines
 
         md += report_lines([(r.label, r.summary) for r in runs])
@@ -446,8 +459,7 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
         md += [f"![training {label}]({name})" for label, name in training_plots] + [""]
     md += ["## Runs", "", *(f"- {r.label}: `{r.path}` (model {r.summary['model']}, "
                             f"commit {r.config.get('git_commit') or '-'}"
-                            + (f"; trained in `{r.training.path}`, step {r.training.evaluated_step}"
-                               if r.training is not None else "") + ")" for r in runs),
+                            + _trained_note(r) + ")" for r in runs),
            *(f"- {label}: training run `{t.path}` ({t.kind}, commit {t.config.get('git_commit') or '-'})"
              for label, t in trainings), ""]
     text = utf8_safe("\n".join(md))  # a model name or label may carry a lone surrogate

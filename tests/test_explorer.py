@@ -172,3 +172,25 @@ def test_explorer_at_32000_samples_opens_and_searches_within_bounds(tmp_path: Pa
     print(f"32k samples: report {report_seconds:.1f} s, open {open_seconds:.2f} s, rare search {rare_seconds:.2f} s, "
           f"common search {common_seconds:.2f} s, JS heap {heap:.0f} MB")
     assert open_seconds < 10 and rare_seconds < 15 and common_seconds < 10 and heap < 400
+
+
+def test_large_runs_keep_their_data_files_in_their_own_directory(tmp_path: Path) -> None:
+    """--no-explorer-copy (the default above 64 MB of samples): the data files go into the run directory's
+    explorer/ folder once, the report holds none of the completions, a second report reuses them, and the
+    page loads them by relative path."""
+    write_run(tmp_path / "runs" / "a", BASE, label="a",
+              completion=lambda pid, i: PLANTED if (pid, i) == ("q1", 3) else f"reply {pid} {i}")
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "runs" / "a"), "--out", str(out), "--no-explorer-copy"]) == 0
+    side = tmp_path / "runs" / "a" / "explorer"
+    assert sorted(p.name for p in side.iterdir()) == ["c0.js", "filter.js", "stamp.json"]
+    assert not (out / "explorer_data").exists()
+    assert not any(PLANTED in p.read_text() for p in out.rglob("*") if p.is_file() and p.suffix in (".html", ".js"))
+    written = (side / "c0.js").stat().st_mtime_ns
+    assert main(["report", str(tmp_path / "runs" / "a"), "--out", str(tmp_path / "again"), "--no-explorer-copy"]) == 0
+    assert (side / "c0.js").stat().st_mtime_ns == written  # reused, not rewritten
+    with Browser(tmp_path / "profile") as b:
+        b.open((out / "explorer.html").as_uri())
+        b.eval(f"R1Explorer.search({json.dumps(PLANTED)})")
+        assert b.eval("[...document.querySelectorAll('li.result')].map(r => r.dataset.problemId + ':' + "
+                      "r.dataset.sampleIndex)") == ["q1:3"]

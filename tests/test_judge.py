@@ -37,6 +37,7 @@ class LoopbackServer(ThreadingHTTPServer):
         self.judge_grades: dict[str, str] = {}  # answer -> scripted letter (else containment)
         self.judge_fail = lambda prompt: None  # prompt -> HTTP status to fail with, or None
         self.judge_delay = 0.0
+        self.judge_reasons = False  # a reasoning judge: <think> with a decoy letter before the verdict
         self.in_flight = self.max_in_flight = 0
 
     @property
@@ -95,6 +96,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 time.sleep(srv.judge_delay)
                 text = srv.judge_reply(prompt)
+                if srv.judge_reasons:
+                    text = f"<think>\nIs it C? Let me compare once more.\n</think>\n\n{text}"
             else:
                 text = srv.policy_replies[prompt]
             message = {"role": "assistant", "content": text}
@@ -147,6 +150,7 @@ def run_simpleqa(cli, srv: LoopbackServer, data: Path, out: Path, *extra: str):
 
 def test_simpleqa_metrics_against_hand_computed_values(cli, server: LoopbackServer, tmp_path: Path) -> None:
     data = simpleqa_csv(tmp_path, server)
+    server.judge_reasons = True
     proc = run_simpleqa(cli, server, data, tmp_path / "run", "--judge-concurrency", "2")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -166,17 +170,22 @@ def test_simpleqa_metrics_against_hand_computed_values(cli, server: LoopbackServ
     assert not any("Easy." in b["messages"][0]["content"] for b in judge_requests)
     samples = {json.loads(line)["problem_id"]: json.loads(line) for line in (tmp_path / "run" / "samples.jsonl")
                .read_text().splitlines()}
-    assert samples["1"]["detail"]["judge"]["reply"] == "B" and samples["1"]["correct"] is False
+    assert samples["1"]["detail"]["judge"]["reply"].endswith("</think>\n\nB") and samples["1"]["correct"] is False
     assert samples["1"]["detail"]["judge"]["template"] == "simpleqa.v1"
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["judge"]["template_sha256"] == load_template("simpleqa").sha256
     assert config["judge"]["sampling"]["temperature"] == 0.0
+    assert config["judge_effective_sampling"]["temperature"] == 0.0 and config["judge_backend_info"]["backend"] == "openai"
     # the judge's requests in flight stayed within --judge-concurrency
     assert server.max_in_flight <= 2
 
     # a resume asks neither the policy nor the judge anything
     before = len(server.log)
     assert run_simpleqa(cli, server, data, tmp_path / "run", "--judge-concurrency", "2").returncode == 0
+    assert len(server.log) == before
+    # the judge's sampling and template are part of the resume identity
+    assert_one_line_error(run_simpleqa(cli, server, data, tmp_path / "run", "--judge-temperature", "0.5"),
+                          "different judge")
     assert len(server.log) == before
 
 
@@ -237,6 +246,8 @@ def test_bad_judge_input_is_one_line_before_generation(cli, server: LoopbackServ
     bad.write_text("Is this right? {answer}\nReply A, B or C.")
     assert_one_line_error(cli(*base, "--judge", JUDGE, "--judge-base-url", server.url, "--judge-template", str(bad)),
                           "lacks {question}, {reference}")
+    assert_one_line_error(cli(*base, "--judge", JUDGE, "--judge-base-url", server.url, "--judge-temperature", "9"),
+                          "--judge-temperature must be in [0, 5]")
     assert server.requests_to(POLICY) == []
 
 
@@ -397,3 +408,58 @@ def test_distill_filter_keeps_undecidable_traces_the_judge_accepts(cli, server: 
     assert kept == {"d0", "d3"}
     assert "judge judge-1" in (out / "filter_report.md").read_text()
     assert not any("\\boxed{13}" in b["messages"][0]["content"] for b in server.requests_to(JUDGE))
+
+
+@pytest.mark.slow
+def test_calibrate_the_embedded_model_as_a_local_judge(cli, tmp_path: Path) -> None:
+    """The transformers backend as judge (the embedded SmolLM2-135M), greedy, on three labelled rows."""
+    rows = [json.loads(line) for line in (Path(__file__).parent / "grading_corpus" / "judge_math.jsonl")
+            .read_text().splitlines()[:3]]
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = cli("judge", "calibrate", "--input", str(labelled), "--output", str(tmp_path / "cal"), "--judge",
+               "embedded", "--judge-backend", "transformers", "--judge-max-tokens", "4", "--no-progress",
+               env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "cal" / "calibration.json").read_text())
+    assert report["rows"] == 3 and report["rows_scored"] + report["judge_errors"] == 3
+    assert report["judge"]["backend"] == "transformers" and report["judge"]["sampling"]["temperature"] == 0.0
+    replies = [json.loads(line) for line in (tmp_path / "cal" / "verdicts.jsonl").read_text().splitlines()]
+    assert len(replies) == 3 and all(isinstance(r["reply"], str) for r in replies)
+
+
+def test_grader_judge_on_a_jsonl_bench(cli, server: LoopbackServer, tmp_path: Path) -> None:
+    """`--grader judge`: a problem/answer JSONL as free-form questions (the question alone is the prompt),
+    the judge's verdict is the score."""
+    data = math_file(tmp_path, server)
+    for i, _, reply, _ in MATH:
+        server.policy_replies[f"Problem {i}"] = reply
+    out = tmp_path / "run"
+    proc = cli("run", "--bench", str(data), "--grader", "judge", "--backend", "openai", "--model", POLICY,
+               "--base-url", server.url, "--output", str(out), "--judge", JUDGE, "--judge-base-url", server.url,
+               "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pass@1"] == pytest.approx(2 / 4) and summary["correct"] == pytest.approx(2 / 4)
+    assert summary["judge"]["mode"] == "grader" and summary["judge"]["template"] == "answer-match.v1"
+    assert [b["messages"][0]["content"] for b in server.requests_to(POLICY)][0].startswith("Problem m")
+    # without a judge, --grader judge is one line
+    assert_one_line_error(cli("run", "--bench", str(data), "--grader", "judge", "--backend", "openai", "--model",
+                              POLICY, "--base-url", server.url, "--output", str(tmp_path / "r2")), "--judge MODEL")
+
+
+@pytest.mark.slow
+def test_run_with_a_local_judge_model(cli, server: LoopbackServer, tmp_path: Path) -> None:
+    """The embedded SmolLM2 as a transformers judge behind `r1eval run` (started after the policy's
+    generation): every sample gets a verdict or a judge error, nothing is lost."""
+    data = simpleqa_csv(tmp_path, server)
+    proc = cli("run", "--bench", "simpleqa", "--data", str(data), "--limit", "2", "--backend", "openai", "--model",
+               POLICY, "--base-url", server.url, "--output", str(tmp_path / "run"), "--judge", "embedded",
+               "--judge-backend", "transformers", "--judge-max-tokens", "4", "--no-progress",
+               env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["num_samples"] == 2 and summary["judge_asked"] == 2
+    assert summary["judged_samples"] + summary["judge_errors"] == 2
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["judge"]["backend"] == "transformers" and config["judge_backend_info"]["backend"] == "transformers"
