@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -83,7 +85,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="auto (vllm with a GPU, else transformers) | transformers | vllm | openai (a server)")
     p.add_argument("--batch-size", type=_positive_int, help="rows per generate call (default: fit memory)")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (transformers' loading bars included)")
+    p.add_argument("--threads", type=_positive_int,
+                   help="CPU threads for local generation (default: see docs/faults.md; on a shared machine "
+                        "fewer threads than cores is often faster)")
     _add_code_bench_options(p)
     _add_server_backend_flags(p)
 
@@ -131,6 +136,7 @@ def _add_server_backend_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
     g.add_argument("--concurrency", type=_positive_int, help="requests in flight (default 64)")
     g.add_argument("--request-timeout", type=float, help="seconds per request before retrying (default 3600)")
+    g.add_argument("--max-retries", type=int, help="retries of a failed or malformed reply, with backoff (default 6)")
     g.add_argument("--standard-params-only", action="store_true", default=None,
                    help="send only OpenAI-standard sampling fields, for servers that reject top_k/min_p/"
                         "repetition_penalty (the server's defaults then decide those)")
@@ -140,7 +146,7 @@ def _backend_options(args: argparse.Namespace) -> dict:
     """The backend flags the user set, by name (unset ones are left to the backend's defaults)."""
     names = ("batch_size", "dtype", "tensor_parallel_size", "data_parallel_size", "max_model_len",
              "gpu_memory_utilization", "base_url", "api_key_env", "concurrency", "request_timeout",
-             "standard_params_only")
+             "max_retries", "standard_params_only", "threads")
     return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
 
 
@@ -160,6 +166,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                             force_think=args.force_think, system_prompt=args.system_prompt,
                             chat_template_kwargs=args.chat_template_kwargs)
     params.validate()
+    if args.no_progress:
+        from r1eval.progress import silence_library_progress
+
+        silence_library_progress()
+    if args.backend != "openai":  # a server's threads are the server's
+        from r1eval.threads import apply_threads
+
+        args.threads = apply_threads(args.threads)
+    if args.max_retries is not None and args.max_retries < 0:
+        raise UsageError(f"--max-retries must be >= 0 (got {args.max_retries})")
     if args.backend == "openai":
         model = served_model(args.model, args.base_url)
     else:
@@ -169,13 +185,49 @@ def cmd_run(args: argparse.Namespace) -> int:
                    load=LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)), limit=args.limit,
                    output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock)
     try:
-        summary, run_dir = run_eval(spec)
-    except KeyboardInterrupt:
-        print("\ninterrupted: every finished sample is kept; rerun the same command to resume",
-              file=sys.stderr)
-        return 130
+        with sigterm_as_interrupt():
+            summary, run_dir = run_eval(spec)
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
+    except OSError as exc:
+        from r1eval.errors import os_error_line
+
+        raise UsageError(os_error_line(exc) + "; every finished sample is kept and the same command resumes") \
+            from None
     print(format_summary(summary, run_dir))
     return 0
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread, so a terminated run cleans up
+    exactly like Ctrl-C: requests cancelled, finished samples kept, one line, exit 143."""
+    import signal
+    import threading
+
+    from r1eval.errors import Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """The one line for Ctrl-C (exit 130) or SIGTERM (exit 143) during a run."""
+    from r1eval.errors import Terminated
+
+    what, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
+    print(f"\n{what}: every finished sample is kept; rerun the same command to resume", file=sys.stderr)
+    return code
 
 
 def _add_grade(sub: argparse._SubParsersAction) -> None:
@@ -407,15 +459,20 @@ COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print one line on stderr and exit 2."""
+    from r1eval.errors import Terminated, os_error_line
+
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"r1eval: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+    except OSError as exc:
+        print(f"r1eval: error: {os_error_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        print(f"\n{'terminated' if isinstance(exc, Terminated) else 'interrupted'}", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
 
 
 if __name__ == "__main__":

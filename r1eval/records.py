@@ -33,8 +33,8 @@ class Completion:
     """One generated reply. Backends fold separate reasoning text into `<think>...</think>`."""
 
     text: str
-    completion_tokens: int
-    finish_reason: str  # "stop" | "length" | "error"
+    completion_tokens: int | None  # None: the engine or server did not say (never counted as 0)
+    finish_reason: str  # as the engine gave it: "stop" | "length" | "content_filter" | ...
     prompt_tokens: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -59,7 +59,7 @@ class Sample:
     completion: str
     extracted_answer: str | None
     correct: bool
-    completion_tokens: int
+    completion_tokens: int | None  # None when the server reported no usage
     finish_reason: str
     gold: Any = None
     detail: dict[str, Any] = field(default_factory=dict)

@@ -11,9 +11,13 @@ The kernel drops the lock when its holder dies, so a killed run never leaves the
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
+import math
 import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,74 +41,114 @@ def fsync_dir(path: Path) -> None:
 
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically and durably: temp file, fsync, rename, fsync of the directory. A kill or a
-    power cut leaves either the old file or the new one, never half of one."""
+    power cut leaves either the old file or the new one, never half of one; a failed write (disk full)
+    leaves the old one and no temp file. NaN and infinities are written as null (strict JSON)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(json_text(obj, indent=2) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(json_text(finite(obj), indent=2) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError) and exc.filename in (None, str(tmp)):  # name the file meant
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
     fsync_dir(path.parent)
 
 
-def _read_rows(path: Path, repair: bool) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, row) for every record of samples.jsonl; see `read_samples` for the torn last line."""
+def finite(obj: Any) -> Any:
+    """`obj` with every NaN or infinite float replaced by None (JSON has no NaN; strict readers reject it)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def read_json_file(path: Path, what: str, fix: str) -> Any:
+    """A JSON file r1eval wrote; one line naming the file and `fix` when it is truncated or not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        reason = "truncated" if isinstance(exc, json.JSONDecodeError) and exc.pos >= len(exc.doc.rstrip()) \
+            else "not valid JSON"
+        raise UsageError(f"{path}: {what} is {reason}; {fix}") from None
+
+
+def iter_rows(path: Path, repair: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) for every record of samples.jsonl, read one line at a time (memory bounded
+    whatever the file's size). Only the last line can be torn by a kill: if it is not JSON it is skipped
+    (and cut off the file when `repair`); a complete last record that lost only its newline is kept (and
+    its newline written back when `repair`). A bad line elsewhere is one UsageError naming it."""
     if not path.is_file():
-        return []
-    rows: list[tuple[int, dict[str, Any]]] = []
+        return
     good_bytes = 0
     with path.open("rb") as fh:
-        lines = fh.readlines()
-    for lineno, raw in enumerate(lines, 1):
-        if not raw.strip():
+        lines = iter(fh)
+        raw = next(lines, None)
+        lineno = 0
+        while raw is not None:
+            lineno += 1
+            following = next(lines, None)
+            last = following is None
+            if raw.strip():
+                try:
+                    row = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    if not last:
+                        raise UsageError(f"{path}:{lineno}: corrupt sample line (not JSON); remove that line and "
+                                         "rerun the same command to resume") from None
+                    if repair:  # killed mid-write
+                        with path.open("r+b") as out:
+                            out.truncate(good_bytes)
+                            out.flush()
+                            os.fsync(out.fileno())
+                    return
+                if not isinstance(row, dict):
+                    raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+                yield lineno, row
+                if repair and last and not raw.endswith(b"\n"):  # torn exactly at the newline
+                    with path.open("ab") as out:
+                        out.write(b"\n")
+                        out.flush()
+                        os.fsync(out.fileno())
             good_bytes += len(raw)
-            continue
-        try:
-            row = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            if lineno == len(lines):  # killed mid-write
-                if repair:
-                    with path.open("r+b") as fh:
-                        fh.truncate(good_bytes)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                break
-            raise UsageError(f"{path}:{lineno}: corrupt sample line (not JSON); remove it and rerun to resume") from None
-        if not isinstance(row, dict):
-            raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-        rows.append((lineno, row))
-        good_bytes += len(raw)
-        if repair and lineno == len(lines) and not raw.endswith(b"\n"):  # torn exactly at the newline
-            with path.open("ab") as fh:
-                fh.write(b"\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-    return rows
+            raw = following
 
 
 def read_sample_rows(path: Path) -> list[dict[str, Any]]:
     """samples.jsonl rows as plain dicts, whatever fields they carry (export, report and audit read these);
     a torn last line is skipped. A missing file gives no rows."""
-    return [row for _, row in _read_rows(path, repair=False)]
+    return [row for _, row in iter_rows(path)]
+
+
+def _sample(path: Path, lineno: int, row: dict[str, Any], strict: bool) -> Sample:
+    try:
+        return Sample.from_dict(row, strict=strict)
+    except MissingFieldError as exc:
+        raise UsageError(f"{path}:{lineno}: missing field '{exc.args[0]}'; this row was not written by "
+                         "`r1eval run` (remove it, or pass a new --output)") from None
 
 
 def read_samples(path: Path, repair: bool = False, strict: bool = False) -> list[Sample]:
-    """Read samples.jsonl as `Sample`s.
+    """Read samples.jsonl as `Sample`s (see `iter_rows` for the torn last line).
 
-    Only the last line can be torn by a kill: if it is not valid JSON it is dropped (and cut off the file
-    when `repair`); if it is a complete record that lacks its newline, it is kept (and its newline
-    written back when `repair`, so the next append starts a new line). `strict` (the writer resuming)
-    refuses a row that lacks a field, naming it (`samples.jsonl:17: missing field 'seed'`); readers that
-    don't need every field (gate, distill filter) leave it off and get None there.
+    `strict` (the writer resuming) refuses a row that lacks a field, naming it (`samples.jsonl:17:
+    missing field 'seed'`); readers that don't need every field (gate, distill filter) leave it off and
+    get None there.
     """
-    samples: list[Sample] = []
-    for lineno, row in _read_rows(path, repair):
-        try:
-            samples.append(Sample.from_dict(row, strict=strict))
-        except MissingFieldError as exc:
-            raise UsageError(f"{path}:{lineno}: missing field '{exc.args[0]}'; this row was not written by "
-                             "`r1eval run` (remove it, or pass a new --output)") from None
-    return samples
+    return [_sample(path, lineno, row, strict) for lineno, row in iter_rows(path, repair)]
+
+
+def finished_keys(path: Path, repair: bool = False) -> set[tuple[str, int]]:
+    """The (problem_id, sample_index) pairs samples.jsonl holds, from one streaming pass that keeps no
+    completion text (resume of a large run stays small); rows are checked as strictly as the writer's."""
+    return {(s.problem_id, s.sample_index) for s in (_sample(path, n, row, True) for n, row in iter_rows(path, repair))}
 
 
 def identity_changes(old: dict[str, Any], new: dict[str, Any], keys: tuple[str, ...] = IDENTITY_KEYS) -> list[str]:
@@ -138,12 +182,13 @@ class RunDir:
     def config(self) -> dict[str, Any]:
         if not self.exists():
             raise UsageError(f"{self.path} is not a run directory (no config.json)")
-        return json.loads(self.config_path.read_text(encoding="utf-8"))
+        return read_json_file(self.config_path, "the run's config", "restore it, or delete it and rerun the same "
+                              "command (it is rebuilt from the command; samples.jsonl is kept and resumed)")
 
     def summary(self) -> dict[str, Any]:
         if not self.summary_path.is_file():
             raise UsageError(f"{self.path} has no summary.json; finish the run first (rerun its command)")
-        return json.loads(self.summary_path.read_text(encoding="utf-8"))
+        return read_json_file(self.summary_path, "the run's summary", "rerun the run's command to rewrite it")
 
     def lock(self, wait: bool = False) -> None:
         """Take the directory's writer lock; without `wait`, a held lock is a UsageError naming its PID."""
@@ -175,6 +220,13 @@ class RunDir:
     def open(self, config: dict[str, Any], wait: bool = False) -> list[Sample]:
         """Lock the directory, create it or reopen it for resume (refusing a different identity), and return
         the samples already finished. Hold the lock until `close()`."""
+        self.resume(config, wait)
+        return read_samples(self.samples_path, strict=True)
+
+    def resume(self, config: dict[str, Any], wait: bool = False) -> set[tuple[str, int]]:
+        """`open` returning only the finished (problem_id, sample_index) pairs, from one streaming pass over
+        samples.jsonl (bounded memory however large it is). summary.json, if any, is marked stale until
+        the run rewrites it: config.json may now ask for more than it counted."""
         self.lock(wait)
         try:
             self.refuse_changed_identity(config)
@@ -183,14 +235,32 @@ class RunDir:
                 # keys added after the start (backend_info, effective_sampling, a label) stay until replaced
                 config = {**old, **config, "created": old.get("created", config.get("created")),
                           "resumed": old.get("resumed", 0) + 1}
+            self.mark_summary_stale(config)
             write_json(self.config_path, config)
-            samples = read_samples(self.samples_path, repair=True, strict=True)
+            done = finished_keys(self.samples_path, repair=True)
             self._fh = self.samples_path.open("a", encoding="utf-8")
             fsync_dir(self.path)  # samples.jsonl's directory entry, if it was just created
         except BaseException:
             self.close()
             raise
-        return samples
+        return done
+
+    def mark_summary_stale(self, config: dict[str, Any]) -> None:
+        """Before config.json changes: an existing summary.json gets `complete: false` and `stale` saying
+        why, so no reader takes it for the run config.json now describes (the run rewrites it at its end)."""
+        if not self.summary_path.is_file():
+            return
+        try:
+            summary = json.loads(self.summary_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            summary = None
+        if not isinstance(summary, dict):  # unreadable: a new one is written at the end of the run
+            self.summary_path.unlink()
+            return
+        summary.update(complete=False, stale=f"the run was reopened (config.json: n={config.get('n')}, "
+                                             f"limit={config.get('limit')}) and has not finished since; this "
+                                             f"summary counted n={summary.get('n_samples')}; rerun its command")
+        write_json(self.summary_path, summary)
 
     def update_config(self, fields: dict[str, Any]) -> None:
         """Add provenance known only later (e.g. the started engine's versions and options)."""
@@ -199,9 +269,17 @@ class RunDir:
     def append(self, samples: list[Sample]) -> None:
         """Append finished samples and make them durable before returning."""
         assert self._fh is not None, "open() the run directory first"
-        self._fh.write("".join(s.to_json() + "\n" for s in samples))
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        text = "".join(s.to_json() + "\n" for s in samples)
+        # Ctrl-C / SIGTERM wait until the batch is on disk: an interrupted run leaves whole lines only
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            self._fh.write(text)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:  # name the file (a failed write's error has no path)
+            raise OSError(exc.errno, exc.strerror, str(self.samples_path)) from None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json(self.summary_path, summary)
@@ -209,7 +287,8 @@ class RunDir:
     def close(self) -> None:
         """Close samples.jsonl and release the writer lock."""
         if self._fh is not None:
-            self._fh.close()
+            with contextlib.suppress(OSError):  # a failed append already raised (disk full); keep that error
+                self._fh.close()
             self._fh = None
         if self._lock is not None:
             fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)

@@ -9,6 +9,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -26,6 +27,7 @@ from r1eval.models import (
     resolve_dtype,
     tokenizer_sha256,
 )
+from r1eval.progress import RunProgress
 from r1eval.records import Problem, Sample, SamplingParams, sample_seed
 from r1eval.rundir import IDENTITY_KEYS, RunDir, read_samples
 
@@ -47,6 +49,7 @@ class RunSpec:
     output: Path | None = None
     progress: bool = True
     wait_lock: bool = False  # a second run of the same directory waits instead of failing
+    start_line: bool = True  # print where the run goes and how much is left before starting
 
 
 def package_versions() -> dict[str, str]:
@@ -167,31 +170,53 @@ def default_output(config: dict[str, Any], model: ModelSpec) -> Path:
     return Path("runs") / f"{config['bench']}__{model.short_name}__{hashlib.sha256(ident.encode()).hexdigest()[:8]}"
 
 
-def pending_requests(problems: list[Problem], done: set[tuple[str, int]], params: SamplingParams,
-                     bench: Bench | None = None) -> list[GenerationRequest]:
-    """One request per distinct prompt with the sample indices not yet in the run directory: one per
-    problem, unless `bench.sample_problem` gives samples different prompts (then one per prompt)."""
-    requests = []
+PLAN_CHUNK = 64  # samples per GenerationRequest at most: a million samples of one problem stream in chunks
+
+
+def iter_pending_requests(problems: Iterable[Problem], done: Container[tuple[str, int]], params: SamplingParams,
+                          bench: Bench | None = None) -> Iterator[GenerationRequest]:
+    """The samples not yet in the run directory as requests, produced lazily (the first is ready at once
+    and memory stays small whatever -n is): per problem one request per distinct prompt (a bench whose
+    `sample_problem` shows samples different prompts gets several), each at most PLAN_CHUNK samples."""
     for p in problems:
-        by_prompt: dict[str, GenerationRequest] = {}
+        by_prompt: dict[Any, GenerationRequest] = {}
         for i in range(params.n):
             if (p.id, i) in done:
                 continue
             seed = sample_seed(params.seed, p.id, i)
             messages = bench.sample_problem(p, i, seed).messages if bench is not None else p.messages
-            key = json.dumps(messages, sort_keys=True)
-            if key not in by_prompt:
-                by_prompt[key] = GenerationRequest(p.id, messages, [], [])
-            by_prompt[key].sample_indices.append(i)
-            by_prompt[key].seeds.append(seed)
-        requests.extend(by_prompt.values())
-    return requests
+            key = None if messages is p.messages else json.dumps(messages, sort_keys=True)
+            request = by_prompt.setdefault(key, GenerationRequest(p.id, messages, [], []))
+            request.sample_indices.append(i)
+            request.seeds.append(seed)
+            if len(request.sample_indices) >= PLAN_CHUNK:
+                yield by_prompt.pop(key)
+        yield from by_prompt.values()
+
+
+def pending_requests(problems: list[Problem], done: Container[tuple[str, int]], params: SamplingParams,
+                     bench: Bench | None = None) -> list[GenerationRequest]:
+    """`iter_pending_requests` as a list."""
+    return list(iter_pending_requests(problems, done, params, bench))
+
+
+def count_pending(problems: list[Problem], done: set[tuple[str, int]], n: int) -> tuple[int, int]:
+    """(samples to do, samples already done) of the requested (problem, sample index) pairs."""
+    wanted = {p.id for p in problems}
+    already = sum(1 for pid, i in done if pid in wanted and i < n)
+    return len(wanted) * n - already, already
 
 
 def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     """Run (or resume) one evaluation and return (summary, run directory)."""
+    from r1eval.errors import UsageError
+
     spec.params.validate()
     all_problems = spec.bench.load(spec.load)
+    if not all_problems:
+        raise UsageError(f"bench {spec.bench.name} has no problems"
+                         + (f" ({spec.load.data} is empty)" if spec.load.data else "")
+                         + "; pass a bench file with at least one problem")
     problems = all_problems[: spec.limit] if spec.limit else all_problems
     backend = resolve_backend(spec.backend)
     dtype = resolve_dtype(backend, spec.model, spec.backend_options.get("dtype", "auto"))
@@ -208,13 +233,19 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     if differences:
         print(generation_config_note(spec.model, differences), file=sys.stderr)
     run_dir = RunDir(spec.output or default_output(config, spec.model))
-    existing = run_dir.open(config, wait=spec.wait_lock)
+    done = run_dir.resume(config, wait=spec.wait_lock)
     try:
-        done = {(s.problem_id, s.sample_index) for s in existing}
-        requests = pending_requests(problems, done, spec.params, spec.bench)
-        if requests:
+        to_do, already = count_pending(problems, done, spec.params.n)
+        if spec.progress or spec.start_line:
+            batch = (f"concurrency {spec.backend_options.get('concurrency', 64)}" if backend == "openai" else
+                     f"batch size {spec.backend_options.get('batch_size') or 'auto'}")
+            print(f"r1eval run: {run_dir.path}, backend {backend}, dtype {dtype or 'chosen by the server'}, "
+                  f"{batch}, {to_do} samples to do, {already} already done", flush=True)
+        if to_do:
+            requests = iter_pending_requests(problems, done, spec.params, spec.bench)
+            del done
             options = {**spec.backend_options, **({"dtype": dtype} if dtype else {})}
-            generate_and_grade(spec, backend, options, problems, requests, run_dir)
+            generate_and_grade(spec, backend, options, problems, requests, run_dir, to_do)
         wanted = {p.id for p in problems}
         samples = [s for s in read_samples(run_dir.samples_path, strict=True)
                    if s.problem_id in wanted and s.sample_index < spec.params.n]
@@ -222,6 +253,7 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
         summary = summarize(samples, bench=spec.bench.name, model=spec.model.name, n=spec.params.n,
                             equivalent=spec.bench.equivalent if spec.bench.kind != "code" else None,
                             problem_ids=[p.id for p in problems], max_tokens=spec.params.max_tokens)
+        summary["limit"] = spec.limit
         summary.update(spec.bench.extra_summary(summary, samples, problems))
         summary.update(config["bench_provenance"])
         run_dir.write_summary(summary)
@@ -231,19 +263,16 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
 
 
 def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any], problems: list[Problem],
-                       requests: list[GenerationRequest], run_dir: RunDir) -> None:
+                       requests: Iterable[GenerationRequest], run_dir: RunDir, total: int) -> None:
     """Generate the pending samples, grade each batch as it finishes and append it to samples.jsonl."""
-    from tqdm import tqdm
-
     by_id = {p.id: p for p in problems}
     backend = make_backend(backend_name, spec.model, options)
-    run_dir.update_config({"backend_info": backend.describe(),
-                           "effective_sampling": backend.effective_sampling(spec.params)})
-    total = sum(len(r.sample_indices) for r in requests)
-    tokens, t0 = 0, time.perf_counter()
-    bar = tqdm(total=total, unit="sample", desc=f"{spec.bench.name}", disable=not spec.progress,
-               dynamic_ncols=True)
+    progress = RunProgress(total, spec.bench.name, spec.params.max_tokens, enabled=spec.progress)
+    if hasattr(backend, "on_tokens"):  # the backend reports tokens as they are generated
+        backend.on_tokens = progress.add_tokens
     try:
+        run_dir.update_config({"backend_info": backend.describe(),
+                               "effective_sampling": backend.effective_sampling(spec.params)})
         for result in backend.generate(requests, spec.params):
             seeds = dict(zip(result.request.sample_indices, result.request.seeds, strict=True))
             shown = [spec.bench.sample_problem(by_id[result.request.problem_id], idx, seeds[idx])
@@ -254,24 +283,27 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
                               {**v.detail, **({"backend": c.extra} if c.extra else {})})
                        for p, (idx, c), v in zip(shown, result.completions, verdicts, strict=True)]
             run_dir.append(samples)
-            tokens += sum(c.completion_tokens for _, c in result.completions)
-            bar.update(len(samples))
-            bar.set_postfix_str(f"{tokens / max(time.perf_counter() - t0, 1e-9):.1f} tok/s")
+            progress.add_samples(len(samples), None if hasattr(backend, "on_tokens") else
+                                 sum(c.completion_tokens or 0 for _, c in result.completions))
     finally:
-        bar.close()
+        progress.close()
         backend.close()
         spec.bench.close()
 
 
 def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
-    """The results table printed at the end of a run."""
+    """The results table printed at the end of a run (a number that was not measured says why)."""
+    def num(value: float | None, form: str, missing: str) -> str:
+        return missing if value is None else format(value, form)
+
     n = summary["n_samples"]
-    lo, hi = summary["pass@1_ci95"]
+    ci = summary.get("pass@1_ci95") or (None, None)
     rows = [("bench", summary["bench"]), ("model", summary["model"]),
             ("problems x samples", f"{summary['num_problems']} x {n}"),
-            ("pass@1", f"{summary['pass@1']:.4f}  (95% CI {lo:.4f}-{hi:.4f})")]
+            ("pass@1", num(summary["pass@1"], ".4f", "n/a (no finished samples)")
+             + (f"  (95% CI {ci[0]:.4f}-{ci[1]:.4f})" if ci[0] is not None else ""))]
     rows += [(f"pass@{k}", f"{v:.4f}") for k, v in summary["pass@k"].items() if k != "1"]
-    if f"cons@{n}" in summary:
+    if summary.get(f"cons@{n}") is not None:
         rows.append((f"cons@{n}", f"{summary[f'cons@{n}']:.4f}"))
     if summary.get("rating") is not None:
         lo, hi = summary["rating_ci95"]
@@ -280,8 +312,12 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
         rows.append(("unparseable answers", str(summary["unparseable"])))
     if summary.get("complete") is False:
         rows.append(("missing samples", f"{summary['missing_samples']} (rerun the same command to finish)"))
-    rows += [("mean completion tokens", f"{summary['mean_completion_tokens']:.1f}"),
-             ("truncation rate", f"{summary['truncation_rate']:.3f}"),
+    unusual = {k: v for k, v in (summary.get("finish_reasons") or {}).items() if k not in ("stop", "length")}
+    if unusual:
+        rows.append(("other finish reasons", ", ".join(f"{k} {v}" for k, v in unusual.items())))
+    rows += [("mean completion tokens", num(summary.get("mean_completion_tokens"), ".1f",
+                                            "n/a (the server reported no token usage)")),
+             ("truncation rate", num(summary.get("truncation_rate"), ".3f", "n/a")),
              ("run directory", str(run_dir))]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
