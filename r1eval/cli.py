@@ -170,16 +170,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         from r1eval.progress import silence_library_progress
 
         silence_library_progress()
-    if args.backend != "openai":  # a server's threads are the server's
-        from r1eval.threads import apply_threads
-
-        args.threads = apply_threads(args.threads)
     if args.max_retries is not None and args.max_retries < 0:
         raise UsageError(f"--max-retries must be >= 0 (got {args.max_retries})")
     if args.backend == "openai":
         model = served_model(args.model, args.base_url)
     else:
         model = resolve_model(args.model, args.tokenizer)
+        from r1eval.threads import apply_threads  # imports torch: after the one-line checks
+
+        args.threads = apply_threads(args.threads)
     spec = RunSpec(bench=bench, model=model, params=params, backend=args.backend,
                    backend_options=_backend_options(args),
                    load=LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)), limit=args.limit,
@@ -253,15 +252,29 @@ def cmd_grade(args: argparse.Namespace) -> int:
     bench = get_bench(args.bench, args.lm_eval_include) if args.bench else MathBench("math", "generic math answers")
     _check_data(args.data)
     _allow_unsafe_code(args)
+    if args.output is not None:  # refuse an unwritable --output before grading, not after
+        check_output_file(args.output)
     graded = grade_rows(bench, rows, LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)),
                         source=str(args.input))
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text("".join(json_text(r) + "\n" for r in graded), encoding="utf-8")
+        from r1eval.rundir import write_text_atomic
+
+        write_text_atomic(args.output, "".join(json_text(r) + "\n" for r in graded))
     correct = sum(bool(r["correct"]) for r in graded)
     print(f"accuracy {correct / len(graded):.4f} ({correct}/{len(graded)})"
           + (f"; graded rows in {args.output}" if args.output else ""))
     return 0
+
+
+def check_output_file(path: Path) -> None:
+    """UsageError naming `path` when a file can't be written there (a directory, or a parent that is a file)."""
+    if path.is_dir():
+        raise UsageError(f"--output {path} is a directory; pass a file path, e.g. {path / 'graded.jsonl'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"--output {path}: {parent} is a file, not a directory; pass another path")
+            break
 
 
 def _add_elo(sub: argparse._SubParsersAction) -> None:

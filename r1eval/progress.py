@@ -16,21 +16,20 @@ REFRESH_SECONDS = 0.5
 def silence_library_progress() -> None:
     """`--no-progress`: no bar from transformers' or the hub's loaders either."""
     import os
+    import sys
 
+    # tqdm reads TQDM_DISABLE for every bar it creates (transformers' and datasets' bars are tqdm's);
+    # the hub reads its own variable when first imported
     os.environ["TQDM_DISABLE"] = "1"
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-    try:
+    if "huggingface_hub" in sys.modules:  # already imported: tell it directly
         from huggingface_hub.utils import disable_progress_bars
 
         disable_progress_bars()
-    except ImportError:
-        pass
-    try:
+    if "transformers" in sys.modules:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
 
 
 class RunProgress:

@@ -175,14 +175,46 @@ def sample_seed(base_seed: int, problem_id: str, sample_index: int) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSONL file; a bad line raises UsageError naming the file and line number."""
+class Rows(list):
+    """Rows read from a file, with `lines[i]` the 1-based file line of row i (blank lines counted), so an
+    error about a row can name the line an editor shows."""
+
+    def __init__(self, rows: list[dict[str, Any]] | None = None, lines: list[int] | None = None) -> None:
+        super().__init__(rows or [])
+        self.lines = list(lines or [])
+
+
+def row_place(rows: list[Any], index: int) -> str:
+    """Where row `index` (0-based) is: `line N` of its file when known, else `row N` (1-based)."""
+    lines = getattr(rows, "lines", None)
+    return f"line {lines[index]}" if lines and index < len(lines) else f"row {index + 1}"
+
+
+def duplicate_ids(ids: list[str], rows: list[Any] | None = None) -> str | None:
+    """None when `ids` are unique; else the first repeated id and where it occurs (for an error line)."""
+    first: dict[str, int] = {}
+    for i, pid in enumerate(ids):
+        if pid in first:
+            places = [row_place(rows, first[pid]), row_place(rows, i)] if rows is not None else []
+            return f"id {pid!r} appears twice" + (f" ({places[0]} and {places[1]})" if places else "")
+        first[pid] = i
+    return None
+
+
+def read_jsonl(path: str | Path) -> Rows:
+    """Read a JSONL file; a bad line raises UsageError naming the file and line number (1-based, blank
+    lines counted). The rows know their line numbers (`Rows.lines`)."""
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"file not found: {path}")
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+        raise UsageError(f"file not found: {path}" + (" (it is a directory)" if path.is_dir() else ""))
+    rows = Rows()
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"{path}:{lineno}: not UTF-8 (byte {exc.start} of the line); save the file as "
+                                 "UTF-8") from None
             if not line.strip():
                 continue
             try:
@@ -192,6 +224,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
             if not isinstance(row, dict):
                 raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
             rows.append(row)
+            rows.lines.append(lineno)
     return rows
 
 

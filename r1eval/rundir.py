@@ -39,14 +39,13 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically and durably: temp file, fsync, rename, fsync of the directory. A kill or a
-    power cut leaves either the old file or the new one, never half of one; a failed write (disk full)
-    leaves the old one and no temp file. NaN and infinities are written as null (strict JSON)."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file through a temp file and a rename: a failure leaves no half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     try:
         with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(json_text(finite(obj), indent=2) + "\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -56,6 +55,13 @@ def write_json(path: Path, obj: Any) -> None:
         if isinstance(exc, OSError) and exc.filename in (None, str(tmp)):  # name the file meant
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically and durably: temp file, fsync, rename, fsync of the directory. A kill or a
+    power cut leaves either the old file or the new one, never half of one; a failed write (disk full)
+    leaves the old one and no temp file. NaN and infinities are written as null (strict JSON)."""
+    write_text_atomic(path, json_text(finite(obj), indent=2) + "\n")
     fsync_dir(path.parent)
 
 
@@ -72,11 +78,12 @@ def finite(obj: Any) -> Any:
 
 def read_json_file(path: Path, what: str, fix: str) -> Any:
     """A JSON file r1eval wrote; one line naming the file and `fix` when it is truncated or not JSON."""
+    raw = path.read_bytes()
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        reason = "truncated" if isinstance(exc, json.JSONDecodeError) and exc.pos >= len(exc.doc.rstrip()) \
-            else "not valid JSON"
+        return json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        ending = raw.rstrip()[-1:]
+        reason = "truncated" if ending not in (b"}", b"]") else "not valid JSON"
         raise UsageError(f"{path}: {what} is {reason}; {fix}") from None
 
 
@@ -173,7 +180,7 @@ class RunDir:
         self.samples_path = self.path / "samples.jsonl"
         self.summary_path = self.path / "summary.json"
         self.lock_path = self.path / LOCK_FILE
-        self._fh: IO[str] | None = None
+        self._fh: IO[bytes] | None = None
         self._lock: IO[str] | None = None
 
     def exists(self) -> bool:
@@ -238,7 +245,7 @@ class RunDir:
             self.mark_summary_stale(config)
             write_json(self.config_path, config)
             done = finished_keys(self.samples_path, repair=True)
-            self._fh = self.samples_path.open("a", encoding="utf-8")
+            self._fh = self.samples_path.open("ab", buffering=0)  # unbuffered: `append` writes whole batches
             fsync_dir(self.path)  # samples.jsonl's directory entry, if it was just created
         except BaseException:
             self.close()
@@ -267,16 +274,22 @@ class RunDir:
         write_json(self.config_path, {**self.config(), **fields})
 
     def append(self, samples: list[Sample]) -> None:
-        """Append finished samples and make them durable before returning."""
+        """Append finished samples and make them durable before returning. A failed write (disk full) is
+        undone: the file is cut back to its last whole line, so it never holds half a record."""
         assert self._fh is not None, "open() the run directory first"
-        text = "".join(s.to_json() + "\n" for s in samples)
+        data = "".join(s.to_json() + "\n" for s in samples).encode("utf-8")
         # Ctrl-C / SIGTERM wait until the batch is on disk: an interrupted run leaves whole lines only
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        fd = self._fh.fileno()
+        size = os.fstat(fd).st_size
         try:
-            self._fh.write(text)
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
         except OSError as exc:  # name the file (a failed write's error has no path)
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
             raise OSError(exc.errno, exc.strerror, str(self.samples_path)) from None
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)

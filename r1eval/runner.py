@@ -270,10 +270,11 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
     progress = RunProgress(total, spec.bench.name, spec.params.max_tokens, enabled=spec.progress)
     if hasattr(backend, "on_tokens"):  # the backend reports tokens as they are generated
         backend.on_tokens = progress.add_tokens
+    generated = backend.generate(requests, spec.params)
     try:
         run_dir.update_config({"backend_info": backend.describe(),
                                "effective_sampling": backend.effective_sampling(spec.params)})
-        for result in backend.generate(requests, spec.params):
+        for result in generated:
             seeds = dict(zip(result.request.sample_indices, result.request.seeds, strict=True))
             shown = [spec.bench.sample_problem(by_id[result.request.problem_id], idx, seeds[idx])
                      for idx, _ in result.completions]
@@ -286,6 +287,10 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
             progress.add_samples(len(samples), None if hasattr(backend, "on_tokens") else
                                  sum(c.completion_tokens or 0 for _, c in result.completions))
     finally:
+        # closed before the backend: an interruption or a failed write cancels its requests cleanly
+        close = getattr(generated, "close", None)
+        if close is not None:
+            close()
         progress.close()
         backend.close()
         spec.bench.close()
@@ -327,35 +332,41 @@ def grade_rows(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions,
                source: str = "input") -> list[dict[str, Any]]:
     """`r1eval grade`: score completions produced elsewhere. Each row has `completion` and either a gold
     `answer` or the `problem_id` of one of the bench's problems; returns the rows with `extracted_answer`
-    and `correct` added."""
+    and `correct` added, and `gold` (what they were graded against) on rows graded by problem_id, so the
+    output can be audited. Errors name the row's file line when `rows` come from `read_jsonl`."""
     from r1eval.errors import UsageError
+    from r1eval.records import row_place
 
     problems: dict[str, Problem] | None = None
     items: list[tuple[Problem, str]] = []
-    for i, row in enumerate(rows, 1):
+    golds: list[Any] = []
+    for i, row in enumerate(rows):
+        where = f"{source}: {row_place(rows, i)}"
         if not isinstance(row.get("completion"), str):
-            raise UsageError(f"{source}: row {i} has no 'completion' string")
+            raise UsageError(f"{where} has no 'completion' string")
         if "problem_id" in row and row["problem_id"] is not None:
             if problems is None:
                 problems = {p.id: p for p in bench.load(load)}
             pid = str(row["problem_id"])
             if pid not in problems:
-                raise UsageError(f"{source}: row {i}: problem_id {pid!r} is not in bench {bench.name}")
+                raise UsageError(f"{where}: problem_id {pid!r} is not in bench {bench.name}")
             problem = problems[pid]
             if row.get("seed") is not None:  # a samples.jsonl row: grade against the prompt that sample saw
                 problem = bench.sample_problem(problem, int(row.get("sample_index", 0)), int(row["seed"]))
             if row.get("answer") not in (None, ""):
                 problem = Problem(problem.id, problem.messages, row["answer"], problem.meta)
         elif row.get("answer") not in (None, "") and bench.kind != "code":
-            problem = Problem(str(row.get("id", i)), [], row["answer"])
+            problem = Problem(str(row.get("id", i + 1)), [], row["answer"])
         else:
             need = "'problem_id'" if bench.kind == "code" else "'answer' or 'problem_id'"
-            raise UsageError(f"{source}: row {i} has no {need}")
+            raise UsageError(f"{where} has no {need}")
         items.append((problem, row["completion"]))
+        golds.append(problem.gold)
     try:
         verdicts = bench.grade(items)
     finally:
         bench.close()
-    return [{**row, "extracted_answer": v.extracted_answer, "correct": v.correct,
+    return [{**row, **({"gold": gold} if gold is not None and row.get("gold") in (None, "") else {}),
+             "extracted_answer": v.extracted_answer, "correct": v.correct,
              **({"detail": v.detail} if v.detail else {})}
-            for row, v in zip(rows, verdicts, strict=True)]
+            for row, gold, v in zip(rows, golds, verdicts, strict=True)]

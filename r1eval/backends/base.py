@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -131,8 +132,9 @@ async def as_finished_batches(coroutines: Iterable[Awaitable[T]], window: int | 
 def iterate_async(loop: asyncio.AbstractEventLoop, agen: AsyncIterator[T]) -> Iterator[T]:
     """Drive an async iterator on `loop` from synchronous code (the Backend protocol is synchronous).
 
-    Ctrl-C or SIGTERM (raised while the loop runs) cancels the step in progress and lets the iterator
-    clean up (cancel its requests) before the interruption propagates: nothing is left running and no
+    While the loop runs, Ctrl-C and SIGTERM cancel the step in progress, so the iterator cleans up (cancels
+    its requests) inside the loop; then the signal is delivered again to its own handler outside the loop
+    (KeyboardInterrupt, or whatever the program installed for SIGTERM). Nothing is left running and no
     `aclose(): asynchronous generator is already running` error hides the interruption."""
 
     async def step() -> T:
@@ -141,21 +143,49 @@ def iterate_async(loop: asyncio.AbstractEventLoop, agen: AsyncIterator[T]) -> It
     try:
         while True:
             task = loop.create_task(step())
-            try:
-                yield loop.run_until_complete(task)
-            except StopAsyncIteration:
-                return
-            except BaseException:
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(BaseException):
-                        loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
-                raise
+            caught: list[int] = []
+            with _signals_cancel(loop, task, caught):
+                try:
+                    result = loop.run_until_complete(task)
+                except StopAsyncIteration:
+                    return
+                except asyncio.CancelledError:
+                    if not caught:
+                        raise
+            if caught:  # our handlers are restored: deliver the signal to them
+                signal.raise_signal(caught[0])
+                raise KeyboardInterrupt  # a handler that does not raise (ignored signal): stop anyway
+            yield result
     finally:
         aclose = getattr(agen, "aclose", None)
         if aclose is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError, StopAsyncIteration):
+            with contextlib.suppress(RuntimeError, StopAsyncIteration, asyncio.CancelledError):
                 loop.run_until_complete(aclose())
+
+
+@contextlib.contextmanager
+def _signals_cancel(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], caught: list[int]) -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM cancel `task` and are recorded in `caught` (main thread only;
+    elsewhere signals are not ours to handle)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int) -> None:
+        caught.append(signum)
+        task.cancel()
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def group_by_request(finished: Iterable[tuple[GenerationRequest, str | Messages, int, Completion]]

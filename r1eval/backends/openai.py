@@ -274,5 +274,11 @@ class OpenAIBackend:
 
     def close(self) -> None:
         if not self._loop.is_closed():
+            pending = asyncio.all_tasks(self._loop)  # whatever an interruption left: cancel, then close
+            for task in pending:
+                task.cancel()
+            if pending:
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.run_until_complete(self.client.close())
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()

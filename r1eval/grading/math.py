@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -739,7 +740,9 @@ class MathGrader:
 
             ctx = mp.get_context("forkserver")
             ctx.set_forkserver_preload(["math_verify", "r1eval.grading.math"])
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx)
+            # Ctrl-C in a terminal reaches the workers too: the parent alone handles it (no worker tracebacks)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=signal.signal,
+                                             initargs=(signal.SIGINT, signal.SIG_IGN))
             for _ in self._pool.map(_grade_keys, [[] for _ in range(self.workers)]):
                 pass
 
