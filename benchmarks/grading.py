@@ -124,14 +124,10 @@ def _time(repeat: int, fn, *args):
 
 def _math_verify_pool(items: list[tuple[str, str]], workers: int) -> list[bool]:
     """Plain math-verify over a pool of `workers` processes (forkserver with math-verify preloaded)."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from r1eval.workers import chunks, process_pool
 
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["math_verify"])
-    chunk = max(1, len(items) // (workers * 4))
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        parts = pool.map(_plain_math_verify_chunk, [items[i: i + chunk] for i in range(0, len(items), chunk)])
+    with process_pool(workers, preload=["math_verify"]) as pool:
+        parts = pool.map(_plain_math_verify_chunk, chunks(items, workers))
         return [r for part in parts for r in part]
 
 

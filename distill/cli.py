@@ -7,12 +7,16 @@ import json
 import sys
 from pathlib import Path
 
-from r1eval.errors import UsageError
-from rl.gating import add_gate_flags
-from rl.training import add_launch_flags, is_main_process, require_data_and_output
+from distill.filter import FilterConfig
+from distill.options import DEFAULT_SFT_PRESET, FilterInputs, SFTInputs
+from distill.train import DistillPreset
+from r1eval.cli_args import add_prompt_options, positive_int
+from r1eval.recipes import accelerate_help, add_option_flags, add_recipe_flags, flag_values, recipes_help
+from r1eval.training import is_main_process, launched_world_size
+from r1eval.training_options import GateOptions, LaunchOptions
 
 
-def add_distill_parser(sub: argparse._SubParsersAction, positive_int) -> None:
+def add_distill_parser(sub: argparse._SubParsersAction) -> None:
     """Register `r1eval distill` and its three verbs."""
     p = sub.add_parser("distill", help="distillation: teacher traces, rejection sampling, SFT")
     verbs = p.add_subparsers(dest="distill_command", required=True, parser_class=type(p))
@@ -28,36 +32,27 @@ def add_distill_parser(sub: argparse._SubParsersAction, positive_int) -> None:
     g.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     g.add_argument("--limit", type=positive_int, help="only the first N problems")
     g.add_argument("--force-think", action="store_true", help="open every reply with '<think>\\n'")
-    from r1eval.cli import add_prompt_options
-
     add_prompt_options(g)
     g.add_argument("--batch-size", type=positive_int, help="rows per generate call (default: fit memory)")
     g.add_argument("--output", type=Path, required=True, help="run directory to write (resumable)")
     g.add_argument("--no-progress", action="store_true")
 
     f = verbs.add_parser("filter", help="rejection sampling: keep correct, readable traces")
-    f.add_argument("--input", type=Path, required=True,
-                   help="a run directory, its samples.jsonl, or JSONL rows with problem, answer, completion")
-    f.add_argument("--output", type=Path, required=True, help="directory for kept/rejected/dataset/report")
-    f.add_argument("--config", type=Path, help="JSON object of FilterConfig thresholds to override")
-    f.add_argument("--max-per-prompt", type=positive_int, help="m: kept traces per problem (default 4)")
-    f.add_argument("--language", help="target language of the reasoning (default en)")
+    f.add_argument("--config", type=Path, metavar="YAML",
+                   help="thresholds file (YAML or JSON): option names (as below, with underscores) -> values; flags "
+                        "override it")
+    f.add_argument("--dry-run", action="store_true", help="print the resolved options as JSON, then exit")
+    add_option_flags(f, FilterInputs, title="input and output")
+    add_option_flags(f, FilterConfig, title="thresholds")
 
-    t = verbs.add_parser("train", help="SFT a student on filtered traces (TRL SFTTrainer)")
-    t.add_argument("--student", help="student model: HF dir, .gguf or hub id (default: embedded SmolLM2-135M)")
-    t.add_argument("--data", type=Path,
-                   help="a `distill filter` output dir or a messages JSONL (required unless --dry-run)")
-    t.add_argument("--preset", default="tiny-cpu", help="training preset: r1-distill | tiny-cpu (default)")
-    t.add_argument("--lora", action="store_true", help="train LoRA adapters (peft) instead of all weights")
-    t.add_argument("--output", type=Path, help="output directory (final model in model/); rerunning the same "
-                                               "command with it continues the run (required unless --dry-run)")
-    add_launch_flags(t, positive_int)
-    t.add_argument("--epochs", type=float, help="override the preset's num_train_epochs (larger extends a run)")
-    t.add_argument("--max-steps", type=int, help="override the preset's max_steps (larger extends a run)")
-    t.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
-    t.add_argument("--global-batch-size", type=positive_int, help="override sequences per optimizer step")
-    t.add_argument("--micro-batch-size", type=positive_int, help="override the most sequences per process per pass")
-    add_gate_flags(t, positive_int, "the student")
+    t = verbs.add_parser("train", help="SFT a student on filtered traces (TRL SFTTrainer)",
+                         epilog=recipes_help("sft") + "\n" + accelerate_help(),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_recipe_flags(t, "sft", DEFAULT_SFT_PRESET)
+    add_option_flags(t, SFTInputs, title="what to train")
+    add_option_flags(t, DistillPreset, title="recipe (SFT hyper-parameters; defaults shown are R1 distillation's)")
+    add_option_flags(t, LaunchOptions, title="launch")
+    add_option_flags(t, GateOptions, title="gate (harness evaluations during training)")
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
@@ -86,64 +81,53 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _filter(args: argparse.Namespace) -> int:
-    from dataclasses import fields, replace
+    from dataclasses import replace
 
-    from distill.filter import FilterConfig, filter_traces, load_traces, write_filter_output
+    from distill.filter import filter_traces, load_traces, write_filter_output
+    from distill.options import FILTER_OPTIONS, filter_options, require
 
-    cfg = FilterConfig()
-    if args.config:
-        if not args.config.is_file():
-            raise UsageError(f"--config file not found: {args.config}")
-        try:
-            overrides = json.loads(args.config.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"--config {args.config}: not valid JSON ({exc.msg})") from None
-        known = {f.name for f in fields(FilterConfig)}
-        unknown = sorted(set(overrides) - known) if isinstance(overrides, dict) else ["(not an object)"]
-        if unknown:
-            raise UsageError(f"--config: unknown FilterConfig fields {unknown}; known: {', '.join(sorted(known))}")
-        cfg = replace(cfg, **overrides)
-    if args.max_per_prompt:
-        cfg = replace(cfg, max_per_prompt=args.max_per_prompt)
-    if args.language:
-        cfg = replace(cfg, language=args.language)
-    cfg.validate()
-    traces, bench = load_traces(args.input)
+    cfg, paths = filter_options(args.config, flag_values(args, FILTER_OPTIONS))
+    if args.dry_run:
+        from r1eval.recipes import options_dict
+
+        print(json.dumps({"config": options_dict(cfg, paths)}, indent=2))
+        return 0
+    require({"input": paths.input, "output": paths.output}, "r1eval distill filter")
+    traces, bench = load_traces(paths.input)
     if bench is not None and bench.kind == "code":
         cfg = replace(cfg, allow_code=True)
     kept, rejected = filter_traces(traces, cfg, bench)
-    report = write_filter_output(args.output, kept, rejected, cfg)
+    report = write_filter_output(paths.output, kept, rejected, cfg)
     reasons = ", ".join(f"{k} {v}" for k, v in report["rejected_by_reason"].items()) or "none"
     print(f"kept {report['kept']}/{report['total']} traces ({report['problems_with_kept']}/{report['problems']} "
           f"problems); rejected by reason: {reasons}")
-    print(f"wrote {args.output}/kept.jsonl, rejected.jsonl, dataset/, train.jsonl, filter_report.md")
+    if report.get("advice"):
+        print(f"note: {report['advice']}")
+    print(f"wrote {paths.output}/kept.jsonl, rejected.jsonl, dataset/, train.jsonl, filter_report.md")
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
+    from distill.options import SFT_OPTIONS, require, sft_options
     from distill.train import sft_dry_run, train_student
+    from r1eval.recipes import command_line, options_dict
+    from r1eval.training_options import deepspeed_notes
 
-    overrides = {k: v for k, v in {"num_train_epochs": args.epochs, "max_steps": args.max_steps,
-                                   "learning_rate": args.learning_rate, "global_batch_size": args.global_batch_size,
-                                   "micro_batch_size": args.micro_batch_size}.items() if v is not None}
+    recipe, inputs, launch, gate, name = sft_options(args.config, flag_values(args, SFT_OPTIONS), preset=args.preset)
     if args.dry_run:
-        plan = sft_dry_run(args.preset, overrides, args.lora, args.num_processes, args.output)
+        processes, machines, acc = launch.topology(launched_world_size())
+        plan = sft_dry_run(recipe, {}, inputs.lora, processes, inputs.output, preset_name=name)
+        plan.update(num_machines=machines, processes_per_machine=processes // machines,
+                    launch=launch.launch_lines(processes, machines, command_line("distill train", args, SFT_OPTIONS)),
+                    deepspeed=deepspeed_notes(acc, bf16=recipe.bf16, lora_reset=False, gate=bool(gate.gate_bench)),
+                    config=options_dict(recipe, inputs, launch, gate))
         if is_main_process():
             print(json.dumps(plan, indent=2, default=str))
         return 0
-    require_data_and_output(args, "r1eval distill train")
-    gate = None
-    if args.gate_bench:
-        from r1eval.benches import get_bench
-        from rl.gating import GateSettings
-
-        for name in args.gate_bench:
-            get_bench(name)  # a bad name fails now, not after the first training steps
-        gate = GateSettings(benches=args.gate_bench, every=args.gate_every, n=args.gate_n, limit=args.gate_limit,
-                            max_tokens=args.gate_max_tokens, stop_on_regression=args.stop_on_regression)
-    final = train_student(args.student, args.data, args.output, preset=args.preset, lora=args.lora,
-                          overrides=overrides, gate=gate, max_minutes=args.max_minutes,
-                          num_processes=args.num_processes)
+    require({"data": inputs.data, "output": inputs.output}, "r1eval distill train (or --dry-run to only plan)")
+    final = train_student(inputs.student, inputs.data, inputs.output, preset=recipe, preset_name=name,
+                          lora=inputs.lora, gate=gate.settings(), max_minutes=launch.max_minutes,
+                          num_processes=launch.num_processes)
     if is_main_process():
         print(f"trained model in {final}; evaluate it with `r1eval run --model {final} --bench ...`")
     return 0

@@ -5,7 +5,8 @@ whose chain of thought is readable: no mixed languages, no long paragraphs of co
 checks here, in the order a trace is tested (a rejected trace's `reason` is the first that failed,
 `reasons` lists all of them):
 
-- `format`: the reply is `<think>reasoning</think>` followed by a non-empty summary.
+- `format`: the reply is `<think>reasoning</think>` followed by a non-empty summary (`require_think`; when
+  off, a reply without a think block is checked whole as the reasoning).
 - `incorrect`: the harness's verifier (the bench's `grade`, math-verify for math) says it is wrong.
 - `language`: language consistency of reasoning (and of the summary) below the threshold, measured
   with `r1eval.grading.language.language_consistency`, the same measure as the RL reward.
@@ -35,31 +36,35 @@ from r1eval.grading.language import (
     mixed_language,
     script_word_counts,
 )
+from r1eval.reasoning import single_block
+from r1eval.recipes import option
 from r1eval.records import Messages, Problem, json_text, read_jsonl, sample_seed
 
 REASONS = ("format", "incorrect", "truncated", "language", "mixed_language", "repetition", "too_short",
            "too_long", "code_block", "duplicate", "per_prompt_cap")
-_THINK = re.compile(r"^\s*<think>(?P<reasoning>.*?)</think>(?P<summary>.*)$", re.DOTALL)
 _FENCE = re.compile(r"```[^\n]*\n(?P<body>.*?)(?:```|\Z)", re.DOTALL)
 _WORDS = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass
 class FilterConfig:
-    """Thresholds of the rejection filter (defaults follow the R1 recipe's intent, tuned for math)."""
+    """Thresholds of the rejection filter (defaults follow the R1 recipe's intent, tuned for math); each field
+    is a `r1eval distill filter` flag and a `--config` YAML key."""
 
-    language: str = "en"  # target language of reasoning and summary (a key of LANGUAGE_SCRIPTS)
-    min_language_consistency: float = 0.95  # share of words in the target script, reasoning and summary
-    max_foreign_words: int = MAX_FOREIGN_WORDS  # more words than this in another script = mixed language
-    repetition_ngram: int = 4  # word n-gram size for the repetition measure
-    max_repeated_ngram_ratio: float = 0.3  # 1 - unique/total n-grams of the reasoning
-    min_chars: int = 20  # whole completion, characters
-    max_chars: int = 100_000  # whole completion, characters (~32k tokens)
-    max_code_block_lines: int = 8  # longest fenced code block allowed in reasoning of non-code problems
-    allow_code: bool = False  # code problems: skip the code-block check
-    reject_truncated: bool = True  # drop replies that hit max_tokens (finish_reason == "length")
-    max_per_prompt: int = 4  # m: at most this many kept traces per problem
-    dedupe: bool = True
+    language: str = option("en", "target language of reasoning and summary (a key of LANGUAGE_SCRIPTS)")
+    min_language_consistency: float = option(0.95, "share of words in the target script, reasoning and summary")
+    max_foreign_words: int = option(MAX_FOREIGN_WORDS, "more words than this in another script = mixed language")
+    repetition_ngram: int = option(4, "word n-gram size for the repetition measure")
+    max_repeated_ngram_ratio: float = option(0.3, "1 - unique/total n-grams of the reasoning")
+    min_chars: int = option(20, "shortest completion kept, characters")
+    max_chars: int = option(100_000, "longest completion kept, characters (~32k tokens)")
+    max_code_block_lines: int = option(8, "longest fenced code block allowed in the reasoning of non-code problems")
+    allow_code: bool = option(False, "code problems: skip the code-block check (on for code benches)")
+    reject_truncated: bool = option(True, "drop replies that hit max_tokens (finish_reason length)")
+    require_think: bool = option(True, "a reply must be <think>reasoning</think> + summary (false: a teacher that "
+                                       "writes no <think> block; its whole reply counts as the reasoning)")
+    max_per_prompt: int = option(4, "m: at most this many kept traces per problem")
+    dedupe: bool = option(True, "drop a completion already kept for its problem")
 
     def validate(self) -> None:
         """Raise UsageError naming the first bad threshold."""
@@ -91,10 +96,8 @@ class Trace:
 
 def split_think(completion: str) -> tuple[str, str] | None:
     """(reasoning, summary) of a `<think>...</think>summary` reply, or None if it isn't one."""
-    m = _THINK.match(completion)
-    if m is None or "<think>" in m["reasoning"] or "</think>" in m["summary"] or "<think>" in m["summary"]:
-        return None
-    return m["reasoning"].strip(), m["summary"].strip()
+    block = single_block(completion)
+    return (block[0].strip(), block[1].strip()) if block else None
 
 
 def repeated_ngram_ratio(text: str, n: int = 4) -> float:
@@ -119,7 +122,7 @@ def readability_reasons(trace: Trace, cfg: FilterConfig) -> list[str]:
     reasons = []
     n_chars = len(trace.completion)
     parts = split_think(trace.completion)
-    if parts is None or not parts[0] or not parts[1]:
+    if cfg.require_think and (parts is None or not parts[0] or not parts[1]):
         reasons.append("format")
     if cfg.reject_truncated and trace.finish_reason == "length":
         reasons.append("truncated")
@@ -313,7 +316,17 @@ def filter_report(kept: Sequence[Trace], rejected: Sequence[tuple[Trace, list[st
                          "all": length_stats([len(t.completion) for t in all_traces])},
         "length_tokens": {k: length_stats(v) for k, v in tokens.items() if v},
         "config": asdict(cfg),
+        "advice": filter_advice(len(all_traces), sum("format" in rs for _, rs in rejected)),
     }
+
+
+def filter_advice(total: int, format_failures: int) -> str | None:
+    """What to do when every trace failed `format` (a teacher that writes no <think> block); else None."""
+    if total == 0 or format_failures < total:
+        return None
+    return (f"every trace ({total}) failed the format check: the teacher wrote no <think>...</think> block before "
+            "its answer (an instruct model does not). Sample again with `r1eval distill generate --force-think`, use "
+            "a reasoning teacher, or keep replies without one with `require_think: false` (--no-require-think)")
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -322,6 +335,7 @@ def format_report(report: dict[str, Any]) -> str:
              f"- traces: {report['total']} over {report['problems']} problems",
              f"- kept: {report['kept']} ({report['problems_with_kept']} problems have at least one)",
              f"- rejected: {report['rejected']}", "",
+             *([f"**{report['advice']}**", ""] if report.get("advice") else []),
              "| reason (first failing check) | rejected | failing this check (any) |", "|---|---:|---:|"]
     for r in REASONS:
         if r in report["failing_check_counts"]:

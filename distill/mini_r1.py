@@ -36,6 +36,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 FOREIGN = "然后 我们 进位"  # words in another script, for the mixed-language flaw
 ARMS = ("base", "distilled", "rl")
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,6 +190,29 @@ class Stages:
         return sum(float(self.done.get(n, {}).get("seconds", 0.0)) for n in names)
 
 
+def stage_dir(work: Path, name: str) -> Path:
+    """Where a stage writes: the scripted teacher's traces, then `r1eval loop`'s layout (arms/, evals/)."""
+    return work / {"teacher_train": "teacher_train", "filtered": "arms/distilled/filtered", "sft": "arms/distilled/sft",
+                   "grpo": "arms/rl/grpo", **{f"eval_{k}": f"evals/{k}__add2_heldout" for k in ("teacher", *ARMS)}
+                   }[name]
+
+
+def mini_recipe(work: Path, cfg: MiniConfig, train_path: Path, test_path: Path) -> dict[str, Any]:
+    """The training and evaluation stages as an `r1eval loop` recipe: the distilled arm from the scripted
+    teacher's traces, the RL arm from the base student, both evaluated on the held-out split."""
+    grpo = {"preset": "tiny-cpu", "max_steps": cfg.grpo_steps, "num_generations": cfg.grpo_generations,
+            "prompts_per_step": cfg.grpo_prompts_per_step, "max_completion_length": cfg.grpo_max_completion,
+            "learning_rate": cfg.grpo_learning_rate, "use_vllm": False, "seed": cfg.seed}
+    return {"name": "mini-r1", "output": str(work), "problems": str(train_path),
+            "arms": {"distilled": {"traces": str(stage_dir(work, "teacher_train")),
+                                   "filter": {"max_per_prompt": cfg.keep_per_problem},
+                                   "train": {"preset": "tiny-cpu", "epochs": cfg.sft_epochs,
+                                             "learning_rate": cfg.sft_learning_rate}},
+                     "rl": {"grpo": grpo}},
+            "eval": {"benches": [str(test_path)], "n": cfg.eval_n, "max_tokens": cfg.eval_max_tokens, "seed": cfg.seed,
+                     "no_progress": True}}
+
+
 def _check(rc: int, what: str) -> None:
     if rc != 0:
         raise SystemExit(f"[mini-r1] {what} failed with exit code {rc}")
@@ -241,44 +266,28 @@ def main(argv: list[str] | None = None) -> int:
     stages.run("data", test_path.is_file(), make_data)
     train_rows = [json.loads(line) for line in train_path.read_text().splitlines()]
     test_rows = [json.loads(line) for line in test_path.read_text().splitlines()]
-    stages.run("teacher", (work / "teacher_train" / "summary.json").is_file(),
-               lambda: write_teacher_run(train_rows, train_path, work / "teacher_train", cfg, cfg.seed,
+    stages.run("teacher", (stage_dir(work, "teacher_train") / "summary.json").is_file(),
+               lambda: write_teacher_run(train_rows, train_path, stage_dir(work, "teacher_train"), cfg, cfg.seed,
                                          cfg.traces_per_problem))
-    stages.run("eval_teacher", (work / "eval_teacher" / "summary.json").is_file(),
-               lambda: write_teacher_run(test_rows, test_path, work / "eval_teacher", cfg, cfg.seed + 1, cfg.eval_n))
+    stages.run("eval_teacher", (stage_dir(work, "eval_teacher") / "summary.json").is_file(),
+               lambda: write_teacher_run(test_rows, test_path, stage_dir(work, "eval_teacher"), cfg, cfg.seed + 1,
+                                         cfg.eval_n))
 
-    def run_filter() -> None:
-        from distill.filter import FilterConfig, filter_traces, load_traces, write_filter_output
+    # filter, SFT, GRPO and the evaluations are `r1eval loop`'s stages (one loop, not two); the report is ours
+    from r1eval.cli import build_parser
+    from r1eval.loop import plan
 
-        traces, bench = load_traces(work / "teacher_train")
-        fcfg = FilterConfig(max_per_prompt=cfg.keep_per_problem)
-        kept, rejected = filter_traces(traces, fcfg, bench)
-        write_filter_output(work / "filtered", kept, rejected, fcfg)
-
-    stages.run("filter", (work / "filtered" / "filter_report.json").is_file(), run_filter)
-    stages.run("sft", (work / "sft" / "model" / "config.json").is_file(), lambda: _check(r1eval([
-        "distill", "train", "--data", str(work / "filtered"), "--preset", "tiny-cpu", "--output", str(work / "sft"),
-        "--epochs", str(cfg.sft_epochs), "--learning-rate", str(cfg.sft_learning_rate)]), "r1eval distill train"))
-    stages.run("grpo", (work / "grpo" / "final" / "config.json").is_file(), lambda: _check(r1eval([
-        "grpo", "--data", str(train_path), "--preset", "tiny-cpu", "--output", str(work / "grpo"),
-        "--max-steps", str(cfg.grpo_steps), "--num-generations", str(cfg.grpo_generations),
-        "--prompts-per-step", str(cfg.grpo_prompts_per_step), "--max-completion-length", str(cfg.grpo_max_completion),
-        "--learning-rate", str(cfg.grpo_learning_rate), "--no-vllm", "--seed", str(cfg.seed)]), "r1eval grpo"))
-
-    students = {"base": None, "distilled": work / "sft" / "model", "rl": work / "grpo" / "final"}
-    for label, model in students.items():
-        run_dir = work / f"eval_{label}"
-        argv_run = ["run", "--bench", str(test_path), "-n", str(cfg.eval_n), "--max-tokens", str(cfg.eval_max_tokens),
-                    "--seed", str(cfg.seed), "--output", str(run_dir), "--no-progress"]
-        if model is not None:
-            argv_run += ["--model", str(model)]
-        stages.run(f"eval_{label}", (run_dir / "summary.json").is_file(),
-                   lambda argv_run=argv_run: _check(r1eval(argv_run), "r1eval run"))
-        _set_label(run_dir, label)
-    _set_label(work / "eval_teacher", "teacher")
+    recipe = mini_recipe(work, cfg, train_path, test_path)
+    (work / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
+    for stage in plan(recipe, build_parser())[:-1]:
+        stages.run(stage.name, stage.finished,
+                   lambda stage=stage: _check(r1eval(stage.argv), f"r1eval {stage.command_line()}"))
+    for label in ARMS:
+        _set_label(stage_dir(work, f"eval_{label}"), label)
+    _set_label(stage_dir(work, "eval_teacher"), "teacher")
     # the training logs next to the evaluations they produced: the report draws them as training curves
-    shutil.copy(work / "sft" / "steps.jsonl", work / "eval_distilled" / "steps.jsonl")
-    shutil.copy(work / "grpo" / "steps.jsonl", work / "eval_rl" / "steps.jsonl")
+    shutil.copy(stage_dir(work, "sft") / "steps.jsonl", stage_dir(work, "eval_distilled") / "steps.jsonl")
+    shutil.copy(stage_dir(work, "grpo") / "steps.jsonl", stage_dir(work, "eval_rl") / "steps.jsonl")
 
     provenance = run_provenance(work, stages, tree)
     if not provenance["clean"] and not args.allow_dirty:
@@ -295,7 +304,7 @@ def run_provenance(work: Path, stages: Stages, tree: dict[str, Any]) -> dict[str
     and its resumes); clean when that is one commit without local changes."""
     commits = {s.get("git_describe") for s in stages.done.values()}
     for name in ("sft", "grpo", *(f"eval_{a}" for a in ARMS), "eval_teacher", "teacher_train"):
-        config_path = work / name / "config.json"
+        config_path = stage_dir(work, name) / "config.json"
         if config_path.is_file():
             config = json.loads(config_path.read_text())
             commits.add(config.get("git_commit"))
@@ -307,7 +316,7 @@ def run_provenance(work: Path, stages: Stages, tree: dict[str, Any]) -> dict[str
 
 
 def _summary(work: Path, name: str) -> dict[str, Any]:
-    return json.loads((work / name / "summary.json").read_text())
+    return json.loads((stage_dir(work, name) / "summary.json").read_text())
 
 
 def arm_compute(work: Path, cfg: MiniConfig, stages: Stages) -> dict[str, dict[str, Any]]:
@@ -315,30 +324,30 @@ def arm_compute(work: Path, cfg: MiniConfig, stages: Stages) -> dict[str, dict[s
     from transformers import AutoTokenizer
 
     from r1eval.records import read_jsonl
-    from rl.training import read_steps
+    from r1eval.training import read_steps
 
-    tokenizer = AutoTokenizer.from_pretrained(work / "sft" / "model")
+    tokenizer = AutoTokenizer.from_pretrained(stage_dir(work, "sft") / "model")
 
     def tokens(texts: list[str]) -> int:
         return sum(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]) if texts else 0
 
-    teacher = [r["completion"] for r in read_jsonl(work / "teacher_train" / "samples.jsonl")]
-    kept = [r["messages"][-1]["content"] for r in read_jsonl(work / "filtered" / "train.jsonl")]
-    sft_result = json.loads((work / "sft" / "result.json").read_text())
-    steps = read_steps(work / "grpo" / "steps.jsonl")
-    per_step = json.loads((work / "grpo" / "config.json").read_text())["plan"]["completions_per_step"]
+    teacher = [r["completion"] for r in read_jsonl(stage_dir(work, "teacher_train") / "samples.jsonl")]
+    kept = [r["messages"][-1]["content"] for r in read_jsonl(stage_dir(work, "filtered") / "train.jsonl")]
+    sft_result = json.loads((stage_dir(work, "sft") / "result.json").read_text())
+    steps = read_steps(stage_dir(work, "grpo") / "steps.jsonl")
+    per_step = json.loads((stage_dir(work, "grpo") / "config.json").read_text())["plan"]["completions_per_step"]
     rl_tokens = round(sum(float(s.get("completion_length") or 0.0) * per_step for s in steps))
-    sft_log = read_steps(work / "sft" / "steps.jsonl")
+    sft_log = read_steps(stage_dir(work, "sft") / "steps.jsonl")
     return {
         "distilled": {"optimizer_steps": sft_result["global_steps"], "tokens_generated": tokens(teacher),
                       "tokens_generated_by": "the scripted teacher (student tokenizer), all traces before filtering",
                       "tokens_trained_on": round(tokens(kept) * cfg.sft_epochs),
                       "sequences_trained_on": round(len(kept) * cfg.sft_epochs),
-                      "wall_seconds": stages.seconds("teacher", "filter", "sft"),
+                      "wall_seconds": stages.seconds("teacher", "distilled/filter", "distilled/train"),
                       "final_loss": sft_log[-1].get("loss") if sft_log else None},
         "rl": {"optimizer_steps": len(steps), "tokens_generated": rl_tokens,
                "tokens_generated_by": "the student itself (GRPO rollouts)", "tokens_trained_on": rl_tokens,
-               "sequences_trained_on": len(steps) * per_step, "wall_seconds": stages.seconds("grpo"),
+               "sequences_trained_on": len(steps) * per_step, "wall_seconds": stages.seconds("rl/grpo"),
                "accuracy_reward_first_5": _mean_reward(steps[:5]), "accuracy_reward_last_5": _mean_reward(steps[-5:]),
                "rollouts_cut_first_5": _mean_of(steps[:5], "truncated_fraction"),
                "rollouts_cut_last_5": _mean_of(steps[-5:], "truncated_fraction")},
@@ -442,7 +451,7 @@ def write_mini_report(work: Path, out: Path, cfg: MiniConfig, stages: Stages, pr
     from r1eval.report import write_report
 
     names = ["teacher", *ARMS]
-    runs = [work / f"eval_{k}" for k in names]
+    runs = [stage_dir(work, f"eval_{k}") for k in names]
     out.mkdir(parents=True, exist_ok=True)
     for run in runs:  # small copies of the evaluated runs next to the report (no weights), for provenance
         dest = out / "evals" / run.name
@@ -450,14 +459,14 @@ def write_mini_report(work: Path, out: Path, cfg: MiniConfig, stages: Stages, pr
         for name in ("config.json", "summary.json", "samples.jsonl", "steps.jsonl"):
             if (run / name).is_file():
                 shutil.copy(run / name, dest / name)
-    shutil.copy(work / "filtered" / "filter_report.md", out / "filter_report.md")
-    shutil.copy(work / "filtered" / "filter_report.json", out / "filter_report.json")
+    shutil.copy(stage_dir(work, "filtered") / "filter_report.md", out / "filter_report.md")
+    shutil.copy(stage_dir(work, "filtered") / "filter_report.json", out / "filter_report.json")
     summaries = {k: _summary(work, f"eval_{k}") for k in names}
     truncation = {k: summaries[k]["truncation_rate"] for k in ARMS}
     truncation_ok = all(v <= cfg.max_truncation for v in truncation.values())
     compute = arm_compute(work, cfg, stages)
-    filt = json.loads((work / "filtered" / "filter_report.json").read_text())
-    grpo_preset = json.loads((work / "grpo" / "config.json").read_text())["preset"]
+    filt = json.loads((stage_dir(work, "filtered") / "filter_report.json").read_text())
+    grpo_preset = json.loads((stage_dir(work, "grpo") / "config.json").read_text())["preset"]
     title = "Mini R1: distillation vs RL on a 135M student" + (" (SMOKE TEST: toy sizes, proves nothing)"
                                                                 if smoke else "")
     # a first pass for the paired comparisons, then the report again with the findings they support

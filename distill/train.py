@@ -9,7 +9,7 @@ Presets are thin TRL configs: a `DistillPreset` dataclass whose fields map onto 
 LoRA settings), with documented defaults. The batch is a global number of sequences per optimizer step;
 the per-process batch and gradient accumulation follow from the number of processes (`plan`).
 
-Output directory (`--output DIR`, shared layout with `r1eval grpo`, see `rl.training`): config.json
+Output directory (`--output DIR`, shared layout with `r1eval grpo`, see `r1eval.training`): config.json
 (settings, provenance, resumes), steps.jsonl (one row per logged step), checkpoints/, model/ (the final
 full model, LoRA merged), result.json (steps, loss, wall time), gate/ when gating. Rerunning the same
 command continues from the last checkpoint; a larger --max-steps or --epochs extends the run.
@@ -20,12 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from r1eval.errors import UsageError
-from rl.training import (
+from r1eval.recipes import build, load_recipe, option, recipe_names
+from r1eval.training import (
     CHECKPOINTS_DIR,
     STEPS_FILE,
     init_distributed,
@@ -33,6 +34,7 @@ from rl.training import (
     make_step_log_callback,
     make_time_budget_callback,
     open_training_dir,
+    refuse_gate_when_sharded,
     split_batch,
     train_and_save,
     trl_config,
@@ -41,30 +43,37 @@ from rl.training import (
 
 @dataclass(frozen=True)
 class DistillPreset:
-    """SFT hyper-parameters; fields other than the batch and LoRA ones go to `trl.SFTConfig` under the same name."""
+    """SFT hyper-parameters (one field = one `r1eval distill train` flag = one recipe key); fields other than
+    the batch and LoRA ones go to `trl.SFTConfig` under the same name. The shipped recipes in
+    r1eval/recipes/sft/ name every field."""
 
-    num_train_epochs: float = 2.0
-    max_steps: int = -1  # > 0 overrides epochs
-    learning_rate: float = 5e-5  # peak, after warmup
-    lr_scheduler_type: str = "cosine_with_min_lr"
-    lr_scheduler_kwargs: dict[str, Any] = field(default_factory=lambda: {"min_lr": 5e-6})  # cosine floor
-    warmup_steps: float = 0.03  # a float < 1 is a ratio of total steps
-    global_batch_size: int = 128  # sequences per optimizer step, over all processes
-    micro_batch_size: int = 4  # at most this many sequences per process per forward/backward
-    max_length: int = 32768  # context: prompt + reply tokens; longer rows are truncated
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    bf16: bool = False
-    gradient_checkpointing: bool = False
-    logging_steps: int = 1
-    save_steps: int = 500
-    save_total_limit: int | None = 3
-    seed: int = 42
-    # LoRA (used with --lora)
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_learning_rate: float | None = None  # LoRA usually wants ~10x the full-tuning rate; None = same
+    num_train_epochs: float = option(2.0, "epochs over the training set (R1 distillation: 2-3)",
+                                     flags=("--epochs",))
+    max_steps: int = option(-1, "optimizer steps; > 0 overrides the epochs (a larger value extends a run)")
+    learning_rate: float = option(5e-5, "peak learning rate, after warm-up")
+    lr_scheduler_type: str = option("cosine_with_min_lr", "learning-rate schedule")
+    lr_scheduler_kwargs: dict[str, Any] = option({"min_lr": 5e-6}, "schedule arguments (the cosine floor)")
+    warmup_steps: float = option(0.03, "warm-up steps; a value < 1 is a ratio of the total steps")
+    global_batch_size: int = option(128, "sequences per optimizer step, all processes together")
+    micro_batch_size: int = option(4, "at most this many sequences per process per forward/backward pass")
+    max_length: int = option(32768, "context: prompt + reply tokens; longer rows are truncated")
+    packing: bool = option(False, "pack several rows into one sequence")
+    completion_only_loss: bool = option(True, "loss on the assistant's reply only, not the prompt")
+    loss_type: str = option("nll", "TRL SFT loss")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    max_grad_norm: float = option(1.0, "gradient clipping")
+    bf16: bool = option(False, "train in bfloat16 mixed precision")
+    gradient_checkpointing: bool = option(False, "trade compute for memory")
+    logging_steps: int = option(1, "steps between steps.jsonl rows")
+    save_steps: int = option(500, "checkpoint every N steps")
+    save_total_limit: int | None = option(3, "newest checkpoints kept (none = all)")
+    save_only_model: bool = option(False, "checkpoints without the optimizer state (a rerun restarts Adam's moments)")
+    seed: int = option(42, "training seed")
+    lora_r: int = option(16, "LoRA rank (with --lora)")
+    lora_alpha: int = option(32, "LoRA alpha (with --lora)")
+    lora_dropout: float = option(0.05, "LoRA dropout (with --lora)")
+    lora_learning_rate: float | None = option(None, "learning rate with --lora (LoRA wants ~10x the full-tuning "
+                                                    "rate); none = learning_rate")
 
     def plan(self, num_processes: int) -> dict[str, int]:
         """Per-process batch and accumulation for `num_processes` processes (UsageError when impossible)."""
@@ -73,29 +82,19 @@ class DistillPreset:
                 "per_device_train_batch_size": micro, "gradient_accumulation_steps": accumulation}
 
 
-PRESETS: dict[str, DistillPreset] = {
-    # DeepSeek-R1 distillation recipe (paper: 2-3 epochs on 800k samples); cosine 5e-5 -> 5e-6, batch 128,
-    # 32k context. Meant for GPUs: bf16 and gradient checkpointing on.
-    "r1-distill": DistillPreset(num_train_epochs=2.0, learning_rate=5e-5, lr_scheduler_kwargs={"min_lr": 5e-6},
-                                global_batch_size=128, micro_batch_size=4, max_length=32768,
-                                bf16=True, gradient_checkpointing=True, save_steps=500,
-                                lora_learning_rate=2e-4),
-    # A small model on a 2-core CPU in minutes: batch 8, 1k context, float32, same schedule shape.
-    "tiny-cpu": DistillPreset(num_train_epochs=2.0, learning_rate=5e-5, lr_scheduler_kwargs={"min_lr": 5e-6},
-                              warmup_steps=0.05, global_batch_size=8, micro_batch_size=8,
-                              max_length=1024, bf16=False, gradient_checkpointing=False, save_steps=50,
-                              save_total_limit=1, lora_learning_rate=5e-4),
-}
+RECIPE_COMMAND = "sft"  # r1eval/recipes/sft/
+PRESETS: dict[str, DistillPreset] = {name: build(DistillPreset, load_recipe(RECIPE_COMMAND, name))
+                                     for name in recipe_names(RECIPE_COMMAND)}
 _NOT_SFT_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_learning_rate", "global_batch_size",
                    "micro_batch_size")
 _EXTENDABLE = ("max_steps", "num_train_epochs")  # may grow when a run is continued
 
 
 def get_distill_preset(name: str, overrides: dict[str, Any] | None = None) -> DistillPreset:
-    """A preset by name with `overrides` (DistillPreset field -> value) applied; UsageError when unknown."""
-    if name not in PRESETS:
-        raise UsageError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return replace(PRESETS[name], **(overrides or {}))
+    """A shipped recipe (or a recipe YAML path) with `overrides` (DistillPreset field -> value) applied;
+    UsageError when unknown."""
+    base = PRESETS.get(name) or build(DistillPreset, load_recipe(RECIPE_COMMAND, name))
+    return replace(base, **(overrides or {}))
 
 
 def to_prompt_completion(dataset: Any) -> Any:
@@ -118,17 +117,20 @@ def sft_config(preset: DistillPreset, output_dir: Path, lora: bool, num_processe
     plan = preset.plan(num_processes)
     if lora and preset.lora_learning_rate:
         kwargs["learning_rate"] = preset.lora_learning_rate
-    return trl_config(SFTConfig, output_dir=str(output_dir), report_to="none", completion_only_loss=True,
+    return trl_config(SFTConfig, output_dir=str(output_dir), report_to="none",
                       save_strategy="steps", dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
                       per_device_train_batch_size=plan["per_device_train_batch_size"],
                       gradient_accumulation_steps=plan["gradient_accumulation_steps"],
                       restore_callback_states_from_checkpoint=True, **kwargs)
 
 
-def sft_dry_run(preset_name: str, overrides: dict[str, Any], lora: bool, num_processes: int | None,
-                output: Path | None) -> dict[str, Any]:
+def sft_dry_run(preset: str | DistillPreset, overrides: dict[str, Any], lora: bool, num_processes: int | None,
+                output: Path | None, preset_name: str | None = None) -> dict[str, Any]:
     """The effective batch numbers and the full TRL SFTConfig, without loading a model or data."""
-    cfg = get_distill_preset(preset_name, overrides)
+    if isinstance(preset, DistillPreset):
+        cfg = replace(preset, **overrides)
+    else:
+        cfg, preset_name = get_distill_preset(preset, overrides), preset
     n = num_processes or launched_world_size()
     checkpoints = output / CHECKPOINTS_DIR if output else Path(CHECKPOINTS_DIR)
     return {**cfg.plan(n), "preset": preset_name, "lora": lora,
@@ -150,19 +152,24 @@ def _dataset_sha256(dataset: Any) -> str:
     return digest.hexdigest()
 
 
-def train_student(student: str | None, data: Path, output: Path, *, preset: str = "tiny-cpu", lora: bool = False,
-                  overrides: dict[str, Any] | None = None, gate: Any = None, max_minutes: float | None = None,
-                  num_processes: int | None = None) -> Path:
+def train_student(student: str | None, data: Path, output: Path, *, preset: str | DistillPreset = "tiny-cpu",
+                  lora: bool = False, overrides: dict[str, Any] | None = None, gate: Any = None,
+                  max_minutes: float | None = None, num_processes: int | None = None,
+                  preset_name: str | None = None) -> Path:
     """SFT `student` (HF dir, .gguf, hub id; default the embedded SmolLM2-135M) on the chat dataset in `data`,
     or continue the run in `output` (same settings; a larger max_steps/num_train_epochs extends it).
-    Writes the layout in the module docstring; returns `output/model`. `gate` (an `rl.gating.GateSettings`)
+    Writes the layout in the module docstring; returns `output/model`. `gate` (an `r1eval.training.GateSettings`)
     evaluates the student through the harness every `gate.every` steps, as GRPO does, keeping the best in
-    `output/gate/best`. `max_minutes` stops with a checkpoint after that much training time."""
+    `output/gate/best`. `max_minutes` stops with a checkpoint after that much training time. `preset` is a
+    recipe name or a `DistillPreset` (then `preset_name` names the recipe it came from, for config.json)."""
     from distill.filter import load_chat_dataset
     from r1eval.models import load_tokenizer, load_trainable_model, resolve_model
     from r1eval.runner import git_commit, package_versions
 
-    cfg = get_distill_preset(preset, overrides)
+    if isinstance(preset, DistillPreset):
+        cfg = replace(preset, **(overrides or {}))
+    else:
+        cfg, preset_name = get_distill_preset(preset, overrides), preset
     init_distributed()
     n = launched_world_size()
     if num_processes and num_processes != n:
@@ -173,7 +180,7 @@ def train_student(student: str | None, data: Path, output: Path, *, preset: str 
     if len(dataset) == 0:
         raise UsageError(f"{data}: the training set is empty (the filter kept nothing); loosen the filter")
     spec = resolve_model(student)
-    settings = {"preset": preset, "config": {k: v for k, v in asdict(cfg).items() if k not in _EXTENDABLE},
+    settings = {"preset": preset_name, "config": {k: v for k, v in asdict(cfg).items() if k not in _EXTENDABLE},
                 "student": spec.name, "student_sha256": spec.sha256(), "data": str(data),
                 "data_sha256": _dataset_sha256(dataset), "lora": lora,
                 "gate": gate.describe() if gate is not None else None, "num_processes": n}
@@ -202,7 +209,7 @@ def _fit(model: Any, tokenizer: Any, dataset: Any, cfg: DistillPreset, output: P
     if max_minutes:
         callbacks.append(make_time_budget_callback(max_minutes))
     if gate is not None:
-        from rl.gating import make_gate_callback
+        from r1eval.training import make_gate_callback
 
         callbacks.append(make_gate_callback(gate, tokenizer, output / "gate", student))
     args = sft_config(cfg, output / CHECKPOINTS_DIR, lora, num_processes)
@@ -210,4 +217,5 @@ def _fit(model: Any, tokenizer: Any, dataset: Any, cfg: DistillPreset, output: P
         args.ddp_timeout = max(args.ddp_timeout, 6 * 3600)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=callbacks)
+    refuse_gate_when_sharded(trainer, gate)
     return train_and_save(trainer, tokenizer, checkpoint, output, output / "model")

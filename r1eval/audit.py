@@ -34,10 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 from r1eval.errors import UsageError
 from r1eval.records import json_text
+from r1eval.workers import process_pool
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
-
     from r1eval.grading.math import MathGrader
 
 MATH_GRADERS = ("recorded", "r1eval", "math-verify", "string-match")
@@ -98,7 +97,7 @@ def _string_match(region: str | None, gold: str) -> tuple[str | None, bool]:
 
 def grade_math_items(items: Sequence[tuple[str, str]]) -> list[dict[str, tuple[str | None, bool]]]:
     """r1eval, plain math-verify and string-match on (completion, gold) pairs."""
-    from r1eval.grading.math import answer_region
+    from r1eval.reasoning import answer_region
 
     verdicts = _math_grader().grade(list(items))
     out = []
@@ -216,23 +215,13 @@ def _grade_math(rows: list[dict[str, Any]], workers: int, progress: bool) -> lis
                 results.update(zip(chunk, grade_math_items(chunk), strict=True))
                 bar.update(len(chunk))
         else:
-            with _start_pool(min(workers, len(chunks))) as pool:
+            with process_pool(min(workers, len(chunks)), ["math_verify", "r1eval.grading.math", "r1eval.audit"]) as pool:
                 for chunk, graded in zip(chunks, pool.map(grade_math_items, chunks), strict=True):
                     results.update(zip(chunk, graded, strict=True))
                     bar.update(len(chunk))
     finally:
         bar.close()
     return [results[item] for item in items]
-
-
-def _start_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes forked from a forkserver that has imported math-verify once (no torch threads)."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["math_verify", "r1eval.grading.math", "r1eval.audit"])
-    return ProcessPoolExecutor(workers, mp_context=ctx)
 
 
 def _same_answer(a: str | None, b: str | None, kind: str) -> bool:

@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import NoReturn
 
 from r1eval.audit import add_audit_parser, cmd_audit
-from r1eval.errors import UsageError
+from r1eval.cli_args import (
+    add_prompt_options,
+    positive_int,
+)
+from r1eval.errors import ConfigError, UsageError
+from r1eval.judge.cli import add_judge_flags, add_judge_parser, cmd_judge, judge_setup
 
 
 class _Parser(argparse.ArgumentParser):
@@ -21,17 +26,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def _add_code_bench_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--language", help="codeforces, livecodebench: the language stdin/stdout answers are asked in, "
+                   "python (default) or cpp; when grading, each answer's fenced block tag decides (```cpp, ```python)")
     p.add_argument("--lcb-version", help="LiveCodeBench release on the hub: release_vN, vN or vA_vB (default release_v5)")
     p.add_argument("--since", help="LiveCodeBench: only problems with contest_date on/after this day (YYYY-MM-DD)")
     p.add_argument("--until", help="LiveCodeBench: only problems with contest_date on/before this day (YYYY-MM-DD)")
@@ -53,7 +50,7 @@ def _allow_unsafe_code(args: argparse.Namespace) -> None:
 
 def _bench_extra(args: argparse.Namespace) -> dict:
     """Bench-specific options for LoadOptions.extra (only those given)."""
-    return {k: getattr(args, k) for k in ("lcb_version", "since", "until", "revision") if getattr(args, k, None)}
+    return {k: getattr(args, k) for k in ("lcb_version", "since", "until", "revision", "language") if getattr(args, k, None)}
 
 
 def _check_data(path: Path | None) -> None:
@@ -69,13 +66,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, help="local data for the bench instead of the bundled/hub copy: a file "
                    "(JSONL, CSV, parquet), a save_to_disk directory, parquet files or a hub cache snapshot")
     p.add_argument("--hub", action="store_true", help="load the bench from the Hugging Face hub")
-    p.add_argument("-n", type=_positive_int, help="samples per problem (default: the bench's, 64 for AIME)")
+    p.add_argument("-n", type=positive_int, help="samples per problem (default: the bench's, 64 for AIME)")
     p.add_argument("--temperature", type=float, default=0.6, help="sampling temperature (default 0.6)")
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling (default 0.95)")
     _add_sampling_filters(p)
-    p.add_argument("--max-tokens", type=_positive_int, help="max new tokens (default 32768)")
+    p.add_argument("--max-tokens", type=positive_int, help="max new tokens (default 32768)")
     p.add_argument("--seed", type=int, default=0, help="base seed; each sample's seed derives from it")
-    p.add_argument("--limit", type=_positive_int, help="only the first N problems")
+    p.add_argument("--limit", type=positive_int, help="only the first N problems")
     p.add_argument("--force-think", action="store_true", help="open every reply with '<think>\\n'")
     add_prompt_options(p)
     p.add_argument("--output", type=Path, help="run directory (default runs/<bench>__<model>__<hash>)")
@@ -83,14 +80,15 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="if another run is writing the same directory, wait for it instead of exiting")
     p.add_argument("--backend", default="auto", choices=["auto", "transformers", "vllm", "openai"],
                    help="auto (vllm with a GPU, else transformers) | transformers | vllm | openai (a server)")
-    p.add_argument("--batch-size", type=_positive_int, help="rows per generate call (default: fit memory)")
+    p.add_argument("--batch-size", type=positive_int, help="rows per generate call (default: fit memory)")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     p.add_argument("--no-progress", action="store_true", help="no progress bar (transformers' loading bars included)")
-    p.add_argument("--threads", type=_positive_int,
+    p.add_argument("--threads", type=positive_int,
                    help="CPU threads for local generation (default: see docs/faults.md; on a shared machine "
                         "fewer threads than cores is often faster)")
     _add_code_bench_options(p)
     _add_server_backend_flags(p)
+    add_judge_flags(p, run=True)
 
 
 def _add_sampling_filters(p: argparse.ArgumentParser) -> None:
@@ -105,36 +103,17 @@ def _add_sampling_filters(p: argparse.ArgumentParser) -> None:
     g.add_argument("--frequency-penalty", type=float, default=0.0, help="OpenAI frequency penalty (default 0 = off)")
 
 
-def json_object(text: str) -> dict:
-    """argparse type: a JSON object (e.g. --chat-template-kwargs '{"enable_thinking": true}')."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at character {exc.pos}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"enable_thinking\": true}}', got {text!r}")
-    return value
-
-
-def add_prompt_options(p: argparse.ArgumentParser) -> None:
-    """--system-prompt and --chat-template-kwargs (shared by `run` and `distill generate`)."""
-    p.add_argument("--system-prompt", help="a system turn before every prompt (default: none of ours)")
-    p.add_argument("--chat-template-kwargs", type=json_object, metavar="JSON",
-                   help='extra chat-template variables, e.g. \'{"enable_thinking": true}\' (local backends render '
-                        "them; vLLM servers get them as chat_template_kwargs)")
-
-
 def _add_server_backend_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("vllm backend")
-    g.add_argument("--tensor-parallel-size", type=_positive_int, help="GPUs per model replica (default 1)")
-    g.add_argument("--data-parallel-size", type=_positive_int, help="model replicas, vLLM data parallel (default 1)")
-    g.add_argument("--max-model-len", type=_positive_int, help="context length (default: the model's)")
+    g.add_argument("--tensor-parallel-size", type=positive_int, help="GPUs per model replica (default 1)")
+    g.add_argument("--data-parallel-size", type=positive_int, help="model replicas, vLLM data parallel (default 1)")
+    g.add_argument("--max-model-len", type=positive_int, help="context length (default: the model's)")
     g.add_argument("--gpu-memory-utilization", type=float,
                    help="fraction of GPU memory for vLLM (default 0.9; on CPU the fraction of RAM, default 0.1)")
     g = p.add_argument_group("openai backend (--model is the served model name)")
     g.add_argument("--base-url", help="server URL, e.g. http://127.0.0.1:8000/v1")
     g.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
-    g.add_argument("--concurrency", type=_positive_int, help="requests in flight (default 64)")
+    g.add_argument("--concurrency", type=positive_int, help="requests in flight (default 64)")
     g.add_argument("--request-timeout", type=float, help="seconds per request before retrying (default 3600)")
     g.add_argument("--max-retries", type=int, help="retries of a failed or malformed reply, with backoff (default 6)")
     g.add_argument("--standard-params-only", action="store_true", default=None,
@@ -157,6 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from r1eval.runner import RunSpec, format_summary, run_eval
 
     bench = get_bench(args.bench, args.lm_eval_include)
+    bench, judge = judge_setup(args, bench)
     _check_data(args.data)
     _allow_unsafe_code(args)
     params = SamplingParams(n=args.n or bench.default_n, temperature=args.temperature, top_p=args.top_p,
@@ -182,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = RunSpec(bench=bench, model=model, params=params, backend=args.backend,
                    backend_options=_backend_options(args),
                    load=LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)), limit=args.limit,
-                   output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock)
+                   output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock, judge=judge)
     try:
         with sigterm_as_interrupt():
             summary, run_dir = run_eval(spec)
@@ -284,7 +264,7 @@ def _add_elo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--distribution", type=Path,
                    help="contestant ratings (JSON list, JSONL rating[/count] rows, or one per line): adds the percentile")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--bootstrap", type=_positive_int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--bootstrap", type=positive_int, default=2000, help="bootstrap resamples (default 2000)")
 
 
 def cmd_elo(args: argparse.Namespace) -> int:
@@ -310,75 +290,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _add_grpo(sub: argparse._SubParsersAction) -> None:
-    from rl.presets import presets_help
+    from rl.cli import add_grpo_parser
 
-    p = sub.add_parser("grpo", help="GRPO training with R1's rule rewards (TRL GRPOTrainer)",
-                       epilog=presets_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="HF model directory, .gguf file or hub id (default: embedded SmolLM2-135M)")
-    p.add_argument("--data", help="math bench name or a JSONL of problem/answer rows (required unless --dry-run)")
-    p.add_argument("--preset", default="tiny-cpu", help="r1-zero | r1-stage1 | tiny-cpu (default tiny-cpu)")
-    p.add_argument("--output", type=Path, help="run directory (steps.jsonl, final/, gate/); rerunning the same "
-                                               "command with it continues the run (required unless --dry-run)")
-    p.add_argument("--max-steps", type=int, help="override the preset's optimizer steps (larger extends a run)")
-    p.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
-    p.add_argument("--beta", type=float, help="override the preset's KL coefficient")
-    p.add_argument("--num-generations", type=_positive_int, help="override G, samples per prompt")
-    p.add_argument("--prompts-per-step", type=_positive_int, help="override prompts per optimizer step")
-    p.add_argument("--micro-batch-size", type=_positive_int,
-                   help="override the most completions per process per forward/backward")
-    p.add_argument("--rollouts-per-generation", type=int,
-                   help="override completions sampled per generation round (0: one round per optimizer step)")
-    p.add_argument("--max-completion-length", type=_positive_int, help="override max tokens per completion")
-    p.add_argument("--template", choices=["r1-zero", "chat"], help="override the preset's prompt template")
-    p.add_argument("--limit", type=_positive_int, help="train on the first N problems only")
-    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    p.add_argument("--lora-r", type=_positive_int, help="train a LoRA adapter of this rank (peft) instead of all weights")
-    p.add_argument("--lora-alpha", type=_positive_int, help="LoRA alpha (default 2 * rank)")
-    p.add_argument("--vllm", dest="use_vllm", action="store_true", default=None,
-                   help="generate with vLLM (default: when vLLM and a GPU are present)")
-    p.add_argument("--no-vllm", dest="use_vllm", action="store_false", help="generate with transformers")
-    from rl.gating import add_gate_flags
-    from rl.training import add_launch_flags
-
-    add_launch_flags(p, _positive_int)
-    add_gate_flags(p, _positive_int, "the policy")
+    add_grpo_parser(sub)
 
 
 def cmd_grpo(args: argparse.Namespace) -> int:
-    from dataclasses import replace
+    from rl.cli import cmd_grpo as run_grpo
 
-    from r1eval.models import resolve_model
-    from rl.gating import GateSettings
-    from rl.presets import get_preset
-    from rl.train import GRPORun, grpo_dry_run, train_grpo
-    from rl.training import is_main_process, require_data_and_output
-
-    preset = get_preset(args.preset).with_overrides(
-        max_steps=args.max_steps, learning_rate=args.learning_rate, beta=args.beta,
-        num_generations=args.num_generations, prompts_per_step=args.prompts_per_step,
-        micro_batch_size=args.micro_batch_size, max_completion_length=args.max_completion_length,
-        template=args.template, use_vllm=args.use_vllm)
-    if args.rollouts_per_generation is not None:
-        if args.rollouts_per_generation < 0:
-            raise UsageError(f"--rollouts-per-generation must be >= 0 (got {args.rollouts_per_generation})")
-        preset = replace(preset, rollouts_per_generation=args.rollouts_per_generation or None)
-    preset.validate()
-    require_data_and_output(args, "r1eval grpo")
-    gate = (GateSettings(benches=args.gate_bench, every=args.gate_every, n=args.gate_n, limit=args.gate_limit,
-                         max_tokens=args.gate_max_tokens, stop_on_regression=args.stop_on_regression)
-            if args.gate_bench else None)
-    run = GRPORun(model=resolve_model(args.model), data=args.data or "", preset=preset, output=args.output,
-                  seed=args.seed, limit=args.limit, lora_r=args.lora_r, lora_alpha=args.lora_alpha, gate=gate,
-                  max_minutes=args.max_minutes, num_processes=args.num_processes)
-    if args.dry_run:
-        plan = grpo_dry_run(run)
-        if is_main_process():
-            print(json.dumps(plan, indent=2, default=str))
-        return 0
-    final = train_grpo(run)
-    if is_main_process():
-        print(f"trained policy in {final}; per-step log in {args.output / 'steps.jsonl'}")
-    return 0
+    return run_grpo(args)
 
 
 def _add_gate(sub: argparse._SubParsersAction) -> None:
@@ -388,15 +308,26 @@ def _add_gate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metric", default="pass@1", help="pass@1 (default), pass@k or cons@n")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--mode", default="non-inferior", choices=["non-inferior", "better"],
-                   help="non-inferior: accept unless worse by more than --margin; better: accept if significantly better")
+                   help="non-inferior: accept only when the test shows the candidate is less than --margin worse "
+                        "(H0: candidate - baseline <= -margin rejected at --alpha); better: accept only when it shows "
+                        "the candidate is better (H0: candidate - baseline <= 0 rejected at --alpha). Paired sign-flip "
+                        "permutation test over shared problems: m problems cannot give p below 1/2^m, so fewer than "
+                        "5 problems at alpha 0.05 is refused (exit 2)")
     p.add_argument("--margin", type=float, help="non-inferiority margin in metric units (default 0.05; 0 for better)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap/permutation draws")
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from rl.gating import cmd_gate as run_gate
+    """Print the comparison; exit 0 accept, 1 reject (bad input raises UsageError -> 2)."""
+    from r1eval.gate import compare_runs
 
-    return run_gate(args)
+    result = compare_runs(args.baseline, args.candidate, metric=args.metric, alpha=args.alpha, mode=args.mode,
+                          margin=args.margin, seed=args.seed)
+    if result.unattainable:
+        raise UsageError(result.unattainable)
+    print(result.format())
+    sys.stdout.flush()
+    return 0 if result.accept else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -413,13 +344,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_export(sub)
     add_audit_parser(sub)
+    add_judge_parser(sub)
+    _add_loop(sub)
     return parser
+
+
+def _add_loop(sub: argparse._SubParsersAction) -> None:
+    from r1eval import loop
+
+    p = sub.add_parser("loop", help="the R1 loop from one YAML recipe: teacher -> distil/GRPO arms -> eval -> report",
+                       description=loop.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", type=Path, help="the recipe (YAML)")
+    p.add_argument("--dry-run", action="store_true", help="print every command (and which are done) and run nothing")
+
+
+def cmd_loop(args: argparse.Namespace) -> int:
+    from r1eval.loop import run_loop
+
+    return run_loop(args.recipe, build_parser(), main, dry_run=args.dry_run)
 
 
 def _add_distill(sub: argparse._SubParsersAction) -> None:
     from distill.cli import add_distill_parser
 
-    add_distill_parser(sub, _positive_int)
+    add_distill_parser(sub)
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
@@ -467,18 +415,38 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo, "grpo": cmd_grpo,
             "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report, "export": cmd_export,
-            "audit": cmd_audit}
+            "audit": cmd_audit, "judge": cmd_judge, "loop": cmd_loop}
+
+
+def flag_words(parser: argparse.ArgumentParser, args: argparse.Namespace | None, exc: UsageError) -> str:
+    """The error as the user's command line says it: a ConfigError's field becomes the flag that sets it in
+    the chosen (sub)command (`top_p` -> `--top-p`); a field no flag sets keeps its name."""
+    if not isinstance(exc, ConfigError) or args is None:
+        return str(exc)
+    options: dict[str, str] = {}
+    chain = [parser]
+    while chain:
+        current = chain.pop()
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = getattr(args, action.dest, None)
+                if chosen in action.choices:
+                    chain.append(action.choices[chosen])
+            elif action.option_strings:
+                options.setdefault(action.dest, max(action.option_strings, key=len))
+    return f"{options.get(exc.field, exc.field)} {exc.message}"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print one line on stderr and exit 2."""
     from r1eval.errors import Terminated, os_error_line
 
+    parser, args = build_parser(), None
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"r1eval: error: {exc}", file=sys.stderr)
+        print(f"r1eval: error: {flag_words(parser, args, exc)}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"r1eval: error: {os_error_line(exc)}", file=sys.stderr)

@@ -116,7 +116,7 @@ def length_stats(samples: Sequence[Sample]) -> dict[str, dict[str, float | int |
 
 def unclosed_think_rate(samples: Sequence[Sample]) -> float:
     """Share of samples that opened `<think>` and never closed it (they have no answer)."""
-    from r1eval.grading.math import answer_region
+    from r1eval.reasoning import answer_region
 
     return sum(answer_region(s.completion) is None for s in samples) / len(samples) if samples else 0.0
 
@@ -124,7 +124,8 @@ def unclosed_think_rate(samples: Sequence[Sample]) -> float:
 def mixed_language_rate(samples: Sequence[Sample], language: str = "en") -> float:
     """Share of samples whose reasoning mixes languages: `r1eval.grading.language.mixed_language` (the
     distillation filter's check) on the chain of thought (`reasoning_text`, the RL language reward's part)."""
-    from r1eval.grading.language import mixed_language, reasoning_text
+    from r1eval.grading.language import mixed_language
+    from r1eval.reasoning import reasoning_text
 
     return (sum(mixed_language(reasoning_text(s.completion), language) for s in samples) / len(samples)
             if samples else 0.0)

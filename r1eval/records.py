@@ -13,7 +13,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 
 Messages = list[dict[str, str]]
 
@@ -113,31 +113,31 @@ class SamplingParams:
     chat_template_kwargs: dict[str, Any] | None = None  # extra chat-template variables, e.g. enable_thinking
 
     def validate(self) -> None:
-        """Raise UsageError naming the first out-of-range field."""
+        """Raise ConfigError naming the first out-of-range field."""
         if self.n < 1:
-            raise UsageError(f"-n must be >= 1 (got {self.n})")
+            raise ConfigError("n", f"must be >= 1 (got {self.n})")
         if not 0.0 <= self.temperature <= 5.0:
-            raise UsageError(f"--temperature must be in [0, 5] (got {self.temperature})")
+            raise ConfigError("temperature", f"must be in [0, 5] (got {self.temperature})")
         if not 0.0 < self.top_p <= 1.0:
-            raise UsageError(f"--top-p must be in (0, 1] (got {self.top_p})")
+            raise ConfigError("top_p", f"must be in (0, 1] (got {self.top_p})")
         if self.top_k < 0:
-            raise UsageError(f"--top-k must be >= 0, 0 = off (got {self.top_k})")
+            raise ConfigError("top_k", f"must be >= 0, 0 = off (got {self.top_k})")
         if not 0.0 <= self.min_p <= 1.0:
-            raise UsageError(f"--min-p must be in [0, 1] (got {self.min_p})")
+            raise ConfigError("min_p", f"must be in [0, 1] (got {self.min_p})")
         if not 0.0 < self.repetition_penalty <= 2.0:
-            raise UsageError(f"--repetition-penalty must be in (0, 2], 1 = off (got {self.repetition_penalty})")
-        for name, value in (("presence", self.presence_penalty), ("frequency", self.frequency_penalty)):
+            raise ConfigError("repetition_penalty", f"must be in (0, 2], 1 = off (got {self.repetition_penalty})")
+        for name, value in (("presence_penalty", self.presence_penalty), ("frequency_penalty", self.frequency_penalty)):
             if not -2.0 <= value <= 2.0:
-                raise UsageError(f"--{name}-penalty must be in [-2, 2], 0 = off (got {value})")
+                raise ConfigError(name, f"must be in [-2, 2], 0 = off (got {value})")
         if self.max_tokens < 1:
-            raise UsageError(f"--max-tokens must be >= 1 (got {self.max_tokens})")
+            raise ConfigError("max_tokens", f"must be >= 1 (got {self.max_tokens})")
         if self.seed < 0:
-            raise UsageError(f"--seed must be >= 0 (got {self.seed})")
+            raise ConfigError("seed", f"must be >= 0 (got {self.seed})")
         if self.chat_template_kwargs is not None and not isinstance(self.chat_template_kwargs, dict):
-            raise UsageError("--chat-template-kwargs must be a JSON object, e.g. '{\"enable_thinking\": true}'")
+            raise ConfigError("chat_template_kwargs", "must be a JSON object, e.g. '{\"enable_thinking\": true}'")
         reserved = sorted(set(self.chat_template_kwargs or {}) & RESERVED_TEMPLATE_KWARGS)
         if reserved:
-            raise UsageError(f"--chat-template-kwargs can't set {', '.join(reserved)}: r1eval sets it itself")
+            raise ConfigError("chat_template_kwargs", f"can't set {', '.join(reserved)}: r1eval sets it itself")
 
     def penalties_off(self) -> bool:
         """Whether the repetition, presence and frequency penalties are all neutral."""

@@ -21,8 +21,17 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from r1eval.compare import (
+    comparability_warnings,
+    default_labels,
+    flipped_problems,
+    settings_of,
+    settings_table,
+)
 from r1eval.errors import UsageError
+from r1eval.lineage import Training, load_training, training_compute, training_kind, training_source
 from r1eval.records import utf8_safe
 
 ABLATION_ORDER = ("teacher", "base", "distilled", "rl")
@@ -41,6 +50,8 @@ class Run:
     train_log: list[dict[str, Any]] = field(default_factory=list)
     samples: list[dict[str, Any]] = field(default_factory=list, repr=False)
     audit: dict[str, Any] | None = None  # audit_summary.json of `r1eval audit`, when present
+    training: Training | None = None  # the training run of the evaluated checkpoint (config's trained_from)
+    key: str = ""  # the run's id in the explorer (r0, r1, ...)
 
     @property
     def bench(self) -> str:
@@ -82,17 +93,33 @@ def parse_labels(items: list[str]) -> dict[str, str]:
 TRAIN_LOGS = ("steps.jsonl", "train_log.jsonl")  # grpo's and distill train's per-step log; older SFT runs
 
 
+def _linked_training(config: dict[str, Any]) -> Training | None:
+    """The training directory the evaluated model came from: config.json's `trained_from` (written by
+    `r1eval run`), or for older runs the model path's place in a training directory, when it still exists."""
+    source = config.get("trained_from") or training_source(config.get("model_path"))
+    if not source or not Path(source["run_dir"]).is_dir():
+        return None
+    training = load_training(Path(source["run_dir"]))
+    if training is not None:
+        training.evaluated_step = source.get("step")
+    return training
+
+
 def load_run(path: Path, labels: dict[str, str]) -> Run:
-    """A run directory's config, summary, samples (read leniently), training log and audit summary."""
+    """A run directory's config, summary, samples (read leniently), training log and audit summary. The
+    training log is the run's own steps.jsonl (copied there) or that of the training run it evaluates."""
     from r1eval.records import read_jsonl
     from r1eval.rundir import RunDir, read_sample_rows
 
     rd = RunDir(path)
     config, summary = rd.config(), rd.summary()
-    label = labels.get(str(path.resolve())) or config.get("label") or path.name
+    label = labels.get(str(path.resolve())) or config.get("label") or ""
     samples = read_sample_rows(rd.samples_path) if rd.samples_path.is_file() else []
     lengths = [int(s["completion_tokens"]) for s in samples if isinstance(s.get("completion_tokens"), int | float)]
+    training = _linked_training(config)
     log = next((read_jsonl(path / name) for name in TRAIN_LOGS if (path / name).is_file()), [])
+    if not log and training is not None:
+        log = training.steps
     by_step = {row.get("step", i): row for i, row in enumerate(log)}  # a resumed run may log a step twice:
     log = [by_step[k] for k in sorted(by_step)]  # the last row counts
     audit = None
@@ -101,7 +128,26 @@ def load_run(path: Path, labels: dict[str, str]) -> Run:
             audit = json.loads((path / "audit_summary.json").read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             raise UsageError(f"{path / 'audit_summary.json'} is not valid JSON; rerun `r1eval audit` or remove it") from None
-    return Run(path, str(label), config, summary, lengths, log, samples, audit)
+    return Run(path, str(label), config, summary, lengths, log, samples, audit, training)
+
+
+def load_inputs(paths: list[Path], labels: dict[str, str]) -> tuple[list[Run], list[tuple[str, Training]]]:
+    """Evaluation runs and training directories (config.json of kind grpo/sft) given to `r1eval report`;
+    evaluation runs without a label get the short default (model + the settings that differ)."""
+    runs, trainings = [], []
+    for path in paths:
+        if training_kind(path) is not None:
+            training = load_training(path)
+            assert training is not None
+            trainings.append((labels.get(str(path.resolve())) or path.name, training))
+        else:
+            runs.append(load_run(path, labels))
+    columns = [settings_of(r.config, r.summary) for r in runs]
+    for r, default in zip(runs, default_labels(columns, [r.path for r in runs]), strict=True):
+        r.label = r.label or default
+    for k, r in enumerate(runs):
+        r.key = f"r{k}"
+    return runs, trainings
 
 
 def fmt(x: Any) -> str:
@@ -112,8 +158,8 @@ def fmt(x: Any) -> str:
 
 
 def results_rows(runs: list[Run]) -> list[dict[str, Any]]:
-    """One row per run: bench, label, model, pass@1 and CI, cons@n, largest pass@k, lengths. Values are the
-    summary's own numbers."""
+    """One row per run: bench, label, model, pass@1 and CI, cons@n, largest pass@k, lengths, and what the run
+    cost (tokens generated, generation seconds when `r1eval run` recorded them). Values are the summary's."""
     rows = []
     for r in runs:
         s = r.summary
@@ -123,13 +169,16 @@ def results_rows(runs: list[Run]) -> list[dict[str, Any]]:
                      "kmax": kmax, "pass@kmax": s["pass@k"][kmax] if kmax else None,
                      "mean_completion_tokens": s["mean_completion_tokens"],
                      "truncation_rate": s["truncation_rate"], "disagreements": r.disagreements,
+                     "tokens_generated": sum(r.lengths) if r.lengths else None,
+                     "generation_seconds": r.config.get("generation_seconds"),
                      "pass@1_at_budget": {str(k): v for k, v in r.budget_curve.items()} or None,
-                     "run": str(r.path)})
+                     "run": str(r.path), "explorer_key": r.key})
     return rows
 
 
 def two_sided(a: Run, b: Run) -> dict[str, Any] | None:
-    """Paired test of b against a on their shared problems (two-sided p from two one-sided tests)."""
+    """Paired test of b against a on their shared problems (two-sided p from two one-sided tests), with the
+    problems that flipped between them and the settings that make them not comparable at face value."""
     from r1eval.metrics import paired_test
 
     pa, pb = a.per_problem(), b.per_problem()
@@ -141,7 +190,9 @@ def two_sided(a: Run, b: Run) -> dict[str, Any] | None:
     p = min(1.0, 2 * min(better.p_value, worse.p_value))
     return {"baseline": a.label, "candidate": b.label, "bench": a.bench, "shared_problems": len(shared),
             "baseline_pass@1": better.baseline, "candidate_pass@1": better.candidate, "diff": better.diff,
-            "ci95": list(better.ci), "p_value": p, "significant": p < ALPHA}
+            "ci95": list(better.ci), "p_value": p, "significant": p < ALPHA,
+            "explorer_keys": [a.key, b.key], "flipped": flipped_problems(pa, pb),
+            "warnings": comparability_warnings((a.label, a.config, a.summary), (b.label, b.config, b.summary))}
 
 
 def comparisons(runs: list[Run]) -> list[dict[str, Any]]:
@@ -154,169 +205,6 @@ def comparisons(runs: list[Run]) -> list[dict[str, Any]]:
     return out
 
 
-# ----------------------------------------------------------------------------------------------- plots
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _log2_lines(series: dict[str, dict[int, float]], xlabel: str, ylabel: str, title: str, path: Path) -> None:
-    """One line per run of a [0, 1] metric against a power-of-two x (k, a token budget)."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-    for label, points in series.items():
-        ax.plot(list(points), list(points.values()), marker="o", label=label)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_ylim(0, 1.02)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def plot_pass_at_k(runs: list[Run], bench: str, path: Path) -> None:
-    """pass@k against k (log2 axis), one line per run."""
-    series = {r.label: {int(k): v for k, v in sorted(r.summary["pass@k"].items(), key=lambda kv: int(kv[0]))}
-              for r in runs}
-    _log2_lines(series, "k (samples)", "pass@k", f"pass@k on {bench}", path)
-
-
-def plot_budget(runs: list[Run], bench: str, path: Path) -> None:
-    """pass@1 if generation had stopped at each token budget (summary.json `pass@1_at_budget`), per run."""
-    _log2_lines({r.label: r.budget_curve for r in runs if r.budget_curve}, "token budget (max new tokens)", "pass@1",
-                f"pass@1 against token budget on {bench}", path)
-
-
-def label_order(runs: list[Run]) -> list[str]:
-    """Run labels, the ablation's first (teacher, base, distilled, rl), then the others as given."""
-    labels = list(dict.fromkeys(r.label for r in runs))
-    order = {name: i for i, name in enumerate(ABLATION_ORDER)}
-    return sorted(labels, key=lambda name: (order.get(name, len(order)), labels.index(name)))
-
-
-def plot_headline(runs: list[Run], path: Path) -> None:
-    """pass@1 with its 95% bootstrap CI per run, grouped by bench: the distill-vs-RL picture at a glance."""
-    plt = _plt()
-    benches = sorted({r.bench for r in runs})
-    labels = label_order(runs)
-    by = {(r.bench, r.label): r for r in runs}
-    width = 0.8 / len(labels)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 + len(benches) * (0.5 + 0.45 * len(labels))), 4.2), dpi=110)
-    for j, label in enumerate(labels):
-        xs, ys, err = [], [], [[], []]
-        for i, bench in enumerate(benches):
-            r = by.get((bench, label))
-            if r is None or r.summary.get("pass@1") is None:
-                continue
-            p1 = float(r.summary["pass@1"])
-            lo, hi = (r.summary.get("pass@1_ci95") or [p1, p1])[:2]
-            xs.append(i - 0.4 + width * (j + 0.5))
-            ys.append(p1)
-            err[0].append(max(0.0, p1 - float(lo)))
-            err[1].append(max(0.0, float(hi) - p1))
-        bars = ax.bar(xs, ys, width * 0.9, yerr=err, capsize=3, label=label)
-        ax.bar_label(bars, labels=[f"{y:.2f}" for y in ys], padding=2, fontsize=7)
-    ax.set_xticks(range(len(benches)), benches)
-    ax.set_ylim(0, 1.08)
-    ax.set_ylabel("pass@1")
-    ax.set_title("pass@1 per model and bench (95% CI over problems)", fontsize=10)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def plot_lengths(runs: list[Run], bench: str, path: Path) -> None:
-    """Histogram of completion lengths (tokens), one outline per run."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-    top = max((max(r.lengths) for r in runs if r.lengths), default=1)
-    bins = list(range(0, top + max(1, top // 30) + 1, max(1, top // 30)))
-    for r in runs:
-        ax.hist(r.lengths, bins=bins, histtype="step", linewidth=1.6, label=f"{r.label} (mean "
-                f"{r.summary['mean_completion_tokens']:.0f})")
-    ax.set_xlabel("completion tokens")
-    ax.set_ylabel("samples")
-    ax.set_title(f"completion length on {bench}")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def training_series(log: list[dict[str, Any]]) -> dict[str, tuple[list[float], list[float]]]:
-    """Numeric per-step series of a train log (nested dicts flattened as a/b), keyed by name."""
-    series: dict[str, tuple[list[float], list[float]]] = {}
-    for i, row in enumerate(log):
-        step = row.get("step", i)
-        flat: dict[str, Any] = {}
-        for k, v in row.items():
-            if isinstance(v, dict):
-                flat.update({f"{k}/{kk}": vv for kk, vv in v.items()})
-            else:
-                flat[k] = v
-        for k, v in flat.items():
-            if k in ("step", "epoch", "step_time") or k.startswith("time") or isinstance(v, bool) or not isinstance(v, int | float):
-                continue
-            if k.startswith("train_") or k in ("total_flos",):  # end-of-training summary, not a step
-                continue
-            xs, ys = series.setdefault(k, ([], []))
-            xs.append(float(step))
-            ys.append(float(v))
-    return series
-
-
-def _panel(name: str) -> str:
-    low = name.lower()
-    for panel in ("reward", "kl", "length", "loss", "learning_rate", "accuracy", "entropy"):
-        if panel in low:
-            return panel
-    return "other"
-
-
-def plot_training(run: Run, path: Path) -> list[str]:
-    """Training curves of one run: one panel per family (reward by component, KL, length, loss, ...)."""
-    series = training_series(run.train_log)
-    panels: dict[str, list[str]] = {}
-    for name in series:
-        if _panel(name) != "other" or len(panels) < 6:
-            panels.setdefault(_panel(name), []).append(name)
-    wanted = [p for p in ("reward", "kl", "length", "loss", "accuracy", "entropy", "learning_rate", "other")
-              if p in panels]
-    if not wanted:
-        return []
-    plt = _plt()
-    cols = min(3, len(wanted))
-    rows = math.ceil(len(wanted) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), dpi=100, squeeze=False)
-    for ax, panel in zip(axes.flat, wanted, strict=False):
-        for name in panels[panel][:8]:
-            xs, ys = series[name]
-            ax.plot(xs, ys, marker="." if len(xs) < 40 else None, label=name)
-        ax.set_title(panel)
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(wanted):]:
-        ax.axis("off")
-    fig.suptitle(f"training: {run.label}")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return wanted
-
-
 # ---------------------------------------------------------------------------------------------- writing
 
 
@@ -324,28 +212,123 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+def _cell(text: Any) -> str:
+    """A value as a Markdown table cell (pipes escaped)."""
+    return str(text).replace("|", "\\|")
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
-            *("| " + " | ".join(r) + " |" for r in rows)]
+    return ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|",
+            *("| " + " | ".join(_cell(c) for c in r) + " |" for r in rows)]
 
 
-def ablation_section(runs: list[Run], comps: list[dict[str, Any]]) -> list[str]:
-    """The R1-style ablation table (teacher, base, distilled, RL per bench) and what is significant."""
+def _tokens(x: Any) -> str:
+    return "-" if x is None else f"{int(x):,}"
+
+
+def _minutes(seconds: Any) -> str:
+    return "-" if seconds is None else f"{float(seconds) / 60:.1f} min"
+
+
+def settings_section(runs: list[Run]) -> tuple[list[str], list[str]]:
+    """(Markdown, warnings): the settings of every run side by side, differing rows in bold, and one warning
+    per pair of runs on one bench whose data, grader or token cap differ."""
+    if not runs:
+        return [], []
+    header, rows = settings_table([r.label for r in runs], [settings_of(r.config, r.summary) for r in runs])
+    warnings = [w for a, b in combinations(runs, 2) if a.bench == b.bench
+                for w in comparability_warnings((a.label, a.config, a.summary), (b.label, b.config, b.summary))]
+    lines = ["## What differs between the runs", "",
+             "Every setting each run was made with (config.json); rows in bold differ. A difference in bench "
+             "data, grader version or token cap makes pass@1 not comparable at face value.", ""]
+    lines += _table(header, rows) + [""]
+    lines += [f"- **{w.removeprefix('warning: ')}**" for w in warnings] + ([""] if warnings else [])
+    return lines, warnings
+
+
+FLIPS_SHOWN = 25  # flipped problems listed per comparison in report.md (report.json has all)
+
+
+def flips_section(comps: list[dict[str, Any]]) -> list[str]:
+    """Per comparison, the problems right in one run and wrong in the other, linked to the explorer's
+    side-by-side view of the problem in both runs."""
+    if not comps:
+        return []
+    lines = ["## Problems that flipped", "",
+             "A problem is right in a run when at least half its samples are correct; listed are the problems right "
+             "in one run and wrong in the other, largest pass@1 difference first. Each links to both runs' samples "
+             "side by side in the explorer.", ""]
+    for c in comps:
+        flips = c["flipped"]
+        gained = sum(f["direction"] == "gained" for f in flips)
+        lines += [f"### {c['bench']}: {c['candidate']} vs {c['baseline']}", "",
+                  f"{len(flips)} of {c['shared_problems']} problems flipped: {gained} gained, {len(flips) - gained} "
+                  "lost" + (f" (first {FLIPS_SHOWN} shown; all in report.json)" if len(flips) > FLIPS_SHOWN else "")
+                  + ".", ""]
+        if flips:
+            keys = ",".join(c["explorer_keys"])
+            lines += _table(["problem", f"{c['baseline']} pass@1", f"{c['candidate']} pass@1", "difference", ""],
+                            [[f"[{f['problem_id']}](explorer.html#problem={quote(f['problem_id'])}&runs={keys})",
+                              fmt(f["baseline"]), fmt(f["candidate"]), f"{f['diff']:+.4f}", f["direction"]]
+                             for f in flips[:FLIPS_SHOWN]])
+            lines.append("")
+    return lines
+
+
+def training_rows(runs: list[Run], trainings: list[tuple[str, Training]]) -> list[dict[str, Any]]:
+    """Compute per training run: the ones evaluated runs came from, then the training directories given."""
+    rows, seen = [], set()
+    for label, t in [*((r.label, r.training) for r in runs if r.training is not None), *trainings]:
+        if t is not None and (label, str(t.path)) not in seen:
+            seen.add((label, str(t.path)))
+            rows.append({"label": label, **training_compute(t)})
+    return rows
+
+
+def training_section(rows: list[dict[str, Any]]) -> list[str]:
+    """The compute table: optimizer steps, tokens generated, tokens trained on, wall time per training run."""
+    if not rows:
+        return []
+    lines = ["## Training compute", "",
+             "Read from each training directory (`r1eval grpo` / `r1eval distill train`: steps.jsonl, result.json, "
+             "config.json). GRPO generates its own training tokens (rollouts); distillation trains on teacher "
+             "traces (counted from the filter report next to its data, before filtering).", ""]
+    lines += _table(["arm", "kind", "optimizer steps", "evaluated step", "tokens generated", "tokens trained on",
+                     "training wall time", "training run"],
+                    [[r["label"], r["kind"], str(r["optimizer_steps"] if r["optimizer_steps"] is not None else "-"),
+                      str(r["evaluated_step"] if r["evaluated_step"] is not None else "-"),
+                      _tokens(r["tokens_generated"]), _tokens(r["tokens_trained_on"]), _minutes(r["wall_seconds"]),
+                      f"`{r['run_dir']}`"] for r in rows])
+    notes = sorted({f"{k.removesuffix('_note').replace('_', ' ')} ({r['kind']}): {r[k]}" for r in rows
+                    for k in ("tokens_generated_note", "tokens_trained_on_note", "wall_note") if r.get(k)})
+    return [*lines, "", *(f"- {n}" for n in notes), ""]
+
+
+def ablation_section(runs: list[Run], comps: list[dict[str, Any]], compute: list[dict[str, Any]]) -> list[str]:
+    """The R1-style ablation table (teacher, base, distilled, RL per bench, with each arm's training compute)
+    and what is significant."""
     labelled = [r for r in runs if r.label in ABLATION_ORDER]
     if not ({"base"} < {r.label for r in labelled} and {"distilled", "rl"} & {r.label for r in labelled}):
         return []
     lines = ["## Distillation vs RL ablation", "",
              "As in DeepSeek-R1 (Table 6): the same base student, distilled from teacher traces versus trained "
              "with RL. Differences are paired over shared problems (bootstrap 95% CI of the mean per-problem "
-             f"pass@1 difference; two-sided sign-flip permutation p-value; significant at p < {ALPHA}).", ""]
+             f"pass@1 difference; two-sided sign-flip permutation p-value; significant at p < {ALPHA}). Compute "
+             "columns come from the arm's training directory (see Training compute).", ""]
     benches = sorted({r.bench for r in labelled})
     by = {(r.bench, r.label): r for r in labelled}
-    header = ["model", *[f"{b} pass@1" for b in benches], *[f"{b} cons@n" for b in benches]]
+    cost = {row["label"]: row for row in compute}
+    header = ["model", *[f"{b} pass@1" for b in benches], *[f"{b} cons@n" for b in benches], "optimizer steps",
+              "tokens generated", "tokens trained on", "training wall time"]
     rows = []
     for label in ABLATION_ORDER:
         if any((b, label) in by for b in benches):
+            c = cost.get(label, {})
             rows.append([label, *[fmt(by[(b, label)].summary["pass@1"]) if (b, label) in by else "-" for b in benches],
-                         *[fmt(by[(b, label)].cons) if (b, label) in by else "-" for b in benches]])
+                         *[fmt(by[(b, label)].cons) if (b, label) in by else "-" for b in benches],
+                         str(c.get("optimizer_steps") if c.get("optimizer_steps") is not None else "-"),
+                         _tokens(c.get("tokens_generated")), _tokens(c.get("tokens_trained_on")),
+                         _minutes(c.get("wall_seconds"))])
     lines += _table(header, rows) + [""]
     for c in comps:
         if c["baseline"] in ABLATION_ORDER and c["candidate"] in ABLATION_ORDER:
@@ -357,12 +340,39 @@ def ablation_section(runs: list[Run], comps: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def results_section(rows: list[dict[str, Any]]) -> list[str]:
+    """The results table: the runs' own summary numbers and what each run cost."""
+    audited = any(r["disagreements"] is not None for r in rows)
+    md = ["## Results", "", "Numbers are the runs' summary.json values: pass@1 = mean correctness over the n "
+          "samples per problem (95% bootstrap CI over problems), cons@n = majority vote, pass@k unbiased. Cost: "
+          "completion tokens generated and generation wall time (recorded by `r1eval run`, model loading "
+          "excluded; '-' for runs made before it recorded them)."
+          + (" Audit disagreements: samples where `r1eval audit`'s graders disagree (audit_summary.json)."
+             if audited else ""), ""]
+    md += _table(["bench", "model", "problems x n", "pass@1", "pass@1 95% CI", "cons@n", "pass@k (largest k)",
+                  "mean tokens", "truncated", "tokens generated", "generation time",
+                  *(["audit disagreements"] if audited else [])],
+                 [[r["bench"], f"{r['label']} ({r['model']})" if r["label"] != r["model"] else r["label"],
+                   f"{r['problems']} x {r['n']}", fmt(r["pass@1"]),
+                   f"{fmt(r['pass@1_ci95'][0])} - {fmt(r['pass@1_ci95'][1])}", fmt(r["cons"]),
+                   f"{fmt(r['pass@kmax'])} (k={r['kmax']})" if r["kmax"] else "-",
+                   f"{r['mean_completion_tokens']:.1f}", f"{r['truncation_rate']:.3f}", _tokens(r["tokens_generated"]),
+                   _minutes(r["generation_seconds"]),
+                   *([str(r["disagreements"]) if r["disagreements"] is not None else "-"] if audited else [])]
+                  for r in rows])
+    return [*md, ""]
+
+
 def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None = None,
                  title: str = "r1eval report", preface: str = "") -> Path:
-    """Write report.md, report.html, report.json and PNG plots for the run directories into `out`."""
+    """Write report.md, report.html, report.json, PNG plots and the explorer for the run directories (and
+    training directories) into `out`."""
+    from r1eval import report_plots as plots_of
+    from r1eval.explorer import write_explorer
+
     if not paths:
         raise UsageError("give at least one run directory")
-    runs = [load_run(Path(p), labels or {}) for p in paths]
+    runs, trainings = load_inputs([Path(p) for p in paths], labels or {})
     seen: dict[tuple[str, str], Path] = {}
     for r in runs:
         key = (r.bench, r.label)
@@ -373,71 +383,73 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
     out.mkdir(parents=True, exist_ok=True)
     rows = results_rows(runs)
     comps = comparisons(runs)
-    plot_headline(runs, out / "headline.png")
+    compute = training_rows(runs, trainings)
     plots: dict[str, list[str]] = {}
     benches = sorted({r.bench for r in runs})
+    if runs:
+        plots_of.plot_headline(runs, out / "headline.png")
     for bench in benches:
         group = [r for r in runs if r.bench == bench]
-        plot_pass_at_k(group, bench, out / f"pass_at_k_{_safe(bench)}.png")
-        plot_lengths(group, bench, out / f"lengths_{_safe(bench)}.png")
+        plots_of.plot_pass_at_k(group, bench, out / f"pass_at_k_{_safe(bench)}.png")
+        plots_of.plot_lengths(group, bench, out / f"lengths_{_safe(bench)}.png")
         plots[bench] = [f"pass_at_k_{_safe(bench)}.png", f"lengths_{_safe(bench)}.png"]
         if any(r.budget_curve for r in group):
-            plot_budget(group, bench, out / f"budget_{_safe(bench)}.png")
+            plots_of.plot_budget(group, bench, out / f"budget_{_safe(bench)}.png")
             plots[bench].append(f"budget_{_safe(bench)}.png")
-    from r1eval.explorer import write_explorer
-
-    write_explorer([(r.label, r.summary, r.samples) for r in runs], out)
+    if runs:
+        write_explorer([(r.key, r.label, r.summary, r.samples) for r in runs], out)
     training_plots = []
-    for r in runs:
-        if r.train_log:
-            name = f"training_{_safe(r.label)}_{_safe(r.bench)}.png"
-            if plot_training(r, out / name):
-                training_plots.append((r.label, name))
+    curves = [(r.label, r.bench, r.train_log) for r in runs if r.train_log]
+    curves += [(label, "training", t.steps) for label, t in trainings if t.steps]
+    for label, where, log in curves:
+        name = f"training_{_safe(label)}_{_safe(where)}.png"
+        if plots_of.plot_training(label, log, out / name):
+            training_plots.append((label, name))
 
     md = [f"# {title}", ""]
     if preface:
         md += [preface, ""]
-    md += ["![pass@1 with 95% CI per model and bench](headline.png)", "",
-           "Every sample, problem by problem: [the sample explorer](explorer.html).", ""]
-    audited = any(r["disagreements"] is not None for r in rows)
-    md += ["## Results", "", "Numbers are the runs' summary.json values: pass@1 = mean correctness over the n "
-           "samples per problem (95% bootstrap CI over problems), cons@n = majority vote, pass@k unbiased."
-           + (" Audit disagreements: samples where `r1eval audit`'s graders disagree (audit_summary.json)."
-              if audited else ""), ""]
-    md += _table(["bench", "model", "problems x n", "pass@1", "pass@1 95% CI", "cons@n", "pass@k (largest k)",
-                  "mean tokens", "truncated", *(["audit disagreements"] if audited else [])],
-                 [[r["bench"], f"{r['label']} ({r['model']})" if r["label"] != r["model"] else r["label"],
-                   f"{r['problems']} x {r['n']}", fmt(r["pass@1"]),
-                   f"{fmt(r['pass@1_ci95'][0])} - {fmt(r['pass@1_ci95'][1])}", fmt(r["cons"]),
-                   f"{fmt(r['pass@kmax'])} (k={r['kmax']})" if r["kmax"] else "-",
-                   f"{r['mean_completion_tokens']:.1f}", f"{r['truncation_rate']:.3f}",
-                   *([str(r["disagreements"]) if r["disagreements"] is not None else "-"] if audited else [])]
-                  for r in rows])
-    md.append("")
-    md += ablation_section(runs, comps)
+    settings_md, warnings = settings_section(runs)
+    md += settings_md
+    if runs:
+        md += ["![pass@1 with 95% CI per model and bench](headline.png)", "",
+               "Every sample, problem by problem: [the sample explorer](explorer.html).", ""]
+        md += results_section(rows)
+    md += ablation_section(runs, comps, compute)
+    md += training_section(compute)
     if comps:
         md += ["## Paired significance", "",
                "Candidate minus baseline pass@1 over the problems both runs scored: bootstrap 95% CI and two-sided "
                f"sign-flip permutation p-value (`r1eval.metrics.paired_test`); significant at p < {ALPHA}.", ""]
-        md += _table(["bench", "candidate vs baseline", "problems", "difference", "95% CI", "p", "significant"],
+        md += _table(["bench", "candidate vs baseline", "problems", "difference", "95% CI", "p", "significant",
+                      "flipped"],
                      [[c["bench"], f"{c['candidate']} vs {c['baseline']}", str(c["shared_problems"]),
                        f"{c['diff']:+.4f}", f"{c['ci95'][0]:+.4f} to {c['ci95'][1]:+.4f}", f"{c['p_value']:.4f}",
-                       "yes" if c["significant"] else "no"] for c in comps])
+                       ("yes" if c["significant"] else "no") + (" (not comparable: see above)" if c["warnings"] else ""),
+                       str(len(c["flipped"]))] for c in comps])
         md.append("")
-    md += ["## Plots", ""]
-    for bench in benches:
-        md += [f"### {bench}", "", *(f"![{p}]({p})" for p in plots[bench]), ""]
+    md += flips_section(comps)
+    if plots:
+        md += ["## Plots", ""]
+        for bench in benches:
+            md += [f"### {bench}", "", *(f"![{p}]({p})" for p in plots[bench]), ""]
     if training_plots:
         md += ["## Training curves", ""]
         md += [f"![training {label}]({name})" for label, name in training_plots] + [""]
     md += ["## Runs", "", *(f"- {r.label}: `{r.path}` (model {r.summary['model']}, "
-                            f"commit {r.config.get('git_commit') or '-'})" for r in runs), ""]
+                            f"commit {r.config.get('git_commit') or '-'}"
+                            + (f"; trained in `{r.training.path}`, step {r.training.evaluated_step}"
+                               if r.training is not None else "") + ")" for r in runs),
+           *(f"- {label}: training run `{t.path}` ({t.kind}, commit {t.config.get('git_commit') or '-'})"
+             for label, t in trainings), ""]
     text = utf8_safe("\n".join(md))  # a model name or label may carry a lone surrogate
     (out / "report.md").write_text(text, encoding="utf-8")
     (out / "report.html").write_text(render_html(text, title), encoding="utf-8")
-    (out / "report.json").write_text(json.dumps({"results": rows, "comparisons": comps, "headline": "headline.png",
-                                                 "plots": plots, "training_plots": dict(training_plots),
-                                                 "explorer": "explorer.html"}, indent=2) + "\n", encoding="utf-8")
+    (out / "report.json").write_text(json.dumps({
+        "settings": {r.label: settings_of(r.config, r.summary) for r in runs}, "warnings": warnings,
+        "results": rows, "comparisons": comps, "training": compute, "headline": "headline.png" if runs else None,
+        "plots": plots, "training_plots": dict(training_plots), "explorer": "explorer.html" if runs else None},
+        indent=2) + "\n", encoding="utf-8")
     return out
 
 
@@ -446,8 +458,8 @@ def render_html(markdown_text: str, title: str) -> str:
     from markdown_it import MarkdownIt
 
     body = MarkdownIt("commonmark").enable("table").render(markdown_text)
-    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+    style = ("body{font-family:system-ui,sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
              "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
-             "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}")
+             "text-align:right}td:first-child,th:first-child{text-align:left}img{width:100%;height:auto}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body>\n{body}</body></html>\n")

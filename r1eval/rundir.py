@@ -26,7 +26,7 @@ from r1eval.records import SAMPLING_IDENTITY, MissingFieldError, Sample, json_te
 
 # config.json fields that must match for a directory to be resumed (n and --limit may grow)
 IDENTITY_KEYS = ("bench", "model", "model_sha256", "tokenizer", "tokenizer_sha256", "chat_template_sha256",
-                 "data_sha256", "bench_provenance", "backend", "dtype", "server_defaults", *SAMPLING_IDENTITY)
+                 "data_sha256", "bench_provenance", "backend", "dtype", "server_defaults", "judge", *SAMPLING_IDENTITY)
 LOCK_FILE = "run.lock"
 
 

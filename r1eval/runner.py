@@ -11,12 +11,16 @@ import sys
 import time
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from r1eval.backends import GenerationRequest, make_backend, resolve_backend
 from r1eval.benches import Bench, LoadOptions
+from r1eval.errors import UsageError
+from r1eval.judge import stage as judge_stage
+from r1eval.lineage import training_source
 from r1eval.metrics import summarize
 from r1eval.models import (
     ModelSpec,
@@ -50,6 +54,7 @@ class RunSpec:
     progress: bool = True
     wait_lock: bool = False  # a second run of the same directory waits instead of failing
     start_line: bool = True  # print where the run goes and how much is left before starting
+    judge: judge_stage.JudgeSetup | None = None  # an LLM judge grading or second-guessing (docs/judge.md)
 
 
 def package_versions() -> dict[str, str]:
@@ -132,6 +137,17 @@ def model_identity(model: ModelSpec, backend: str, dtype: str | None) -> dict[st
             "model_generation_config": model_generation_config(model, weights)}
 
 
+def data_source(spec: RunSpec) -> str:
+    """What config.json's "data" names: the --data path, a user JSONL bench's own file (so later stages such as
+    `distill filter` can reload its prompts), "hub" or "bundled"."""
+    if spec.load.data:
+        return str(spec.load.data)
+    user_file = getattr(spec.bench, "path", None)
+    if user_file is not None:
+        return str(Path(user_file).resolve())
+    return "hub" if spec.load.hub else "bundled"
+
+
 def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Problem],
                  resolved: dict[str, Any] | None = None) -> dict[str, Any]:
     """config.json: model and its hash, bench and data hash, sampling, backend, versions, commit. `resolved`
@@ -143,8 +159,9 @@ def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Prob
         "model_path": spec.model.path,
         "model_file": spec.model.gguf_file,
         "model_sha256": spec.model.sha256(),
+        "trained_from": training_source(spec.model.path) if spec.model.source == "dir" else None,
         "tokenizer": spec.model.tokenizer,
-        "data": str(spec.load.data) if spec.load.data else ("hub" if spec.load.hub else "bundled"),
+        "data": data_source(spec),
         "data_options": {k: str(v) for k, v in spec.load.extra.items()},
         "data_sha256": data_sha256(all_problems),
         "num_problems": len(problems),
@@ -153,6 +170,7 @@ def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Prob
         "bench_provenance": spec.bench.provenance(),
         "backend": spec.backend,
         "backend_options": spec.backend_options,
+        **judge_stage.config_fields(spec.judge),
         **(resolved or {}),
         "seeding": "seed per sample = sha256(f'{seed}:{problem_id}:{sample_index}')[:4] & 0x7fffffff",
         "versions": package_versions(),
@@ -209,8 +227,6 @@ def count_pending(problems: list[Problem], done: set[tuple[str, int]], n: int) -
 
 def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     """Run (or resume) one evaluation and return (summary, run directory)."""
-    from r1eval.errors import UsageError
-
     spec.params.validate()
     all_problems = spec.bench.load(spec.load)
     if not all_problems:
@@ -235,6 +251,8 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     run_dir = RunDir(spec.output or default_output(config, spec.model))
     done = run_dir.resume(config, wait=spec.wait_lock)
     try:
+        unjudged = judge_stage.read_pending(run_dir, done) if spec.judge else []
+        done |= {(s.problem_id, s.sample_index) for s in unjudged}  # generated, awaiting the judge
         to_do, already = count_pending(problems, done, spec.params.n)
         if spec.progress or spec.start_line:
             batch = (f"concurrency {spec.backend_options.get('concurrency', 64)}" if backend == "openai" else
@@ -242,22 +260,31 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
             print(f"r1eval run: {run_dir.path}, backend {backend}, dtype {dtype or 'chosen by the server'}, "
                   f"{batch}, {to_do} samples to do, {already} already done", flush=True)
         if to_do:
+            if spec.judge:
+                spec.judge.start()  # an unreachable judge fails before any generation
             requests = iter_pending_requests(problems, done, spec.params, spec.bench)
-            del done
             options = {**spec.backend_options, **({"dtype": dtype} if dtype else {})}
             generate_and_grade(spec, backend, options, problems, requests, run_dir, to_do)
+        del done
+        if spec.judge:
+            judge_stage.judge_run(spec.judge, spec.bench, problems, spec.params.n, run_dir)
         wanted = {p.id for p in problems}
         samples = [s for s in read_samples(run_dir.samples_path, strict=True)
                    if s.problem_id in wanted and s.sample_index < spec.params.n]
         samples = list({(s.problem_id, s.sample_index): s for s in samples}.values())
-        summary = summarize(samples, bench=spec.bench.name, model=spec.model.name, n=spec.params.n,
-                            equivalent=spec.bench.equivalent if spec.bench.kind != "code" else None,
-                            problem_ids=[p.id for p in problems], max_tokens=spec.params.max_tokens)
+        metrics = partial(summarize, bench=spec.bench.name, model=spec.model.name, n=spec.params.n,
+                          equivalent=spec.bench.equivalent if spec.bench.kind != "code" else None,
+                          max_tokens=spec.params.max_tokens)
+        summary = metrics(samples, problem_ids=[p.id for p in problems])
+        if spec.judge:
+            summary.update(judge_stage.judge_summary(spec.judge, samples, metrics))
         summary["limit"] = spec.limit
         summary.update(spec.bench.extra_summary(summary, samples, problems))
         summary.update(config["bench_provenance"])
         run_dir.write_summary(summary)
     finally:
+        if spec.judge:
+            spec.judge.close()
         run_dir.close()
     return summary, run_dir.path
 
@@ -267,6 +294,7 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
     """Generate the pending samples, grade each batch as it finishes and append it to samples.jsonl."""
     by_id = {p.id: p for p in problems}
     backend = make_backend(backend_name, spec.model, options)
+    t0 = time.perf_counter()
     progress = RunProgress(total, spec.bench.name, spec.params.max_tokens, enabled=spec.progress)
     if hasattr(backend, "on_tokens"):  # the backend reports tokens as they are generated
         backend.on_tokens = progress.add_tokens
@@ -283,7 +311,7 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
                               c.completion_tokens, c.finish_reason, p.gold if spec.bench.kind != "code" else None,
                               {**v.detail, **({"backend": c.extra} if c.extra else {})})
                        for p, (idx, c), v in zip(shown, result.completions, verdicts, strict=True)]
-            run_dir.append(samples)
+            (partial(judge_stage.append_pending, run_dir) if spec.judge else run_dir.append)(samples)
             progress.add_samples(len(samples), None if hasattr(backend, "on_tokens") else
                                  sum(c.completion_tokens or 0 for _, c in result.completions))
     finally:
@@ -294,6 +322,9 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
         progress.close()
         backend.close()
         spec.bench.close()
+        with contextlib.suppress(OSError, UsageError):  # a full or read-only disk already raised its own error
+            spent = run_dir.config().get("generation_seconds") or 0.0  # over every resume: the report's time column
+            run_dir.update_config({"generation_seconds": round(spent + time.perf_counter() - t0, 1)})
 
 
 def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
@@ -320,6 +351,7 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
     unusual = {k: v for k, v in (summary.get("finish_reasons") or {}).items() if k not in ("stop", "length")}
     if unusual:
         rows.append(("other finish reasons", ", ".join(f"{k} {v}" for k, v in unusual.items())))
+    rows += judge_stage.summary_rows(summary)
     rows += [("mean completion tokens", num(summary.get("mean_completion_tokens"), ".1f",
                                             "n/a (the server reported no token usage)")),
              ("truncation rate", num(summary.get("truncation_rate"), ".3f", "n/a")),
@@ -334,7 +366,6 @@ def grade_rows(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions,
     `answer` or the `problem_id` of one of the bench's problems; returns the rows with `extracted_answer`
     and `correct` added, and `gold` (what they were graded against) on rows graded by problem_id, so the
     output can be audited. Errors name the row's file line when `rows` come from `read_jsonl`."""
-    from r1eval.errors import UsageError
     from r1eval.records import row_place
 
     problems: dict[str, Problem] | None = None

@@ -1,4 +1,6 @@
-"""Named GRPO presets: thin dataclasses over TRL's GRPOConfig, each field documented with its default.
+"""GRPO options: `GRPOPreset`, a thin dataclass over TRL's GRPOConfig whose fields (with their help) are the
+`r1eval grpo` flags and the keys of a recipe file; the named presets are the YAML recipes shipped in
+r1eval/recipes/grpo/ (`r1eval grpo --preset NAME`, or `preset: NAME` in your own `--config` YAML).
 
 A preset says what one optimizer step means, whatever the hardware: `prompts_per_step` prompts times
 `num_generations` (G) samples = `completions_per_step` completions, and `rollouts_per_generation`
@@ -12,11 +14,12 @@ accumulation that makes processes x micro batch x accumulation = completions per
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from r1eval.errors import UsageError
-from rl.training import split_batch, trl_config
+from r1eval.recipes import RECIPE_DIR, build, load_recipe, option, recipe_names
+from r1eval.training import split_batch, trl_config
 
 
 @dataclass(frozen=True)
@@ -36,54 +39,58 @@ class BatchPlan:
 
 @dataclass(frozen=True)
 class GRPOPreset:
-    """GRPO hyper-parameters; the defaults are DeepSeek-R1-Zero's (DeepSeek-R1 paper, Nature version)."""
+    """GRPO hyper-parameters (one field = one `r1eval grpo` flag = one recipe key); the defaults are
+    DeepSeek-R1-Zero's (DeepSeek-R1 paper, Nature version). The shipped recipes in r1eval/recipes/grpo/
+    name every field."""
 
-    name: str = field(default="custom", metadata={"help": "preset name"})
-    description: str = field(default="", metadata={"help": "one line on what the preset is for"})
-    template: str = field(default="r1-zero", metadata={
-        "help": "prompt template: 'r1-zero' (plain-text User/Assistant with <think>/<answer>, base models) or "
-                "'chat' (the R1 eval prompt in the model's chat template, instruct models)"})
-    rewards: dict[str, float] = field(default_factory=lambda: {"accuracy": 1.0, "r1_zero_format": 1.0},
-                                      metadata={"help": "reward name -> weight, summed (rl.rewards.REWARDS)"})
-    language: str = field(default="en", metadata={"help": "target language of the language reward"})
-    learning_rate: float = field(default=3e-6, metadata={"help": "AdamW learning rate (R1: 3e-6)"})
-    beta: float = field(default=0.001, metadata={"help": "KL coefficient against the reference policy (R1: 0.001)"})
-    num_generations: int = field(default=16, metadata={"help": "G, samples per prompt (R1: 16)"})
-    temperature: float = field(default=1.0, metadata={"help": "rollout temperature (R1: 1.0)"})
-    top_p: float = field(default=1.0, metadata={"help": "rollout nucleus sampling (R1: 1.0)"})
-    prompts_per_step: int = field(default=32, metadata={"help": "unique prompts per optimizer step (R1: 32, "
-                                                                "i.e. 512 completions)"})
-    micro_batch_size: int = field(default=16, metadata={
-        "help": "at most this many completions per process per forward/backward pass (a memory knob: the "
-                "per-process micro batch is min(this, completions per step / processes))"})
-    rollouts_per_generation: int | None = field(default=8192, metadata={
-        "help": "completions sampled per generation round, consumed by several optimizer steps (R1-Zero: 8192 "
-                "= 16 mini-batches of 512); None = one round per optimizer step"})
-    max_completion_length: int = field(default=32768, metadata={"help": "max tokens per completion (R1: 32768)"})
-    sync_ref_model: bool = field(default=True, metadata={
-        "help": "reset the reference policy to the current policy periodically (with LoRA: merge the adapter "
-                "into the base and start a fresh adapter)"})
-    ref_model_sync_steps: int = field(default=400, metadata={"help": "steps between reference resets (R1: 400)"})
-    ref_model_mixup_alpha: float = field(default=1.0, metadata={
-        "help": "1.0 = the reference becomes a copy of the current policy (R1's reset)"})
-    loss_type: str = field(default="grpo", metadata={
-        "help": "TRL loss aggregation; 'grpo' = per-sequence mean as in the GRPO/R1 objective"})
-    scale_rewards: str = field(default="group", metadata={"help": "A_i = (r_i - mean) / std over the group"})
-    epsilon: float = field(default=0.2, metadata={"help": "PPO clip range (TRL default)"})
-    max_steps: int = field(default=10400, metadata={"help": "optimizer steps (R1-Zero: 10,400); -1 = one epoch"})
-    warmup_steps: int = field(default=0, metadata={"help": "linear warm-up steps"})
-    lr_scheduler_type: str = field(default="constant", metadata={"help": "learning-rate schedule"})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping"})
-    dtype: str = field(default="bfloat16", metadata={"help": "training dtype: bfloat16 | float32"})
-    gradient_checkpointing: bool = field(default=True, metadata={"help": "trade compute for memory"})
-    save_steps: int = field(default=400, metadata={
-        "help": "checkpoint every N steps (a multiple of the optimizer steps per generation round, so a resumed "
-                "run starts on a round boundary)"})
-    save_total_limit: int | None = field(default=3, metadata={
-        "help": "newest checkpoints kept (None = all); gate evaluations also checkpoint, and gate/best keeps the "
-                "best policy apart"})
-    use_vllm: bool | None = field(default=None, metadata={
-        "help": "generate with vLLM (TRL colocate mode); None = when vLLM and a GPU are present"})
+    name: str = option("custom", "recipe name")
+    description: str = option("", "one line on what the recipe is for", show_default=False)
+    template: str = option("r1-zero", "prompt template: 'r1-zero' (plain-text User/Assistant with <think>/<answer>, "
+                                    "base models) or 'chat' (the R1 eval prompt in the model's chat template)")
+    rewards: dict[str, float] = option({"accuracy": 1.0, "r1_zero_format": 1.0},
+                                     "reward name -> weight, summed (rl.rewards.REWARDS), e.g. '{accuracy: 1}'")
+    language: str = option("en", "target language of the language reward")
+    learning_rate: float = option(3e-6, "AdamW learning rate (R1: 3e-6)")
+    beta: float = option(0.001, "KL coefficient against the reference policy (R1: 0.001)")
+    num_generations: int = option(16, "G, samples per prompt (R1: 16)")
+    temperature: float = option(1.0, "rollout temperature (R1: 1.0)")
+    top_p: float = option(1.0, "rollout nucleus sampling (R1: 1.0)")
+    top_k: int = option(0, "rollout top-k (0 = off)")
+    prompts_per_step: int = option(32, "unique prompts per optimizer step (R1: 32, i.e. 512 completions)")
+    micro_batch_size: int = option(16, "at most this many completions per process per forward/backward pass (a "
+                                     "memory knob: the micro batch is min(this, completions per step / processes))")
+    rollouts_per_generation: int | None = option(8192, "completions sampled per generation round, consumed by several "
+                                                     "optimizer steps (R1-Zero: 8192 = 16 mini-batches of 512); "
+                                                     "none or 0 = one round per optimizer step")
+    num_iterations: int = option(1, "passes over each generation round (R1: 1)")
+    max_completion_length: int = option(32768, "max tokens per completion (R1: 32768)")
+    sync_ref_model: bool = option(True, "reset the reference policy to the current policy periodically (with LoRA: "
+                                      "merge the adapter into the base and start a fresh adapter)")
+    ref_model_sync_steps: int = option(400, "steps between reference resets (R1: 400)")
+    ref_model_mixup_alpha: float = option(1.0, "1.0 = the reference becomes a copy of the current policy (R1's reset)")
+    loss_type: str = option("grpo", "TRL loss aggregation; 'grpo' = per-sequence mean as in the GRPO/R1 objective")
+    scale_rewards: str = option("group", "advantage scaling: 'group' = (r - mean) / std over the group")
+    multi_objective_aggregation: str = option("sum_then_normalize", "several rewards: sum, then normalise (R1)")
+    epsilon: float = option(0.2, "PPO clip range (R1 stage 1: 10)")
+    epsilon_high: float | None = option(None, "upper clip range (none = epsilon)")
+    importance_sampling_level: str = option("token", "importance ratio per 'token' (GRPO) or per 'sequence' (GSPO)")
+    use_bias_correction_kl: bool = option(False, "weight the KL term by the importance ratio (DeepSeek-V3.2; R1: off)")
+    mask_truncated_completions: bool = option(False, "leave completions cut at max length out of the loss")
+    max_steps: int = option(10400, "optimizer steps (R1-Zero: 10,400); -1 = one epoch")
+    warmup_steps: int = option(0, "linear warm-up steps")
+    lr_scheduler_type: str = option("constant", "learning-rate schedule")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    max_grad_norm: float = option(1.0, "gradient clipping")
+    dtype: str = option("bfloat16", "training dtype: bfloat16 | float32")
+    gradient_checkpointing: bool = option(True, "trade compute for memory")
+    save_steps: int = option(400, "checkpoint every N steps (a multiple of the optimizer steps per generation round, "
+                                "so a resumed run starts on a round boundary)")
+    save_total_limit: int | None = option(3, "newest checkpoints kept (none = all); gate evaluations also checkpoint, "
+                                           "and gate/best keeps the best policy apart")
+    save_only_model: bool = option(False, "checkpoints without the optimizer state (a rerun continues from the step "
+                                        "with fresh Adam moments; 2/3 less disk)")
+    use_vllm: bool | None = option(None, "generate with vLLM; none = when vLLM and a GPU are present",
+                                 flags=("--vllm",))
 
     @property
     def completions_per_step(self) -> int:
@@ -93,6 +100,12 @@ class GRPOPreset:
         """Raise UsageError for settings no world size can fix (see `plan` for the per-process checks)."""
         from rl.rewards import REWARDS
 
+        if self.rollouts_per_generation is not None and self.rollouts_per_generation < 0:
+            raise UsageError(f"rollouts_per_generation must be >= 0 (got {self.rollouts_per_generation})")
+        for name in ("num_generations", "prompts_per_step", "micro_batch_size", "max_completion_length",
+                     "num_iterations", "save_steps"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"{name} must be >= 1 (got {getattr(self, name)})")
         if self.template not in ("r1-zero", "chat"):
             raise UsageError(f"template must be 'r1-zero' or 'chat' (got {self.template!r})")
         unknown = sorted(set(self.rewards) - set(REWARDS))
@@ -167,16 +180,19 @@ class GRPOPreset:
             sync_ref_model=self.sync_ref_model and self.beta > 0 and not lora,
             ref_model_sync_steps=self.ref_model_sync_steps, ref_model_mixup_alpha=self.ref_model_mixup_alpha,
             loss_type=self.loss_type, scale_rewards=self.scale_rewards, epsilon=self.epsilon,
+            epsilon_high=self.epsilon_high, num_iterations=self.num_iterations, top_k=self.top_k,
+            multi_objective_aggregation=self.multi_objective_aggregation,
+            importance_sampling_level=self.importance_sampling_level,
+            use_bias_correction_kl=self.use_bias_correction_kl,
+            mask_truncated_completions=self.mask_truncated_completions,
             max_steps=self.max_steps, warmup_steps=self.warmup_steps, lr_scheduler_type=self.lr_scheduler_type,
-            max_grad_norm=self.max_grad_norm, bf16=self.dtype == "bfloat16",
+            weight_decay=self.weight_decay, max_grad_norm=self.max_grad_norm, bf16=self.dtype == "bfloat16",
             gradient_checkpointing=self.gradient_checkpointing, save_steps=self.save_steps,
-            save_total_limit=self.save_total_limit, logging_steps=1, seed=seed, data_seed=seed,
-            report_to=report_to or [], reward_weights=list(self.rewards.values()), use_vllm=use_vllm,
-            remove_unused_columns=False, disable_tqdm=False, save_only_model=False,
+            save_total_limit=self.save_total_limit, save_only_model=self.save_only_model, logging_steps=1,
+            seed=seed, data_seed=seed, report_to=report_to or [], reward_weights=list(self.rewards.values()),
+            use_vllm=use_vllm, remove_unused_columns=False, disable_tqdm=False,
             restore_callback_states_from_checkpoint=True,  # gate history and best step survive a resume
         )
-        if use_vllm:
-            kwargs.update(vllm_mode="colocate", vllm_gpu_memory_utilization=0.3)
         kwargs.update(extra)
         return trl_config(GRPOConfig, **kwargs)
 
@@ -185,44 +201,28 @@ class GRPOPreset:
         return {**asdict(self), "completions_per_step": self.completions_per_step}
 
 
-R1_ZERO = GRPOPreset(
-    name="r1-zero",
-    description="DeepSeek-R1-Zero: pure RL from a base model, R1-Zero template, accuracy + format rewards",
-)
+RECIPE_COMMAND = "grpo"  # r1eval/recipes/grpo/
 
-R1_STAGE1 = replace(
-    R1_ZERO, name="r1-stage1", template="chat",
-    description="DeepSeek-R1's first RL stage (after cold-start SFT): chat template, accuracy + format + "
-                "language-consistency rewards summed",
-    rewards={"accuracy": 1.0, "format": 1.0, "language": 1.0}, max_steps=-1,
-)
 
-TINY_CPU = GRPOPreset(
-    name="tiny-cpu",
-    description="fits 2 CPU cores: a 135M instruct model, chat template, accuracy reward, 4 prompts x 8 "
-                "samples per step, 48-token completions, float32, T 0.7 so a tiny model starts with signal, "
-                "no KL term (no reference forward), a larger learning rate for few steps",
-    template="chat", rewards={"accuracy": 1.0}, learning_rate=2e-5, beta=0.0, num_generations=8,
-    temperature=0.7, prompts_per_step=4, micro_batch_size=16, rollouts_per_generation=None,
-    max_completion_length=48, sync_ref_model=False, max_steps=40, dtype="float32",
-    gradient_checkpointing=False, save_steps=10, save_total_limit=1, use_vllm=False,
-)
-
-PRESETS: dict[str, GRPOPreset] = {p.name: p for p in (R1_ZERO, R1_STAGE1, TINY_CPU)}
+def load_preset(name_or_path: str) -> GRPOPreset:
+    """A shipped recipe by name (r1eval/recipes/grpo/NAME.yaml) or a recipe YAML path, as a GRPOPreset."""
+    return build(GRPOPreset, load_recipe(RECIPE_COMMAND, name_or_path))
 
 
 def get_preset(name: str) -> GRPOPreset:
-    """A preset by name, or UsageError listing the known ones."""
-    if name not in PRESETS:
-        raise UsageError(f"unknown preset '{name}'; choose one of {', '.join(PRESETS)}")
-    return PRESETS[name]
+    """A shipped recipe by name, or UsageError listing the known ones."""
+    return PRESETS[name] if name in PRESETS else load_preset(name)
+
+
+PRESETS: dict[str, GRPOPreset] = {name: load_preset(name) for name in recipe_names(RECIPE_COMMAND)}
 
 
 def presets_help() -> str:
-    """The presets and how they differ from the R1-Zero defaults, for `r1eval grpo --help`."""
+    """The shipped recipes and how they differ from the R1-Zero defaults, for `r1eval grpo --help`."""
     base = asdict(GRPOPreset())
-    lines = ["presets (fields differing from the R1-Zero defaults of GRPOPreset):"]
-    for p in PRESETS.values():
+    lines = [f"recipes (--preset NAME, or `preset: NAME` in a --config YAML; files in {RECIPE_DIR / RECIPE_COMMAND}):"]
+    for name in recipe_names(RECIPE_COMMAND):
+        p = get_preset(name)
         diff = {k: v for k, v in asdict(p).items() if v != base[k] and k not in ("name", "description")}
         lines.append(f"  {p.name}: {p.description}")
         if diff:

@@ -32,14 +32,21 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from r1eval.grading.language import language_consistency, reasoning_text
-from r1eval.grading.math import MathGrader, answer_region
+from r1eval.grading.language import language_consistency
+from r1eval.grading.math import MathGrader
+from r1eval.reasoning import (
+    THINK_OPEN,
+    THINK_PREFIX,
+    answer_region,
+    opens_reasoning,
+    reasoning_text,
+    single_block,
+)
 
 RewardFunc = Callable[..., list[float]]
 log = logging.getLogger(__name__)
 
 # bounded, non-nested patterns: linear time whatever the input
-_THINK_THEN_ANSWER = re.compile(r"\A\s*<think>(?P<think>.*?)</think>(?P<answer>.*)\Z", re.S)
 _ANSWER_TAG = re.compile(r"<answer>(?P<answer>.*?)</answer>", re.S)
 _R1_ZERO_TAIL = re.compile(r"\A\s*<answer>(?P<answer>.*?)</answer>\s*\Z", re.S)
 MAX_REWARD_CHARS = 200_000  # longer replies are cut to this before any parsing
@@ -69,19 +76,13 @@ def completion_to_text(completion: Any) -> str:
     return text[:MAX_REWARD_CHARS]
 
 
-def _prompt_opens_think(prompt: Any) -> bool:
-    """Whether the prompt itself ends with `<think>` (then the completion starts inside the reasoning)."""
-    text = completion_to_text(prompt)
-    return text.rstrip().endswith("<think>")
-
-
 def _full_text(prompt: Any, completion: Any, opened: Any = None) -> str:
     """The completion as the model wrote it after its prompt: `<think>\n` prepended when the prompt opened
     the reasoning (`opened`; None: judge from the prompt itself, a string ending in `<think>`)."""
     text = completion_to_text(completion)
     if opened is None:
-        opened = _prompt_opens_think(prompt)
-    return "<think>\n" + text if opened and "<think>" not in text[:50] else text
+        opened = opens_reasoning(completion_to_text(prompt))
+    return THINK_PREFIX + text if opened and THINK_OPEN not in text[:50] else text
 
 
 def full_texts(prompts: Sequence[Any], completions: Sequence[Any], kwargs: dict[str, Any]) -> list[str]:
@@ -161,9 +162,8 @@ def format_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: 
     opening tag."""
     rewards = []
     for text in full_texts(prompts, completions, kwargs):
-        m = _THINK_THEN_ANSWER.match(text)
-        ok = (m is not None and m.group("think").strip() and m.group("answer").strip()
-              and text.count("<think>") == 1 and text.count("</think>") == 1)
+        block = single_block(text)
+        ok = block is not None and block[0].strip() and block[1].strip()
         rewards.append(1.0 if ok else 0.0)
     return rewards
 
@@ -175,10 +175,9 @@ def r1_zero_format_reward(prompts: Sequence[Any], completions: Sequence[Any], **
     opened `<think>` (see `full_texts`) counts as the opening tag."""
     rewards = []
     for text in full_texts(prompts, completions, kwargs):
-        m = _THINK_THEN_ANSWER.match(text)
-        tail = _R1_ZERO_TAIL.match(m.group("answer")) if m else None
-        ok = (m is not None and tail is not None and m.group("think").strip() and tail.group("answer").strip()
-              and text.count("<think>") == 1 and text.count("</think>") == 1
+        block = single_block(text)
+        tail = _R1_ZERO_TAIL.match(block[1]) if block else None
+        ok = (block is not None and tail is not None and block[0].strip() and tail.group("answer").strip()
               and text.count("<answer>") == 1 and text.count("</answer>") == 1)
         rewards.append(1.0 if ok else 0.0)
     return rewards
@@ -206,12 +205,11 @@ def code_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: An
     completion whose grading fails scores 0.0 alone. Where no sandbox isolation is available the reward
     refuses to run code (0.0, with a warning) unless `r1eval.grading.sandbox.allow_unsafe_no_sandbox()`
     was called."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from r1eval.benches.code import decode_tests
     from r1eval.errors import UsageError
     from r1eval.grading import sandbox
     from r1eval.grading.code import extract_code
+    from r1eval.workers import thread_map
 
     tests_col = _column(kwargs, "tests", len(completions))
     func_col = _column(kwargs, "func_name", len(completions))
@@ -241,8 +239,7 @@ def code_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: An
             return 0.0
 
     jobs = list(zip(full_texts(prompts, completions, kwargs), tests_col, func_col, strict=False))
-    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), 8))) as pool:
-        return list(pool.map(guarded, jobs))
+    return thread_map(guarded, jobs, workers=8)
 
 
 REWARDS: dict[str, RewardFunc] = {

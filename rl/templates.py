@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from r1eval.benches.math import MATH_INSTRUCTION, math_prompt
+from r1eval.reasoning import opens_reasoning
 
 # DeepSeek-R1 paper, Table 1 ("prompt" is replaced with the question during training)
 R1_ZERO_TEMPLATE = (
@@ -54,4 +55,4 @@ def opens_think(prompt: str | list[dict[str, Any]], tokenizer: Any, **template_k
     from trl.data_utils import maybe_apply_chat_template
 
     text = maybe_apply_chat_template({"prompt": prompt}, tokenizer, **template_kwargs)["prompt"]
-    return text.rstrip().endswith("<think>")
+    return opens_reasoning(text)

@@ -4,12 +4,12 @@ harness gating, LoRA with R1's reference resets, resume, and any number of proce
 Run directory layout (`--output DIR`):
     config.json        kind, settings (what a resume must match), batch plan, model (+sha256), data (+sha256),
                        versions, git commit, command, and one `resumes` entry per continuation
-    steps.jsonl        one line per optimizer step (rl.training): rewards by component, KL, clip fraction,
+    steps.jsonl        one line per optimizer step (r1eval.training): rewards by component, KL, clip fraction,
                        lengths, times
     checkpoints/       TRL checkpoints: every preset.save_steps, after each gate evaluation, at the end, and
                        when the time budget or the gate stops training
     final/             the trained policy (HF directory, LoRA merged)
-    gate/              harness evaluations of the policy during training (see rl.gating), best/ = best one
+    gate/              harness evaluations of the policy during training (see r1eval.training.make_gate_callback), best/ = best one
     tensorboard/       TensorBoard events, when tensorboard is installed
 
 Rerunning the same command with the same --output continues from the last checkpoint (optimizer,
@@ -31,10 +31,7 @@ from typing import Any
 from r1eval.errors import UsageError
 from r1eval.models import ModelSpec, model_cache_dir
 from r1eval.records import read_jsonl
-from rl.presets import BatchPlan, GRPOPreset
-from rl.rewards import REWARDS
-from rl.templates import apply_template, opens_think, problem_statement
-from rl.training import (
+from r1eval.training import (
     CHECKPOINTS_DIR,
     STEPS_FILE,
     init_distributed,
@@ -43,8 +40,12 @@ from rl.training import (
     make_time_budget_callback,
     on_main_first,
     open_training_dir,
+    refuse_gate_when_sharded,
     train_and_save,
 )
+from rl.presets import BatchPlan, GRPOPreset
+from rl.rewards import REWARDS
+from rl.templates import apply_template, opens_think, problem_statement
 
 # TRL metric name -> steps.jsonl field (rewards/<func>/mean are added per reward function)
 STEP_FIELDS = {
@@ -249,9 +250,13 @@ class GRPORun:
     limit: int | None = None
     lora_r: int | None = None  # LoRA rank; None = full fine-tuning
     lora_alpha: int | None = None
-    gate: Any = None  # rl.gating.GateSettings
+    gate: Any = None  # r1eval.training.GateSettings
     max_minutes: float | None = None  # stop after this much training wall time (a rerun continues)
     num_processes: int | None = None  # the launch must have this many processes (None: whatever it has)
+    vllm_mode: str = "colocate"  # or "server": a `trl vllm-serve` server at vllm_server_host:vllm_server_port
+    vllm_server_host: str = "127.0.0.1"
+    vllm_server_port: int = 8000
+    vllm_gpu_memory_utilization: float = 0.3  # colocate: each engine's share of its GPU
     custom_rewards: dict[str, tuple[Any, float]] = field(default_factory=dict)  # Python API: name -> (func, weight)
     extra_config: dict[str, Any] = field(default_factory=dict)  # raw GRPOConfig overrides
 
@@ -272,7 +277,14 @@ class GRPORun:
         import torch
 
         report_to = ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
-        extra = dict(self.extra_config)
+        extra: dict[str, Any] = {}
+        if self.use_vllm():
+            extra["vllm_mode"] = self.vllm_mode
+            if self.vllm_mode == "server":
+                extra.update(vllm_server_host=self.vllm_server_host, vllm_server_port=self.vllm_server_port)
+            else:
+                extra["vllm_gpu_memory_utilization"] = self.vllm_gpu_memory_utilization
+        extra.update(self.extra_config)
         if self.gate is not None:  # the other processes wait in a collective while the main one evaluates
             extra.setdefault("ddp_timeout", 6 * 3600)
         return self.preset.to_grpo_config(output_dir, plan, seed=self.seed, report_to=report_to,
@@ -280,11 +292,11 @@ class GRPORun:
                                           use_cpu=not torch.cuda.is_available(), **extra)
 
 
-def grpo_dry_run(run: GRPORun) -> dict[str, Any]:
-    """The effective batch numbers on `run.num_processes` processes (default: this launch's) and the full
-    TRL config, without loading a model or data. TRL derives `steps_per_generation` from the live world
-    size, so the printed config carries the planned world size's value."""
-    plan = run.preset.plan(run.num_processes or launched_world_size())
+def grpo_dry_run(run: GRPORun, num_processes: int | None = None) -> dict[str, Any]:
+    """The effective batch numbers on `num_processes` processes (default: `run.num_processes`, else this
+    launch's) and the full TRL config, without loading a model or data. TRL derives `steps_per_generation`
+    from the live world size, so the printed config carries the planned world size's value."""
+    plan = run.preset.plan(num_processes or run.num_processes or launched_world_size())
     output_dir = str(run.output / CHECKPOINTS_DIR) if run.output else CHECKPOINTS_DIR
     trl_config = run.grpo_config(output_dir, plan).to_dict()
     trl_config["steps_per_generation"] = plan.steps_per_generation
@@ -354,7 +366,7 @@ def build_trainer(run: GRPORun) -> tuple[Any, Any, Path | None]:
     if run.max_minutes:
         callbacks.append(make_time_budget_callback(run.max_minutes))
     if run.gate is not None:
-        from rl.gating import make_gate_callback
+        from r1eval.training import make_gate_callback
 
         callbacks.append(make_gate_callback(run.gate, tokenizer, run.output / "gate", run.model.name))
     reward_funcs = [REWARDS[name] for name in run.preset.rewards] + [f for f, _ in run.custom_rewards.values()]
@@ -363,6 +375,7 @@ def build_trainer(run: GRPORun) -> tuple[Any, Any, Path | None]:
         model=model, reward_funcs=reward_funcs, args=grpo_config,
         train_dataset=build_dataset(data, run.preset, tokenizer), processing_class=tokenizer, callbacks=callbacks,
         peft_config=peft_config)
+    refuse_gate_when_sharded(trainer, run.gate)
     if run.resets_reference:
         if run.lora_r and (trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled):
             raise UsageError("the LoRA reference reset (merge the adapter into the base) needs unsharded weights; "

@@ -10,7 +10,8 @@ import pytest
 from r1eval.audit import _string_match, audit_rows
 from r1eval.benches.gpqa import reference_order, sample_order
 from r1eval.cli import main
-from r1eval.grading.math import MathGrader, answer_region
+from r1eval.grading.math import MathGrader
+from r1eval.reasoning import answer_region
 from r1eval.records import sample_seed
 
 MATH_GRADER = {"name": "r1eval-math", "version": "0"}  # an older grader than today's
@@ -189,8 +190,9 @@ def test_pool_and_serial_give_the_same_audit(monkeypatch: pytest.MonkeyPatch) ->
     serial = audit_rows(rows, "math", workers=1)
     monkeypatch.setattr(r1eval.audit, "_POOL_MIN_CHARS", 0)  # these short samples would be graded in-process
     started = []
-    real_pool = r1eval.audit._start_pool
-    monkeypatch.setattr(r1eval.audit, "_start_pool", lambda workers: started.append(workers) or real_pool(workers))
+    real_pool = r1eval.audit.process_pool
+    monkeypatch.setattr(r1eval.audit, "process_pool",
+                        lambda workers, preload: started.append(workers) or real_pool(workers, preload))
     pooled = audit_rows(rows, "math", workers=2)
     assert started == [2]
     assert serial == pooled and serial[1]["num_disagreements"] > 0

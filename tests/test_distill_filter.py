@@ -127,7 +127,8 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, capsys):
     cfg.write_text(json.dumps({"min_language_consistancy": 0.5}))
     assert main(["distill", "filter", "--input", str(inp), "--output", str(tmp_path / "o"),
                  "--config", str(cfg)]) == 2
-    assert "unknown FilterConfig fields" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown option min_language_consistancy" in err and "did you mean min_language_consistency?" in err
 
 
 def test_dataset_round_trip(tmp_path: Path):

@@ -57,17 +57,16 @@ def _stage_file(work, commits: dict[str, str], dirty: list[str] | None = None) -
 
 
 def test_provenance_is_clean_only_for_one_clean_commit(tmp_path):
-    from distill.mini_r1 import Stages, run_provenance
+    from distill.mini_r1 import Stages, run_provenance, stage_dir
 
     tree = {"describe": "a" * 40, "commit": "a" * 40, "dirty": []}
     _stage_file(tmp_path / "one", {"data": "a" * 40, "sft": "a" * 40})
-    (tmp_path / "one" / "grpo").mkdir()
-    (tmp_path / "one" / "grpo" / "config.json").write_text(json.dumps({"git_commit": "a" * 40,
-                                                                       "resumes": [{"git_commit": "a" * 40}]}))
+    grpo = stage_dir(tmp_path / "one", "grpo")
+    grpo.mkdir(parents=True)
+    (grpo / "config.json").write_text(json.dumps({"git_commit": "a" * 40, "resumes": [{"git_commit": "a" * 40}]}))
     assert run_provenance(tmp_path / "one", Stages(tmp_path / "one", tree), tree)["clean"]
     # a resume from another commit, a dirty stage, or a run recorded as -dirty: not one clean commit
-    (tmp_path / "one" / "grpo" / "config.json").write_text(json.dumps({"git_commit": "a" * 40,
-                                                                       "resumes": [{"git_commit": "b" * 40}]}))
+    (grpo / "config.json").write_text(json.dumps({"git_commit": "a" * 40, "resumes": [{"git_commit": "b" * 40}]}))
     mixed = run_provenance(tmp_path / "one", Stages(tmp_path / "one", tree), tree)
     assert not mixed["clean"] and mixed["commits"] == ["a" * 40, "b" * 40]
     _stage_file(tmp_path / "two", {"data": "a" * 40}, dirty=["rl/train.py"])
@@ -92,12 +91,18 @@ def test_smoke_run_writes_a_report_with_compute_truncation_and_provenance(tmp_pa
     assert mini["compute"]["distilled"]["tokens_generated"] > mini["compute"]["distilled"]["tokens_trained_on"] / 2
     assert set(mini["truncation"]) == {"base", "distilled", "rl"}
     assert mini["truncation_ok"] == all(v <= 0.05 for v in mini["truncation"].values())
-    assert mini["provenance"]["commits"] and set(mini["stages"]) >= {"sft", "grpo", "eval_base", "eval_rl"}
+    assert mini["provenance"]["commits"] and set(mini["stages"]) >= {
+        "distilled/filter", "distilled/train", "rl/grpo", "eval/base/add2_heldout", "eval/rl/add2_heldout"}
     for arm in ("teacher", "base", "distilled", "rl"):
-        summary = json.loads((out / "evals" / f"eval_{arm}" / "summary.json").read_text())
+        summary = json.loads((out / "evals" / f"{arm}__add2_heldout" / "summary.json").read_text())
         assert summary["num_problems"] == 4 and summary["n_samples"] == 2
-    assert (out / "evals" / "eval_rl" / "steps.jsonl").is_file()
+    assert (out / "evals" / "rl__add2_heldout" / "steps.jsonl").is_file()
     # a rerun finds every stage done and only rewrites the report
     stages_before = (work / "stages.json").read_text()
     assert main(["--smoke", "--work", str(work), "--out", str(out), "--allow-dirty"]) == 0
     assert (work / "stages.json").read_text() == stages_before
+    # the training and evaluation stages are `r1eval loop`'s: the recipe mini_r1 wrote plans them all as done
+    from r1eval.cli import build_parser
+    from r1eval.loop import plan, read_recipe
+
+    assert all(stage.finished for stage in plan(read_recipe(work / "recipe.yaml"), build_parser())[:-1])

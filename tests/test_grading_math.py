@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from r1eval.benches.math import bundled_path
-from r1eval.grading.math import MathGrader, answer_region, answers_equivalent, extract_answer, last_boxed
+from r1eval.grading.math import MathGrader, answers_equivalent, extract_answer, last_boxed
 from r1eval.grading.math_normalize import clean_answer, last_box_chain, words_to_number
+from r1eval.reasoning import answer_region
 
 CORPUS = Path(__file__).parent / "grading_corpus" / "math.jsonl"
 CORPUS_SOURCES = ("huggingface/Math-Verify tests/", "huggingface/lighteval tests/", "hendrycks/math modeling/",

@@ -30,8 +30,7 @@ def _follower_worker(rank: int, world: int, port: int, out_dir: str) -> None:
     import torch.distributed as dist
     from transformers import TrainerControl, TrainerState
 
-    from rl.gating import GateSettings, make_gate_callback
-    from rl.training import make_time_budget_callback
+    from r1eval.training import GateSettings, make_gate_callback, make_time_budget_callback
 
     dist.init_process_group("gloo", rank=rank, world_size=world)
     gate = make_gate_callback(GateSettings(benches=["held.jsonl"], every=2, stop_on_regression=True), None,

@@ -89,7 +89,7 @@ def test_grpo_dry_run_with_lora_and_impossible_plans(capsys) -> None:
 
 def _tiny_run(tmp_path, max_steps: int, **overrides):
     from r1eval.models import embedded_model
-    from rl.gating import GateSettings
+    from r1eval.training import GateSettings
     from rl.train import GRPORun
 
     data = tmp_path / "train.jsonl"

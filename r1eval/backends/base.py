@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequen
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from r1eval.reasoning import THINK_PREFIX, opens_reasoning
 from r1eval.records import Completion, Messages, SamplingParams
 
-THINK_PREFIX = "<think>\n"
 T = TypeVar("T")
 
 
@@ -78,14 +78,14 @@ def render_prompt(tokenizer: Any, messages: Messages, force_think: bool, system_
                                              **(chat_template_kwargs or {}))
     else:  # base models without a template: plain concatenation of the turns
         text = "\n\n".join(m["content"] for m in messages) + "\n\n"
-    if force_think and not text.rstrip().endswith("<think>"):
+    if force_think and not opens_reasoning(text):
         text += THINK_PREFIX
     return text
 
 
 def completion_text(prompt: str, generated: str) -> str:
     """The completion as graded: a forced `<think>` opening counts as part of the reply."""
-    if prompt.endswith(THINK_PREFIX) or prompt.rstrip().endswith("<think>"):
+    if opens_reasoning(prompt):
         return THINK_PREFIX + generated
     return generated
 

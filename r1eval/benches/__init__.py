@@ -8,16 +8,20 @@ from r1eval.benches.base import Bench, LoadOptions
 from r1eval.benches.code import code_benches
 from r1eval.benches.codeforces import codeforces_benches
 from r1eval.benches.gpqa import gpqa_benches
+from r1eval.benches.humaneval_mul import PREFIX as HUMANEVAL_MUL_PREFIX
+from r1eval.benches.humaneval_mul import HumanEvalMulBench, humaneval_mul_benches
 from r1eval.benches.lmeval import PREFIX as LMEVAL_PREFIX
 from r1eval.benches.lmeval import LMEvalBench
 from r1eval.benches.math import MathBench, math_benches
+from r1eval.benches.simpleqa import simpleqa_bench
 from r1eval.errors import UsageError
 
 __all__ = ["Bench", "LoadOptions", "REGISTRY", "get_bench"]
 
 
 def _build_registry() -> dict[str, Bench]:
-    benches: list[Bench] = [*math_benches(), *gpqa_benches(), *code_benches(), *codeforces_benches()]
+    benches: list[Bench] = [*math_benches(), *gpqa_benches(), *code_benches(), *codeforces_benches(), simpleqa_bench(),
+                           *humaneval_mul_benches()]
     return {b.name: b for b in benches}
 
 
@@ -33,6 +37,8 @@ def get_bench(name: str, lm_eval_include: Path | None = None) -> Bench:
         raise UsageError("--lm-eval-include only applies to --bench lm-eval:TASK")
     if name in REGISTRY:
         return REGISTRY[name]
+    if name.startswith(HUMANEVAL_MUL_PREFIX + ":"):
+        return HumanEvalMulBench.named(name)
     if name.endswith(".jsonl"):
         path = Path(name)
         if not path.is_file():

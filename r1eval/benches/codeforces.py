@@ -14,10 +14,8 @@ estimate under `rating_estimate`.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +23,7 @@ from r1eval.benches.base import Bench, LoadOptions
 from r1eval.benches.datasource import read_hub_dataset, read_local
 from r1eval.errors import UsageError
 from r1eval.records import Problem, Sample, Verdict, duplicate_ids
+from r1eval.workers import thread_map
 
 HUB_ID = "open-r1/codeforces"
 DEFAULT_TIME_LIMIT_S = 2.0
@@ -34,11 +33,16 @@ INSTRUCTION = ("Solve the following competitive programming problem in Python 3.
                "and its complexity first: your program must run within the time and memory limits on the "
                "largest inputs. It must read from standard input and write to standard output, printing "
                "nothing else. Put the complete program in one ```python code block at the end of your reply.")
+# --language cpp: the same instruction for C++ (compiled with g++ -std=c++17 -O2, as Codeforces does)
+INSTRUCTIONS = {"python": INSTRUCTION,
+                "cpp": INSTRUCTION.replace("in Python 3.", "in C++17 (compiled with g++ -std=c++17 -O2).")
+                                  .replace("```python", "```cpp")}
 
 
-def codeforces_prompt(row: dict[str, Any], time_limit_s: float, memory_mb: float) -> list[dict[str, str]]:
+def codeforces_prompt(row: dict[str, Any], time_limit_s: float, memory_mb: float,
+                      language: str = "python") -> list[dict[str, str]]:
     """One user turn: the instruction and the statement (limits, legend, input/output, examples, note)."""
-    parts = [INSTRUCTION, "", f"# {row.get('title') or 'Problem'}",
+    parts = [INSTRUCTIONS[language], "", f"# {row.get('title') or 'Problem'}",
              f"time limit per test: {time_limit_s:g} seconds", f"memory limit per test: {memory_mb:g} megabytes",
              "", str(row.get("description") or "").strip()]
     for heading, key in (("Input", "input_format"), ("Output", "output_format")):
@@ -74,7 +78,8 @@ def _tests(row: dict[str, Any], where: str) -> tuple[list[tuple[str, str]], str]
     raise UsageError(f"{where}: no official_tests and no examples to judge with")
 
 
-def problems_from_rows(rows: list[dict[str, Any]], source: str) -> tuple[list[Problem], dict[str, int]]:
+def problems_from_rows(rows: list[dict[str, Any]], source: str,
+                       language: str = "python") -> tuple[list[Problem], dict[str, int]]:
     """Problems from open-r1/codeforces rows, and how many of each kind were skipped."""
     problems, skipped = [], {}
     for i, row in enumerate(rows, 1):
@@ -94,7 +99,7 @@ def problems_from_rows(rows: list[dict[str, Any]], source: str) -> tuple[list[Pr
                 "memory_limit": memory_mb, "tests": tests, "test_source": test_source,
                 "official_tests_complete": row.get("official_tests_complete")}
         pid = str(row.get("id") or f"{row['contest_id']}/{row['index']}")
-        problems.append(Problem(pid, codeforces_prompt(row, time_limit, memory_mb), None, meta))
+        problems.append(Problem(pid, codeforces_prompt(row, time_limit, memory_mb, language), None, meta))
     duplicate = duplicate_ids([p.id for p in problems])
     if duplicate:
         raise UsageError(f"{source}: problem ids are not unique: {duplicate}")
@@ -107,9 +112,13 @@ class CodeforcesBench(Bench):
 
     time_scale: float = 1.0  # multiply every problem's time limit (Codeforces limits are set for C++)
     hub_split: str = "test"
+    language: str = "python"  # --language: the language answers are asked in (a block's own tag decides grading)
     skipped: dict[str, int] = field(default_factory=dict, repr=False)
 
     def load(self, opts: LoadOptions) -> list[Problem]:
+        from r1eval.benches.code import answer_language
+
+        self.language = answer_language(opts, self.name)
         revision = opts.extra.get("revision")
         if opts.data is not None:
             loaded = read_local(opts.data, split=self.hub_split, revision=revision)
@@ -121,7 +130,7 @@ class CodeforcesBench(Bench):
                              "a save_to_disk directory or a hub snapshot) or --hub [--revision REV]")
         loaded.note(opts)
         source = loaded.source
-        problems, self.skipped = problems_from_rows(loaded.rows, source)
+        problems, self.skipped = problems_from_rows(loaded.rows, source, self.language)
         if self.skipped:
             print(f"codeforces: skipped {', '.join(f'{n} {why}' for why, n in sorted(self.skipped.items()))} "
                   f"problem(s) this judge cannot grade; {len(problems)} left", file=sys.stderr)
@@ -133,28 +142,28 @@ class CodeforcesBench(Bench):
         from r1eval.grading import sandbox
 
         return {"grader": {"name": "r1eval-sandbox", "version": sandbox.SANDBOX_VERSION},
-                "isolation": sandbox.isolation()}
+                "isolation": sandbox.isolation(), **({"language": self.language} if self.language != "python" else {})}
 
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
-        if len(items) <= 1:
-            return [self._grade_one(item) for item in items]
-        with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, len(items))) as pool:
-            return list(pool.map(self._grade_one, items))
+        return thread_map(self._grade_one, items)
 
     def _grade_one(self, item: tuple[Problem, str]) -> Verdict:
         from r1eval.grading import sandbox
-        from r1eval.grading.code import extract_code
+        from r1eval.grading.code import code_and_language
 
         problem, completion = item
-        code = extract_code(completion)
-        if code is None:
-            return Verdict(None, False, {"verdict": "no_code", "error": "no ```python block after the reasoning"})
+        found = code_and_language(completion, self.language)
+        if found is None:
+            return Verdict(None, False, {"verdict": "no_code", "error": f"no ```{self.language} block after the reasoning"})
+        language, code = found
         meta = problem.meta
         if "tests" not in meta:
             raise UsageError(f"problem {problem.id}: no tests loaded; pass the bench's --data FILE")
         out = sandbox.run_stdin_tests(code, meta["tests"], timeout_s=meta["time_limit"] * self.time_scale,
-                                      memory_mb=int(meta["memory_limit"]), add_lcb_imports=False)
+                                      memory_mb=int(meta["memory_limit"]), add_lcb_imports=False, language=language)
         detail = {"verdict": out.verdict, "tests_passed": out.tests_passed, "tests_total": out.tests_total}
+        if language != "python":
+            detail["language"] = language
         if out.detail:
             detail["error"] = out.detail
         return Verdict(code, out.passed, detail)

@@ -42,7 +42,7 @@ from typing import Any
 
 from r1eval.benches.base import Bench, LoadOptions
 from r1eval.errors import UsageError
-from r1eval.grading.math import answer_region
+from r1eval.reasoning import answer_region
 from r1eval.records import Problem, Sample, Verdict
 
 PREFIX = "lm-eval:"

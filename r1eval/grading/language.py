@@ -48,16 +48,6 @@ def language_consistency(text: str, language: str = "en") -> float:
 MAX_FOREIGN_WORDS = 2  # more words than this in another script = mixed-language reasoning
 
 
-def reasoning_text(completion: str) -> str:
-    """The chain of thought: inside `<think>…</think>` (up to the end if never closed), else the whole reply."""
-    start = completion.find("<think>")
-    if start < 0:
-        end = completion.find("</think>")
-        return completion[:end] if end >= 0 else completion
-    end = completion.find("</think>", start)
-    return completion[start + len("<think>"): end if end >= 0 else len(completion)]
-
-
 def mixed_language(text: str, language: str = "en", max_foreign_words: int = MAX_FOREIGN_WORDS) -> bool:
     """Whether `text` holds more than `max_foreign_words` words in some script other than `language`'s: the
     distillation filter's `mixed_language` check and summary.json's `mixed_language_rate`."""

@@ -1,7 +1,7 @@
 """Math grading: read the answer after `</think>`, normalise it, compare it with math-verify; memo and pool.
 
 Pipeline for one completion:
-1. `answer_region`: the text after the last `</think>`; a `<think>` opened but never closed means the reply
+1. `answer_region` (r1eval.reasoning): the text after the last `</think>`; a `<think>` opened but never closed means the reply
    was cut inside its reasoning and has no answer.
 2. `extract_answer`: the answer as text (`math_normalize.find_answer`): the last box with the boxes chained
    to it ("multi-boxed"), or a final-answer statement in any of several languages ("statement"), or
@@ -20,9 +20,7 @@ goes to a process pool. Parsing and each comparison run under timeouts; grading 
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -43,7 +41,9 @@ from r1eval.grading.math_normalize import (
     tidy_prose,
     words_to_number,
 )
+from r1eval.reasoning import answer_region
 from r1eval.records import Verdict
+from r1eval.workers import chunks, default_workers, process_pool
 
 MATH_GRADER_VERSION = "3"  # bump whenever a verdict can change; recorded in config.json and summary.json
 PARSE_TIMEOUT_S = 5
@@ -72,15 +72,6 @@ def _seconds(limit: int) -> int | None:
     """A timeout for math-verify's signal-based guard; None (unbounded) off the main thread, where signals
     cannot be used and math-verify would otherwise fail every parse (a reward computed in a worker thread)."""
     return limit if threading.current_thread() is threading.main_thread() else None
-
-
-def answer_region(completion: str) -> str | None:
-    """The text the answer is taken from: after `</think>` when present; None if reasoning never closed."""
-    if "</think>" in completion:
-        return completion.rsplit("</think>", 1)[1]
-    if "<think>" in completion:
-        return None
-    return completion
 
 
 def last_boxed(text: str) -> str | None:
@@ -674,7 +665,7 @@ class MathGrader:
     """Grades (completion, gold) pairs: memoised by (located answer, gold), unique pairs in a process pool."""
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers or max(1, (os.cpu_count() or 1))
+        self.workers = workers or default_workers()
         self._memo: dict[tuple[tuple[str, str], str], tuple[str | None, bool]] = {}
         self._equiv_memo: dict[tuple[str, str], bool] = {}
         self._pool: ProcessPoolExecutor | None = None
@@ -719,12 +710,10 @@ class MathGrader:
         rest = pairs[len(results):]
         if not rest:
             return results
-        chunk = max(1, len(rest) // (self.workers * 4))
-        chunks = [rest[i : i + chunk] for i in range(0, len(rest), chunk)]
         try:
             self.start_pool()
             assert self._pool is not None
-            return results + [r for part in self._pool.map(_grade_keys, chunks) for r in part]
+            return results + [r for part in self._pool.map(_grade_keys, chunks(rest, self.workers)) for r in part]
         except (BrokenProcessPool, OSError):  # a worker killed (out of memory) or unable to start
             self.close()
             self.workers = 1  # grade here from now on rather than lose the batch
@@ -736,13 +725,7 @@ class MathGrader:
         Workers fork from a forkserver that has imported math-verify once, so they start fast and never
         inherit the parent's torch threads."""
         if self._pool is None and self.workers > 1:
-            import multiprocessing as mp
-
-            ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["math_verify", "r1eval.grading.math"])
-            # Ctrl-C in a terminal reaches the workers too: the parent alone handles it (no worker tracebacks)
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=signal.signal,
-                                             initargs=(signal.SIGINT, signal.SIG_IGN))
+            self._pool = process_pool(self.workers, preload=["math_verify", "r1eval.grading.math"])
             for _ in self._pool.map(_grade_keys, [[] for _ in range(self.workers)]):
                 pass
 

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
-from r1eval.grading.math import answer_region
+from r1eval.reasoning import answer_region
 
 LETTERS = "ABCDEFGHIJ"  # MMLU-Pro has ten choices; GPQA four
 MCQ_GRADER_VERSION = "2"  # bump whenever a verdict can change; recorded in config.json and summary.json

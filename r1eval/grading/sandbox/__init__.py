@@ -13,7 +13,9 @@ Public API (thread-safe; call it from as many threads as you like):
 
 Modules: ``executor`` (harness side: fork server client, run protocol, verdicts), ``checkers``
 (LiveCodeBench/Codeforces test styles), and the sandbox side, which runs in the fork server:
-``server`` (process tree of a run), ``confinement`` (namespaces, mounts, seccomp, cgroups, uid leases),
+``server`` (the fork server), ``slots`` (a run slot's helper and judge process), ``runs`` (a run's
+processes and the slot's spawner), ``confinement`` (the host's isolation and each process's confinement),
+``rootfs`` (the read-only root), ``seccomp``, ``cgroups``, ``uids`` (uid leases), ``syscalls`` (libc),
 ``program`` (the program's process), ``judge`` (the tests' process), ``wire`` (frames between them).
 See README.md, section "Code execution sandbox".
 """

@@ -139,16 +139,29 @@ def stdout_limit_for(expected: str) -> int:
 
 def run_stdin_tests(source: str, tests: Sequence[tuple[str, str]], *, timeout_s: float = 6.0,
                     memory_mb: int = DEFAULT_MEMORY_MB, float_tol: float | None = None,
-                    add_lcb_imports: bool = True) -> TestsOutcome:
+                    add_lcb_imports: bool = True, language: str = "python") -> TestsOutcome:
     """Run a stdin/stdout program once per (input, expected output) test, in order, stopping at the
-    first failure. `add_lcb_imports` prepends LiveCodeBench's standard imports as its runner does."""
-    program = (LCB_IMPORTS + "\n" + source) if add_lcb_imports else source
+    first failure. `add_lcb_imports` prepends LiveCodeBench's standard imports (Python) as its runner does.
+    Another `language` (e.g. 'cpp') is compiled once, before the first test; a program that does not
+    compile is a `compile_error` with no test run."""
+    from r1eval.grading.sandbox.builds import compile_program, run_native
+
+    python = language == "python"
+    program = (LCB_IMPORTS + "\n" + source) if add_lcb_imports and python else source
     total_wall = 0.0
     i = 0
     try:
+        if not python:
+            build = compile_program(language, program)
+            if not build.ok:
+                return TestsOutcome(build.error.verdict, build.error.detail, 0, len(tests), 0.0)
         for i, (test_in, test_out) in enumerate(tests):
-            res = run_program(program, stdin=test_in, timeout_s=timeout_s, memory_mb=memory_mb,
-                              stdout_limit=stdout_limit_for(test_out))
+            if python:
+                res = run_program(program, stdin=test_in, timeout_s=timeout_s, memory_mb=memory_mb,
+                                  stdout_limit=stdout_limit_for(test_out))
+            else:
+                res = run_native(language, program, stdin=test_in, timeout_s=timeout_s, memory_mb=memory_mb,
+                                 stdout_limit=stdout_limit_for(test_out))
             total_wall += res.wall_s
             if res.passed and not outputs_match(res.stdout, test_out, float_tol):
                 res.verdict = "wrong_answer"

@@ -20,16 +20,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from r1eval.errors import UsageError
 from r1eval.grading.sandbox import wire
+from r1eval.workers import thread_map
 
 SANDBOX_VERSION = "3"  # bump whenever a verdict can change; recorded in config.json and summary.json
-VERDICTS = ("passed", "wrong_answer", "runtime_error", "timeout", "memory_limit", "syntax_error", "grader_error")
+VERDICTS = ("passed", "wrong_answer", "runtime_error", "timeout", "memory_limit", "syntax_error", "compile_error",
+            "grader_error")
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_MB = 2048
@@ -315,6 +316,9 @@ class RunRequest:
     stdout_kept: int = DEFAULT_STDOUT_LIMIT
     stderr_limit: int = DEFAULT_STDERR_LIMIT
     timeout_label: float = DEFAULT_TIMEOUT_S  # the limit named in a timeout's detail
+    native: dict[str, Any] | None = None  # another language's files, argv and phase (see native.py)
+    address_mb: int | None = None  # RLIMIT_AS of each process when it differs from memory_mb (managed runtimes)
+    stack_mb: int | None = None  # RLIMIT_STACK (glibc's default thread stack too); None: min(memory, 256 MB)
 
 
 def run_program(source: str, *, stdin: str | bytes = "", test_code: str | None = None,
@@ -348,17 +352,11 @@ def run_program(source: str, *, stdin: str | bytes = "", test_code: str | None =
 
 def run_many(programs: Iterable[Program], workers: int | None = None) -> list[ExecResult]:
     """Run programs in parallel (default: one per CPU core); results in input order."""
-    programs = list(programs)
-    workers = workers or os.cpu_count() or 1
-
     def one(p: Program) -> ExecResult:
         return run_program(p.source, stdin=p.stdin, test_code=p.test_code, timeout_s=p.timeout_s,
                            memory_mb=p.memory_mb, **p.extra)
 
-    if workers == 1 or len(programs) <= 1:
-        return [one(p) for p in programs]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, programs))
+    return thread_map(one, programs, workers)
 
 
 def execute(request: RunRequest) -> ExecResult:
@@ -390,7 +388,8 @@ def _execute(req: RunRequest, slot: int) -> tuple[ExecResult, int | None]:
     run_id = next(_RUN_IDS)
     header = json.dumps({"run": run_id, "mode": req.mode, "module_name": req.module_name, "wall_s": req.wall_s,
                          "cpu_s": req.cpu_s, "memory_mb": req.memory_mb, "file_mb": req.file_mb,
-                         "tmp_mb": req.tmp_mb, "nproc": req.nproc, "nofile": req.nofile}).encode()
+                         "tmp_mb": req.tmp_mb, "nproc": req.nproc, "nofile": req.nofile,
+                         "address_mb": req.address_mb, "stack_mb": req.stack_mb}).encode()
     judged = req.judge is not None
     prog, out, err, st, extra = (os.pipe() for _ in range(5))  # extra: tests (to the judge) or hint (from it)
     theirs = [prog[0], out[1], err[1], st[1], extra[0] if judged else extra[1]]
@@ -404,7 +403,8 @@ def _execute(req: RunRequest, slot: int) -> tuple[ExecResult, int | None]:
     finally:
         for fd in theirs:
             os.close(fd)
-    writes = {prog[1]: memoryview(wire.json_message({"source": req.source}) + req.stdin)}
+    message = {"source": req.source, **({"native": req.native} if req.native is not None else {})}
+    writes = {prog[1]: memoryview(wire.json_message(message) + req.stdin)}
     reads = {out[0]: "out", err[0]: "err", st[0]: "status"}
     if judged:
         writes[extra[1]] = memoryview(wire.json_message(req.judge))

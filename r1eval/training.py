@@ -6,18 +6,25 @@ training log format (`steps.jsonl`), a wall-time budget, saving a policy, and th
 steps.jsonl: one JSON object per logged optimizer step, `{"step": N, "time": unix seconds, ...metrics}`.
 It is only ever appended to; a resumed run may log a step again (the steps after its last checkpoint),
 so readers keep the last row of each step (`read_steps`).
+
+The gate: `GateSettings` and `make_gate_callback` evaluate the policy with the harness during training
+(each evaluation an ordinary run directory, compared with `r1eval.gate.compare_runs`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from r1eval.errors import UsageError
+from r1eval.gate import compare_runs, per_problem_values
 from r1eval.rundir import write_json
 
 STEPS_FILE = "steps.jsonl"
@@ -193,26 +200,8 @@ def read_steps(path: Path) -> list[dict[str, Any]]:
     return [rows[k] for k in sorted(rows)]
 
 
-def add_launch_flags(parser: Any, positive_int: Any) -> None:
-    """The flags `r1eval grpo` and `r1eval distill train` share for planning and bounding a run."""
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the effective batch numbers and the full TRL config as JSON, then exit "
-                             "(no model load)")
-    parser.add_argument("--num-processes", type=positive_int,
-                        help="plan for N processes (with --dry-run; a real run takes the launcher's count)")
-    parser.add_argument("--max-minutes", type=float,
-                        help="stop training after this many minutes, with a checkpoint (rerun to continue)")
-
-
-def require_data_and_output(args: Any, command: str) -> None:
-    """--data and --output are required unless --dry-run (one-line UsageError)."""
-    missing = [flag for flag, value in (("--data", args.data), ("--output", args.output)) if not value]
-    if missing and not args.dry_run:
-        raise UsageError(f"{command} needs {' and '.join(missing)} (or --dry-run to only plan)")
-
-
 def gate_stopped_at(checkpoint: Path | None) -> int | None:
-    """The step at which the gate (rl.gating's GateCallback, whose state each checkpoint stores) stopped
+    """The step at which the gate (make_gate_callback's GateCallback, whose state each checkpoint stores) stopped
     the run this checkpoint belongs to; None when it did not stop it."""
     if checkpoint is None or not (checkpoint / "trainer_state.json").is_file():
         return None
@@ -247,14 +236,35 @@ def train_and_save(trainer: Any, tokenizer: Any, checkpoint: Path | None, output
             return final
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    tokenizer.padding_side = "left"
+    if params_sharded(trainer):  # ZeRO-3 / FSDP: every process takes part in gathering the weights
+        trainer.save_model(str(final))
     if is_main_process():
-        tokenizer.padding_side = "left"
-        save_policy(trainer.model, tokenizer, final)
+        if params_sharded(trainer):
+            tokenizer.save_pretrained(final)
+        else:
+            save_policy(trainer.model, tokenizer, final)
         write_json(output / "result.json", {
             "global_steps": result.global_step, "train_loss": result.training_loss,
             "train_seconds": round(time.perf_counter() - t0, 1), "resumed_from": str(checkpoint) if checkpoint else None})
     share_from_main(None)  # the others wait until the final model is written
     return final
+
+
+def params_sharded(trainer: Any) -> bool:
+    """Whether the weights are split over processes (DeepSpeed ZeRO-3, FSDP): then saving is collective and no
+    one process can save or evaluate the policy alone (so no gate)."""
+    if getattr(trainer, "is_fsdp_enabled", False):
+        return True
+    plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None) if trainer.is_deepspeed_enabled else None
+    return plugin is not None and plugin.zero_stage == 3
+
+
+def refuse_gate_when_sharded(trainer: Any, gate: Any) -> None:
+    """The gate saves and evaluates the policy on the main process alone: a UsageError under ZeRO-3/FSDP."""
+    if gate is not None and params_sharded(trainer):
+        raise UsageError("the gate evaluates the policy on the main process, which needs unsharded weights; drop "
+                         "--gate-bench under ZeRO-3/FSDP (use ZeRO-2) and evaluate the checkpoints with r1eval run")
 
 
 def save_policy(model: Any, tokenizer: Any, out: Path) -> Path:
@@ -306,3 +316,141 @@ def make_time_budget_callback(minutes: float) -> Any:
                 control.should_save = True
 
     return TimeBudgetCallback()
+
+
+@dataclass
+class GateSettings:
+    """Evaluate the policy with the harness every `every` steps during GRPO."""
+
+    benches: list[str]
+    every: int = 50
+    n: int = 4  # samples per problem
+    limit: int | None = 20  # first N problems of each bench
+    max_tokens: int = 1024
+    temperature: float = 0.6
+    top_p: float = 0.95
+    seed: int = 0
+    metric: str = "pass@1"
+    stop_on_regression: bool = False
+    alpha: float = 0.05
+    at_start: bool = True  # evaluate the initial policy (step 0) as the first baseline
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate_policy(model_dir: Path, settings: GateSettings, out_dir: Path, label: str) -> dict[str, float]:
+    """Run the harness on each gate bench for the model in `model_dir`; each eval is an ordinary run
+    directory `out_dir/<bench>`. Returns bench -> metric value."""
+    from r1eval.benches import LoadOptions, get_bench
+    from r1eval.models import ModelSpec
+    from r1eval.records import SamplingParams
+    from r1eval.runner import RunSpec, run_eval
+
+    scores = {}
+    for name in settings.benches:
+        bench = get_bench(name)
+        spec = RunSpec(bench=bench, model=ModelSpec(label, "dir", str(model_dir)),
+                       params=SamplingParams(n=settings.n, temperature=settings.temperature, top_p=settings.top_p,
+                                             max_tokens=settings.max_tokens, seed=settings.seed),
+                       backend="transformers", load=LoadOptions(), limit=settings.limit,
+                       output=out_dir / Path(name).stem, progress=False)
+        summary, _ = run_eval(spec)
+        _, values = per_problem_values(out_dir / Path(name).stem, settings.metric)
+        scores[name] = float(sum(values.values()) / len(values)) if values else float("nan")
+        assert summary["num_problems"] == len(values)
+    return scores
+
+
+def make_gate_callback(settings: GateSettings, tokenizer: Any, gate_dir: Path, model_name: str) -> Any:
+    """A TRL/transformers TrainerCallback that gates the policy with the harness (see GateCallback)."""
+    from transformers import TrainerCallback
+    from transformers.trainer_callback import ExportableState
+
+    class GateCallback(TrainerCallback, ExportableState):
+        """Every `settings.every` steps (and at step 0): save the policy, evaluate it on the gate benches as
+        run directories under gate/step-N/, keep the best policy in gate/best/ (mean metric over benches),
+        and, with stop_on_regression, stop training when a bench is significantly worse than at the best
+        step (paired test, mode better with candidate=best, i.e. best beats current at level alpha).
+        gate/history.jsonl has one line per evaluation.
+
+        Under several processes the main process saves and evaluates while the others wait, and its
+        decision (best step, stop) reaches every process. A checkpoint is saved after each evaluation, and
+        the best step and history are part of every checkpoint (ExportableState), so a resumed run
+        continues them; a run the gate stopped stays stopped."""
+
+        def __init__(self) -> None:
+            self.best_score: float | None = None
+            self.best_step: int | None = None
+            self.history: list[dict[str, Any]] = []
+            self.stopped_at: int | None = None
+
+        def state(self) -> dict[str, Any]:
+            return {"args": {}, "attributes": {"best_score": self.best_score, "best_step": self.best_step,
+                                               "history": self.history, "stopped_at": self.stopped_at}}
+
+        def _evaluate(self, step: int, model: Any) -> dict[str, Any]:
+            """Main process only: evaluate, update gate/, return the history row."""
+            step_dir = gate_dir / f"step-{step:06d}"
+            model_dir = save_policy(model, tokenizer, step_dir / "model")
+            scores = evaluate_policy(model_dir, settings, step_dir, f"{model_name} step {step}")
+            mean = sum(scores.values()) / len(scores)
+            row: dict[str, Any] = {"step": step, "scores": scores, "mean": mean, "best_step": self.best_step}
+            regressed = []
+            if self.best_step is not None:
+                best_dir = gate_dir / f"step-{self.best_step:06d}"
+                for name in settings.benches:
+                    stem = Path(name).stem
+                    res = compare_runs(step_dir / stem, best_dir / stem, metric=settings.metric,
+                                       alpha=settings.alpha, mode="better")
+                    if res.accept:  # the best step is significantly better than now
+                        regressed.append(name)
+                row["regressed"] = regressed
+            best_step, best_score = self.best_step, self.best_score
+            if best_score is None or mean > best_score:
+                best_step, best_score = step, mean
+                best = gate_dir / "best"
+                if best.exists():
+                    shutil.rmtree(best)
+                shutil.copytree(model_dir, best)
+                write_json(gate_dir / "best.json", {"step": step, "scores": scores, "mean": mean})
+                if self.best_step is not None:  # keep only the best policy's weights on disk
+                    shutil.rmtree(gate_dir / f"step-{self.best_step:06d}" / "model", ignore_errors=True)
+            else:
+                shutil.rmtree(model_dir, ignore_errors=True)
+            row.update(best_step_after=best_step, best_score_after=best_score,
+                       stop=bool(regressed) and settings.stop_on_regression)
+            with (gate_dir / "history.jsonl").open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+            print(f"[gate] step {step}: " + ", ".join(f"{k} {settings.metric} {v:.3f}" for k, v in scores.items())
+                  + f" (best step {best_step})" + (f"; regressed on {', '.join(regressed)}" if regressed else ""),
+                  file=sys.stderr)
+            if row["stop"]:
+                print(f"[gate] stopping: significant regression on {', '.join(regressed)}", file=sys.stderr)
+            return row
+
+        def _gate(self, state: Any, control: Any, model: Any) -> None:
+            """Every process: the main one evaluates, the others wait for its row and apply it too."""
+            was_training = model.training
+            row = self._evaluate(state.global_step, model) if state.is_world_process_zero else None
+            model.train(was_training)
+            row = share_from_main(row)
+            self.history.append(row)
+            self.best_step, self.best_score = row["best_step_after"], row["best_score_after"]
+            control.should_save = True  # the gate's state and the policy it judged are checkpointed together
+            if row["stop"]:
+                self.stopped_at = state.global_step
+                control.should_training_stop = True
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+            if state.is_world_process_zero:
+                gate_dir.mkdir(parents=True, exist_ok=True)
+            if settings.at_start and state.global_step == 0 and not self.history and model is not None:
+                self._gate(state, control, model)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+            if state.global_step % settings.every == 0 and model is not None:
+                self._gate(state, control, model)
+
+    return GateCallback()
+
