@@ -315,6 +315,10 @@ def _add_gate(sub: argparse._SubParsersAction) -> None:
                         "5 problems at alpha 0.05 is refused (exit 2)")
     p.add_argument("--margin", type=float, help="non-inferiority margin in metric units (default 0.05; 0 for better)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap/permutation draws")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="compare runs that are not complete (killed, still running, extended and unfinished) on the "
+                        "problems complete in both; by default such a run is refused (exit 2)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -322,10 +326,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from r1eval.gate import compare_runs
 
     result = compare_runs(args.baseline, args.candidate, metric=args.metric, alpha=args.alpha, mode=args.mode,
-                          margin=args.margin, seed=args.seed)
+                          margin=args.margin, seed=args.seed, allow_partial=args.allow_partial)
     if result.unattainable:
         raise UsageError(result.unattainable)
-    print(result.format())
+    print(json.dumps(result.to_dict()) if args.json else result.format())
     sys.stdout.flush()
     return 0 if result.accept else 1
 
@@ -383,6 +387,9 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label", action="append", default=[], metavar="DIR=NAME",
                    help="label a run (base, distilled, rl, ...); repeatable; default: config.json 'label'")
     p.add_argument("--title", default="r1eval report", help="report title")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="paired tests between runs that are not complete use the problems complete in both "
+                        "(by default a partial run is refused, exit 2)")
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -408,7 +415,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from r1eval.report import parse_labels, write_report
 
-    out = write_report(args.runs, args.out, labels=parse_labels(args.label), title=args.title)
+    out = write_report(args.runs, args.out, labels=parse_labels(args.label), title=args.title,
+                       allow_partial=args.allow_partial)
     print(f"wrote {out / 'report.md'}, {out / 'report.html'} and plots in {out}")
     return 0
 

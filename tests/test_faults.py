@@ -376,3 +376,62 @@ def test_start_line_names_what_was_chosen(server: FaultServer, cli, tmp_path: Pa
     assert (f"r1eval run: {out}, backend openai, dtype chosen by the server, concurrency 1, "
             "1 samples to do, 2 already done") in proc.stdout
     assert proc.stderr == ""
+
+
+# -- partial runs are not compared unless asked -----------------------------------------------------------------
+
+def _run_in_process(server: FaultServer, out: Path, n: int, limit: int, *extra: str) -> int:
+    from r1eval.cli import main
+
+    return main(run_args(server, out, n, limit, "--concurrency", "4", *extra))
+
+
+def _gate(capsys, *args: str) -> tuple[int, str]:
+    from r1eval.cli import main
+
+    capsys.readouterr()
+    code = main(["gate", *args])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_gate_and_report_refuse_partial_runs_unless_allowed(server: FaultServer, tmp_path: Path, capsys) -> None:
+    base, extended, killed = tmp_path / "base", tmp_path / "extended", tmp_path / "killed"
+    assert _run_in_process(server, base, 2, 6) == 0
+    assert _run_in_process(server, extended, 2, 6) == 0
+    # -n 2 -> 4 extension that fails after 5 more samples: config.json says n=4, the summary counted n=2
+    server.script = [json_reply(completion())] * 5 + [MALFORMED["HTML page"]] * 2
+    assert _run_in_process(server, extended, 4, 6, "--concurrency", "1", "--max-retries", "1") == 2
+    server.script = [json_reply(completion())] * 7 + [MALFORMED["no choices"]] * 2
+    assert _run_in_process(server, killed, 2, 6, "--concurrency", "1", "--max-retries", "1") == 2
+    capsys.readouterr()
+
+    code, out = _gate(capsys, "--baseline", str(base), "--candidate", str(base))
+    assert code == 0 and "decision: ACCEPT" in out and "partial" not in out, out
+    for run, why, missing in ((extended, "summary.json is stale: the run was reopened and has not finished since", "7 of 24 samples missing"),
+                              (killed, "no summary.json: the run never finished", "5 of 12 samples missing")):
+        code, out = _gate(capsys, "--baseline", str(base), "--candidate", str(run))
+        lines = out.strip().splitlines()
+        assert code == 2 and len(lines) == 1, out
+        assert f"{run} is a partial run ({why}; {missing})" in lines[0] and "--allow-partial" in lines[0], out
+
+    code, out = _gate(capsys, "--baseline", str(base), "--candidate", str(killed), "--allow-partial", "--alpha", "0.2")
+    assert code in (0, 1) and "on 3 shared problems" in out, out
+    assert f"note: --allow-partial: {killed} is a partial run; compared only on the 3 problems complete in both" in out
+    code, out = _gate(capsys, "--baseline", str(base), "--candidate", str(killed), "--allow-partial", "--alpha", "0.2",
+                      "--json")
+    result = json.loads(out)
+    assert result["partial"] is True and result["num_problems"] == 3 and "3 problems complete" in result["partial_note"]
+
+    from r1eval.errors import UsageError
+    from r1eval.report import write_report
+
+    with pytest.raises(UsageError, match=f"{extended} is a partial run .*7 of 24 samples missing"):
+        write_report([base, extended], tmp_path / "report")
+    with pytest.raises(UsageError, match=f"{killed} has no summary.json"):  # nothing to report at all
+        write_report([base, killed], tmp_path / "report", allow_partial=True)
+    write_report([base, extended], tmp_path / "report", allow_partial=True)
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    comps = report["comparisons"]  # extended has all 4 samples of 2 problems
+    assert comps and comps[0]["shared_problems"] == 2 and "partial run" in comps[0]["partial"]
+    assert "- partial: --allow-partial" in (tmp_path / "report" / "report.md").read_text()
