@@ -17,6 +17,7 @@ from r1eval.cli_args import (
 )
 from r1eval.errors import ConfigError, UsageError
 from r1eval.judge.cli import add_judge_flags, add_judge_parser, cmd_judge, judge_setup
+from r1eval.shard import add_merge_parser, cmd_merge
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,6 +79,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", type=Path, help="run directory (default runs/<bench>__<model>__<hash>)")
     p.add_argument("--wait-lock", action="store_true",
                    help="if another run is writing the same directory, wait for it instead of exiting")
+    p.add_argument("--shard", metavar="I/N", help="evaluate shard I (0..N-1) of N of the (problem, sample) pairs, "
+                   "or 'slurm' (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT); `r1eval merge` joins the shards")
     p.add_argument("--backend", default="auto", choices=["auto", "transformers", "vllm", "openai"],
                    help="auto (vllm with a GPU, else transformers) | transformers | vllm | openai (a server)")
     p.add_argument("--batch-size", type=positive_int, help="rows per generate call (default: fit memory)")
@@ -134,6 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from r1eval.models import resolve_model, served_model
     from r1eval.records import SamplingParams
     from r1eval.runner import RunSpec, format_summary, run_eval
+    from r1eval.shard import parse_shard
 
     bench = get_bench(args.bench, args.lm_eval_include)
     bench, judge = judge_setup(args, bench)
@@ -162,7 +166,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = RunSpec(bench=bench, model=model, params=params, backend=args.backend,
                    backend_options=_backend_options(args),
                    load=LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)), limit=args.limit,
-                   output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock, judge=judge)
+                   output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock, judge=judge,
+                   shard=parse_shard(args.shard) if args.shard else None)
     try:
         with sigterm_as_interrupt():
             summary, run_dir = run_eval(spec)
@@ -211,7 +216,9 @@ def _interrupted(exc: KeyboardInterrupt) -> int:
 
 def _add_grade(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("grade", help="grade completions produced elsewhere")
-    p.add_argument("--input", type=Path, required=True, help="JSONL rows with completion + answer or problem_id")
+    p.add_argument("--input", type=Path, help="JSONL rows with completion + answer or problem_id")
+    p.add_argument("--run", type=Path, help="regrade this run directory in place with the current grader "
+                   "(a run graded by an older grader version resumes only after this)")
     p.add_argument("--bench", default=None, help="bench the problem_ids refer to (default: generic math)")
     p.add_argument("--data", type=Path, help="local data for the bench (file, save_to_disk or parquet directory, "
                    "hub cache snapshot)")
@@ -226,6 +233,15 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from r1eval.records import json_text, read_jsonl
     from r1eval.runner import grade_rows
 
+    if args.run is not None:
+        from r1eval.regrade import regrade_run
+
+        summary = regrade_run(args.run)
+        print(f"regraded {summary['num_samples']} samples of {args.run} with {summary['grader']['name']} "
+              f"v{summary['grader']['version']}: pass@1 {summary['pass@1']:.4f}; rerun its command to resume")
+        return 0
+    if args.input is None:
+        raise UsageError("grade needs --input FILE (completions to grade) or --run DIR (a run to regrade)")
     rows = read_jsonl(args.input)
     if not rows:
         raise UsageError(f"{args.input} has no rows")
@@ -348,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_export(sub)
     add_audit_parser(sub)
+    add_merge_parser(sub)
     add_judge_parser(sub)
     _add_loop(sub)
     return parser
@@ -390,6 +407,9 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-partial", action="store_true",
                    help="paired tests between runs that are not complete use the problems complete in both "
                         "(by default a partial run is refused, exit 2)")
+    p.add_argument("--explorer-copy", action=argparse.BooleanOptionalAction, default=None,
+                   help="copy the completions the explorer shows into the report (default: when the runs' "
+                        "samples.jsonl total at most 64 MB; larger runs keep them in their own explorer/ folder)")
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -416,14 +436,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from r1eval.report import parse_labels, write_report
 
     out = write_report(args.runs, args.out, labels=parse_labels(args.label), title=args.title,
-                       allow_partial=args.allow_partial)
+                       allow_partial=args.allow_partial, explorer_copy=args.explorer_copy)
     print(f"wrote {out / 'report.md'}, {out / 'report.html'} and plots in {out}")
     return 0
 
 
 COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo, "grpo": cmd_grpo,
             "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report, "export": cmd_export,
-            "audit": cmd_audit, "judge": cmd_judge, "loop": cmd_loop}
+            "audit": cmd_audit, "judge": cmd_judge, "loop": cmd_loop, "merge": cmd_merge}
 
 
 def flag_words(parser: argparse.ArgumentParser, args: argparse.Namespace | None, exc: UsageError) -> str:

