@@ -60,6 +60,8 @@ def _check_data(path: Path | None) -> None:
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
+    from r1eval.backends import backend_names
+
     p = sub.add_parser("run", help="evaluate a model on a benchmark with the R1 protocol")
     p.add_argument("--model", help="HF model directory, .gguf file or hub id (default: embedded SmolLM2-135M)")
     p.add_argument("--tokenizer", help="HF tokenizer to use instead of the model's own")
@@ -81,7 +83,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="if another run is writing the same directory, wait for it instead of exiting")
     p.add_argument("--shard", metavar="I/N", help="evaluate shard I (0..N-1) of N of the (problem, sample) pairs, "
                    "or 'slurm' (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT); `r1eval merge` joins the shards")
-    p.add_argument("--backend", default="auto", choices=["auto", "transformers", "vllm", "openai"],
+    p.add_argument("--backend", default="auto", choices=backend_names(),
                    help="auto (vllm with a GPU, else transformers) | transformers | vllm | openai (a server)")
     p.add_argument("--batch-size", type=positive_int, help="rows per generate call (default: fit memory)")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
@@ -90,7 +92,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="CPU threads for local generation (default: see docs/faults.md; on a shared machine "
                         "fewer threads than cores is often faster)")
     _add_code_bench_options(p)
-    _add_server_backend_flags(p)
+    _add_backend_flags(p)
     add_judge_flags(p, run=True)
 
 
@@ -106,33 +108,23 @@ def _add_sampling_filters(p: argparse.ArgumentParser) -> None:
     g.add_argument("--frequency-penalty", type=float, default=0.0, help="OpenAI frequency penalty (default 0 = off)")
 
 
-def _add_server_backend_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("vllm backend")
-    g.add_argument("--tensor-parallel-size", type=positive_int, help="GPUs per model replica (default 1)")
-    g.add_argument("--data-parallel-size", type=positive_int, help="model replicas, vLLM data parallel (default 1)")
-    g.add_argument("--max-model-len", type=positive_int, help="context length (default: the model's)")
-    g.add_argument("--gpu-memory-utilization", type=float,
-                   help="fraction of GPU memory for vLLM (default 0.9; on CPU the fraction of RAM, default 0.1)")
-    g = p.add_argument_group("openai backend (--model is the served model name)")
-    g.add_argument("--base-url", help="server URL, e.g. http://127.0.0.1:8000/v1")
-    g.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
-    g.add_argument("--concurrency", type=positive_int, help="requests in flight (default 64)")
-    g.add_argument("--request-timeout", type=float, help="seconds per request before retrying (default 3600)")
-    g.add_argument("--max-retries", type=int, help="retries of a failed or malformed reply, with backoff (default 6)")
-    g.add_argument("--standard-params-only", action="store_true", default=None,
-                   help="send only OpenAI-standard sampling fields, for servers that reject top_k/min_p/"
-                        "repetition_penalty (the server's defaults then decide those)")
+def _add_backend_flags(p: argparse.ArgumentParser) -> None:
+    from r1eval.backends import REGISTRY
+
+    for backend in REGISTRY.values():
+        backend.add_cli_options(p)
 
 
 def _backend_options(args: argparse.Namespace) -> dict:
     """The backend flags the user set, by name (unset ones are left to the backend's defaults)."""
-    names = ("batch_size", "dtype", "tensor_parallel_size", "data_parallel_size", "max_model_len",
-             "gpu_memory_utilization", "base_url", "api_key_env", "concurrency", "request_timeout",
-             "max_retries", "standard_params_only", "threads")
-    return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
+    from r1eval.backends import REGISTRY
+
+    names = {"batch_size", "dtype"}.union(*(backend.option_names for backend in REGISTRY.values()))
+    return {k: getattr(args, k) for k in sorted(names) if getattr(args, k, None) is not None}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from r1eval.backends import backend_class
     from r1eval.benches import LoadOptions, get_bench
     from r1eval.models import resolve_model, served_model
     from r1eval.records import SamplingParams
@@ -156,7 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         silence_library_progress()
     if args.max_retries is not None and args.max_retries < 0:
         raise UsageError(f"--max-retries must be >= 0 (got {args.max_retries})")
-    if args.backend == "openai":
+    if args.backend != "auto" and backend_class(args.backend).is_server:
         model = served_model(args.model, args.base_url)
     else:
         model = resolve_model(args.model, args.tokenizer)
@@ -164,7 +156,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         args.threads = apply_threads(args.threads)
     spec = RunSpec(bench=bench, model=model, params=params, backend=args.backend,
-                   backend_options=_backend_options(args),
+                   backend_options={**_backend_options(args), **({"threads": args.threads} if args.threads else {})},
                    load=LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)), limit=args.limit,
                    output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock, judge=judge,
                    shard=parse_shard(args.shard) if args.shard else None)
@@ -399,7 +391,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="report.md/.html and plots comparing run directories")
-    p.add_argument("runs", nargs="+", type=Path, help="run directories (with summary.json and samples.jsonl)")
+    p.add_argument("runs", nargs="+", type=Path, help="run directories (with summary.json and samples.jsonl) and "
+                   "training directories of `r1eval grpo` / `r1eval distill train` (steps.jsonl, result.json)")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--label", action="append", default=[], metavar="DIR=NAME",
                    help="label a run (base, distilled, rl, ...); repeatable; default: config.json 'label'")

@@ -366,6 +366,16 @@ def results_section(rows: list[dict[str, Any]]) -> list[str]:
     return [*md, ""]
 
 
+def _trained_note(r: Run) -> str:
+    """Where the evaluated checkpoint was trained, for the Runs list (said when the directory is gone)."""
+    if r.training is not None:
+        return f"; trained in `{r.training.path}`, step {r.training.evaluated_step}"
+    source = r.config.get("trained_from")
+    if source:
+        return f"; trained in `{source.get('run_dir')}`, step {source.get('step')} (directory not found: no compute)"
+    return ""
+
+
 def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None = None,
                  title: str = "r1eval report", preface: str = "", explorer_copy: bool | None = None,
                  allow_partial: bool = False) -> Path:
@@ -419,6 +429,9 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
         md += ["![pass@1 with 95% CI per model and bench](headline.png)", "",
                "Every sample, problem by problem: [the sample explorer](explorer.html).", ""]
         md += results_section(rows)
+        from r1eval.benches.humaneval_mul import per_language_lines
+
+        md += per_language_lines([(r.label, r.bench, r.summary) for r in runs])
         from r1eval.published import report_lines
 
         md += report_lines([(r.label, r.summary) for r in runs])
@@ -446,8 +459,7 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
         md += [f"![training {label}]({name})" for label, name in training_plots] + [""]
     md += ["## Runs", "", *(f"- {r.label}: `{r.path}` (model {r.summary['model']}, "
                             f"commit {r.config.get('git_commit') or '-'}"
-                            + (f"; trained in `{r.training.path}`, step {r.training.evaluated_step}"
-                               if r.training is not None else "") + ")" for r in runs),
+                            + _trained_note(r) + ")" for r in runs),
            *(f"- {label}: training run `{t.path}` ({t.kind}, commit {t.config.get('git_commit') or '-'})"
              for label, t in trainings), ""]
     text = utf8_safe("\n".join(md))  # a model name or label may carry a lone surrogate

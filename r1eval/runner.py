@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from r1eval.backends import GenerationRequest, make_backend, resolve_backend
+from r1eval.backends import GenerationRequest, backend_class, make_backend, resolve_backend
 from r1eval.benches import Bench, LoadOptions
 from r1eval.errors import UsageError
 from r1eval.judge import stage as judge_stage
@@ -28,7 +28,6 @@ from r1eval.models import (
     hf_model_dir,
     load_tokenizer,
     model_generation_config,
-    resolve_dtype,
     tokenizer_sha256,
 )
 from r1eval.progress import RunProgress
@@ -131,7 +130,7 @@ def model_identity(model: ModelSpec, backend: str, dtype: str | None) -> dict[st
     """What besides the weights decides a local backend's tokens, known before any engine starts: the
     tokenizer and chat template hashes, and the model's own generation settings (recorded, not applied).
     None for a server backend, whose tokenizer and template live on the server."""
-    if backend == "openai":
+    if backend_class(backend).is_server:
         return {"tokenizer_sha256": None, "chat_template_sha256": None, "model_generation_config": None}
     weights = hf_model_dir(model, dtype or "float32")
     tokenizer = load_tokenizer(model, weights)
@@ -243,11 +242,11 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
                          + "; pass a bench file with at least one problem")
     problems = all_problems[: spec.limit] if spec.limit else all_problems
     backend = resolve_backend(spec.backend)
-    dtype = resolve_dtype(backend, spec.model, spec.backend_options.get("dtype", "auto"))
-    standard_only = backend == "openai" and bool(spec.backend_options.get("standard_params_only"))
+    engine = backend_class(backend)
+    dtype = engine.resolve_dtype(spec.model, spec.backend_options.get("dtype", "auto"))
     resolved = {"backend": backend, "backend_requested": spec.backend, "dtype": dtype,
                 # sampling fields whose values are the server's, not r1eval's (--standard-params-only)
-                "server_defaults": ["top_k", "min_p", "repetition_penalty"] if standard_only else []}
+                "server_defaults": engine.server_defaults(engine.accepted(spec.backend_options))}
     config = build_config(spec, problems, all_problems, resolved)
     if spec.output is not None:  # refuse a changed setting before the tokenizer is loaded (or a GGUF dequantised)
         RunDir(spec.output).refuse_changed_identity(config, tuple(k for k in IDENTITY_KEYS
@@ -266,13 +265,13 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
         done |= {(s.problem_id, s.sample_index) for s in unjudged}  # generated, awaiting the judge
         to_do, already = count_pending(problems, done, spec.params.n, owned)
         if spec.progress or spec.start_line:
-            batch = (f"concurrency {spec.backend_options.get('concurrency', 64)}" if backend == "openai" else
+            batch = (f"concurrency {spec.backend_options.get('concurrency', 64)}" if engine.is_server else
                      f"batch size {spec.backend_options.get('batch_size') or 'auto'}")
             print(f"r1eval run: {run_dir.path}, backend {backend}, dtype {dtype or 'chosen by the server'}, "
                   f"{batch}, {to_do} samples to do, {already} already done", flush=True)
         if to_do:
             if spec.judge:
-                spec.judge.start()  # an unreachable judge fails before any generation
+                spec.judge.preflight(run_dir)  # an unreachable judge server fails before any generation
             requests = iter_pending_requests(problems, done, spec.params, spec.bench, owned)
             options = {**spec.backend_options, **({"dtype": dtype} if dtype else {})}
             generate_and_grade(spec, backend, options, problems, requests, run_dir, to_do, on_append=finished.add)

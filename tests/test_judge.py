@@ -175,12 +175,17 @@ def test_simpleqa_metrics_against_hand_computed_values(cli, server: LoopbackServ
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["judge"]["template_sha256"] == load_template("simpleqa").sha256
     assert config["judge"]["sampling"]["temperature"] == 0.0
+    assert config["judge_effective_sampling"]["temperature"] == 0.0 and config["judge_backend_info"]["backend"] == "openai"
     # the judge's requests in flight stayed within --judge-concurrency
     assert server.max_in_flight <= 2
 
     # a resume asks neither the policy nor the judge anything
     before = len(server.log)
     assert run_simpleqa(cli, server, data, tmp_path / "run", "--judge-concurrency", "2").returncode == 0
+    assert len(server.log) == before
+    # the judge's sampling and template are part of the resume identity
+    assert_one_line_error(run_simpleqa(cli, server, data, tmp_path / "run", "--judge-temperature", "0.5"),
+                          "different judge")
     assert len(server.log) == before
 
 
@@ -241,6 +246,8 @@ def test_bad_judge_input_is_one_line_before_generation(cli, server: LoopbackServ
     bad.write_text("Is this right? {answer}\nReply A, B or C.")
     assert_one_line_error(cli(*base, "--judge", JUDGE, "--judge-base-url", server.url, "--judge-template", str(bad)),
                           "lacks {question}, {reference}")
+    assert_one_line_error(cli(*base, "--judge", JUDGE, "--judge-base-url", server.url, "--judge-temperature", "9"),
+                          "--judge-temperature must be in [0, 5]")
     assert server.requests_to(POLICY) == []
 
 
@@ -419,3 +426,40 @@ def test_calibrate_the_embedded_model_as_a_local_judge(cli, tmp_path: Path) -> N
     assert report["judge"]["backend"] == "transformers" and report["judge"]["sampling"]["temperature"] == 0.0
     replies = [json.loads(line) for line in (tmp_path / "cal" / "verdicts.jsonl").read_text().splitlines()]
     assert len(replies) == 3 and all(isinstance(r["reply"], str) for r in replies)
+
+
+def test_grader_judge_on_a_jsonl_bench(cli, server: LoopbackServer, tmp_path: Path) -> None:
+    """`--grader judge`: a problem/answer JSONL as free-form questions (the question alone is the prompt),
+    the judge's verdict is the score."""
+    data = math_file(tmp_path, server)
+    for i, _, reply, _ in MATH:
+        server.policy_replies[f"Problem {i}"] = reply
+    out = tmp_path / "run"
+    proc = cli("run", "--bench", str(data), "--grader", "judge", "--backend", "openai", "--model", POLICY,
+               "--base-url", server.url, "--output", str(out), "--judge", JUDGE, "--judge-base-url", server.url,
+               "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pass@1"] == pytest.approx(2 / 4) and summary["correct"] == pytest.approx(2 / 4)
+    assert summary["judge"]["mode"] == "grader" and summary["judge"]["template"] == "answer-match.v1"
+    assert [b["messages"][0]["content"] for b in server.requests_to(POLICY)][0].startswith("Problem m")
+    # without a judge, --grader judge is one line
+    assert_one_line_error(cli("run", "--bench", str(data), "--grader", "judge", "--backend", "openai", "--model",
+                              POLICY, "--base-url", server.url, "--output", str(tmp_path / "r2")), "--judge MODEL")
+
+
+@pytest.mark.slow
+def test_run_with_a_local_judge_model(cli, server: LoopbackServer, tmp_path: Path) -> None:
+    """The embedded SmolLM2 as a transformers judge behind `r1eval run` (started after the policy's
+    generation): every sample gets a verdict or a judge error, nothing is lost."""
+    data = simpleqa_csv(tmp_path, server)
+    proc = cli("run", "--bench", "simpleqa", "--data", str(data), "--limit", "2", "--backend", "openai", "--model",
+               POLICY, "--base-url", server.url, "--output", str(tmp_path / "run"), "--judge", "embedded",
+               "--judge-backend", "transformers", "--judge-max-tokens", "4", "--no-progress",
+               env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["num_samples"] == 2 and summary["judge_asked"] == 2
+    assert summary["judged_samples"] + summary["judge_errors"] == 2
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["judge"]["backend"] == "transformers" and config["judge_backend_info"]["backend"] == "transformers"

@@ -41,11 +41,24 @@ class JudgeSetup:
     judge_only: bool = False  # the bench has no rule grader (SimpleQA)
     _judge: Judge | None = field(default=None, repr=False)
 
-    def start(self) -> Judge:
-        """The started judge (started once; an unreachable judge is one line, exit 2)."""
+    def start(self, run_dir: RunDir | None = None) -> Judge:
+        """The started judge (started once; an unreachable judge is one line, exit 2). With `run_dir`, its
+        config.json records the judge's engine and the sampling fields exactly as sent."""
         if self._judge is None:
             self._judge = Judge(self.spec)
+            if run_dir is not None:
+                run_dir.update_config({"judge_backend_info": self._judge.describe(),
+                                       "judge_effective_sampling": self._judge.effective_sampling()})
         return self._judge
+
+    def preflight(self, run_dir: RunDir) -> None:
+        """Before any generation: a judge server must answer now (one line, exit 2, if not). A local judge
+        model (its path checked already) starts only after the policy's engine is closed, so the two never
+        hold the GPU at once."""
+        from r1eval.backends import REGISTRY
+
+        if REGISTRY[self.spec.backend].is_server:
+            self.start(run_dir)
 
     def close(self) -> None:
         if self._judge is not None:
@@ -150,7 +163,7 @@ def judge_pending(setup: JudgeSetup, run_dir: RunDir, pending: list[Sample],
     if not prompts:
         return
     try:
-        for key, reply in setup.start().ask(prompts):
+        for key, reply in setup.start(run_dir).ask(prompts):
             record = reply.record(template)
             run_dir.append([apply_verdict(s, record, setup) for s in waiting.pop(key)])
     except JudgeDown as exc:
