@@ -310,9 +310,13 @@ def training_section(rows: list[dict[str, Any]]) -> list[str]:
 def ablation_section(runs: list[Run], comps: list[dict[str, Any]], compute: list[dict[str, Any]]) -> list[str]:
     """The R1-style ablation table (teacher, base, distilled, RL per bench, with each arm's training compute)
     and what is significant."""
-    labelled = [r for r in runs if r.label in ABLATION_ORDER]
-    if not ({"base"} < {r.label for r in labelled} and set(ABLATION_ORDER[2:]) & {r.label for r in labelled}):
+    # the arms: runs with an ablation label, or evaluating a checkpoint of a training run (any arm name)
+    labelled = [r for r in runs if r.label in ABLATION_ORDER or r.training is not None]
+    arms = [label for label in dict.fromkeys(r.label for r in labelled) if label not in ("teacher", "base")]
+    if "base" not in {r.label for r in labelled} or not arms:
         return []
+    order = [label for label in ABLATION_ORDER if label in {"teacher", "base"} | set(arms)]
+    order += [label for label in arms if label not in order]
     lines = ["## Distillation vs RL ablation", "",
              "As in DeepSeek-R1 (Table 6): the same base student, distilled from teacher traces versus trained "
              "with RL. Differences are paired over shared problems (bootstrap 95% CI of the mean per-problem "
@@ -324,7 +328,7 @@ def ablation_section(runs: list[Run], comps: list[dict[str, Any]], compute: list
     header = ["model", *[f"{b} pass@1" for b in benches], *[f"{b} cons@n" for b in benches], "optimizer steps",
               "tokens generated", "tokens trained on", "training wall time"]
     rows = []
-    for label in ABLATION_ORDER:
+    for label in order:
         if any((b, label) in by for b in benches):
             c = cost.get(label, {})
             rows.append([label, *[fmt(by[(b, label)].summary["pass@1"]) if (b, label) in by else "-" for b in benches],
@@ -334,7 +338,7 @@ def ablation_section(runs: list[Run], comps: list[dict[str, Any]], compute: list
                          _minutes(c.get("wall_seconds"))])
     lines += _table(header, rows) + [""]
     for c in comps:
-        if c["baseline"] in ABLATION_ORDER and c["candidate"] in ABLATION_ORDER:
+        if c["baseline"] in order and c["candidate"] in order:
             verdict = "**significant**" if c["significant"] else "not significant"
             direction = "better" if c["diff"] > 0 else "worse" if c["diff"] < 0 else "equal"
             lines.append(f"- {c['bench']}: {c['candidate']} vs {c['baseline']}: {c['diff']:+.4f} pass@1 "

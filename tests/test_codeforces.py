@@ -44,6 +44,7 @@ def test_loader_rejects_rows_outside_the_schema() -> None:
         problems_from_rows([row], "rows.jsonl")
 
 
+@pytest.mark.sandbox
 def test_sandbox_judging_with_problem_limits() -> None:
     bench = get_bench("codeforces")
     by_id = {p.id: p for p in bench.load(LoadOptions(data=FIXTURE))}
@@ -56,6 +57,7 @@ def test_sandbox_judging_with_problem_limits() -> None:
     assert "(1 s)" in verdicts[4].detail["error"]  # the problem's own time limit
 
 
+@pytest.mark.sandbox
 def test_summary_carries_rating() -> None:
     bench = get_bench("codeforces")
     problems = bench.load(LoadOptions(data=FIXTURE))
@@ -76,6 +78,7 @@ def test_summary_carries_rating() -> None:
     assert 800 < extra["rating"] < 1300
 
 
+@pytest.mark.sandbox
 def test_grade_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rows = [{"problem_id": "9001/A", "completion": SUM}, {"problem_id": "9001/B", "completion": DIFF}]
     inp = tmp_path / "rows.jsonl"

@@ -16,6 +16,8 @@ from r1eval.grading.sandbox.languages import LANGUAGES as SANDBOX_LANGUAGES
 from r1eval.grading.sandbox.languages import missing_tools
 from tests.conftest import SHARED_DATA
 
+pytestmark = pytest.mark.sandbox
+
 ADD = "HumanEval_53_add"
 HAVE_ALL = not any(missing_tools(SANDBOX_LANGUAGES[lang]) for lang in LANGUAGES)
 needs_toolchains = pytest.mark.skipif(not HAVE_ALL, reason="a toolchain is missing (.ci/run installs them)")

@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
+
 from rl.rewards import code_reward
+
+pytestmark = pytest.mark.sandbox
 
 STDIN_TESTS = json.dumps([{"input": "2 3\n", "output": "5\n", "testtype": "stdin"},
                           {"input": "10 -4\n", "output": "6\n", "testtype": "stdin"}])

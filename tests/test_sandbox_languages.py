@@ -13,6 +13,8 @@ from r1eval.errors import UsageError
 from r1eval.grading.sandbox import builds, run_stdin_tests
 from r1eval.grading.sandbox.languages import LANGUAGES, get_language, missing_tools, require_toolchains
 
+pytestmark = pytest.mark.sandbox
+
 NATIVE = [name for name in LANGUAGES if name != "python"]
 
 
