@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from r1eval.benches.base import Bench, LoadOptions
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.records import Problem, Sample, Verdict, read_jsonl
 from r1eval.workers import thread_map
 
@@ -119,7 +119,7 @@ class HumanEvalMulBench(Bench):
         if opts.hub:
             raise UsageError(f"{self.name} reads its data from the package or --data DIR, not from the hub")
         if not directory.is_dir():
-            raise UsageError(f"--data {directory} must be a directory holding humaneval-{{LANG}}.jsonl files")
+            raise ConfigError("data", f"{directory} must be a directory holding humaneval-{{LANG}}.jsonl files")
         problems = []
         for language in self.languages:
             path = directory / f"humaneval-{language}.jsonl"
