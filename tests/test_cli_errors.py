@@ -54,7 +54,7 @@ def test_malformed_bench_jsonl_names_the_line(main_cli, tmp_path: Path) -> None:
     assert_one_line_error(main_cli("run", "--bench", str(bad)), "mine.jsonl:2")
     no_answer = tmp_path / "noanswer.jsonl"
     no_answer.write_text('{"problem": "1+1?"}\n')
-    assert_one_line_error(main_cli("run", "--bench", str(no_answer)), "row 1", "answer")
+    assert_one_line_error(main_cli("run", "--bench", str(no_answer)), "line 1 has no answer", "answer")
 
 
 def test_grade_bad_rows(main_cli, tmp_path: Path) -> None:
