@@ -28,3 +28,27 @@ def test_no_kind_string_checks_in_the_code_that_asks_benches() -> None:
                 "rl/train.py", "r1eval/judge/cli.py"):
         source = (REPO / rel).read_text(encoding="utf-8")
         assert not pattern.search(source), f"{rel}: {pattern.search(source).group(0)}"
+
+
+def test_backends_declare_their_capabilities() -> None:
+    from r1eval.backends import REGISTRY as BACKENDS
+    from r1eval.backends import backend_names
+    from r1eval.models import ModelSpec
+
+    assert backend_names() == ["auto", "transformers", "vllm", "openai"]
+    assert [name for name, b in BACKENDS.items() if b.is_server] == ["openai"]
+    model = ModelSpec("m", "dir", "/nonexistent")
+    assert BACKENDS["transformers"].resolve_dtype(model, "auto", on_gpu=False) == "float32"
+    assert BACKENDS["transformers"].resolve_dtype(model, "auto", on_gpu=True) == "bfloat16"
+    assert BACKENDS["vllm"].resolve_dtype(model, "float16") == "float16"
+    assert BACKENDS["openai"].resolve_dtype(model, "float16") is None  # the server decides
+    assert BACKENDS["openai"].server_defaults({"standard_params_only": True}) == ["top_k", "min_p", "repetition_penalty"]
+    assert BACKENDS["vllm"].accepted({"max_model_len": 512, "base_url": "http://x", "dtype": None}) == {
+        "max_model_len": 512}
+
+
+def test_no_backend_name_checks_outside_the_backends() -> None:
+    pattern = re.compile(r"""backend\s*[!=]=\s*["'](openai|vllm|transformers)["']""")
+    for path in [*(REPO / "r1eval").rglob("*.py"), *(REPO / "distill").rglob("*.py"), *(REPO / "rl").rglob("*.py")]:
+        match = pattern.search(path.read_text(encoding="utf-8"))
+        assert match is None, f"{path.relative_to(REPO)}: {match.group(0) if match else ''}"
