@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from r1eval.benches.base import Bench, LoadOptions, SandboxedBench
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.records import Problem, Sample, Verdict, read_jsonl
 from r1eval.workers import thread_map
 
@@ -122,7 +122,7 @@ class HumanEvalMulBench(SandboxedBench):
             raise UsageError(f"{self.name} reads its data from the package or --data DIR, not from the hub")
         directory = opts.data if opts.data is not None else BUNDLED
         if not directory.is_dir():
-            raise UsageError(f"--data {directory} must be a directory holding humaneval-{{LANG}}.jsonl files")
+            raise ConfigError("data", f"{directory} must be a directory holding humaneval-{{LANG}}.jsonl files")
         present = [lang for lang in self.languages if (directory / f"humaneval-{lang}.jsonl").is_file()]
         absent = [lang for lang in self.languages if lang not in present]
         if absent and (self.name != PREFIX or not present):
