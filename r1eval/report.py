@@ -30,7 +30,7 @@ from r1eval.compare import (
     settings_of,
     settings_table,
 )
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.lineage import Training, load_training, training_compute, training_kind, training_source
 from r1eval.records import utf8_safe
 from r1eval.report_plots import ABLATION_ORDER  # teacher, base, then the arms of `r1eval loop`'s recipes
@@ -83,7 +83,7 @@ def parse_labels(items: list[str]) -> dict[str, str]:
     labels = {}
     for item in items:
         if "=" not in item:
-            raise UsageError(f"--label {item!r}: expected DIR=NAME, e.g. --label runs/sft=distilled")
+            raise ConfigError("label", f"{item!r}: expected DIR=NAME, e.g. runs/sft=distilled")
         path, name = item.rsplit("=", 1)
         labels[str(Path(path).resolve())] = name.strip()
     return labels
