@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from r1eval.benches.base import Bench, LoadOptions
+from r1eval.benches.base import Bench, LoadOptions, SandboxedBench
 from r1eval.errors import ConfigError, UsageError
 from r1eval.records import Problem, Sample, Verdict, read_jsonl
 from r1eval.workers import thread_map
@@ -97,7 +97,7 @@ def _language_ci(per_language: dict[str, list[float]], iters: int = 2000, seed: 
 
 
 @dataclass
-class HumanEvalMulBench(Bench):
+class HumanEvalMulBench(SandboxedBench):
     """HumanEval-Mul over `languages`; pass@1 is the mean over languages."""
 
     languages: tuple[str, ...] = LANGUAGES
