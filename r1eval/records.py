@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -177,10 +178,14 @@ def sample_seed(base_seed: int, problem_id: str, sample_index: int) -> int:
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Read a JSONL file; a bad line raises UsageError naming the file and line number."""
+    return list(iter_jsonl(path))
+
+
+def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    """`read_jsonl` one row at a time (a large file is never held whole)."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"file not found: {path}")
-    rows = []
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -191,8 +196,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
                 raise UsageError(f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove that line") from None
             if not isinstance(row, dict):
                 raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-    return rows
+            yield row
 
 
 def file_sha256(path: str | Path) -> str:

@@ -364,21 +364,19 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def grade_rows(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions,
-               source: str = "input") -> list[dict[str, Any]]:
-    """`r1eval grade`: score completions produced elsewhere. Each row has `completion` and either a gold
-    `answer` or the `problem_id` of one of the bench's problems; returns the rows with `extracted_answer`
-    and `correct` added."""
+def _graded_items(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions, source: str, first_row: int,
+                  problems: dict[str, Problem]) -> list[tuple[Problem, str]]:
+    """(problem, completion) to grade for each row; a row lacking what grading needs is a UsageError naming
+    it. `problems` caches the bench's problems (loaded on the first row that names one)."""
     from r1eval.errors import UsageError
 
-    problems: dict[str, Problem] | None = None
     items: list[tuple[Problem, str]] = []
-    for i, row in enumerate(rows, 1):
+    for i, row in enumerate(rows, first_row):
         if not isinstance(row.get("completion"), str):
             raise UsageError(f"{source}: row {i} has no 'completion' string")
         if "problem_id" in row and row["problem_id"] is not None:
-            if problems is None:
-                problems = {p.id: p for p in bench.load(load)}
+            if not problems:
+                problems.update({p.id: p for p in bench.load(load)})
             pid = str(row["problem_id"])
             if pid not in problems:
                 raise UsageError(f"{source}: row {i}: problem_id {pid!r} is not in bench {bench.name}")
@@ -393,10 +391,74 @@ def grade_rows(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions,
             need = "'problem_id'" if bench.kind == "code" else "'answer' or 'problem_id'"
             raise UsageError(f"{source}: row {i} has no {need}")
         items.append((problem, row["completion"]))
+    return items
+
+
+def _graded(row: dict[str, Any], verdict: Any) -> dict[str, Any]:
+    return {**row, "extracted_answer": verdict.extracted_answer, "correct": verdict.correct,
+            **({"detail": verdict.detail} if verdict.detail else {})}
+
+
+def grade_rows(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions,
+               source: str = "input") -> list[dict[str, Any]]:
+    """`r1eval grade`: score completions produced elsewhere. Each row has `completion` and either a gold
+    `answer` or the `problem_id` of one of the bench's problems; returns the rows with `extracted_answer`
+    and `correct` added."""
+    items = _graded_items(bench, rows, load, source, 1, {})
     try:
         verdicts = bench.grade(items)
     finally:
         bench.close()
-    return [{**row, "extracted_answer": v.extracted_answer, "correct": v.correct,
-             **({"detail": v.detail} if v.detail else {})}
-            for row, v in zip(rows, verdicts, strict=True)]
+    return [_graded(row, v) for row, v in zip(rows, verdicts, strict=True)]
+
+
+GRADE_CHUNK = 2048  # rows graded (and held) at a time by `grade_file`
+
+
+def _batched(rows: Any, size: int) -> Any:
+    """Lists of `size` items of an iterator (itertools.batched, Python 3.12)."""
+    chunk: list[Any] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def grade_file(bench: Bench, path: Path, load: LoadOptions, output: Path | None = None) -> tuple[int, int]:
+    """`grade_rows` over a JSONL file, streamed: every row is checked first (a bad row is refused before
+    anything is graded or written), then rows are graded and written `GRADE_CHUNK` at a time (the grader's
+    memo kept across chunks); `output` appears whole or not at all. Returns (correct, rows)."""
+    import os
+
+    from r1eval.errors import UsageError
+    from r1eval.records import iter_jsonl, json_text
+
+    problems: dict[str, Problem] = {}
+    total = 0
+    for chunk in _batched(iter_jsonl(path), GRADE_CHUNK):
+        _graded_items(bench, list(chunk), load, str(path), total + 1, problems)
+        total += len(chunk)
+    if not total:
+        raise UsageError(f"{path} has no rows")
+    tmp = output.with_name(output.name + ".tmp") if output else None
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    correct, seen = 0, 0
+    try:
+        with contextlib.ExitStack() as stack:
+            sink = stack.enter_context(tmp.open("w", encoding="utf-8")) if tmp else None
+            for chunk in _batched(iter_jsonl(path), GRADE_CHUNK):
+                rows = list(chunk)
+                verdicts = bench.grade(_graded_items(bench, rows, load, str(path), seen + 1, problems))
+                seen += len(rows)
+                correct += sum(bool(v.correct) for v in verdicts)
+                if sink is not None:
+                    sink.write("".join(json_text(_graded(row, v)) + "\n" for row, v in zip(rows, verdicts, strict=True)))
+    finally:
+        bench.close()
+    if tmp and output:
+        os.replace(tmp, output)
+    return correct, total
