@@ -231,8 +231,8 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     if differences:
         print(generation_config_note(spec.model, differences), file=sys.stderr)
     run_dir = RunDir(spec.output or default_output(config, spec.model))
-    finished = SampleSet()
-    run_dir.open(config, wait=spec.wait_lock, keep=finished.add)  # read once, text reduced to its flags
+    finished = SampleSet(with_flags=False)  # keys and verdicts: a finished run with a current summary needs no more
+    run_dir.open(config, wait=spec.wait_lock, keep=finished.add)
     try:
         owned = spec.shard.owner(all_problems) if spec.shard else None
         done = finished.keys()
@@ -243,6 +243,7 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
             if spec.judge:
                 spec.judge.start()  # an unreachable judge fails before any generation
             options = {**spec.backend_options, **({"dtype": dtype} if dtype else {})}
+            finished.with_flags = True  # new samples: their flags are worked out while their text is here
             generate_and_grade(spec, backend, options, problems, requests, run_dir, on_append=finished.add)
         if spec.judge:  # judged samples reach samples.jsonl here: read them back
             judge_stage.judge_run(spec.judge, spec.bench, problems, spec.params.n, run_dir)
@@ -253,6 +254,7 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
                            config.get("judge")])
         summary = None if requests else current_summary(run_dir.summary_path, key)
         if summary is None:  # something new, or a summary from another version: compute it
+            finished.fill_flags(run_dir.samples_path)
             summary = run_summary(spec.bench, spec.model.name, spec.params, problems,
                                   finished.select({p.id for p in problems}, spec.params.n), finished.flags,
                                   config, owned, spec.judge)
