@@ -173,6 +173,12 @@ class RunDir:
         if not self.exists():
             return
         changed = identity_changes(self.config(), config, keys)
+        if changed == ["bench_provenance"]:
+            from r1eval.grading.provenance import grader_change_message
+
+            message = grader_change_message(self.path, self.config(), config)
+            if message:
+                raise UsageError(message)
         if changed:
             raise UsageError(f"{self.path} holds a run with different {', '.join(changed)}; "
                              "pass a new --output (or delete that directory) to start fresh")

@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from r1eval.backends import GenerationRequest, make_backend, resolve_backend
+from r1eval.backends import GenerationRequest, backend_class, make_backend, resolve_backend
 from r1eval.benches import Bench, LoadOptions
 from r1eval.judge import stage as judge_stage
 from r1eval.lineage import training_source
@@ -27,7 +27,6 @@ from r1eval.models import (
     hf_model_dir,
     load_tokenizer,
     model_generation_config,
-    resolve_dtype,
     tokenizer_sha256,
 )
 from r1eval.records import Problem, Sample, SamplingParams, sample_seed
@@ -128,7 +127,7 @@ def model_identity(model: ModelSpec, backend: str, dtype: str | None) -> dict[st
     """What besides the weights decides a local backend's tokens, known before any engine starts: the
     tokenizer and chat template hashes, and the model's own generation settings (recorded, not applied).
     None for a server backend, whose tokenizer and template live on the server."""
-    if backend == "openai":
+    if backend_class(backend).is_server:
         return {"tokenizer_sha256": None, "chat_template_sha256": None, "model_generation_config": None}
     weights = hf_model_dir(model, dtype or "float32")
     tokenizer = load_tokenizer(model, weights)
@@ -217,11 +216,11 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     all_problems = spec.bench.load(spec.load)
     problems = all_problems[: spec.limit] if spec.limit else all_problems
     backend = resolve_backend(spec.backend)
-    dtype = resolve_dtype(backend, spec.model, spec.backend_options.get("dtype", "auto"))
-    standard_only = backend == "openai" and bool(spec.backend_options.get("standard_params_only"))
+    engine = backend_class(backend)
+    dtype = engine.resolve_dtype(spec.model, spec.backend_options.get("dtype", "auto"))
     resolved = {"backend": backend, "backend_requested": spec.backend, "dtype": dtype,
                 # sampling fields whose values are the server's, not r1eval's (--standard-params-only)
-                "server_defaults": ["top_k", "min_p", "repetition_penalty"] if standard_only else []}
+                "server_defaults": engine.server_defaults(engine.accepted(spec.backend_options))}
     config = build_config(spec, problems, all_problems, resolved)
     if spec.output is not None:  # refuse a changed setting before the tokenizer is loaded (or a GGUF dequantised)
         RunDir(spec.output).refuse_changed_identity(config, tuple(k for k in IDENTITY_KEYS
@@ -241,7 +240,7 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
                                     spec.params, spec.bench, owned)
         if requests:
             if spec.judge:
-                spec.judge.start()  # an unreachable judge fails before any generation
+                spec.judge.start(run_dir)  # an unreachable judge fails before any generation
             options = {**spec.backend_options, **({"dtype": dtype} if dtype else {})}
             finished.with_flags = True  # new samples: their flags are worked out while their text is here
             generate_and_grade(spec, backend, options, problems, requests, run_dir, on_append=finished.add)
@@ -276,7 +275,7 @@ def run_summary(bench: Bench, model_name: str, params: SamplingParams, problems:
     from r1eval.published import published_block
 
     metrics = partial(summarize, bench=bench.name, model=model_name, n=params.n,
-                      equivalent=bench.equivalent if bench.kind != "code" else None, max_tokens=params.max_tokens,
+                      equivalent=bench.equivalent if bench.votes else None, max_tokens=params.max_tokens,
                       text_flags=text_flags)
     summary = metrics(samples, problem_ids=[p.id for p in problems])
     if owned is not None:
@@ -314,7 +313,7 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
                      for idx, _ in result.completions]
             verdicts = spec.bench.grade([(p, c.text) for p, (_, c) in zip(shown, result.completions, strict=True)])
             samples = [Sample(p.id, idx, seeds[idx], result.prompt, c.text, v.extracted_answer, v.correct,
-                              c.completion_tokens, c.finish_reason, p.gold if spec.bench.kind != "code" else None,
+                              c.completion_tokens, c.finish_reason, p.gold if spec.bench.has_gold else None,
                               {**v.detail, **({"backend": c.extra} if c.extra else {})})
                        for p, (idx, c), v in zip(shown, result.completions, verdicts, strict=True)]
             if spec.judge:  # verdicts come later: the samples wait in the judge's pending file
@@ -387,10 +386,10 @@ def _graded_items(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions, s
                 problem = bench.sample_problem(problem, int(row.get("sample_index", 0)), int(row["seed"]))
             if row.get("answer") not in (None, ""):
                 problem = Problem(problem.id, problem.messages, row["answer"], problem.meta)
-        elif row.get("answer") not in (None, "") and bench.kind != "code":
+        elif row.get("answer") not in (None, "") and bench.has_gold:
             problem = Problem(str(row.get("id", i)), [], row["answer"])
         else:
-            need = "'problem_id'" if bench.kind == "code" else "'answer' or 'problem_id'"
+            need = "'answer' or 'problem_id'" if bench.has_gold else "'problem_id'"
             raise UsageError(f"{source}: row {i} has no {need}")
         items.append((problem, row["completion"]))
     return items

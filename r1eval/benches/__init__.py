@@ -16,7 +16,7 @@ from r1eval.benches.math import MathBench, math_benches
 from r1eval.benches.simpleqa import simpleqa_bench
 from r1eval.errors import UsageError
 
-__all__ = ["Bench", "LoadOptions", "REGISTRY", "get_bench"]
+__all__ = ["Bench", "LoadOptions", "REGISTRY", "get_bench", "register_bench"]
 
 
 def _build_registry() -> dict[str, Bench]:
@@ -26,6 +26,12 @@ def _build_registry() -> dict[str, Bench]:
 
 
 REGISTRY: dict[str, Bench] = _build_registry()
+
+
+def register_bench(bench: Bench) -> Bench:
+    """Add a bench to the registry under its name (`r1eval list`, `--bench NAME`); see docs/extending.md."""
+    REGISTRY[bench.name] = bench
+    return bench
 
 
 def get_bench(name: str, lm_eval_include: Path | None = None) -> Bench:
