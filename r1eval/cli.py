@@ -315,7 +315,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="report.md/.html and plots comparing run directories")
-    p.add_argument("runs", nargs="+", type=Path, help="run directories (with summary.json and samples.jsonl)")
+    p.add_argument("runs", nargs="+", type=Path, help="run directories (with summary.json and samples.jsonl) and "
+                   "training directories of `r1eval grpo` / `r1eval distill train` (steps.jsonl, result.json)")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--label", action="append", default=[], metavar="DIR=NAME",
                    help="label a run (base, distilled, rl, ...); repeatable; default: config.json 'label'")

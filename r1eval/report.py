@@ -307,9 +307,13 @@ def training_section(rows: list[dict[str, Any]]) -> list[str]:
 def ablation_section(runs: list[Run], comps: list[dict[str, Any]], compute: list[dict[str, Any]]) -> list[str]:
     """The R1-style ablation table (teacher, base, distilled, RL per bench, with each arm's training compute)
     and what is significant."""
-    labelled = [r for r in runs if r.label in ABLATION_ORDER]
-    if not ({"base"} < {r.label for r in labelled} and set(ABLATION_ORDER[2:]) & {r.label for r in labelled}):
+    # the arms: runs with an ablation label, or evaluating a checkpoint of a training run (any arm name)
+    labelled = [r for r in runs if r.label in ABLATION_ORDER or r.training is not None]
+    arms = [label for label in dict.fromkeys(r.label for r in labelled) if label not in ("teacher", "base")]
+    if "base" not in {r.label for r in labelled} or not arms:
         return []
+    order = [label for label in ABLATION_ORDER if label in {"teacher", "base"} | set(arms)]
+    order += [label for label in arms if label not in order]
     lines = ["## Distillation vs RL ablation", "",
              "As in DeepSeek-R1 (Table 6): the same base student, distilled from teacher traces versus trained "
              "with RL. Differences are paired over shared problems (bootstrap 95% CI of the mean per-problem "
@@ -321,7 +325,7 @@ def ablation_section(runs: list[Run], comps: list[dict[str, Any]], compute: list
     header = ["model", *[f"{b} pass@1" for b in benches], *[f"{b} cons@n" for b in benches], "optimizer steps",
               "tokens generated", "tokens trained on", "training wall time"]
     rows = []
-    for label in ABLATION_ORDER:
+    for label in order:
         if any((b, label) in by for b in benches):
             c = cost.get(label, {})
             rows.append([label, *[fmt(by[(b, label)].summary["pass@1"]) if (b, label) in by else "-" for b in benches],
@@ -331,7 +335,7 @@ def ablation_section(runs: list[Run], comps: list[dict[str, Any]], compute: list
                          _minutes(c.get("wall_seconds"))])
     lines += _table(header, rows) + [""]
     for c in comps:
-        if c["baseline"] in ABLATION_ORDER and c["candidate"] in ABLATION_ORDER:
+        if c["baseline"] in order and c["candidate"] in order:
             verdict = "**significant**" if c["significant"] else "not significant"
             direction = "better" if c["diff"] > 0 else "worse" if c["diff"] < 0 else "equal"
             lines.append(f"- {c['bench']}: {c['candidate']} vs {c['baseline']}: {c['diff']:+.4f} pass@1 "
@@ -361,6 +365,16 @@ def results_section(rows: list[dict[str, Any]]) -> list[str]:
                    *([str(r["disagreements"]) if r["disagreements"] is not None else "-"] if audited else [])]
                   for r in rows])
     return [*md, ""]
+
+
+def _trained_note(r: Run) -> str:
+    """Where the evaluated checkpoint was trained, for the Runs list (said when the directory is gone)."""
+    if r.training is not None:
+        return f"; trained in `{r.training.path}`, step {r.training.evaluated_step}"
+    source = r.config.get("trained_from")
+    if source:
+        return f"; trained in `{source.get('run_dir')}`, step {source.get('step')} (directory not found: no compute)"
+    return ""
 
 
 def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None = None,
@@ -415,6 +429,9 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
         md += ["![pass@1 with 95% CI per model and bench](headline.png)", "",
                "Every sample, problem by problem: [the sample explorer](explorer.html).", ""]
         md += results_section(rows)
+        from r1eval.benches.humaneval_mul import per_language_lines
+
+        md += per_language_lines([(r.label, r.bench, r.summary) for r in runs])
         from r1eval.published import report_lines
 
         md += report_lines([(r.label, r.summary) for r in runs])
@@ -441,8 +458,7 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
         md += [f"![training {label}]({name})" for label, name in training_plots] + [""]
     md += ["## Runs", "", *(f"- {r.label}: `{r.path}` (model {r.summary['model']}, "
                             f"commit {r.config.get('git_commit') or '-'}"
-                            + (f"; trained in `{r.training.path}`, step {r.training.evaluated_step}"
-                               if r.training is not None else "") + ")" for r in runs),
+                            + _trained_note(r) + ")" for r in runs),
            *(f"- {label}: training run `{t.path}` ({t.kind}, commit {t.config.get('git_commit') or '-'})"
              for label, t in trainings), ""]
     text = utf8_safe("\n".join(md))  # a model name or label may carry a lone surrogate

@@ -240,7 +240,7 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
                                     spec.params, spec.bench, owned)
         if requests:
             if spec.judge:
-                spec.judge.start(run_dir)  # an unreachable judge fails before any generation
+                spec.judge.preflight(run_dir)  # an unreachable judge server fails before any generation
             options = {**spec.backend_options, **({"dtype": dtype} if dtype else {})}
             finished.with_flags = True  # new samples: their flags are worked out while their text is here
             generate_and_grade(spec, backend, options, problems, requests, run_dir, on_append=finished.add)

@@ -16,6 +16,8 @@ from r1eval.grading.sandbox.languages import LANGUAGES as SANDBOX_LANGUAGES
 from r1eval.grading.sandbox.languages import missing_tools
 from tests.conftest import SHARED_DATA
 
+pytestmark = pytest.mark.sandbox
+
 ADD = "HumanEval_53_add"
 HAVE_ALL = not any(missing_tools(SANDBOX_LANGUAGES[lang]) for lang in LANGUAGES)
 needs_toolchains = pytest.mark.skipif(not HAVE_ALL, reason="a toolchain is missing (.ci/run installs them)")
@@ -94,6 +96,7 @@ def test_program_whole_function_body_only_and_raw_continuation() -> None:
     assert raw.startswith(PROMPT_CPP + "    return x + y;\n")
     assert multipl_e.program("cpp", PROMPT_CPP, TESTS_CPP, "<think>unfinished") is None
     assert multipl_e.program("cpp", PROMPT_CPP, TESTS_CPP, "```python\nprint(1)\n```") is None  # another language
+    assert multipl_e.program("cpp", PROMPT_CPP, TESTS_CPP, "Here:\n```cpp\nlong add(long x, long y) {") is None  # cut
     assert multipl_e.MARKER in whole and multipl_e.MARKER in body
 
 
@@ -179,3 +182,15 @@ def test_summary_is_the_mean_over_languages() -> None:
     assert extra["pass@k"] == {"1": 0.5, "2": 0.5}
     lo, hi = extra["pass@1_ci95"]
     assert lo <= 0.5 <= hi
+
+
+def test_report_table_per_language() -> None:
+    from r1eval.benches.humaneval_mul import per_language_lines
+
+    summary = {"pass@1": 0.5, "per_language": {"cpp": {"pass@1": 1.0, "num_problems": 3},
+                                               "sh": {"pass@1": 0.0, "num_problems": 1}}}
+    lines = per_language_lines([("base", "humaneval_mul:cpp,sh", summary), ("other", "aime24", {"pass@1": 0.1})])
+    assert lines[0] == "## HumanEval-Mul per language"
+    assert "| model | bench | cpp | bash | mean |" in lines
+    assert "| base | humaneval_mul:cpp,sh | 1.000 (3) | 0.000 (1) | 0.500 |" in lines
+    assert per_language_lines([("other", "aime24", {"pass@1": 0.1})]) == []

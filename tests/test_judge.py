@@ -246,6 +246,8 @@ def test_bad_judge_input_is_one_line_before_generation(cli, server: LoopbackServ
     bad.write_text("Is this right? {answer}\nReply A, B or C.")
     assert_one_line_error(cli(*base, "--judge", JUDGE, "--judge-base-url", server.url, "--judge-template", str(bad)),
                           "lacks {question}, {reference}")
+    assert_one_line_error(cli(*base, "--judge", JUDGE, "--judge-base-url", server.url, "--judge-temperature", "9"),
+                          "--judge-temperature must be in [0, 5]")
     assert server.requests_to(POLICY) == []
 
 
@@ -444,3 +446,20 @@ def test_grader_judge_on_a_jsonl_bench(cli, server: LoopbackServer, tmp_path: Pa
     # without a judge, --grader judge is one line
     assert_one_line_error(cli("run", "--bench", str(data), "--grader", "judge", "--backend", "openai", "--model",
                               POLICY, "--base-url", server.url, "--output", str(tmp_path / "r2")), "--judge MODEL")
+
+
+@pytest.mark.slow
+def test_run_with_a_local_judge_model(cli, server: LoopbackServer, tmp_path: Path) -> None:
+    """The embedded SmolLM2 as a transformers judge behind `r1eval run` (started after the policy's
+    generation): every sample gets a verdict or a judge error, nothing is lost."""
+    data = simpleqa_csv(tmp_path, server)
+    proc = cli("run", "--bench", "simpleqa", "--data", str(data), "--limit", "2", "--backend", "openai", "--model",
+               POLICY, "--base-url", server.url, "--output", str(tmp_path / "run"), "--judge", "embedded",
+               "--judge-backend", "transformers", "--judge-max-tokens", "4", "--no-progress",
+               env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["num_samples"] == 2 and summary["judge_asked"] == 2
+    assert summary["judged_samples"] + summary["judge_errors"] == 2
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["judge"]["backend"] == "transformers" and config["judge_backend_info"]["backend"] == "transformers"

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
+from r1eval.benches.arithmetic import arithmetic_problems, write_split
 from r1eval.cli import main
 from r1eval.errors import UsageError
 from rl.presets import PRESETS, get_preset
-from rl.tasks import arithmetic_problems, write_split
 
 STEP_KEYS = {"step", "reward", "rewards", "kl", "clip_fraction", "completion_length", "step_time",
              "time_generation", "time_reward", "time_update", "loss", "learning_rate"}

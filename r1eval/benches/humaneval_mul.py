@@ -212,3 +212,28 @@ class HumanEvalMulBench(Bench):
 def humaneval_mul_benches() -> list[Bench]:
     """`humaneval_mul` (all eight languages); `humaneval_mul:LANG[,LANG]` comes from `named`."""
     return [HumanEvalMulBench.named(PREFIX)]
+
+
+def per_language_lines(runs: Sequence[tuple[str, str, dict[str, Any]]]) -> list[str]:
+    """The report's per-language table (Markdown lines) for the runs whose summary has `per_language`:
+    one row per (label, bench, summary), one pass@1 column per language, then the mean over languages."""
+    rows = [(label, bench, s) for label, bench, s in runs if isinstance(s.get("per_language"), dict)]
+    if not rows:
+        return []
+    languages = [lang for lang in LANGUAGES if any(lang in s["per_language"] for _, _, s in rows)]
+
+    def cell(entry: dict[str, Any] | None) -> str:
+        if not entry or entry.get("pass@1") is None:
+            return "-"
+        return f"{entry['pass@1']:.3f} ({entry['num_problems']})"
+
+    lines = ["## HumanEval-Mul per language", "",
+             "pass@1 per language (problems in parentheses); the bench's pass@1 is the mean over its languages, "
+             "as DeepSeek-R1 reports HumanEval-Mul.", "",
+             "| model | bench | " + " | ".join(FENCE_NAMES[lang] for lang in languages) + " | mean |",
+             "|" + "---|" * (len(languages) + 3)]
+    for label, bench, s in rows:
+        mean = s.get("pass@1")
+        lines.append(f"| {label} | {bench} | " + " | ".join(cell(s["per_language"].get(lang)) for lang in languages)
+                     + f" | {'-' if mean is None else f'{mean:.3f}'} |")
+    return [*lines, ""]
