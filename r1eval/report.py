@@ -30,7 +30,7 @@ from r1eval.compare import (
     settings_of,
     settings_table,
 )
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.lineage import Training, load_training, training_compute, training_kind, training_source
 from r1eval.records import utf8_safe
 from r1eval.report_plots import ABLATION_ORDER  # teacher, base, then the arms of `r1eval loop`'s recipes
@@ -83,7 +83,7 @@ def parse_labels(items: list[str]) -> dict[str, str]:
     labels = {}
     for item in items:
         if "=" not in item:
-            raise UsageError(f"--label {item!r}: expected DIR=NAME, e.g. --label runs/sft=distilled")
+            raise ConfigError("label", f"{item!r}: expected DIR=NAME, e.g. runs/sft=distilled")
         path, name = item.rsplit("=", 1)
         labels[str(Path(path).resolve())] = name.strip()
     return labels
@@ -166,6 +166,7 @@ def results_rows(runs: list[Run]) -> list[dict[str, Any]]:
         kmax = max(s["pass@k"], key=int) if s.get("pass@k") else None
         rows.append({"bench": r.bench, "label": r.label, "model": s["model"], "problems": s["num_problems"],
                      "n": r.n, "pass@1": s["pass@1"], "pass@1_ci95": s["pass@1_ci95"], "cons": r.cons,
+                     "grader": s.get("grader"),
                      "kmax": kmax, "pass@kmax": s["pass@k"][kmax] if kmax else None,
                      "mean_completion_tokens": s["mean_completion_tokens"],
                      "truncation_rate": s["truncation_rate"], "disagreements": r.disagreements,
@@ -176,12 +177,15 @@ def results_rows(runs: list[Run]) -> list[dict[str, Any]]:
     return rows
 
 
-def two_sided(a: Run, b: Run) -> dict[str, Any] | None:
+def two_sided(a: Run, b: Run, allow_partial: bool = False) -> dict[str, Any] | None:
     """Paired test of b against a on their shared problems (two-sided p from two one-sided tests), with the
-    problems that flipped between them and the settings that make them not comparable at face value."""
+    problems that flipped between them and the settings that make them not comparable at face value. A
+    partial run is refused (UsageError) unless `allow_partial`: then only problems complete in both count."""
+    from r1eval.completeness import comparable_problems
     from r1eval.metrics import paired_test
 
-    pa, pb = a.per_problem(), b.per_problem()
+    subset, partial = comparable_problems(a.path, b.path, allow_partial)
+    pa, pb = ({k: v for k, v in r.per_problem().items() if subset is None or k in subset} for r in (a, b))
     shared = sorted(set(pa) & set(pb))
     if not shared:
         return None
@@ -191,16 +195,16 @@ def two_sided(a: Run, b: Run) -> dict[str, Any] | None:
     return {"baseline": a.label, "candidate": b.label, "bench": a.bench, "shared_problems": len(shared),
             "baseline_pass@1": better.baseline, "candidate_pass@1": better.candidate, "diff": better.diff,
             "ci95": list(better.ci), "p_value": p, "significant": p < ALPHA,
-            "explorer_keys": [a.key, b.key], "flipped": flipped_problems(pa, pb),
+            "explorer_keys": [a.key, b.key], "flipped": flipped_problems(pa, pb), "partial": partial,
             "warnings": comparability_warnings((a.label, a.config, a.summary), (b.label, b.config, b.summary))}
 
 
-def comparisons(runs: list[Run]) -> list[dict[str, Any]]:
+def comparisons(runs: list[Run], allow_partial: bool = False) -> list[dict[str, Any]]:
     """Every pair of runs on the same bench, ablation order first (teacher, base, distilled, rl)."""
     order = {name: i for i, name in enumerate(ABLATION_ORDER)}
     out = []
     for a, b in combinations(sorted(runs, key=lambda r: (order.get(r.label, 99), r.label)), 2):
-        if a.bench == b.bench and (c := two_sided(a, b)) is not None:
+        if a.bench == b.bench and (c := two_sided(a, b, allow_partial)) is not None:
             out.append(c)
     return out
 
@@ -364,7 +368,11 @@ def results_section(rows: list[dict[str, Any]]) -> list[str]:
                    _minutes(r["generation_seconds"]),
                    *([str(r["disagreements"]) if r["disagreements"] is not None else "-"] if audited else [])]
                   for r in rows])
-    return [*md, ""]
+    from r1eval.grading.provenance import error_rates_line
+
+    graders = list(dict.fromkeys(line for r in rows if (line := error_rates_line(r.get("grader")))))
+    return [*md, "", *[f"- {line} (the grader's measured error rates, `docs/grading.md`)" for line in graders],
+            *([""] if graders else [])]
 
 
 def _trained_note(r: Run) -> str:
@@ -378,7 +386,8 @@ def _trained_note(r: Run) -> str:
 
 
 def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None = None,
-                 title: str = "r1eval report", preface: str = "", explorer_copy: bool | None = None) -> Path:
+                 title: str = "r1eval report", preface: str = "", explorer_copy: bool | None = None,
+                 allow_partial: bool = False) -> Path:
     """Write report.md, report.html, report.json, PNG plots and the explorer for the run directories (and
     training directories) into `out`."""
     from r1eval import report_plots as plots_of
@@ -396,7 +405,7 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
         seen[key] = r.path
     out.mkdir(parents=True, exist_ok=True)
     rows = results_rows(runs)
-    comps = comparisons(runs)
+    comps = comparisons(runs, allow_partial)
     compute = training_rows(runs, trainings)
     plots: dict[str, list[str]] = {}
     benches = sorted({r.bench for r in runs})
@@ -447,6 +456,7 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
                        f"{c['diff']:+.4f}", f"{c['ci95'][0]:+.4f} to {c['ci95'][1]:+.4f}", f"{c['p_value']:.4f}",
                        ("yes" if c["significant"] else "no") + (" (not comparable: see above)" if c["warnings"] else ""),
                        str(len(c["flipped"]))] for c in comps])
+        md += ["", *(f"- partial: {c['partial']}" for c in comps if c.get("partial"))]
         md.append("")
     md += flips_section(comps)
     if plots:
