@@ -176,3 +176,22 @@ def test_summaries_carry_the_measured_error_rates() -> None:
     assert "missing" in measured_error_rates({"name": "r1eval-math", "version": "3"})
     assert "missing" in measured_error_rates({"name": "r1eval-sandbox", "version": "3"})
     assert error_rates_line(with_error_rates({"name": "r1eval-sandbox", "version": "3"})) is None
+
+
+def test_run_table_and_report_print_the_error_rates_next_to_pass_at_1(tmp_path: Path) -> None:
+    from r1eval.benches import get_bench
+    from r1eval.report import results_section
+    from r1eval.runner import format_summary
+
+    grader = with_error_rates(get_bench("math500").provenance()["grader"])
+    summary = {"bench": "math500", "model": "m", "n_samples": 1, "num_problems": 2, "pass@1": 0.5,
+               "pass@1_ci95": [0.0, 1.0], "pass@k": {"1": 0.5}, "mean_completion_tokens": 10.0,
+               "truncation_rate": 0.0, "grader": grader}
+    table = format_summary(summary, tmp_path).splitlines()
+    at = next(i for i, line in enumerate(table) if line.startswith("pass@1"))
+    assert table[at + 1].startswith("grader") and "r1eval-math v4, FP " in table[at + 1]
+    row = {"bench": "math500", "label": "m", "model": "m", "problems": 2, "n": 1, "pass@1": 0.5,
+           "pass@1_ci95": [0.0, 1.0], "cons": None, "kmax": None, "pass@kmax": None, "mean_completion_tokens": 10.0,
+           "truncation_rate": 0.0, "disagreements": None, "tokens_generated": None, "generation_seconds": None,
+           "grader": grader}
+    assert any(line.startswith("- grader: r1eval-math v4, FP ") for line in results_section([row]))
