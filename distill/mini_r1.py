@@ -206,7 +206,7 @@ def mini_recipe(work: Path, cfg: MiniConfig, train_path: Path, test_path: Path) 
     return {"name": "mini-r1", "output": str(work), "problems": str(train_path),
             "arms": {"distilled": {"traces": str(stage_dir(work, "teacher_train")),
                                    "filter": {"max_per_prompt": cfg.keep_per_problem},
-                                   "train": {"preset": "tiny-cpu", "epochs": cfg.sft_epochs,
+                                   "train": {"preset": "tiny-cpu", "num_train_epochs": cfg.sft_epochs,
                                              "learning_rate": cfg.sft_learning_rate}},
                      "rl": {"grpo": grpo}},
             "eval": {"benches": [str(test_path)], "n": cfg.eval_n, "max_tokens": cfg.eval_max_tokens, "seed": cfg.seed,

@@ -30,7 +30,7 @@ from r1eval.compare import (
     settings_of,
     settings_table,
 )
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.lineage import Training, load_training, training_compute, training_kind, training_source
 from r1eval.records import utf8_safe
 from r1eval.report_plots import ABLATION_ORDER  # teacher, base, then the arms of `r1eval loop`'s recipes
@@ -83,7 +83,7 @@ def parse_labels(items: list[str]) -> dict[str, str]:
     labels = {}
     for item in items:
         if "=" not in item:
-            raise UsageError(f"--label {item!r}: expected DIR=NAME, e.g. --label runs/sft=distilled")
+            raise ConfigError("label", f"{item!r}: expected DIR=NAME, e.g. runs/sft=distilled")
         path, name = item.rsplit("=", 1)
         labels[str(Path(path).resolve())] = name.strip()
     return labels
@@ -166,6 +166,7 @@ def results_rows(runs: list[Run]) -> list[dict[str, Any]]:
         kmax = max(s["pass@k"], key=int) if s.get("pass@k") else None
         rows.append({"bench": r.bench, "label": r.label, "model": s["model"], "problems": s["num_problems"],
                      "n": r.n, "pass@1": s["pass@1"], "pass@1_ci95": s["pass@1_ci95"], "cons": r.cons,
+                     "grader": s.get("grader"),
                      "kmax": kmax, "pass@kmax": s["pass@k"][kmax] if kmax else None,
                      "mean_completion_tokens": s["mean_completion_tokens"],
                      "truncation_rate": s["truncation_rate"], "disagreements": r.disagreements,
@@ -367,7 +368,11 @@ def results_section(rows: list[dict[str, Any]]) -> list[str]:
                    _minutes(r["generation_seconds"]),
                    *([str(r["disagreements"]) if r["disagreements"] is not None else "-"] if audited else [])]
                   for r in rows])
-    return [*md, ""]
+    from r1eval.grading.provenance import error_rates_line
+
+    graders = list(dict.fromkeys(line for r in rows if (line := error_rates_line(r.get("grader")))))
+    return [*md, "", *[f"- {line} (the grader's measured error rates, `docs/grading.md`)" for line in graders],
+            *([""] if graders else [])]
 
 
 def _trained_note(r: Run) -> str:

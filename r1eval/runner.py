@@ -303,6 +303,7 @@ def run_summary(bench: Bench, model_name: str, params: SamplingParams, problems:
                 judge: judge_stage.JudgeSetup | None = None) -> dict[str, Any]:
     """summary.json of a run (or of a shard, whose completeness counts only the pairs it owns, or of merged
     shards) from its light samples (`r1eval.sampleset`); adds the published score to compare with."""
+    from r1eval.grading.provenance import with_error_rates
     from r1eval.published import published_block
 
     metrics = partial(summarize, bench=bench.name, model=model_name, n=params.n,
@@ -318,6 +319,7 @@ def run_summary(bench: Bench, model_name: str, params: SamplingParams, problems:
         summary.update(judge_stage.judge_summary(judge, samples, metrics))
     summary.update(bench.extra_summary(summary, samples, problems))
     summary.update(config["bench_provenance"])
+    summary["grader"] = with_error_rates(summary.get("grader"))  # the version's measured FP/FN rates
     published = published_block(summary, config)
     if published is not None:
         summary["published"] = published
@@ -370,6 +372,8 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
 
 def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
     """The results table printed at the end of a run (a number that was not measured says why)."""
+    from r1eval.grading.provenance import error_rates_line
+
     def num(value: float | None, form: str, missing: str) -> str:
         return missing if value is None else format(value, form)
 
@@ -379,6 +383,8 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
             ("problems x samples", f"{summary['num_problems']} x {n}"),
             ("pass@1", num(summary["pass@1"], ".4f", "n/a (no finished samples)")
              + (f"  (95% CI {ci[0]:.4f}-{ci[1]:.4f})" if ci[0] is not None else ""))]
+    grader_line = error_rates_line(summary.get("grader"))
+    rows += [("grader", grader_line.removeprefix("grader: "))] if grader_line else []
     rows += [(f"pass@{k}", f"{v:.4f}") for k, v in summary["pass@k"].items() if k != "1"]
     if summary.get(f"cons@{n}") is not None:
         rows.append((f"cons@{n}", f"{summary[f'cons@{n}']:.4f}"))

@@ -90,3 +90,18 @@ def test_list(cli) -> None:
     assert proc.returncode == 0
     for name in ("aime24", "aime25", "amc23", "math500"):
         assert name in proc.stdout
+
+
+def test_console_script_speaks_one_line(tmp_path: Path) -> None:
+    """The installed `r1eval` entry point (pyproject's [project.scripts]) exits 2 with one line, as `main` does."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    script = shutil.which("r1eval", path=str(Path(sys.executable).parent)) or shutil.which("r1eval")
+    assert script, "the r1eval console script is not installed (pip install -e .)"
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([script, "run", "--top-p", "2"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(repo)}, cwd=tmp_path)
+    assert_one_line_error(proc, "--top-p must be in (0, 1] (got 2.0)")

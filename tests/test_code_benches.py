@@ -214,14 +214,14 @@ def test_cli_grade_livecodebench(tmp_path):
     assert f"({sum(expected)}/{len(expected)})" in proc.stdout
 
 
-def test_cli_bad_input_is_one_line_exit_2(tmp_path):
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, main_cli):
     inp = tmp_path / "rows.jsonl"
     inp.write_text(json.dumps({"problem_id": "abc800_a", "completion": "x"}) + "\n")
-    proc = _cli("grade", "--bench", "livecodebench", "--data", str(LCB_FIXTURE), "--since", "2024-08-01",
+    proc = main_cli("grade", "--bench", "livecodebench", "--data", str(LCB_FIXTURE), "--since", "2024-08-01",
                 "--input", str(inp))
     assert proc.returncode == 2 and "abc800_a" in proc.stderr and "Traceback" not in proc.stderr
-    proc = _cli("grade", "--bench", "livecodebench", "--data", str(LCB_FIXTURE), "--until", "Jan",
+    proc = main_cli("grade", "--bench", "livecodebench", "--data", str(LCB_FIXTURE), "--until", "Jan",
                 "--input", str(inp))
     assert proc.returncode == 2 and "--until" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-    proc = _cli("grade", "--bench", "livecodebench", "--data", str(tmp_path / "missing.jsonl"), "--input", str(inp))
+    proc = main_cli("grade", "--bench", "livecodebench", "--data", str(tmp_path / "missing.jsonl"), "--input", str(inp))
     assert proc.returncode == 2 and "not found" in proc.stderr

@@ -71,13 +71,21 @@ def test_language_subsets_and_bad_names() -> None:
         get_bench("humaneval_mul:rust")
 
 
-def test_data_dir_must_hold_every_language(tmp_path) -> None:
+def test_data_dir_with_some_languages(tmp_path, capsys) -> None:
     (tmp_path / "humaneval-cpp.jsonl").write_text((BUNDLED / "humaneval-cpp.jsonl").read_text())
-    bench = HumanEvalMulBench.named("humaneval_mul:sh,cpp")
     if not HAVE_ALL:
         pytest.skip("toolchains missing")
-    with pytest.raises(UsageError, match="humaneval-sh.jsonl"):
-        bench.load(LoadOptions(data=tmp_path))
+    with pytest.raises(UsageError, match=r"humaneval-sh.jsonl not found: humaneval_mul:sh,cpp needs"):
+        HumanEvalMulBench.named("humaneval_mul:sh,cpp").load(LoadOptions(data=tmp_path))
+    bench = HumanEvalMulBench.named("humaneval_mul")  # all eight: the languages DIR has, and it says so
+    problems = bench.load(LoadOptions(data=tmp_path))
+    assert {p.id.split("/")[0] for p in problems} == {"cpp"} and bench.loaded_languages == ("cpp",)
+    assert "has no data for python, java, cs, js, ts, php, sh; pass@1 is the mean over cpp" in capsys.readouterr().err
+    assert bench.provenance()["languages"] == ["cpp"]
+    with pytest.raises(UsageError, match="must be a directory"):
+        bench.load(LoadOptions(data=tmp_path / "humaneval-cpp.jsonl"))
+    with pytest.raises(UsageError, match="humaneval-python.jsonl not found"):
+        bench.load(LoadOptions(data=tmp_path / "empty") if (tmp_path / "empty").mkdir() is None else None)
 
 
 PROMPT_CPP = "#include<assert.h>\n#include<bits/stdc++.h>\n// Add\nlong add(long x, long y) {\n"

@@ -38,7 +38,7 @@ from r1eval.backends.base import (
     iterate_async,
     prompt_messages,
 )
-from r1eval.errors import BackendError, UsageError
+from r1eval.errors import BackendError, ConfigError, UsageError
 from r1eval.models import ModelSpec
 from r1eval.records import Completion, SamplingParams
 
@@ -143,11 +143,11 @@ class OpenAIBackend(RegisteredBackend):
         from openai import AsyncOpenAI
 
         if not base_url:
-            raise UsageError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+            raise ConfigError("base_url", "is needed by the openai backend (e.g. http://127.0.0.1:8000/v1)")
         if api_key_env:
             api_key = os.environ.get(api_key_env)
             if not api_key:
-                raise UsageError(f"--api-key-env {api_key_env}: that environment variable is not set")
+                raise ConfigError("api_key_env", f"{api_key_env}: that environment variable is not set")
         else:  # local servers usually need no key
             api_key = os.environ.get(DEFAULT_API_KEY_ENV) or "EMPTY"
         self.spec, self.base_url = model, base_url.rstrip("/")

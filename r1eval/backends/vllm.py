@@ -42,7 +42,7 @@ from r1eval.backends.base import (
     iterate_async,
     render_prompt,
 )
-from r1eval.errors import BackendError
+from r1eval.errors import BackendError, ConfigError
 from r1eval.models import ModelSpec, checkpoint_dtype, hf_model_dir, load_tokenizer
 from r1eval.records import Completion, SamplingParams
 
@@ -61,7 +61,7 @@ def check_memory_fraction(fraction: float, on_gpu: bool) -> None:
     """Refuse, in one line, a memory fraction vLLM would reject from inside its engine process (where
     the reason only reaches the log): the fraction of GPU memory (of RAM on CPU) must be free now."""
     if not 0 < fraction <= 1:
-        raise BackendError(f"--gpu-memory-utilization must be in (0, 1], got {fraction}")
+        raise ConfigError("gpu_memory_utilization", f"must be in (0, 1], got {fraction}")
     if on_gpu:
         import torch
 
@@ -74,7 +74,7 @@ def check_memory_fraction(fraction: float, on_gpu: bool) -> None:
         free, total = memory.available, memory.total
         where = "RAM (vLLM on CPU reads --gpu-memory-utilization as a fraction of RAM)"
     if fraction * total > free:
-        raise BackendError(f"--gpu-memory-utilization {fraction:g} asks for {fraction * total / 2**30:.1f} GiB of "
+        raise ConfigError("gpu_memory_utilization", f"{fraction:g} asks for {fraction * total / 2**30:.1f} GiB of "
                            f"{where} but {free / 2**30:.1f} GiB are free; lower it or free memory")
 
 

@@ -14,7 +14,7 @@ from r1eval.benches.lmeval import PREFIX as LMEVAL_PREFIX
 from r1eval.benches.lmeval import LMEvalBench
 from r1eval.benches.math import MathBench, math_benches
 from r1eval.benches.simpleqa import simpleqa_bench
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 
 __all__ = ["Bench", "LoadOptions", "REGISTRY", "get_bench", "register_bench"]
 
@@ -40,7 +40,7 @@ def get_bench(name: str, lm_eval_include: Path | None = None) -> Bench:
     if name.startswith(LMEVAL_PREFIX):
         return LMEvalBench.from_name(name, lm_eval_include)
     if lm_eval_include is not None:
-        raise UsageError("--lm-eval-include only applies to --bench lm-eval:TASK")
+        raise ConfigError("lm_eval_include", "only applies to lm-eval:TASK benches")
     if name in REGISTRY:
         return REGISTRY[name]
     if name.startswith(HUMANEVAL_MUL_PREFIX + ":"):
