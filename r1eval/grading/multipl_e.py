@@ -101,6 +101,19 @@ def _braces(text: str) -> int:
     return text.count("{") - text.count("}")
 
 
+# a function the tests' leading closing brace can close, after a block whose function is already closed
+_OPEN_STUB = {"cpp": "static void r1eval_unused_() {", "java": "static void r1evalUnused() {",
+              "cs": "static void R1evalUnused() {", "sh": "r1eval_unused_() {\n    :"}
+
+
+def _leave_open(language: str, body: str) -> str:
+    """The body with one brace left open for the tests to close (a one-line or expression-bodied function)."""
+    body = body.rstrip()
+    if _braces(body) == 0 and body.endswith("}"):
+        return body[:-1]
+    return body + "\n" + _OPEN_STUB[language]
+
+
 def program(language: str, prompt: str, tests: str, completion: str) -> str | None:
     """The MultiPL-E program for a reply (tests with the completion marker), or None without code."""
     if answer_region(completion) is None:
@@ -115,8 +128,12 @@ def program(language: str, prompt: str, tests: str, completion: str) -> str | No
     if language == "php":
         code = code.replace("<?php", "", 1) if code.lstrip().startswith("<?php") else code
         code = code.rstrip().removesuffix("?>")
+    if language in ("js", "ts"):  # an exported function runs as a plain one (exports make an ES module)
+        code = re.sub(r"(?m)^(\s*)export\s+(default\s+)?", r"\1", code)
     prefix, signature, name = _signature(prompt)
-    found = re.search(rf"(?<![\w$]){re.escape(name)}\s*\(", code) if name else None
+    # `name(` defines or calls it; JS/TS also `const name = (s) => ...`
+    call = r"\s*(\(|=(?!=))" if language in ("js", "ts") else r"\s*\("
+    found = re.search(rf"(?<![\w$.]){re.escape(name)}{call}", code) if name else None
     if found is None:  # only the body: it follows the whole prompt
         body = code.rstrip()
         if _braces(body) < 0 and language in _TESTS_CLOSE_FUNCTION:
@@ -129,7 +146,10 @@ def program(language: str, prompt: str, tests: str, completion: str) -> str | No
     start = 0
     if language in ("java", "cs"):  # keep every member of the block's class, not its class line
         opening = re.search(r"\bclass\s+\w+[^{]*\{[^\n]*\n", code[:line_start])
-        start = opening.end() if opening else line_start
+        if opening:
+            start = opening.end()
+        else:  # bare members: keep the helpers before the function, not the imports (the prompt has them)
+            code = re.sub(r"(?m)^\s*(import|using)\s+[\w.*]+\s*;[ \t]*\n", "", code[:line_start]) + code[line_start:]
     aligned = code.rfind("\n" + " " * indent + "}")  # the function's closing brace, as DeepSeek finds it
     brace = aligned + 1 + indent if aligned >= 0 else code.rfind("}")
     if brace < start:
@@ -138,6 +158,8 @@ def program(language: str, prompt: str, tests: str, completion: str) -> str | No
         body = code[start:brace]
     else:
         body = code[start:brace + 1]
+    if language in _TESTS_CLOSE_FUNCTION and _braces(body) < 1:
+        body = _leave_open(language, body)
     return prefix + "\n" + body.rstrip("\n") + "\n" + with_marker(language, tests)
 
 
