@@ -35,3 +35,36 @@ def test_held_out_reply_shapes_pass() -> None:
     items = [(problems[f"{lang}/HumanEval_23_strlen"], T + reply) for lang, reply in RIGHT.values()]
     for name, verdict in zip(RIGHT, bench.grade(items), strict=True):
         assert verdict.correct, (name, verdict.detail, verdict.extracted_answer)
+
+
+GCD = "HumanEval_13_greatest_common_divisor"
+RIGHT_GCD = {  # a body-only reply that calls the function recursively is still only the body
+    "php_recursive_body": ("php", "```php\n    return $b == 0 ? $a : greatest_common_divisor($b, $a % $b);\n}\n```"),
+    "java_recursive_body": ("java", "```java\n        if (b == 0) return a;\n"
+                                    "        return greatestCommonDivisor(b, a % b);\n    }\n```"),
+    "cpp_recursive_body": ("cpp", "```cpp\n    return b == 0 ? a : greatest_common_divisor(b, a % b);\n}\n```"),
+    "cs_namespace_one_line": ("cs", "```csharp\nusing System;\nnamespace App {\n  class Problem {\n"
+                                    "    public static long GreatestCommonDivisor(long a, long b) "
+                                    "{ return b == 0 ? a : GreatestCommonDivisor(b, a % b); }\n  }\n}\n```"),
+}
+
+
+def test_definition_is_not_a_recursive_call() -> None:
+    from r1eval.grading import multipl_e
+    bench = get_bench("humaneval_mul")
+    problems = {p.id: p for p in bench.load(LoadOptions())}
+    for name, (lang, reply) in RIGHT_GCD.items():
+        meta = problems[f"{lang}/{GCD}"].meta
+        source = multipl_e.program(lang, meta["prompt"], meta["tests"], T + reply)
+        assert source is not None and source.startswith(meta["prompt"].split("\n")[0]), name
+        if name.endswith("_body"):  # the whole prompt, signature included, then the body
+            assert meta["prompt"].rstrip() in source, (name, source)
+
+
+@pytest.mark.skipif(not HAVE_ALL, reason="a toolchain is missing (.ci/run installs them)")
+def test_recursive_bodies_and_namespaced_one_liners_pass() -> None:
+    bench = get_bench("humaneval_mul")
+    problems = {p.id: p for p in bench.load(LoadOptions())}
+    items = [(problems[f"{lang}/{GCD}"], T + reply) for lang, reply in RIGHT_GCD.values()]
+    for name, verdict in zip(RIGHT_GCD, bench.grade(items), strict=True):
+        assert verdict.correct, (name, verdict.detail, verdict.extracted_answer)
