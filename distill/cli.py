@@ -11,6 +11,8 @@ from distill.filter import FilterConfig
 from distill.options import DEFAULT_SFT_PRESET, FilterInputs, SFTInputs
 from distill.train import DistillPreset
 from r1eval.cli_args import add_prompt_options, positive_int
+from r1eval.judge.cli import add_judge_flags, judge_spec
+from r1eval.judge.graders import judge_undecided_traces
 from r1eval.recipes import accelerate_help, add_option_flags, add_recipe_flags, flag_values, recipes_help
 from r1eval.training import is_main_process, launched_world_size
 from r1eval.training_options import GateOptions, LaunchOptions
@@ -44,6 +46,7 @@ def add_distill_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--dry-run", action="store_true", help="print the resolved options as JSON, then exit")
     add_option_flags(f, FilterInputs, title="input and output")
     add_option_flags(f, FilterConfig, title="thresholds")
+    add_judge_flags(f)
 
     t = verbs.add_parser("train", help="SFT a student on filtered traces (TRL SFTTrainer)",
                          epilog=recipes_help("sft") + "\n" + accelerate_help(),
@@ -93,11 +96,14 @@ def _filter(args: argparse.Namespace) -> int:
         print(json.dumps({"config": options_dict(cfg, paths)}, indent=2))
         return 0
     require({"input": paths.input, "output": paths.output}, "r1eval distill filter")
+    judge = judge_spec(args, "answer-match")
     traces, bench = load_traces(paths.input)
-    if bench is not None and bench.kind == "code":
+    if bench is not None and bench.needs_sandbox:  # replies are programs: code blocks are the answer
         cfg = replace(cfg, allow_code=True)
-    kept, rejected = filter_traces(traces, cfg, bench)
-    report = write_filter_output(paths.output, kept, rejected, cfg)
+    judged: dict = {}
+    decide = (lambda ts: judged.update(judge_undecided_traces(ts, judge, paths.output))) if judge else None
+    kept, rejected = filter_traces(traces, cfg, bench, decide)
+    report = write_filter_output(paths.output, kept, rejected, cfg, judged)
     reasons = ", ".join(f"{k} {v}" for k, v in report["rejected_by_reason"].items()) or "none"
     print(f"kept {report['kept']}/{report['total']} traces ({report['problems_with_kept']}/{report['problems']} "
           f"problems); rejected by reason: {reasons}")

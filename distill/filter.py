@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,10 +158,12 @@ def grade_traces(traces: Sequence[Trace], bench: Any) -> None:
         t.source.setdefault("extracted_answer", v.extracted_answer)
 
 
-def filter_traces(traces: Sequence[Trace], cfg: FilterConfig,
-                  bench: Any = None) -> tuple[list[Trace], list[tuple[Trace, list[str]]]]:
+def filter_traces(traces: Sequence[Trace], cfg: FilterConfig, bench: Any = None,
+                  decide_undecided: Callable[[Sequence[Trace]], None] | None = None
+                  ) -> tuple[list[Trace], list[tuple[Trace, list[str]]]]:
     """Split traces into kept and (rejected, reasons). Input order decides which duplicates and which of a
-    prompt's traces beyond `max_per_prompt` are dropped (sort by sample index for determinism)."""
+    prompt's traces beyond `max_per_prompt` are dropped (sort by sample index for determinism).
+    `decide_undecided` (the LLM judge, `--judge`) runs after the rule verifier and may mark traces correct."""
     cfg.validate()
     if any(t.correct is None for t in traces):
         if bench is None:
@@ -172,6 +174,8 @@ def filter_traces(traces: Sequence[Trace], cfg: FilterConfig,
             grade_traces(traces, bench)
         finally:
             bench.close()
+    if decide_undecided is not None:
+        decide_undecided(traces)
     kept: list[Trace] = []
     rejected: list[tuple[Trace, list[str]]] = []
     seen: set[tuple[str, str]] = set()
@@ -334,7 +338,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines = ["# Rejection-sampling filter report", "",
              f"- traces: {report['total']} over {report['problems']} problems",
              f"- kept: {report['kept']} ({report['problems_with_kept']} problems have at least one)",
-             f"- rejected: {report['rejected']}", "",
+             f"- rejected: {report['rejected']}", *judge_report_lines(report), "",
              *([f"**{report['advice']}**", ""] if report.get("advice") else []),
              "| reason (first failing check) | rejected | failing this check (any) |", "|---|---:|---:|"]
     for r in REASONS:
@@ -350,12 +354,23 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def judge_report_lines(report: dict[str, Any]) -> list[str]:
+    """The report's line on what the LLM judge decided (`--judge`), if one was asked."""
+    judge = report.get("judge")
+    if not judge:
+        return []
+    v = judge["verdicts"]
+    return [f"- judge {judge['model']} (template {judge['template']}) asked about {judge['asked_about']} traces the "
+            f"rule verifier could not decide: {v['CORRECT']} correct (kept if readable), {v['INCORRECT']} incorrect, "
+            f"{v['NOT_ATTEMPTED']} not attempted, {judge['errors']} unparseable replies"]
+
+
 def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     path.write_text("".join(json_text(r, default=str) + "\n" for r in rows), encoding="utf-8")
 
 
 def write_filter_output(out: Path, kept: Sequence[Trace], rejected: Sequence[tuple[Trace, list[str]]],
-                        cfg: FilterConfig) -> dict[str, Any]:
+                        cfg: FilterConfig, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write kept.jsonl, rejected.jsonl, the chat dataset (`dataset/`, datasets.save_to_disk), train.jsonl
     (same rows as JSONL) and filter_report.{json,md}; return the report."""
     import datasets
@@ -374,7 +389,7 @@ def write_filter_output(out: Path, kept: Sequence[Trace], rejected: Sequence[tup
                                   "gold": datasets.Value("string")})
     columns = {name: [r[name] for r in rows] for name in features}  # from_list can't build an empty dataset
     datasets.Dataset.from_dict(columns, features=features).save_to_disk(str(out / "dataset"))
-    report = filter_report(kept, rejected, cfg)
+    report = {**filter_report(kept, rejected, cfg), **(extra or {})}
     (out / "filter_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out / "filter_report.md").write_text(format_report(report), encoding="utf-8")
     return report

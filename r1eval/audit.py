@@ -27,7 +27,8 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
 MATH_GRADERS = ("recorded", "r1eval", "math-verify", "string-match")
 MCQ_GRADERS = ("recorded", "r1eval", "lenient")
-KINDS = ("recorded_vs_regraded", "extraction_differs", "equivalence_differs")
+KINDS = ("recorded_vs_regraded", "extraction_differs", "equivalence_differs", "judge_differs")
 _POOL_MIN_CHARS = 1_000_000  # less answer text than this is graded in-process (a pool takes ~1 s to start)
 _CHUNK = 8  # samples per pool task: small enough for a smooth progress bar
 
@@ -161,11 +162,11 @@ def _kind_of(config: dict[str, Any] | None, rows: list[dict[str, Any]], source: 
         from r1eval.benches import REGISTRY
 
         bench = REGISTRY.get(str(config["bench"]))
-        kind = bench.kind if bench is not None else None
-    if kind == "code":
-        raise UsageError(f"{source}: audit re-grades math and multiple-choice runs; a code bench's verdicts come "
-                         "from running tests (see the sandbox's own verdicts in samples.jsonl)")
-    if kind is None:
+        if bench is not None and bench.needs_sandbox:
+            raise UsageError(f"{source}: audit re-grades math and multiple-choice runs; a code bench's verdicts "
+                             "come from running tests (see the sandbox's own verdicts in samples.jsonl)")
+        kind = bench.grader_family if bench is not None else None
+    if kind not in FAMILIES:
         letters = all(re.fullmatch(r"\(?[A-Ja-j]\)?", str(_gold(r)).strip()) for r in rows)
         kind = "mcq" if letters else "math"
     return kind
@@ -182,7 +183,7 @@ def _recorded(row: dict[str, Any]) -> tuple[str | None, bool] | None:
     return (None if answer is None else str(answer)), bool(row["correct"])
 
 
-def _grade_mcq(rows: list[dict[str, Any]], progress: bool) -> list[dict[str, tuple[str | None, bool]]]:
+def _grade_mcq(rows: list[dict[str, Any]], workers: int, progress: bool) -> list[dict[str, tuple[str | None, bool]]]:
     from tqdm import tqdm
 
     from r1eval.benches import get_bench
@@ -225,10 +226,10 @@ def _grade_math(rows: list[dict[str, Any]], workers: int, progress: bool) -> lis
 
 
 def _same_answer(a: str | None, b: str | None, kind: str) -> bool:
-    """Whether two graders read the same answer (math: equal strings or math-verify-equivalent)."""
+    """Whether two graders read the same answer (letters: equal strings; math: or math-verify-equivalent)."""
     if a is None or b is None:
         return a is b
-    if kind == "mcq" or a.strip() == b.strip():
+    if FAMILIES[kind].letter_answers or a.strip() == b.strip():
         return a.strip() == b.strip()
     if normalized_string(a) == normalized_string(b):
         return True
@@ -241,7 +242,9 @@ def _disagreement_kinds(graded: dict[str, tuple[str | None, bool]], kind: str) -
         kinds.add("recorded_vs_regraded")
     others = [g for g in graded if g != "recorded"]
     for a, b in itertools.combinations(others, 2):
-        if graded[a][1] != graded[b][1]:
+        if graded[a][1] != graded[b][1] and "judge" in (a, b):  # the LLM judge reads no answer of its own
+            kinds.add("judge_differs")
+        elif graded[a][1] != graded[b][1]:
             same = _same_answer(graded[a][0], graded[b][0], kind)
             kinds.add("equivalence_differs" if same else "extraction_differs")
     return [k for k in KINDS if k in kinds]
@@ -256,16 +259,24 @@ def _ids(row: dict[str, Any], index: int) -> dict[str, Any]:
     return {"id": row.get("id", index)}
 
 
-def audit_rows(rows: list[dict[str, Any]], kind: str, workers: int = 1,
-               progress: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Re-grade `rows`; return (one row per disagreement, summary counts and agreement rates)."""
-    regraded = _grade_mcq(rows, progress) if kind == "mcq" else _grade_math(rows, workers, progress)
-    names = [g for g in (MCQ_GRADERS if kind == "mcq" else MATH_GRADERS)
+def audit_rows(rows: list[dict[str, Any]], kind: str, workers: int = 1, progress: bool = False,
+               extra: dict[str, list[tuple[str | None, bool] | None]] | None = None
+               ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Re-grade `rows`; return (one row per disagreement, summary counts and agreement rates). `extra` adds
+    graders by name (the LLM judge): a verdict per row, None where it has none (left out of its rates)."""
+    family = FAMILIES[kind]
+    regraded = family.regrade(rows, workers, progress)
+    names = [g for g in family.graders
              if g != "recorded" or all(_recorded(r) is not None for r in rows)]
     per_sample = []
     for row, graded in zip(rows, regraded, strict=True):
         recorded = _recorded(row)
         per_sample.append({**({"recorded": recorded} if "recorded" in names and recorded else {}), **graded})
+    for name, verdicts in (extra or {}).items():
+        names.append(name)
+        for graded, verdict in zip(per_sample, verdicts, strict=True):
+            if verdict is not None:
+                graded[name] = verdict
     disagreements, by_kind = [], Counter()
     for i, (row, graded) in enumerate(zip(rows, per_sample, strict=True)):
         kinds = _disagreement_kinds(graded, kind)
@@ -273,14 +284,30 @@ def audit_rows(rows: list[dict[str, Any]], kind: str, workers: int = 1,
             continue
         by_kind.update(kinds)
         disagreements.append({**_ids(row, i), "gold": _gold(row), "kind": kinds[0], "kinds": kinds,
-                              "graders": {g: {"answer": graded[g][0], "correct": graded[g][1]} for g in names}})
-    agreement = {f"{a} vs {b}": _rate(graded[a][1] == graded[b][1] for graded in per_sample)
+                              "graders": {g: {"answer": graded[g][0], "correct": graded[g][1]} for g in names
+                                          if g in graded}})
+    agreement = {f"{a} vs {b}": _rate(graded[a][1] == graded[b][1] for graded in per_sample
+                                      if a in graded and b in graded)
                  for a, b in itertools.combinations(names, 2)}
     summary = {"kind": kind, "num_samples": len(rows), "num_disagreements": len(disagreements), "graders": names,
-               "agreement": agreement, "accuracy": {g: _rate(graded[g][1] for graded in per_sample) for g in names},
+               "agreement": agreement, "accuracy": {g: _rate(graded[g][1] for graded in per_sample if g in graded) for g in names},
                "by_kind": {k: by_kind[k] for k in KINDS}}
     return disagreements, summary
 
+
+
+@dataclass(frozen=True)
+class AuditFamily:
+    """How audit re-grades one grader family (a bench's `grader_family`)."""
+
+    graders: tuple[str, ...]  # the columns of the audit, "recorded" first
+    regrade: Callable[[list[dict[str, Any]], int, bool], list[dict[str, tuple[str | None, bool]]]]
+    letter_answers: bool  # answers are choice letters: the same answer is the same string
+    bench: str  # a registered bench whose grader is the current one of this family
+
+
+FAMILIES = {"math": AuditFamily(MATH_GRADERS, _grade_math, False, "math500"),
+            "mcq": AuditFamily(MCQ_GRADERS, _grade_mcq, True, "gpqa_diamond")}
 
 def _rate(values: Iterable[bool]) -> float:
     values = list(values)
@@ -288,13 +315,9 @@ def _rate(values: Iterable[bool]) -> float:
 
 
 def _current_grader(kind: str) -> dict[str, Any]:
-    if kind == "mcq":
-        from r1eval.benches import get_bench
+    from r1eval.benches import get_bench
 
-        return get_bench("gpqa_diamond").provenance()["grader"]
-    from r1eval.benches.math import MathBench
-
-    return MathBench("math", "").provenance()["grader"]
+    return get_bench(FAMILIES[kind].bench).provenance()["grader"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -308,11 +331,27 @@ def add_audit_parser(sub: argparse._SubParsersAction) -> None:
                                           "(`r1eval grade --output`)")
     p.add_argument("--out", type=Path, help="where audit.jsonl and audit_summary.json go (default: the run "
                                             "directory, or the graded file's directory)")
-    p.add_argument("--kind", choices=["math", "mcq"], help="grade as math or multiple choice (default: from "
+    p.add_argument("--kind", choices=sorted(FAMILIES), help="grade as math or multiple choice (default: from "
                                                             "config.json, else from the golds)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="processes for the math graders (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from r1eval.judge.cli import add_judge_flags
+
+    add_judge_flags(p)
+
+
+def audit_judge(args: argparse.Namespace, rows: list[dict[str, Any]],
+                out: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """`--judge`: ({"judge": verdict per row}, the judge's identity) — the LLM judge as one more grader
+    (its verdicts cached in the output directory); ({}, None) without --judge."""
+    from r1eval.judge.cli import judge_spec
+    from r1eval.judge.graders import audit_judge_grader
+
+    spec = judge_spec(args, "answer-match")
+    if spec is None:
+        return {}, None
+    return {"judge": audit_judge_grader(rows, _gold, spec, out, progress=not args.no_progress)}, spec.identity()
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -325,7 +364,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
     out = args.out or (args.path if args.path.is_dir() else args.path.parent)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; pass a directory")
-    disagreements, summary = audit_rows(rows, kind, workers=args.workers, progress=not args.no_progress)
+    extra, judge = audit_judge(args, rows, out)
+    disagreements, summary = audit_rows(rows, kind, workers=args.workers, progress=not args.no_progress,
+                                        extra=extra)
+    if judge:
+        summary["judge"] = judge
     recorded = ((config or {}).get("bench_provenance") or {}).get("grader")
     current = _current_grader(kind)
     summary = {"source": source, **summary, "recorded_grader": recorded, "current_grader": current,

@@ -15,6 +15,7 @@ from r1eval.cli_args import (
 )
 from r1eval.errors import ConfigError, UsageError
 from r1eval.judge.cli import add_judge_flags, add_judge_parser, cmd_judge, judge_setup
+from r1eval.shard import add_merge_parser, cmd_merge
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,6 +58,8 @@ def _check_data(path: Path | None) -> None:
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
+    from r1eval.backends import backend_names
+
     p = sub.add_parser("run", help="evaluate a model on a benchmark with the R1 protocol")
     p.add_argument("--model", help="HF model directory, .gguf file or hub id (default: embedded SmolLM2-135M)")
     p.add_argument("--tokenizer", help="HF tokenizer to use instead of the model's own")
@@ -76,13 +79,15 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", type=Path, help="run directory (default runs/<bench>__<model>__<hash>)")
     p.add_argument("--wait-lock", action="store_true",
                    help="if another run is writing the same directory, wait for it instead of exiting")
-    p.add_argument("--backend", default="auto", choices=["auto", "transformers", "vllm", "openai"],
+    p.add_argument("--shard", metavar="I/N", help="evaluate shard I (0..N-1) of N of the (problem, sample) pairs, "
+                   "or 'slurm' (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT); `r1eval merge` joins the shards")
+    p.add_argument("--backend", default="auto", choices=backend_names(),
                    help="auto (vllm with a GPU, else transformers) | transformers | vllm | openai (a server)")
     p.add_argument("--batch-size", type=positive_int, help="rows per generate call (default: fit memory)")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_code_bench_options(p)
-    _add_server_backend_flags(p)
+    _add_backend_flags(p)
     add_judge_flags(p, run=True)
 
 
@@ -98,36 +103,28 @@ def _add_sampling_filters(p: argparse.ArgumentParser) -> None:
     g.add_argument("--frequency-penalty", type=float, default=0.0, help="OpenAI frequency penalty (default 0 = off)")
 
 
-def _add_server_backend_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("vllm backend")
-    g.add_argument("--tensor-parallel-size", type=positive_int, help="GPUs per model replica (default 1)")
-    g.add_argument("--data-parallel-size", type=positive_int, help="model replicas, vLLM data parallel (default 1)")
-    g.add_argument("--max-model-len", type=positive_int, help="context length (default: the model's)")
-    g.add_argument("--gpu-memory-utilization", type=float,
-                   help="fraction of GPU memory for vLLM (default 0.9; on CPU the fraction of RAM, default 0.1)")
-    g = p.add_argument_group("openai backend (--model is the served model name)")
-    g.add_argument("--base-url", help="server URL, e.g. http://127.0.0.1:8000/v1")
-    g.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
-    g.add_argument("--concurrency", type=positive_int, help="requests in flight (default 64)")
-    g.add_argument("--request-timeout", type=float, help="seconds per request before retrying (default 3600)")
-    g.add_argument("--standard-params-only", action="store_true", default=None,
-                   help="send only OpenAI-standard sampling fields, for servers that reject top_k/min_p/"
-                        "repetition_penalty (the server's defaults then decide those)")
+def _add_backend_flags(p: argparse.ArgumentParser) -> None:
+    from r1eval.backends import REGISTRY
+
+    for backend in REGISTRY.values():
+        backend.add_cli_options(p)
 
 
 def _backend_options(args: argparse.Namespace) -> dict:
     """The backend flags the user set, by name (unset ones are left to the backend's defaults)."""
-    names = ("batch_size", "dtype", "tensor_parallel_size", "data_parallel_size", "max_model_len",
-             "gpu_memory_utilization", "base_url", "api_key_env", "concurrency", "request_timeout",
-             "standard_params_only")
-    return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
+    from r1eval.backends import REGISTRY
+
+    names = {"batch_size", "dtype"}.union(*(backend.option_names for backend in REGISTRY.values()))
+    return {k: getattr(args, k) for k in sorted(names) if getattr(args, k, None) is not None}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from r1eval.backends import backend_class
     from r1eval.benches import LoadOptions, get_bench
     from r1eval.models import resolve_model, served_model
     from r1eval.records import SamplingParams
     from r1eval.runner import RunSpec, format_summary, run_eval
+    from r1eval.shard import parse_shard
 
     bench = get_bench(args.bench, args.lm_eval_include)
     bench, judge = judge_setup(args, bench)
@@ -140,14 +137,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                             force_think=args.force_think, system_prompt=args.system_prompt,
                             chat_template_kwargs=args.chat_template_kwargs)
     params.validate()
-    if args.backend == "openai":
+    if args.backend != "auto" and backend_class(args.backend).is_server:
         model = served_model(args.model, args.base_url)
     else:
         model = resolve_model(args.model, args.tokenizer)
     spec = RunSpec(bench=bench, model=model, params=params, backend=args.backend,
                    backend_options=_backend_options(args),
                    load=LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)), limit=args.limit,
-                   output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock, judge=judge)
+                   output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock, judge=judge,
+                   shard=parse_shard(args.shard) if args.shard else None)
     try:
         summary, run_dir = run_eval(spec)
     except KeyboardInterrupt:
@@ -160,7 +158,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _add_grade(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("grade", help="grade completions produced elsewhere")
-    p.add_argument("--input", type=Path, required=True, help="JSONL rows with completion + answer or problem_id")
+    p.add_argument("--input", type=Path, help="JSONL rows with completion + answer or problem_id")
+    p.add_argument("--run", type=Path, help="regrade this run directory in place with the current grader "
+                   "(a run graded by an older grader version resumes only after this)")
     p.add_argument("--bench", default=None, help="bench the problem_ids refer to (default: generic math)")
     p.add_argument("--data", type=Path, help="local data for the bench (file, save_to_disk or parquet directory, "
                    "hub cache snapshot)")
@@ -175,6 +175,15 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from r1eval.records import json_text, read_jsonl
     from r1eval.runner import grade_rows
 
+    if args.run is not None:
+        from r1eval.regrade import regrade_run
+
+        summary = regrade_run(args.run)
+        print(f"regraded {summary['num_samples']} samples of {args.run} with {summary['grader']['name']} "
+              f"v{summary['grader']['version']}: pass@1 {summary['pass@1']:.4f}; rerun its command to resume")
+        return 0
+    if args.input is None:
+        raise UsageError("grade needs --input FILE (completions to grade) or --run DIR (a run to regrade)")
     rows = read_jsonl(args.input)
     if not rows:
         raise UsageError(f"{args.input} has no rows")
@@ -279,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_export(sub)
     add_audit_parser(sub)
+    add_merge_parser(sub)
     add_judge_parser(sub)
     _add_loop(sub)
     return parser
@@ -318,6 +328,9 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label", action="append", default=[], metavar="DIR=NAME",
                    help="label a run (base, distilled, rl, ...); repeatable; default: config.json 'label'")
     p.add_argument("--title", default="r1eval report", help="report title")
+    p.add_argument("--explorer-copy", action=argparse.BooleanOptionalAction, default=None,
+                   help="copy the completions the explorer shows into the report (default: when the runs' "
+                        "samples.jsonl total at most 64 MB; larger runs keep them in their own explorer/ folder)")
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -343,14 +356,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from r1eval.report import parse_labels, write_report
 
-    out = write_report(args.runs, args.out, labels=parse_labels(args.label), title=args.title)
+    out = write_report(args.runs, args.out, labels=parse_labels(args.label), title=args.title,
+                       explorer_copy=args.explorer_copy)
     print(f"wrote {out / 'report.md'}, {out / 'report.html'} and plots in {out}")
     return 0
 
 
 COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo, "grpo": cmd_grpo,
             "gate": cmd_gate, "distill": cmd_distill, "report": cmd_report, "export": cmd_export,
-            "audit": cmd_audit, "judge": cmd_judge, "loop": cmd_loop}
+            "audit": cmd_audit, "judge": cmd_judge, "loop": cmd_loop, "merge": cmd_merge}
 
 
 def flag_words(parser: argparse.ArgumentParser, args: argparse.Namespace | None, exc: UsageError) -> str:

@@ -4,7 +4,7 @@ token budgets, length statistics, unclosed-reasoning and mixed-language rates.""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,14 +52,22 @@ def majority_vote(samples: Sequence[Sample], equivalent: Callable[[str, str], bo
     Samples without an extracted answer do not vote. Classes are built in sample_index order, each answer
     joining the first class whose representative (first member) it is equivalent to. Ties between
     classes of equal size go to the class formed first, i.e. the one whose earliest member has the
-    lowest sample_index. The winner is correct iff its representative was graded correct.
+    lowest sample_index. The winner is correct iff its representative was graded correct. Each distinct
+    (representative, answer) pair is compared once: 64 samples repeating a few answers cost a few calls.
     """
     classes: list[list[Sample]] = []
+    known: dict[tuple[str, str], bool] = {}
+
+    def same(a: str, b: str) -> bool:
+        if (a, b) not in known:
+            known[(a, b)] = bool(equivalent(a, b))
+        return known[(a, b)]
+
     for s in sorted(samples, key=lambda s: s.sample_index):
         if s.extracted_answer is None:
             continue
         for members in classes:
-            if equivalent(members[0].extracted_answer, s.extracted_answer):  # type: ignore[arg-type]
+            if same(members[0].extracted_answer, s.extracted_answer):  # type: ignore[arg-type]
                 members.append(s)
                 break
         else:
@@ -133,11 +141,17 @@ def mixed_language_rate(samples: Sequence[Sample], language: str = "en") -> floa
 
 def summarize(samples: Iterable[Sample], *, bench: str, model: str, n: int,
               equivalent: Callable[[str, str], bool] | None, problem_ids: Sequence[str] | None = None,
-              max_tokens: int | None = None) -> dict[str, Any]:
+              max_tokens: int | None = None,
+              text_flags: Mapping[tuple[str, int], tuple[bool, bool]] | None = None) -> dict[str, Any]:
     """summary.json from sample records: pass@1 (+95% CI over problems), pass@k, cons@n, lengths; with
-    `problem_ids` (the problems requested) also `complete` and `missing_samples`, with `max_tokens` the
-    `pass@1_at_budget` curve."""
+    `problem_ids` (the problems requested) also `complete` and `missing_samples`, problems in that order
+    (so the summary never depends on the order samples finished in), with `max_tokens` the
+    `pass@1_at_budget` curve. `text_flags` ((unclosed, mixed language) per (problem id, sample index),
+    `r1eval.sampleset`) stands in for the completions, which may then be empty."""
     groups = group_by_problem(samples)
+    if problem_ids is not None:
+        order = {pid: i for i, pid in enumerate(dict.fromkeys(problem_ids))}
+        groups = dict(sorted(groups.items(), key=lambda kv: order.get(kv[0], len(order))))
     per_problem = []
     for pid, group in groups.items():
         c = sum(s.correct for s in group)
@@ -177,8 +191,13 @@ def summarize(samples: Iterable[Sample], *, bench: str, model: str, n: int,
                                   if all_samples else 0.0)
     summary["no_answer_rate"] = (sum(s.extracted_answer is None for s in all_samples) / len(all_samples)
                                  if all_samples else 0.0)
-    summary["unclosed_think_rate"] = unclosed_think_rate(all_samples)
-    summary["mixed_language_rate"] = mixed_language_rate(all_samples)
+    if text_flags is not None:
+        flags = [text_flags[(s.problem_id, s.sample_index)] for s in all_samples]
+        summary["unclosed_think_rate"] = sum(f[0] for f in flags) / len(flags) if flags else 0.0
+        summary["mixed_language_rate"] = sum(f[1] for f in flags) / len(flags) if flags else 0.0
+    else:
+        summary["unclosed_think_rate"] = unclosed_think_rate(all_samples)
+        summary["mixed_language_rate"] = mixed_language_rate(all_samples)
     summary["per_problem"] = per_problem
     return summary
 

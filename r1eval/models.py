@@ -201,26 +201,6 @@ def checkpoint_dtype(model: ModelSpec) -> str | None:
     return str(value).removeprefix("torch.") if value else None
 
 
-def resolve_dtype(backend: str, model: ModelSpec, requested: str = "auto", on_gpu: bool | None = None) -> str | None:
-    """The dtype the weights run in, decided before any engine starts (part of the resume identity).
-
-    An explicit `--dtype` wins. `auto`: transformers runs bfloat16 on a GPU and float32 on CPU; vLLM runs
-    what its own `auto` picks, the checkpoint's dtype with float32 checkpoints (and dequantised GGUFs) in
-    bfloat16. None for a server backend (the server decides)."""
-    if backend == "openai":
-        return None
-    if requested != "auto":
-        return requested
-    if backend == "transformers":
-        if on_gpu is None:
-            import torch
-
-            on_gpu = torch.cuda.is_available()
-        return "bfloat16" if on_gpu else "float32"
-    declared = checkpoint_dtype(model)
-    return "bfloat16" if declared in (None, "float32") else declared
-
-
 MATERIALIZED_MARKER = "r1eval_materialized.json"
 MATERIALIZE_VERSION = 2  # bump when the written directory changes, so caches are rebuilt
 

@@ -1,15 +1,15 @@
-"""`r1eval report RUN_DIR... --out DIR`: report.md, report.html, report.json, PNG plots and explorer.html.
+"""`r1eval report DIR... --out DIR`: report.md, report.html, report.json, PNG plots and explorer.html.
 
-Every number in the results table is read from the run's summary.json (the same values `r1eval run`
-printed); per-problem pass@1 from summary.json's `per_problem` feeds the paired tests
-(`r1eval.metrics.paired_test`: bootstrap CI over shared problems + sign-flip permutation p-value, made
-two-sided here). The report opens with a headline figure, pass@1 and its 95% CI per model per bench; a
-summary.json with `pass@1_at_budget` adds a token-budget curve per bench, a run directory with
-`audit_summary.json` (`r1eval audit`) a disagreements column. Runs labelled base / distilled / rl
-(`--label DIR=NAME` or `label` in config.json) get the R1-style ablation table. A run directory holding
-`steps.jsonl` or `train_log.jsonl` (one dict per training step) gets training curves. explorer.html
-(r1eval/explorer.py) shows every sample, problem by problem. samples.jsonl rows are read leniently (a row
-may lack fields such as `seed`).
+Inputs are evaluation run directories and training directories (`r1eval grpo` / `r1eval distill train`).
+The report opens with what differs between the runs (r1eval.compare: every setting side by side, runs
+whose data, grader or token cap differ flagged), then a headline figure and the results table, whose
+numbers are the runs' summary.json values, with each run's cost. Per-problem pass@1 (summary.json
+`per_problem`) feeds the paired tests (`r1eval.metrics.paired_test`, made two-sided) and the table of
+problems that flipped between two runs. Runs labelled base / distilled / rl (or `r1eval loop`'s arm names;
+`--label DIR=NAME` or `label` in config.json) get the R1-style ablation table with each arm's training
+compute, found through the evaluated checkpoint's training directory (r1eval.lineage). Training curves come
+from a run's own steps.jsonl / train_log.jsonl or its training directory's. explorer.html (r1eval/explorer.py)
+shows every sample. samples.jsonl is streamed and read leniently (a row may lack fields such as `seed`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from r1eval.compare import (
 from r1eval.errors import UsageError
 from r1eval.lineage import Training, load_training, training_compute, training_kind, training_source
 from r1eval.records import utf8_safe
+from r1eval.report_plots import ABLATION_ORDER  # teacher, base, then the arms of `r1eval loop`'s recipes
 
-ABLATION_ORDER = ("teacher", "base", "distilled", "rl")
 ALPHA = 0.05
 
 
@@ -48,7 +48,6 @@ class Run:
     summary: dict[str, Any]
     lengths: list[int]
     train_log: list[dict[str, Any]] = field(default_factory=list)
-    samples: list[dict[str, Any]] = field(default_factory=list, repr=False)
     audit: dict[str, Any] | None = None  # audit_summary.json of `r1eval audit`, when present
     training: Training | None = None  # the training run of the evaluated checkpoint (config's trained_from)
     key: str = ""  # the run's id in the explorer (r0, r1, ...)
@@ -108,14 +107,15 @@ def _linked_training(config: dict[str, Any]) -> Training | None:
 def load_run(path: Path, labels: dict[str, str]) -> Run:
     """A run directory's config, summary, samples (read leniently), training log and audit summary. The
     training log is the run's own steps.jsonl (copied there) or that of the training run it evaluates."""
+    from r1eval.explorer import iter_sample_rows
     from r1eval.records import read_jsonl
-    from r1eval.rundir import RunDir, read_sample_rows
+    from r1eval.rundir import RunDir
 
     rd = RunDir(path)
     config, summary = rd.config(), rd.summary()
     label = labels.get(str(path.resolve())) or config.get("label") or ""
-    samples = read_sample_rows(rd.samples_path) if rd.samples_path.is_file() else []
-    lengths = [int(s["completion_tokens"]) for s in samples if isinstance(s.get("completion_tokens"), int | float)]
+    lengths = [int(s["completion_tokens"]) for s in iter_sample_rows(rd.samples_path)  # streamed: bounded memory
+               if isinstance(s.get("completion_tokens"), int | float)]
     training = _linked_training(config)
     log = next((read_jsonl(path / name) for name in TRAIN_LOGS if (path / name).is_file()), [])
     if not log and training is not None:
@@ -128,7 +128,7 @@ def load_run(path: Path, labels: dict[str, str]) -> Run:
             audit = json.loads((path / "audit_summary.json").read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             raise UsageError(f"{path / 'audit_summary.json'} is not valid JSON; rerun `r1eval audit` or remove it") from None
-    return Run(path, str(label), config, summary, lengths, log, samples, audit, training)
+    return Run(path, str(label), config, summary, lengths, log, audit, training)
 
 
 def load_inputs(paths: list[Path], labels: dict[str, str]) -> tuple[list[Run], list[tuple[str, Training]]]:
@@ -144,7 +144,7 @@ def load_inputs(paths: list[Path], labels: dict[str, str]) -> tuple[list[Run], l
             runs.append(load_run(path, labels))
     columns = [settings_of(r.config, r.summary) for r in runs]
     for r, default in zip(runs, default_labels(columns, [r.path for r in runs]), strict=True):
-        r.label = r.label or default
+        r.label = utf8_safe(r.label or default)  # a model name may carry a lone surrogate
     for k, r in enumerate(runs):
         r.key = f"r{k}"
     return runs, trainings
@@ -308,7 +308,7 @@ def ablation_section(runs: list[Run], comps: list[dict[str, Any]], compute: list
     """The R1-style ablation table (teacher, base, distilled, RL per bench, with each arm's training compute)
     and what is significant."""
     labelled = [r for r in runs if r.label in ABLATION_ORDER]
-    if not ({"base"} < {r.label for r in labelled} and {"distilled", "rl"} & {r.label for r in labelled}):
+    if not ({"base"} < {r.label for r in labelled} and set(ABLATION_ORDER[2:]) & {r.label for r in labelled}):
         return []
     lines = ["## Distillation vs RL ablation", "",
              "As in DeepSeek-R1 (Table 6): the same base student, distilled from teacher traces versus trained "
@@ -364,7 +364,7 @@ def results_section(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None = None,
-                 title: str = "r1eval report", preface: str = "") -> Path:
+                 title: str = "r1eval report", preface: str = "", explorer_copy: bool | None = None) -> Path:
     """Write report.md, report.html, report.json, PNG plots and the explorer for the run directories (and
     training directories) into `out`."""
     from r1eval import report_plots as plots_of
@@ -397,7 +397,7 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
             plots_of.plot_budget(group, bench, out / f"budget_{_safe(bench)}.png")
             plots[bench].append(f"budget_{_safe(bench)}.png")
     if runs:
-        write_explorer([(r.key, r.label, r.summary, r.samples) for r in runs], out)
+        write_explorer([(r.key, r.label, r.summary, r.path) for r in runs], out, copy=explorer_copy)
     training_plots = []
     curves = [(r.label, r.bench, r.train_log) for r in runs if r.train_log]
     curves += [(label, "training", t.steps) for label, t in trainings if t.steps]
@@ -415,6 +415,9 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
         md += ["![pass@1 with 95% CI per model and bench](headline.png)", "",
                "Every sample, problem by problem: [the sample explorer](explorer.html).", ""]
         md += results_section(rows)
+        from r1eval.published import report_lines
+
+        md += report_lines([(r.label, r.summary) for r in runs])
     md += ablation_section(runs, comps, compute)
     md += training_section(compute)
     if comps:

@@ -10,7 +10,8 @@ from typing import Any
 
 Run = Any  # r1eval.report.Run (not imported: report imports this module)
 
-ABLATION_ORDER = ("teacher", "base", "distilled", "rl")
+# the ablation's rows: teacher, base student, then its arms (mini_r1's names and `r1eval loop`'s)
+ABLATION_ORDER = ("teacher", "base", "distilled", "distill", "rl", "rl-zero", "distill+rl", "rl-no-language")
 WIDE = 10.0  # inches: a figure fills the report's width
 
 

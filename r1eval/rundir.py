@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,7 +23,8 @@ from r1eval.records import SAMPLING_IDENTITY, MissingFieldError, Sample, json_te
 
 # config.json fields that must match for a directory to be resumed (n and --limit may grow)
 IDENTITY_KEYS = ("bench", "model", "model_sha256", "tokenizer", "tokenizer_sha256", "chat_template_sha256",
-                 "data_sha256", "bench_provenance", "backend", "dtype", "server_defaults", "judge", *SAMPLING_IDENTITY)
+                 "data_sha256", "bench_provenance", "backend", "dtype", "server_defaults", "judge", *SAMPLING_IDENTITY,
+                 "shard")  # shard: which 1/N of the (problem, sample) pairs a `--shard I/N` run holds
 LOCK_FILE = "run.lock"
 
 
@@ -47,49 +49,51 @@ def write_json(path: Path, obj: Any) -> None:
     fsync_dir(path.parent)
 
 
-def _read_rows(path: Path, repair: bool) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, row) for every record of samples.jsonl; see `read_samples` for the torn last line."""
+def iter_rows(path: Path, repair: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) for every record of samples.jsonl, read one line at a time (a run of 32,000 long
+    samples is never held whole); see `read_samples` for the torn last line."""
     if not path.is_file():
-        return []
-    rows: list[tuple[int, dict[str, Any]]] = []
+        return
     good_bytes = 0
     with path.open("rb") as fh:
-        lines = fh.readlines()
-    for lineno, raw in enumerate(lines, 1):
-        if not raw.strip():
+        lineno, raw = 1, fh.readline()
+        while raw:
+            following = fh.readline()
+            last = not following
+            if raw.strip():
+                try:
+                    row = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    if last:  # killed mid-write
+                        if repair:
+                            with path.open("r+b") as out:
+                                out.truncate(good_bytes)
+                                out.flush()
+                                os.fsync(out.fileno())
+                        return
+                    raise UsageError(f"{path}:{lineno}: corrupt sample line (not JSON); remove it and rerun to "
+                                     "resume") from None
+                if not isinstance(row, dict):
+                    raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+                if repair and last and not raw.endswith(b"\n"):  # torn exactly at the newline
+                    with path.open("ab") as out:
+                        out.write(b"\n")
+                        out.flush()
+                        os.fsync(out.fileno())
+                yield lineno, row
             good_bytes += len(raw)
-            continue
-        try:
-            row = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            if lineno == len(lines):  # killed mid-write
-                if repair:
-                    with path.open("r+b") as fh:
-                        fh.truncate(good_bytes)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                break
-            raise UsageError(f"{path}:{lineno}: corrupt sample line (not JSON); remove it and rerun to resume") from None
-        if not isinstance(row, dict):
-            raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-        rows.append((lineno, row))
-        good_bytes += len(raw)
-        if repair and lineno == len(lines) and not raw.endswith(b"\n"):  # torn exactly at the newline
-            with path.open("ab") as fh:
-                fh.write(b"\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-    return rows
+            lineno, raw = lineno + 1, following
 
 
 def read_sample_rows(path: Path) -> list[dict[str, Any]]:
     """samples.jsonl rows as plain dicts, whatever fields they carry (export, report and audit read these);
     a torn last line is skipped. A missing file gives no rows."""
-    return [row for _, row in _read_rows(path, repair=False)]
+    return [row for _, row in iter_rows(path)]
 
 
-def read_samples(path: Path, repair: bool = False, strict: bool = False) -> list[Sample]:
-    """Read samples.jsonl as `Sample`s.
+def read_samples(path: Path, repair: bool = False, strict: bool = False,
+                 keep: Callable[[Sample], Any] | None = None) -> list[Any]:
+    """Read samples.jsonl as `Sample`s (or as what `keep` makes of each: a summary keeps only a light copy).
 
     Only the last line can be torn by a kill: if it is not valid JSON it is dropped (and cut off the file
     when `repair`); if it is a complete record that lacks its newline, it is kept (and its newline
@@ -97,13 +101,14 @@ def read_samples(path: Path, repair: bool = False, strict: bool = False) -> list
     refuses a row that lacks a field, naming it (`samples.jsonl:17: missing field 'seed'`); readers that
     don't need every field (gate, distill filter) leave it off and get None there.
     """
-    samples: list[Sample] = []
-    for lineno, row in _read_rows(path, repair):
+    samples: list[Any] = []
+    for lineno, row in iter_rows(path, repair):
         try:
-            samples.append(Sample.from_dict(row, strict=strict))
+            sample = Sample.from_dict(row, strict=strict)
         except MissingFieldError as exc:
             raise UsageError(f"{path}:{lineno}: missing field '{exc.args[0]}'; this row was not written by "
                              "`r1eval run` (remove it, or pass a new --output)") from None
+        samples.append(keep(sample) if keep is not None else sample)
     return samples
 
 
@@ -168,13 +173,20 @@ class RunDir:
         if not self.exists():
             return
         changed = identity_changes(self.config(), config, keys)
+        if changed == ["bench_provenance"]:
+            from r1eval.grading.provenance import grader_change_message
+
+            message = grader_change_message(self.path, self.config(), config)
+            if message:
+                raise UsageError(message)
         if changed:
             raise UsageError(f"{self.path} holds a run with different {', '.join(changed)}; "
                              "pass a new --output (or delete that directory) to start fresh")
 
-    def open(self, config: dict[str, Any], wait: bool = False) -> list[Sample]:
+    def open(self, config: dict[str, Any], wait: bool = False,
+             keep: Callable[[Sample], Any] | None = None) -> list[Any]:
         """Lock the directory, create it or reopen it for resume (refusing a different identity), and return
-        the samples already finished. Hold the lock until `close()`."""
+        the samples already finished (each passed through `keep` when given). Hold the lock until `close()`."""
         self.lock(wait)
         try:
             self.refuse_changed_identity(config)
@@ -184,7 +196,7 @@ class RunDir:
                 config = {**old, **config, "created": old.get("created", config.get("created")),
                           "resumed": old.get("resumed", 0) + 1}
             write_json(self.config_path, config)
-            samples = read_samples(self.samples_path, repair=True, strict=True)
+            samples = read_samples(self.samples_path, repair=True, strict=True, keep=keep)
             self._fh = self.samples_path.open("a", encoding="utf-8")
             fsync_dir(self.path)  # samples.jsonl's directory entry, if it was just created
         except BaseException:

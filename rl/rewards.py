@@ -198,38 +198,43 @@ def language_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs
 
 @never_raises
 def code_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
-    """1.0 if the last fenced Python block after `</think>` passes every test of the `tests` column in the
-    sandbox (`r1eval.grading.sandbox`), else 0.0. `tests` holds LiveCodeBench-style cases, a list (or its
-    JSON) of {"input", "output", "testtype": "stdin" | "functional"}; functional tests call
-    `Solution().<func_name>` from the `func_name` column. Programs run in parallel across cores; a
+    """1.0 if the answer's program (the last fenced block after `</think>`) passes every test of the `tests`
+    column in the sandbox (`r1eval.grading.sandbox`), else 0.0. `tests` holds LiveCodeBench-style cases, a
+    list (or its JSON) of {"input", "output", "testtype": "stdin" | "functional"}; functional tests call
+    `Solution().<func_name>` from the `func_name` column (Python only). The block's fence tag decides its
+    language (```python, ```cpp, ```java, ```csharp, ```javascript, ```typescript, ```php, ```bash:
+    compiled once, run per stdin test); an untagged block is in the `code_language` column's language
+    (default python). Programs run in parallel across cores; a
     completion whose grading fails scores 0.0 alone. Where no sandbox isolation is available the reward
     refuses to run code (0.0, with a warning) unless `r1eval.grading.sandbox.allow_unsafe_no_sandbox()`
     was called."""
     from r1eval.benches.code import decode_tests
     from r1eval.errors import UsageError
     from r1eval.grading import sandbox
-    from r1eval.grading.code import extract_code
+    from r1eval.grading.code import code_and_language
     from r1eval.workers import thread_map
 
     tests_col = _column(kwargs, "tests", len(completions))
     func_col = _column(kwargs, "func_name", len(completions))
+    language_col = _column(kwargs, "code_language", len(completions), "python")
 
-    def one(args: tuple[Any, Any, Any]) -> float:
-        text, tests, func_name = args
-        code = extract_code(text)
+    def one(args: tuple[Any, Any, Any, Any]) -> float:
+        text, tests, func_name, default = args
+        found = code_and_language(text, str(default or "python"))
         cases = decode_tests(tests) if tests else []
-        if code is None or not cases:
+        if found is None or not cases:
             return 0.0
+        language, code = found
         pairs = [(str(t["input"]), str(t["output"])) for t in cases]
         if any(t.get("testtype") == "functional" for t in cases):
-            if not func_name:
+            if not func_name or language != "python":
                 return 0.0
             outcome = sandbox.run_functional_tests(code, func_name, pairs)
         else:
-            outcome = sandbox.run_stdin_tests(code, pairs)
+            outcome = sandbox.run_stdin_tests(code, pairs, language=language)
         return 1.0 if outcome.verdict == "passed" else 0.0
 
-    def guarded(args: tuple[Any, Any, Any]) -> float:
+    def guarded(args: tuple[Any, Any, Any, Any]) -> float:
         try:
             return one(args)
         except UsageError:  # no isolation here: refuse the whole batch (never_raises logs it)
@@ -238,7 +243,7 @@ def code_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: An
             log.warning("code_reward: one completion could not be graded (%s: %s)", type(exc).__name__, exc)
             return 0.0
 
-    jobs = list(zip(full_texts(prompts, completions, kwargs), tests_col, func_col, strict=False))
+    jobs = list(zip(full_texts(prompts, completions, kwargs), tests_col, func_col, language_col, strict=False))
     return thread_map(guarded, jobs, workers=8)
 
 

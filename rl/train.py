@@ -76,7 +76,7 @@ def load_training_data(data: str, limit: int | None = None) -> TrainingData:
             rows.append({"id": str(r.get("id", i - 1)), "problem": str(r["problem"]), "answer": str(r["answer"])})
     elif data in REGISTRY:
         bench = REGISTRY[data]
-        if bench.kind != "math":
+        if bench.grader_family != "math":  # the accuracy reward is math-verify against the gold answer
             raise UsageError(f"bench {data} is {bench.kind}; GRPO here trains on math benches or problem/answer "
                              "JSONL")
         rows = [{"id": p.id, "problem": problem_statement(p.messages), "answer": str(p.gold)}

@@ -37,6 +37,7 @@ class LoopbackServer(ThreadingHTTPServer):
         self.judge_grades: dict[str, str] = {}  # answer -> scripted letter (else containment)
         self.judge_fail = lambda prompt: None  # prompt -> HTTP status to fail with, or None
         self.judge_delay = 0.0
+        self.judge_reasons = False  # a reasoning judge: <think> with a decoy letter before the verdict
         self.in_flight = self.max_in_flight = 0
 
     @property
@@ -95,6 +96,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 time.sleep(srv.judge_delay)
                 text = srv.judge_reply(prompt)
+                if srv.judge_reasons:
+                    text = f"<think>\nIs it C? Let me compare once more.\n</think>\n\n{text}"
             else:
                 text = srv.policy_replies[prompt]
             message = {"role": "assistant", "content": text}
@@ -147,6 +150,7 @@ def run_simpleqa(cli, srv: LoopbackServer, data: Path, out: Path, *extra: str):
 
 def test_simpleqa_metrics_against_hand_computed_values(cli, server: LoopbackServer, tmp_path: Path) -> None:
     data = simpleqa_csv(tmp_path, server)
+    server.judge_reasons = True
     proc = run_simpleqa(cli, server, data, tmp_path / "run", "--judge-concurrency", "2")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -166,17 +170,22 @@ def test_simpleqa_metrics_against_hand_computed_values(cli, server: LoopbackServ
     assert not any("Easy." in b["messages"][0]["content"] for b in judge_requests)
     samples = {json.loads(line)["problem_id"]: json.loads(line) for line in (tmp_path / "run" / "samples.jsonl")
                .read_text().splitlines()}
-    assert samples["1"]["detail"]["judge"]["reply"] == "B" and samples["1"]["correct"] is False
+    assert samples["1"]["detail"]["judge"]["reply"].endswith("</think>\n\nB") and samples["1"]["correct"] is False
     assert samples["1"]["detail"]["judge"]["template"] == "simpleqa.v1"
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["judge"]["template_sha256"] == load_template("simpleqa").sha256
     assert config["judge"]["sampling"]["temperature"] == 0.0
+    assert config["judge_effective_sampling"]["temperature"] == 0.0 and config["judge_backend_info"]["backend"] == "openai"
     # the judge's requests in flight stayed within --judge-concurrency
     assert server.max_in_flight <= 2
 
     # a resume asks neither the policy nor the judge anything
     before = len(server.log)
     assert run_simpleqa(cli, server, data, tmp_path / "run", "--judge-concurrency", "2").returncode == 0
+    assert len(server.log) == before
+    # the judge's sampling and template are part of the resume identity
+    assert_one_line_error(run_simpleqa(cli, server, data, tmp_path / "run", "--judge-temperature", "0.5"),
+                          "different judge")
     assert len(server.log) == before
 
 
@@ -351,3 +360,87 @@ def test_template_rendering_keeps_other_braces() -> None:
     text = template.render(question="{answer}", reference="\\boxed{4}", answer="x")
     assert text == "Q: {answer}\nR: \\boxed{4}\nA: x\n{not_a_field} \\frac{1}{2}"
     assert load_template("pairwise").check(pairwise_allowed=True).pairwise
+
+
+def test_audit_adds_the_judge_as_a_grader(cli, server: LoopbackServer, tmp_path: Path) -> None:
+    math_file(tmp_path, server)  # scripts the judge's grades for the MATH replies
+    graded = tmp_path / "graded.jsonl"
+    graded.write_text("".join(json.dumps({"id": i, "problem": f"Problem {i}", "answer": gold, "completion": reply})
+                              + "\n" for i, gold, reply, _ in MATH))
+    args = ("audit", str(graded), "--out", str(tmp_path / "audit"), "--workers", "1", "--no-progress", "--judge", JUDGE,
+            "--judge-base-url", server.url)
+    proc = cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "audit" / "audit_summary.json").read_text())
+    assert "judge" in summary["graders"] and summary["judge"]["model"] == JUDGE
+    assert summary["accuracy"]["judge"] == pytest.approx(2 / 4)  # m0, m1 CORRECT; m2, m3 INCORRECT
+    assert summary["agreement"]["r1eval vs judge"] == pytest.approx(2 / 4)
+    assert summary["by_kind"]["judge_differs"] == 2
+    flagged = {json.loads(line)["id"] for line in (tmp_path / "audit" / "audit.jsonl").read_text().splitlines()}
+    assert flagged == {"m1", "m3"}
+    asked = len(server.requests_to(JUDGE))
+    assert asked == 4 and cli(*args).returncode == 0 and len(server.requests_to(JUDGE)) == asked  # cached
+
+
+def test_distill_filter_keeps_undecidable_traces_the_judge_accepts(cli, server: LoopbackServer,
+                                                                   tmp_path: Path) -> None:
+    rows = [  # (id, gold, completion)
+        ("d0", "Paris", "<think>\nThe capital of France is Paris, a big old city.\n</think>\n\nIt is Paris."),
+        ("d1", "Paris", "<think>\nI recall the capital is Lyon, a big old city.\n</think>\n\nIt is Lyon."),
+        ("d2", "12", "<think>\nLet me multiply three by four carefully here.\n</think>\n\nThe answer is \\boxed{13}."),
+        ("d3", "12", "<think>\nLet me multiply three by four carefully here.\n</think>\n\nWe get a dozen in total."),
+    ]
+    server.judge_grades = {"We get a dozen in total.": "A"}
+    traces = tmp_path / "traces.jsonl"
+    traces.write_text("".join(json.dumps({"id": i, "problem": f"Question {i}?", "answer": gold, "completion": c})
+                              + "\n" for i, gold, c in rows))
+    out = tmp_path / "filtered"
+    proc = cli("distill", "filter", "--input", str(traces), "--output", str(out), "--judge", JUDGE,
+               "--judge-base-url", server.url)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "filter_report.json").read_text())
+    # d2's wrong \boxed{13} is a rule verdict: the judge is not asked about it
+    assert report["judge"]["asked_about"] == 3 and report["judge"]["verdicts"]["CORRECT"] == 2
+    assert report["judge"]["verdicts"]["INCORRECT"] == 1 and report["judge"]["errors"] == 0
+    kept = {json.loads(line)["problem_id"] for line in (out / "kept.jsonl").read_text().splitlines()}
+    assert kept == {"d0", "d3"}
+    assert "judge judge-1" in (out / "filter_report.md").read_text()
+    assert not any("\\boxed{13}" in b["messages"][0]["content"] for b in server.requests_to(JUDGE))
+
+
+@pytest.mark.slow
+def test_calibrate_the_embedded_model_as_a_local_judge(cli, tmp_path: Path) -> None:
+    """The transformers backend as judge (the embedded SmolLM2-135M), greedy, on three labelled rows."""
+    rows = [json.loads(line) for line in (Path(__file__).parent / "grading_corpus" / "judge_math.jsonl")
+            .read_text().splitlines()[:3]]
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = cli("judge", "calibrate", "--input", str(labelled), "--output", str(tmp_path / "cal"), "--judge",
+               "embedded", "--judge-backend", "transformers", "--judge-max-tokens", "4", "--no-progress",
+               env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "cal" / "calibration.json").read_text())
+    assert report["rows"] == 3 and report["rows_scored"] + report["judge_errors"] == 3
+    assert report["judge"]["backend"] == "transformers" and report["judge"]["sampling"]["temperature"] == 0.0
+    replies = [json.loads(line) for line in (tmp_path / "cal" / "verdicts.jsonl").read_text().splitlines()]
+    assert len(replies) == 3 and all(isinstance(r["reply"], str) for r in replies)
+
+
+def test_grader_judge_on_a_jsonl_bench(cli, server: LoopbackServer, tmp_path: Path) -> None:
+    """`--grader judge`: a problem/answer JSONL as free-form questions (the question alone is the prompt),
+    the judge's verdict is the score."""
+    data = math_file(tmp_path, server)
+    for i, _, reply, _ in MATH:
+        server.policy_replies[f"Problem {i}"] = reply
+    out = tmp_path / "run"
+    proc = cli("run", "--bench", str(data), "--grader", "judge", "--backend", "openai", "--model", POLICY,
+               "--base-url", server.url, "--output", str(out), "--judge", JUDGE, "--judge-base-url", server.url,
+               "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pass@1"] == pytest.approx(2 / 4) and summary["correct"] == pytest.approx(2 / 4)
+    assert summary["judge"]["mode"] == "grader" and summary["judge"]["template"] == "answer-match.v1"
+    assert [b["messages"][0]["content"] for b in server.requests_to(POLICY)][0].startswith("Problem m")
+    # without a judge, --grader judge is one line
+    assert_one_line_error(cli("run", "--bench", str(data), "--grader", "judge", "--backend", "openai", "--model",
+                              POLICY, "--base-url", server.url, "--output", str(tmp_path / "r2")), "--judge MODEL")

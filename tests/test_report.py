@@ -6,7 +6,6 @@ import json
 import re
 import shutil
 import subprocess
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -242,12 +241,11 @@ def test_report_headline_budget_audit_and_steps_log(tmp_path: Path):
 
 
 @needs_browser
-def test_report_and_explorer_in_chromium(tmp_path: Path):
-    """report.html and explorer.html rendered by headless Chromium: the DOM holds the figures, every sample,
-    folded reasoning and the planted completion; the page's own search and filter (set from the address)
-    narrow it; screenshots are written."""
-    base = write_sampled_run(tmp_path / "base", "base", 4, 4, planted=(2, 1))
-    rl = write_sampled_run(tmp_path / "rl", "rl", 4, 4)
+def test_report_in_chromium(tmp_path: Path):
+    """report.html rendered by headless Chromium: the DOM holds the figures at full width, the tables and the
+    explorer link; a screenshot is written (the explorer's own browser tests: tests/test_explorer.py)."""
+    write_sampled_run(tmp_path / "base", "base", 4, 4, planted=(2, 1))
+    write_sampled_run(tmp_path / "rl", "rl", 4, 4)
     summary = json.loads((tmp_path / "rl" / "summary.json").read_text())
     summary["pass@1_at_budget"] = {"1024": 0.2, "2048": 0.3}
     (tmp_path / "rl" / "summary.json").write_text(json.dumps(summary))
@@ -258,62 +256,10 @@ def test_report_and_explorer_in_chromium(tmp_path: Path):
     dom = parse_dom(chromium(tmp_path, (out / "report.html").as_uri(), "--dump-dom"))
     images = {img.attrs.get("src") for img in dom.find_all("img")}
     assert {"headline.png", "budget_toy.png", "pass_at_k_toy.png", "lengths_toy.png"} <= images
+    assert "img{width:100%" in (out / "report.html").read_text()
     headers = [th.text().strip() for th in dom.find_all("th")]
     assert "audit disagreements" in headers
     assert any(a.attrs.get("href") == "explorer.html" for a in dom.find_all("a"))
     chromium(tmp_path, (out / "report.html").as_uri(), f"--screenshot={out / 'report_screenshot.png'}",
              "--window-size=1200,1600")
     assert (out / "report_screenshot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-    explorer = (out / "explorer.html").as_uri()
-    dom = parse_dom(chromium(tmp_path, explorer, "--dump-dom"))
-    samples = dom.find_all("div", "sample")
-    assert len(samples) == len(base) + len(rl) == 32
-    assert len(dom.find_all("details", "problem")) == 8 and len(dom.find_all("section", "run")) == 2
-    planted = [s for s in samples if PLANTED in s.text()]
-    assert len(planted) == 1 and planted[0].attrs["data-verdict"] == "right"  # (2 + 1) % 3 == 0
-    assert planted[0].find_all("pre", "answer-text")[0].text().strip() == PLANTED
-    think = planted[0].find_all("details", "think")[0]
-    assert "open" not in think.attrs and think.find_all("pre", "think-text")[0].text().startswith("step 2.1 ")
-    truncated = [s for s in samples if s.attrs["data-truncated"] == "true"]
-    assert len(truncated) == 8 and all(s.find_all("span", "unclosed") for s in truncated)
-    status = next(n for n in dom.iter() if n.attrs.get("id") == "status")
-    assert status.text() == "32 samples in 8 problems"
-
-    dom = parse_dom(chromium(tmp_path, explorer + "#q=" + PLANTED.lower(), "--dump-dom"))
-    visible = [s for s in dom.find_all("div", "sample") if s.visible()]
-    assert len(visible) == 1 and PLANTED in visible[0].text()
-    assert [m.text() for m in visible[0].find_all("mark")] == [PLANTED]
-    assert next(n for n in dom.iter() if n.attrs.get("id") == "status").text() == "1 sample in 1 problem match"
-    chromium(tmp_path, explorer + "#q=" + PLANTED, f"--screenshot={out / 'explorer_screenshot.png'}",
-             "--window-size=1200,900")
-    assert (out / "explorer_screenshot.png").stat().st_size > 5000
-
-    dom = parse_dom(chromium(tmp_path, explorer + "#filter=truncated", "--dump-dom"))
-    visible = [s for s in dom.find_all("div", "sample") if s.visible()]
-    assert len(visible) == 8 and all(s.attrs["data-truncated"] == "true" for s in visible)
-    dom = parse_dom(chromium(tmp_path, explorer + "#filter=right", "--dump-dom"))
-    assert all(s.attrs["data-verdict"] == "right" for s in dom.find_all("div", "sample") if s.visible())
-
-
-@needs_browser
-def test_explorer_large_run_loads_problems_lazily(tmp_path: Path):
-    """30 problems x 64 samples with long reasoning (~10 M characters): the page embeds only metadata, each
-    problem's completions are a script loaded when needed, and search still finds a planted completion."""
-    from r1eval.explorer import INLINE_CHARS
-
-    rows = write_sampled_run(tmp_path / "big", "big", 30, 64, planted=(17, 40), reasoning_chars=5000)
-    assert sum(len(r["completion"]) for r in rows) > INLINE_CHARS
-    out = tmp_path / "report"
-    assert main(["report", str(tmp_path / "big"), "--out", str(out)]) == 0
-    page = out / "explorer.html"
-    assert page.stat().st_size < 2_000_000 and PLANTED not in page.read_text()
-    assert len(list((out / "explorer_data" / "r0").glob("p*.js"))) == 30
-    dom = parse_dom(chromium(tmp_path, page.as_uri(), "--dump-dom"))
-    assert len(dom.find_all("details", "problem")) == 30 and not dom.find_all("div", "sample")  # nothing rendered yet
-    t0 = time.perf_counter()
-    dom = parse_dom(chromium(tmp_path, page.as_uri() + "#q=" + PLANTED, "--dump-dom"))
-    elapsed = time.perf_counter() - t0
-    visible = [s for s in dom.find_all("div", "sample") if s.visible()]
-    assert len(visible) == 1 and PLANTED in visible[0].text() and visible[0].attrs["data-sample-index"] == "40"
-    assert elapsed < 120

@@ -136,3 +136,24 @@ def test_training_dirs_followed_and_accepted_with_compute(tmp_path: Path):
     assert [r["label"] for r in report["training"]] == ["rl", "grpo-run"]
     assert (out2 / "training_grpo-run_training.png").stat().st_size > 1000
     assert main(["report", str(grpo), "--out", str(tmp_path / "report3")]) == 0  # training only
+
+
+def test_run_config_records_the_training_run_of_a_checkpoint(tmp_path: Path):
+    """`r1eval run`'s config.json (build_config) names the training directory and step of a model directory
+    that lies inside one."""
+    from r1eval.benches import REGISTRY
+    from r1eval.models import resolve_model
+    from r1eval.records import SamplingParams
+    from r1eval.runner import RunSpec, build_config
+
+    make_grpo_dir(tmp_path / "grpo")
+    for model, step in ((tmp_path / "grpo" / "final", 3), (tmp_path / "grpo" / "checkpoints" / "checkpoint-2", 2)):
+        spec = RunSpec(bench=REGISTRY["aime24"], model=resolve_model(str(model)), params=SamplingParams())
+        config = build_config(spec, [], [])
+        assert config["trained_from"]["run_dir"] == str((tmp_path / "grpo").resolve())
+        assert config["trained_from"]["step"] == step and config["trained_from"]["kind"] == "grpo"
+    other = tmp_path / "plain-model"
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    spec = RunSpec(bench=REGISTRY["aime24"], model=resolve_model(str(other)), params=SamplingParams())
+    assert build_config(spec, [], [])["trained_from"] is None

@@ -1,12 +1,31 @@
 "use strict";
+// r1eval sample explorer. The page holds a compact index (per run, per problem, per sample: verdict, answer,
+// length, finish reason, and where its completion lives); completions live in data files of about 1 MB
+// (explorer_data/<run>/c<N>.js, or the run directory's own explorer/ folder) loaded when a view needs them,
+// and only the last KEEP_CHUNKS stay in memory. Views: the problem list (paginated), one problem side by side
+// across runs, and search results (paginated; a per-file trigram filter skips data files that cannot match).
 const R1Explorer = (() => {
-  const runs = JSON.parse(document.getElementById("explorer-data").textContent);
-  const texts = {};       // run key -> problem index -> completions
-  const waiting = {};     // run key/problem index -> resolve callbacks
-  const lowered = new Map();
-  const search = document.getElementById("search"), filter = document.getElementById("filter");
-  const status = document.getElementById("status"), root = document.getElementById("runs");
-  let generation = 0;
+  const DATA = JSON.parse(document.getElementById("explorer-data").textContent);
+  const runs = DATA.runs;
+  const PROBLEMS_PAGE = 50, SAMPLES_PAGE = 8, RESULTS_PAGE = 50, KEEP_CHUNKS = 24, SNIPPET = 120;
+  const $ = (id) => document.getElementById(id);
+  const search = $("search"), filter = $("filter"), scope = $("problems"), mathBox = $("math");
+  const status = $("status"), view = $("view");
+
+  // ------------------------------------------------------------------ problems across runs
+  const problems = [], byKey = new Map();
+  for (const run of runs) {
+    run.byChunk = [];
+    run.problems.forEach((prob, p) => {
+      const key = run.bench + "\u0000" + prob.id;
+      let entry = byKey.get(key);
+      if (!entry) { entry = { key, bench: run.bench, id: prob.id, runs: [] }; byKey.set(key, entry); problems.push(entry); }
+      entry.runs.push({ run, prob, p });
+      prob.samples.forEach((m, j) => { (run.byChunk[m.c] = run.byChunk[m.c] || []).push([p, j]); });
+    });
+  }
+  const runByKey = new Map(runs.map((r) => [r.key, r]));
+  const multiBench = new Set(runs.map((r) => r.bench)).size > 1;
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -14,38 +33,87 @@ const R1Explorer = (() => {
     if (text !== undefined && text !== null) e.textContent = String(text);
     return e;
   }
-
-  // chunk files call this: R1Explorer.receive(runKey, problemIndex, completions)
-  function receive(key, p, completions) {
-    (texts[key] = texts[key] || {})[p] = completions;
-    for (const done of waiting[key + "/" + p] || []) done(completions);
-    delete waiting[key + "/" + p];
-  }
-
-  function load(run, p) {
-    if (texts[run.key] && texts[run.key][p]) return Promise.resolve(texts[run.key][p]);
-    return new Promise((resolve, reject) => {
-      const id = run.key + "/" + p;
-      const first = !waiting[id];
-      (waiting[id] = waiting[id] || []).push(resolve);
-      if (!first) return;
-      const s = document.createElement("script");
-      s.src = "explorer_data/" + run.key + "/p" + p + ".js";
-      s.onerror = () => reject(new Error("cannot load " + s.src));
-      document.head.appendChild(s);
-    });
-  }
-
-  function verdictOf(m) { return m.ok === true ? "right" : m.ok === false ? "wrong" : "unknown"; }
-
-  function passesFilter(m, f) {
+  const link = (href, text) => { const a = el("a", null, text); a.href = href; return a; };
+  const solved = (prob) => prob.samples.length > 0 && prob.right * 2 >= prob.samples.length;
+  const disagree = (entry) => { const s = entry.runs.map((x) => solved(x.prob)); return s.includes(true) && s.includes(false); };
+  const noAnswer = (m) => m.a === null || m.a === undefined;
+  const verdictOf = (m) => (m.ok === true ? "right" : m.ok === false ? "wrong" : "unknown");
+  function passes(m, f) {
     if (f === "right") return m.ok === true;
     if (f === "wrong") return m.ok === false;
     if (f === "truncated") return m.f === "length";
-    if (f === "noanswer") return m.a === null || m.a === undefined;
+    if (f === "noanswer") return noAnswer(m);
     return true;
   }
+  const entryShown = (entry, f, sc) => (sc !== "disagree" || disagree(entry)) &&
+    (f === "all" || entry.runs.some((x) => x.prob.samples.some((m) => passes(m, f))));
 
+  // ------------------------------------------------------------------ data files
+  const chunks = new Map(), pending = new Map(), filters = new Map();
+
+  function loadScript(src, id, store) {
+    if (pending.has(id)) return pending.get(id).promise;
+    let resolve, reject;
+    const promise = new Promise((a, b) => { resolve = a; reject = b; });
+    pending.set(id, { promise, resolve, reject, store });
+    const s = document.createElement("script");
+    s.src = src;
+    s.onerror = () => { pending.delete(id); s.remove(); reject(new Error("cannot load " + src)); };
+    s.onload = () => s.remove();
+    document.head.appendChild(s);
+    return promise;
+  }
+  function settle(id, value) {
+    const p = pending.get(id);
+    if (p) { pending.delete(id); p.resolve(value); }
+  }
+  // data files call these
+  function receive(key, c, texts) {
+    const id = key + "/" + c;
+    chunks.set(id, texts);
+    while (chunks.size > KEEP_CHUNKS) chunks.delete(chunks.keys().next().value);
+    settle(id, texts);
+  }
+  function receiveFilter(key, bits, encoded) {
+    const value = { bits, encoded, decoded: [] };
+    filters.set(key, value);
+    settle(key + "/filter", value);
+  }
+  function loadChunk(run, c) {
+    const id = run.dataKey + "/" + c;
+    if (chunks.has(id)) { const t = chunks.get(id); chunks.delete(id); chunks.set(id, t); return Promise.resolve(t); }
+    return loadScript(run.data + "c" + c + ".js", id);
+  }
+  function loadFilter(run) {
+    if (filters.has(run.dataKey)) return Promise.resolve(filters.get(run.dataKey));
+    return loadScript(run.data + "filter.js", run.dataKey + "/filter");
+  }
+  async function textOf(run, m) { return (await loadChunk(run, m.c))[m.o]; }
+
+  function trigramHashes(q, bits) {   // the hashes of the query's all-ASCII trigrams (as explorer.py builds them)
+    const b = new TextEncoder().encode(q), out = [];
+    for (let i = 0; i + 2 < b.length; i++) {
+      if (b[i] > 127 || b[i + 1] > 127 || b[i + 2] > 127) continue;
+      out.push(Math.imul((b[i] << 14) | (b[i + 1] << 7) | b[i + 2], 0x9E3779B1) >>> (32 - bits));
+    }
+    return out;
+  }
+  function mayContain(filter, c, hashes) {
+    if (!hashes.length) return true;
+    let set = filter.decoded[c];
+    if (!set) set = filter.decoded[c] = Uint8Array.from(atob(filter.encoded[c]), (ch) => ch.charCodeAt(0));
+    return hashes.every((h) => (set[h >> 3] >> (h & 7)) & 1);
+  }
+
+  // ------------------------------------------------------------------ rendering
+  function typeset(node) {
+    if (!mathBox.checked || typeof renderMathInElement !== "function") return;
+    renderMathInElement(node, {
+      delimiters: [{ left: "$$", right: "$$", display: true }, { left: "\\[", right: "\\]", display: true },
+                   { left: "\\(", right: "\\)", display: false }, { left: "$", right: "$", display: false }],
+      ignoredTags: ["script", "noscript", "style", "textarea", "option"], throwOnError: false,
+    });
+  }
   function withMarks(parent, text, q) {   // text with every case-insensitive occurrence of q in <mark>
     if (!q) { parent.textContent = text; return; }
     const low = text.toLowerCase();
@@ -57,7 +125,6 @@ const R1Explorer = (() => {
     }
     parent.appendChild(document.createTextNode(text.slice(at)));
   }
-
   function splitThink(text) {   // [reasoning or null, answer part, closed?]
     const close = text.lastIndexOf("</think>");
     if (close >= 0) {
@@ -69,20 +136,21 @@ const R1Explorer = (() => {
     if (open >= 0) return [text.slice(open + "<think>".length), "", false];
     return [null, text, true];
   }
-
-  function renderSample(m, text, q) {
-    const box = el("div", "sample");
-    box.dataset.verdict = verdictOf(m);
-    box.dataset.truncated = String(m.f === "length");
-    box.dataset.noanswer = String(m.a === null || m.a === undefined);
-    box.dataset.sampleIndex = String(m.i);
+  function sampleHead(m) {
     const head = el("div", "head");
     head.appendChild(el("span", null, "#" + m.i));
     head.appendChild(el("span", "verdict-" + verdictOf(m), m.ok === true ? "\u2713 right" : m.ok === false ? "\u2717 wrong" : "?"));
-    head.appendChild(el("span", null, "answer: " + (m.a === null || m.a === undefined ? "(none)" : m.a)));
+    head.appendChild(el("span", null, "answer: " + (noAnswer(m) ? "(none)" : m.a)));
     head.appendChild(el("span", null, (m.t === null || m.t === undefined ? "?" : m.t) + " tokens, " + m.chars + " chars"));
     head.appendChild(el("span", "badge" + (m.f === "length" ? " trunc" : ""), m.f === "length" ? "truncated" : (m.f || "?")));
     if (m.seed !== null && m.seed !== undefined) head.appendChild(el("span", "stat", "seed " + m.seed));
+    return head;
+  }
+  function renderSample(run, m, text, q, open) {
+    const box = el("div", "sample");
+    Object.assign(box.dataset, { run: run.key, verdict: verdictOf(m), truncated: String(m.f === "length"),
+                                 noanswer: String(noAnswer(m)), sampleIndex: String(m.i) });
+    const head = sampleHead(m);
     const [think, answer, closed] = splitThink(text);
     if (!closed) head.appendChild(el("span", "badge unclosed", "reasoning never closed"));
     box.appendChild(head);
@@ -90,138 +158,260 @@ const R1Explorer = (() => {
     if (m.p) {
       const pd = el("details", "prompt");
       pd.appendChild(el("summary", null, "this sample's prompt"));
-      pd.appendChild(el("pre", null, m.p));
+      pd.appendChild(el("div", "text", m.p));
       box.appendChild(pd);
     }
     if (think !== null) {
       const d = el("details", "think");
       d.appendChild(el("summary", null, "reasoning (" + think.length + " chars)"));
-      const pre = el("pre", "think-text");
-      withMarks(pre, think, q);
-      d.appendChild(pre);
-      if (q && think.toLowerCase().includes(q)) d.open = true;
+      const body = el("div", "text think-text");
+      d.appendChild(body);
+      const fill = () => { if (!body.dataset.filled) { body.dataset.filled = "1"; withMarks(body, think, q); typeset(body); } };
+      d.addEventListener("toggle", () => { if (d.open) fill(); });
+      if (open || (q && think.toLowerCase().includes(q))) { d.open = true; fill(); }
       box.appendChild(d);
     }
-    const pre = el("pre", "answer-text");
-    withMarks(pre, answer, q);
-    box.appendChild(pre);
+    const body = el("div", "text answer-text");
+    withMarks(body, answer, q);
+    typeset(body);
+    box.appendChild(body);
     return box;
   }
+  function pager(page, pages, go) {
+    const nav = el("nav", "pager");
+    const prev = el("button", null, "\u2190 previous"), next = el("button", null, "next \u2192");
+    prev.disabled = page <= 0; next.disabled = page >= pages - 1;
+    prev.onclick = () => go(page - 1); next.onclick = () => go(page + 1);
+    nav.append(prev, el("span", null, " page " + (page + 1) + " of " + Math.max(1, pages) + " "), next);
+    return nav;
+  }
+  const problemHref = (entry, keys, sample) => "#" + params({ problem: entry.id, bench: multiBench ? entry.bench : "",
+                                                               runs: keys.join(","), sample: sample || "" });
 
-  function textMatches(run, p, j, q) {
+  // ------------------------------------------------------------------ views
+  function showList(state) {
+    const shown = problems.filter((e) => entryShown(e, state.filter, state.problems));
+    const pages = Math.ceil(shown.length / PROBLEMS_PAGE), page = Math.min(state.page, Math.max(0, pages - 1));
+    const table = el("table", "problems");
+    const head = table.createTHead().insertRow();
+    head.append(el("th", null, "problem"), ...(multiBench ? [el("th", null, "bench")] : []),
+                ...runs.map((r) => el("th", null, r.label)));
+    const body = table.createTBody();
+    for (const entry of shown.slice(page * PROBLEMS_PAGE, (page + 1) * PROBLEMS_PAGE)) {
+      const row = body.insertRow();
+      row.dataset.problemId = entry.id;
+      if (disagree(entry)) row.className = "disagree";
+      const cell = row.insertCell();
+      cell.appendChild(link(problemHref(entry, entry.runs.map((x) => x.run.key)), entry.id));
+      if (multiBench) row.insertCell().textContent = entry.bench;
+      for (const run of runs) {
+        const x = entry.runs.find((y) => y.run === run), c = row.insertCell();
+        if (!x) { c.textContent = "-"; continue; }
+        c.className = solved(x.prob) ? "solved" : "unsolved";
+        c.textContent = x.prob.right + "/" + x.prob.samples.length + " right" +
+          (x.prob.truncated ? ", " + x.prob.truncated + " cut" : "") +
+          (state.filter !== "all" ? " (" + x.prob.samples.filter((m) => passes(m, state.filter)).length + " " + state.filter + ")" : "");
+      }
+    }
+    const summary = el("h2", null, runs.map((r) => r.label + " \u2014 " + r.bench + " \u00b7 " + r.model + " \u00b7 pass@1 " +
+      (r.pass1 === null || r.pass1 === undefined ? "?" : Number(r.pass1).toFixed(3))).join("  |  "));
+    view.replaceChildren(summary, table, pager(page, pages, (p) => setParams({ page: p ? String(p + 1) : "" })));
+    setStatus(shown.length + " problem" + (shown.length === 1 ? "" : "s") +
+      (state.problems === "disagree" ? " where the runs disagree" : "") + (state.filter !== "all" ? " with " + state.filter + " samples" : ""),
+      shown.reduce((n, e) => n + e.runs.reduce((k, x) => k + x.prob.samples.filter((m) => passes(m, state.filter)).length, 0), 0));
+  }
+
+  async function fillColumn(col, run, prob, state, gen, count) {
+    const list = col.querySelector(".samples"), more = col.querySelector(".more");
+    const chosen = prob.samples.filter((m) => passes(m, state.filter));
+    const target = state.sample && state.sample.startsWith(run.key + ":") ? Number(state.sample.split(":")[1]) : null;
+    let upto = Math.max(count, target === null ? 0 : chosen.findIndex((m) => m.i === target) + 1);
+    upto = Math.min(chosen.length, upto);
+    for (let j = list.children.length; j < upto; j++) {
+      const m = chosen[j];
+      let node;
+      try { node = renderSample(run, m, await textOf(run, m), state.q, m.i === target); } catch (err) { node = el("div", "loading", String(err)); }
+      if (gen !== generation) return;
+      list.appendChild(node);
+      if (m.i === target) { node.classList.add("target"); node.scrollIntoView({ block: "start" }); }
+    }
+    more.hidden = upto >= chosen.length;
+    more.textContent = "show " + Math.min(SAMPLES_PAGE, chosen.length - upto) + " more of " + (chosen.length - upto);
+    more.onclick = () => fillColumn(col, run, prob, state, generation, list.children.length + SAMPLES_PAGE);
+    col.dataset.shown = String(list.children.length);
+  }
+
+  async function showProblem(state, gen) {
+    const entry = problems.find((e) => e.id === state.problem && (!state.bench || e.bench === state.bench));
+    if (!entry) { view.replaceChildren(el("p", "loading", "no problem " + state.problem + " in these runs")); setStatus("", 0); return; }
+    const keys = state.runs ? state.runs.split(",").filter((k) => entry.runs.some((x) => x.run.key === k)) : [];
+    const chosen = keys.length ? entry.runs.filter((x) => keys.includes(x.run.key)) : entry.runs;
+    const top = el("section", "problem-view");
+    top.dataset.problemId = entry.id;
+    top.appendChild(el("h2", null, "problem " + entry.id + (multiBench ? " (" + entry.bench + ")" : "") +
+      (disagree(entry) ? " \u2014 the runs disagree" : "")));
+    const first = entry.runs[0].prob;
+    const gold = el("div", "gold text", "gold: " + (first.gold === null ? "(none)" : first.gold));
+    const prompt = el("details", "prompt");
+    prompt.appendChild(el("summary", null, "prompt"));
+    prompt.appendChild(el("div", "text", first.prompt));
+    prompt.open = true;
+    const picker = el("div", "picker");
+    for (const x of entry.runs) {
+      const label = el("label"), box = el("input");
+      box.type = "checkbox"; box.checked = chosen.includes(x); box.value = x.run.key;
+      box.onchange = () => setParams({ runs: [...picker.querySelectorAll("input:checked")].map((b) => b.value).join(","), sample: "" });
+      label.append(box, " " + x.run.label);
+      picker.appendChild(label);
+    }
+    top.append(gold, prompt, picker);
+    typeset(gold); typeset(prompt);
+    const grid = el("div", "columns");
+    grid.style.gridTemplateColumns = "repeat(" + chosen.length + ", minmax(0, 1fr))";
+    for (const x of chosen) {
+      const col = el("div", "column");
+      col.dataset.run = x.run.key;
+      col.appendChild(el("h3", null, x.run.label));
+      col.appendChild(el("div", "stat", x.prob.right + "/" + x.prob.samples.length + " right" +
+        (x.prob.truncated ? ", " + x.prob.truncated + " truncated" : "")));
+      col.append(el("div", "samples"), el("button", "more"));
+      grid.appendChild(col);
+    }
+    top.appendChild(grid);
+    view.replaceChildren(top);
+    setStatus("problem " + entry.id + " in " + chosen.length + " run" + (chosen.length === 1 ? "" : "s"),
+      chosen.reduce((n, x) => n + x.prob.samples.filter((m) => passes(m, state.filter)).length, 0));
+    await Promise.all(chosen.map((x, k) => fillColumn(grid.children[k], x.run, x.prob, state, gen, SAMPLES_PAGE)));
+  }
+
+  // search: metadata matches first (problem id, answer), then completions file by file; stops once a page is full
+  let scan = null;
+  function newScan(state) {
+    return { key: [state.q, state.filter, state.problems].join("\u0000"), q: state.q, filter: state.filter,
+             problems: state.problems, results: [], seen: new Set(), run: 0, chunk: 0, done: false, scanned: 0,
+             candidates: 0, metaDone: false };
+  }
+  function consider(s, run, p, j, where) {
     const id = run.key + "/" + p + "/" + j;
-    if (!lowered.has(id)) lowered.set(id, texts[run.key][p][j].toLowerCase());
-    return lowered.get(id).includes(q);
+    if (s.seen.has(id)) return;
+    const prob = run.problems[p], m = prob.samples[j];
+    if (!passes(m, s.filter) || (s.problems === "disagree" && !disagree(byKey.get(run.bench + "\u0000" + prob.id)))) return;
+    s.seen.add(id);
+    s.results.push({ run, p, j, where });
   }
-
-  function sampleMatches(run, prob, p, j, q, f) {
-    const m = prob.samples[j];
-    if (!passesFilter(m, f)) return false;
-    if (!q) return true;
-    if (prob.id.toLowerCase().includes(q) || (m.a && m.a.toLowerCase().includes(q))) return true;
-    return Boolean(texts[run.key] && texts[run.key][p]) && textMatches(run, p, j, q);
-  }
-
-  function fillProblem(run, prob, p, node, q, f) {   // (re)render the samples that pass; returns how many
-    const box = node.querySelector(".samples");
-    box.replaceChildren();
-    let shown = 0;
-    prob.samples.forEach((m, j) => {
-      if (!sampleMatches(run, prob, p, j, q, f)) return;
-      box.appendChild(renderSample(m, texts[run.key][p][j], q));
-      shown++;
-    });
-    node.dataset.rendered = "true";
-    return shown;
-  }
-
-  function problemNode(run, prob, p) {
-    const node = el("details", "problem");
-    node.dataset.problemId = prob.id;
-    node.dataset.run = run.key;
-    const sum = el("summary", null, prob.id);
-    sum.appendChild(el("span", "stat", prob.right + "/" + prob.samples.length + " right"));
-    if (prob.truncated) sum.appendChild(el("span", "stat", prob.truncated + " truncated"));
-    node.appendChild(sum);
-    const pd = el("details", "prompt");
-    pd.appendChild(el("summary", null, "prompt"));
-    pd.appendChild(el("pre", null, prob.prompt));
-    node.appendChild(pd);
-    node.appendChild(el("div", "gold", "gold: " + (prob.gold === null ? "(none)" : prob.gold)));
-    node.appendChild(el("div", "samples"));
-    node.addEventListener("toggle", () => {
-      if (node.open && node.dataset.rendered !== "true") {
-        node.querySelector(".samples").replaceChildren(el("div", "loading", "loading samples\u2026"));
-        load(run, p).then(() => fillProblem(run, prob, p, node, query(), filter.value),
-                          (err) => node.querySelector(".samples").replaceChildren(el("div", "loading", String(err))));
-      }
-    });
-    return node;
-  }
-
-  function query() { return search.value.trim().toLowerCase(); }
-
-  async function apply() {
-    const gen = ++generation, q = query(), f = filter.value;
-    const hash = new URLSearchParams();
-    if (q) hash.set("q", search.value.trim());
-    if (f !== "all") hash.set("filter", f);
-    history.replaceState(null, "", hash.toString() ? "#" + hash.toString() : location.pathname + location.search);
-    if (q) {   // full-text search needs every completion: load the problems not loaded yet
-      const missing = [];
-      for (const run of runs) run.problems.forEach((_, p) => { if (!(texts[run.key] && texts[run.key][p])) missing.push([run, p]); });
-      for (let k = 0; k < missing.length; k++) {
-        status.textContent = "searching: loaded " + k + "/" + missing.length + " problems\u2026";
-        try { await load(missing[k][0], missing[k][1]); } catch (err) { status.textContent = String(err); return; }
-        if (gen !== generation) return;
-      }
+  async function extend(s, want, gen) {
+    if (!s.metaDone) {
+      for (const run of runs) run.problems.forEach((prob, p) => prob.samples.forEach((m, j) => {
+        if (prob.id.toLowerCase().includes(s.q)) consider(s, run, p, j, { kind: "problem id" });
+        else if (!noAnswer(m) && String(m.a).toLowerCase().includes(s.q)) consider(s, run, p, j, { kind: "answer" });
+      }));
+      s.metaDone = true;
     }
-    let samples = 0, problems = 0;
-    for (const run of runs) {
-      run.problems.forEach((prob, p) => {
-        const node = run.nodes[p];
-        const loaded = Boolean(texts[run.key] && texts[run.key][p]);
-        let shown;
-        if (loaded && (q || node.dataset.rendered === "true" || !run.chunked)) {
-          shown = fillProblem(run, prob, p, node, q, f);
-        } else {   // not loaded: count from the metadata; rendered when opened
-          shown = prob.samples.filter((m) => passesFilter(m, f)).length;
-          node.dataset.rendered = "false";
+    while (!s.done && s.results.length < want) {
+      if (s.run >= runs.length) { s.done = true; break; }
+      const run = runs[s.run];
+      if (s.chunk >= run.byChunk.length) { s.run++; s.chunk = 0; continue; }
+      const c = s.chunk++;
+      if (!run.byChunk[c]) continue;
+      const filt = await loadFilter(run).catch(() => null);
+      if (filt && !mayContain(filt, c, trigramHashes(s.q, filt.bits))) continue;
+      s.candidates++;
+      const texts = await loadChunk(run, c);
+      if (gen !== generation || scan !== s) return;
+      for (const [p, j] of run.byChunk[c]) {
+        const m = run.problems[p].samples[j], low = texts[m.o].toLowerCase(), hit = low.indexOf(s.q);
+        if (hit >= 0) {
+          const from = Math.max(0, hit - SNIPPET);
+          consider(s, run, p, j, { kind: "completion", snippet: (from ? "\u2026" : "") + texts[m.o].slice(from, hit + s.q.length + SNIPPET) });
         }
-        node.hidden = shown === 0 && (q !== "" || f !== "all");
-        if (q) node.open = shown > 0;
-        if (shown) { samples += shown; problems++; }
-      });
+      }
+      s.scanned = s.run * 1e9 + c;
+      setStatus("searching\u2026 " + s.results.length + " match" + (s.results.length === 1 ? "" : "es") + " so far (" + run.label +
+                ": file " + (c + 1) + " of " + run.byChunk.length + ")", s.results.length);
     }
-    status.textContent = (q || f !== "all") ? samples + " sample" + (samples === 1 ? "" : "s") + " in " + problems +
-      " problem" + (problems === 1 ? "" : "s") + " match" : samples + " samples in " + problems + " problems";
-    status.dataset.samples = String(samples);
+  }
+  async function showSearch(state, gen) {
+    if (!scan || scan.key !== [state.q, state.filter, state.problems].join("\u0000")) scan = newScan(state);
+    const s = scan, page = state.page;
+    await extend(s, (page + 1) * RESULTS_PAGE + 1, gen);
+    if (gen !== generation) return;
+    const list = el("ol", "results");
+    list.start = page * RESULTS_PAGE + 1;
+    for (const r of s.results.slice(page * RESULTS_PAGE, (page + 1) * RESULTS_PAGE)) {
+      const prob = r.run.problems[r.p], m = prob.samples[r.j], entry = byKey.get(r.run.bench + "\u0000" + prob.id);
+      const item = el("li", "result");
+      Object.assign(item.dataset, { run: r.run.key, problemId: prob.id, sampleIndex: String(m.i), verdict: verdictOf(m) });
+      const head = sampleHead(m);
+      head.prepend(link(problemHref(entry, entry.runs.map((x) => x.run.key), r.run.key + ":" + m.i), prob.id),
+                   el("span", "stat", r.run.label));
+      item.appendChild(head);
+      const snip = el("div", "text snippet");
+      if (r.where.kind === "completion") withMarks(snip, r.where.snippet, s.q); else snip.textContent = "matched in its " + r.where.kind;
+      item.appendChild(snip);
+      list.appendChild(item);
+    }
+    const more = s.done ? Math.ceil(s.results.length / RESULTS_PAGE) : page + 2;
+    view.replaceChildren(el("h2", null, "samples matching \u201c" + state.rawQ + "\u201d"), list,
+                         pager(page, more, (p) => setParams({ page: p ? String(p + 1) : "" })));
+    const n = s.results.length;
+    setStatus(s.done ? n + " sample" + (n === 1 ? "" : "s") + " match" + (n === 1 ? "es" : "")
+                     : "at least " + n + " samples match (more load with the next page)", n);
   }
 
-  function build() {
-    for (const run of runs) {
-      if (run.texts) texts[run.key] = Object.assign({}, run.texts);
-      const section = el("section", "run");
-      section.dataset.run = run.key;
-      const ci = run.ci ? " (95% CI " + run.ci.map((x) => Number(x).toFixed(3)).join("\u2013") + ")" : "";
-      section.appendChild(el("h2", null, run.label + " \u2014 " + run.bench + " \u00b7 " + run.model + " \u00b7 pass@1 " +
-        (run.pass1 === null || run.pass1 === undefined ? "?" : Number(run.pass1).toFixed(3)) + ci + " \u00b7 " +
-        run.problems.length + " problems" + (run.chunked ? " (samples load when a problem is opened)" : "")));
-      run.nodes = run.problems.map((prob, p) => section.appendChild(problemNode(run, prob, p)));
-      root.appendChild(section);
-    }
-    const params = new URLSearchParams(location.hash.slice(1));
-    if (params.get("q")) search.value = params.get("q");
-    if (params.get("filter")) filter.value = params.get("filter");
-    let timer = null;
-    search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(apply, 200); });
-    filter.addEventListener("change", apply);
-    document.addEventListener("keydown", (e) => {
-      if (e.key === "/" && document.activeElement !== search) { e.preventDefault(); search.focus(); }
-    });
-    apply();
+  // ------------------------------------------------------------------ routing: the address is the view
+  function params(obj) {
+    const h = new URLSearchParams();
+    for (const [k, v] of Object.entries(obj)) if (v !== "" && v !== null && v !== undefined) h.set(k, v);
+    return h.toString();
   }
+  function currentState() {
+    const h = new URLSearchParams(location.hash.slice(1));
+    const rawQ = (h.get("q") || "").trim();
+    return { rawQ, q: rawQ.toLowerCase(), filter: h.get("filter") || "all", problems: h.get("problems") || "all",
+             problem: h.get("problem"), bench: h.get("bench") || "", runs: h.get("runs") || "",
+             sample: h.get("sample") || "", page: Math.max(0, Number(h.get("page") || 1) - 1) };
+  }
+  function setParams(changes) {
+    const h = new URLSearchParams(location.hash.slice(1));
+    for (const [k, v] of Object.entries(changes)) { if (v === "" || v === null || v === "all") h.delete(k); else h.set(k, v); }
+    location.hash = h.toString();
+  }
+  function setStatus(text, samples) { status.textContent = text; status.dataset.samples = String(samples); }
 
-  build();
-  return { receive, apply };
+  let generation = 0, lastRender = Promise.resolve();
+  async function route() {
+    const gen = ++generation, state = currentState();
+    search.value = state.rawQ; filter.value = state.filter; scope.value = state.problems;
+    document.body.dataset.view = state.problem ? "problem" : state.q ? "search" : "list";
+    if (state.problem) await showProblem(state, gen);
+    else if (state.q) await showSearch(state, gen);
+    else showList(state);
+    if (gen === generation) document.body.dataset.rendered = String(gen);
+  }
+  function render() { lastRender = route(); return lastRender; }
+
+  let timer = null;
+  search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => setParams({ q: search.value.trim(), page: "", problem: "", sample: "" }), 250); });
+  filter.addEventListener("change", () => setParams({ filter: filter.value, page: "" }));
+  scope.addEventListener("change", () => setParams({ problems: scope.value, page: "" }));
+  mathBox.addEventListener("change", render);
+  $("home").addEventListener("click", (e) => { e.preventDefault(); setParams({ problem: "", runs: "", sample: "", q: "", page: "" }); });
+  window.addEventListener("hashchange", render);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "/" && document.activeElement !== search) { e.preventDefault(); search.focus(); }
+  });
+  const ready = render().then(() => { api.openedMs = performance.now(); });
+
+  // for scripts and tests: search(q) resolves once the first page of results is shown
+  function searchFor(q) {
+    const h = new URLSearchParams(location.hash.slice(1));
+    for (const k of ["page", "problem", "sample", "bench", "runs"]) h.delete(k);
+    if (q) h.set("q", q); else h.delete("q");
+    history.replaceState(null, "", "#" + h.toString());
+    return render();
+  }
+  // show(fragment) renders the view of an address fragment (as following a link does) and resolves when shown
+  function show(fragment) { history.replaceState(null, "", "#" + fragment); return render(); }
+  const api = { receive, receiveFilter, ready, search: searchFor, show, rendered: () => lastRender, openedMs: null };
+  return api;
 })();

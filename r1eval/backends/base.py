@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from r1eval.reasoning import THINK_PREFIX, opens_reasoning
 from r1eval.records import Completion, Messages, SamplingParams
@@ -35,6 +35,37 @@ class GenerationResult:
     request: GenerationRequest
     prompt: str | Messages
     completions: list[tuple[int, Completion]]  # (sample_index, completion)
+
+
+class RegisteredBackend:
+    """What the backend registry (`r1eval.backends.REGISTRY`) asks of a backend class: its capabilities,
+    with the defaults of a local engine. A backend subclasses this and registers itself there."""
+
+    name: ClassVar[str]
+    is_server: ClassVar[bool] = False  # the model runs behind a server: no local weights, tokenizer or dtype
+    option_names: ClassVar[tuple[str, ...]] = ()  # the backend options (CLI dest names) its constructor takes
+    requires: ClassVar[str | None] = None  # a module that must be importable to use it
+    install_hint: ClassVar[str] = ""  # how to get `requires`
+
+    @classmethod
+    def resolve_dtype(cls, model: Any, requested: str = "auto", on_gpu: bool | None = None) -> str | None:
+        """The dtype the weights run in, decided before any engine starts (part of the resume identity);
+        None where the backend does not decide it (a server)."""
+        return None if cls.is_server or requested == "auto" else requested
+
+    @classmethod
+    def add_cli_options(cls, parser: Any) -> None:
+        """Add this backend's own flags (an argument group) to `r1eval run`'s parser."""
+
+    @classmethod
+    def server_defaults(cls, options: dict[str, Any]) -> list[str]:
+        """Sampling fields whose values the server decides, not r1eval (recorded in config.json)."""
+        return []
+
+    @classmethod
+    def accepted(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """The options this backend takes, those set (unset ones are left to its defaults)."""
+        return {k: options[k] for k in cls.option_names if options.get(k) is not None}
 
 
 class Backend(Protocol):

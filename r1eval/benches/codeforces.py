@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from r1eval.benches.base import Bench, LoadOptions
+from r1eval.benches.base import LoadOptions, SandboxedBench
 from r1eval.benches.datasource import read_hub_dataset, read_local
 from r1eval.errors import UsageError
 from r1eval.records import Problem, Sample, Verdict
@@ -107,7 +107,7 @@ def problems_from_rows(rows: list[dict[str, Any]], source: str,
 
 
 @dataclass
-class CodeforcesBench(Bench):
+class CodeforcesBench(SandboxedBench):
     """Codeforces problems judged on their tests in the sandbox; summary adds a maximum-likelihood rating."""
 
     time_scale: float = 1.0  # multiply every problem's time limit (Codeforces limits are set for C++)
@@ -186,7 +186,7 @@ class CodeforcesBench(Bench):
                 "rating_estimate": estimate}
 
 
-def codeforces_benches() -> list[Bench]:
+def codeforces_benches() -> list[SandboxedBench]:
     """Codeforces with the R1 protocol's defaults."""
     return [CodeforcesBench("codeforces", f"Codeforces problems ({HUB_ID} schema; --data PATH or --hub), "
                             "judged in the sandbox; summary adds a rating", default_n=8, kind="code")]

@@ -28,7 +28,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from r1eval.benches.base import Bench, LoadOptions
 from r1eval.benches.datasource import read_hub_files, read_local
@@ -180,6 +180,8 @@ def problem_from_record(row: dict[str, Any]) -> Problem:
 @dataclass
 class GPQABench(Bench):
     """GPQA-Diamond: gated CSV from the hub or a local CSV / MCQ JSONL; seeded per-sample choice shuffles."""
+
+    grader_family: ClassVar[str] = "mcq"
 
     def load(self, opts: LoadOptions) -> list[Problem]:
         revision = opts.extra.get("revision")

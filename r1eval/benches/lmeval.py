@@ -38,7 +38,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from r1eval.benches.base import Bench, LoadOptions
 from r1eval.errors import UsageError
@@ -175,6 +175,8 @@ def _jsonable(value: Any) -> Any:
 @dataclass
 class LMEvalBench(Bench):
     """One lm-eval generative task, generated with the R1 protocol and scored by the task's filters + metric."""
+
+    grader_family: ClassVar[str] = "lm-eval"
 
     task_name: str = ""
     include: Path | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from r1eval.benches.base import Bench, LoadOptions
 from r1eval.errors import UsageError
@@ -25,9 +25,11 @@ JUDGE_GRADER_VERSION = "1"
 class JudgedQABench(Bench):
     """Free-form questions whose answers a judge grades against a reference answer."""
 
+    grader_family: ClassVar[str] = "judge"
+    needs_judge: ClassVar[bool] = True
+
     path: Path | None = None  # a user's file given as --bench FILE
     judge_template: str = "answer-match"  # the built-in template of this grading task
-    needs_judge: bool = True
 
     def load(self, opts: LoadOptions) -> list[Problem]:
         from r1eval.benches.datasource import read_local

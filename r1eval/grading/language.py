@@ -54,4 +54,6 @@ def mixed_language(text: str, language: str = "en", max_foreign_words: int = MAX
     target = LANGUAGE_SCRIPTS.get(language)
     if target is None:
         raise ValueError(f"unsupported language {language!r}; known: {', '.join(LANGUAGE_SCRIPTS)}")
+    if target == "latin" and text.isascii():  # ASCII holds Latin words only: nothing foreign (a C-speed check)
+        return False
     return any(script != target and count > max_foreign_words for script, count in script_word_counts(text).items())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _BOX_START = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # What may stand between two boxes that together state one answer: punctuation, math delimiters, spacing
@@ -31,6 +32,9 @@ _CHAIN_GAP = re.compile(
 # separate math environments need one of these between them: `$$\boxed{20}$$ \boxed{143}` is a first try and a
 # final answer, and the last box wins (Math-Verify's tests/test_open_thoughts.py reads it as its last box).
 _CHAIN_JOINER = re.compile(r"[,;&=]|\\q?quad\b|\band\b|\bor\b|\bet\b|和|或|、|，|；")
+_APPROX_GAP = re.compile(
+    r"(?:\s|\$|\\[()\[\]]|=|,)*(?:\\approx|≈|\\simeq|\\thickapprox|(?:which\s+is\s+)?(?:approximately|about|roughly)"
+    r"|\\text\s*\{\s*(?:(?:which\s+is\s+)?(?:approximately|about|roughly))\s*\})(?:\s|\$|\\[()\[\]]|=)*")
 _MATH_DELIMITER = re.compile(r"\$|\\[()\[\]]")
 _ENGLISH_ANCHORS = (
     r"final\s+answer\s*(?:is|:)?", r"(?:the\s+)?answer\s+is", r"answer\s*:", r"answer\s*=",
@@ -59,14 +63,26 @@ class Located:
     text: str
 
 
-def find_boxes(text: str) -> list[tuple[int, int, str]]:
-    """Top-level `\\boxed{...}` / `\\fbox{...}` spans with balanced braces: (start, end, content)."""
-    spans: list[tuple[int, int, str]] = []
+class Box(NamedTuple):
+    """One top-level `\\boxed{...}` / `\\fbox{...}`: its span and content (stripped); `closed` False for a box
+    whose braces never balance (the reply was cut inside it: the box holds no answer)."""
+
+    start: int
+    end: int
+    content: str
+    closed: bool = True
+
+
+def find_boxes(text: str) -> list[Box]:
+    """Every top-level `\\boxed{...}` / `\\fbox{...}` of `text` in order: the one box scanner of the math and
+    MCQ graders. Braces are counted (an escaped `\\{` or `\\}` is content); a box that never closes ends the
+    list as `Box(..., closed=False)` holding the rest of the text."""
+    boxes: list[Box] = []
     pos = 0
     while True:
         match = _BOX_START.search(text, pos)
         if match is None:
-            return spans
+            return boxes
         depth, i = 1, match.end()
         while i < len(text) and depth:
             char = text[i]
@@ -76,17 +92,32 @@ def find_boxes(text: str) -> list[tuple[int, int, str]]:
             depth += {"{": 1, "}": -1}.get(char, 0)
             i += 1
         if depth:
-            return spans  # unbalanced: the reply was cut inside a box
-        spans.append((match.start(), i, text[match.end(): i - 1].strip()))
+            boxes.append(Box(match.start(), len(text), text[match.end():].strip(), closed=False))
+            return boxes
+        boxes.append(Box(match.start(), i, text[match.end(): i - 1].strip()))
         pos = i
+
+
+def closed_boxes(text: str) -> list[Box]:
+    """The boxes of `text` that close (see `find_boxes`)."""
+    return [box for box in find_boxes(text) if box.closed]
+
+
+def ends_in_open_box(text: str) -> bool:
+    """Whether `text` was cut inside a box (`... \\boxed{42` at its very end): such a reply has no answer."""
+    boxes = find_boxes(text)
+    return bool(boxes) and not boxes[-1].closed
 
 
 def last_box_chain(text: str) -> tuple[list[str], int] | None:
     """Contents of the last box and of the boxes before it joined only by separators (duplicates dropped),
     with the end offset of the last box; None without a box."""
-    spans = find_boxes(text)
+    spans = closed_boxes(text)
     if not spans:
         return None
+    last_end = spans[-1].end
+    while len(spans) > 1 and _APPROX_GAP.fullmatch(text[spans[-2].end: spans[-1].start]):
+        spans = spans[:-1]  # `\\boxed{\\frac{\\pi}{4}} \\approx \\boxed{0.79}`: the exact box is the answer
     chain = [spans[-1]]
     for span in reversed(spans[:-1]):
         gap = text[span[1]: chain[0][0]]
@@ -94,8 +125,8 @@ def last_box_chain(text: str) -> tuple[list[str], int] | None:
                 or (_MATH_DELIMITER.search(gap) and _CHAIN_JOINER.search(gap) is None)):
             break
         chain.insert(0, span)
-    contents = list(dict.fromkeys(c for _, _, c in chain if c))
-    return contents, spans[-1][1]
+    contents = list(dict.fromkeys(box.content for box in chain if box.content))
+    return contents, last_end
 
 
 def last_statement(text: str, after: int = 0) -> tuple[int, str] | None:
@@ -140,10 +171,11 @@ _DELIMITED = re.compile(r"^(?:\$\$(.*)\$\$|\$(.*)\$|\\\((.*)\\\)|\\\[(.*)\\\])$"
 _TEXT_CMD = r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mbox|operatorname)\s*"
 # digit-group separators: `,\!` `{,}` `\,` `\!` `\ ` `~` `'` between digits (`,\,` is a list's comma, kept)
 _GROUP_SEP = re.compile(r"(?<=\d)(?:,\\!\s?|\{,\}|\\,|\\!|\\ |~|\{\\,\}|'(?=\d{3}))(?=\d)")
-_COMMA_GROUPED = re.compile(r"-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
+# at most three groups after the first (below 10^12): `120,240,360,480,600` is a list of five numbers
+_COMMA_GROUPED = re.compile(r"-?[1-9]\d{0,2}(?:,\d{3}){1,3}(?:\.\d+)?")
 _SPACE_GROUPED = re.compile(r"-?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?")
 _MIXED_NUMBER = re.compile(r"^([-+]?)([1-9]\d{0,2}(?: \d{3})+|\d+) +(\d+) */ *(\d+)$")
-_MIXED_LATEX = re.compile(r"^([-+]?)(\d+) *\\[dt]?frac\s*\{(\d+)\}\s*\{(\d+)\}$")
+_MIXED_LATEX = re.compile(r"^([-+]?)(\d+)(?: |\\[ ,;:!]|~)*\\[dt]?frac\s*(?:\{(\d+)\}|(\d))\s*(?:\{(\d+)\}|(\d))$")
 _PAREN_SQRT = re.compile(r"\\sqrt\s*\(([^()]*)\)")
 _PLAIN_FUNC = re.compile(r"(?<![\\a-zA-Z])(sqrt|sin|cos|tan|log|ln|exp)\s*\(")
 _LIST_WORDS = re.compile(
@@ -251,9 +283,14 @@ def clean_answer(text: str) -> str:
     for pattern in (_MIXED_NUMBER, _MIXED_LATEX):
         match = pattern.match(text)
         if match:
-            mixed = mixed_number(*match.groups())
+            mixed = mixed_number(*[g for g in match.groups() if g is not None])
             if mixed is not None:
                 return mixed
+    text = _approximated(text)
+    text = _IMAGINARY_UNIT.sub("i", text)
+    text = _LOG_NO_BASE.sub(r"\\ln", text)
+    if _TRIG.search(text):  # degrees inside a trig function are radians to sympy: \sin(90^\circ - x)
+        text = _DEGREES.sub(lambda m: f"\\frac{{{m.group(1)}\\pi}}{{180}}", text)
     text = _brace_plain_functions(text)
     text = re.sub(r"\\[bB]igg?[lr]?(?=[()\[\]|.]|\\[{}])", "", text)  # \bigl( ... \bigr): plain brackets
     text = _PERCENT_WORD.sub(r"\\%", text)
@@ -267,10 +304,29 @@ def clean_answer(text: str) -> str:
     return text
 
 
+_APPROX = re.compile(r"\\approx|≈|\\simeq|\\thickapprox")
+_IMAGINARY_UNIT = re.compile(r"\\(?:mathrm|text|textrm|operatorname|mathit)\s*\{\s*i\s*\}")
+_LOG_NO_BASE = re.compile(r"\\log(?![a-zA-Z_])(?!\s*_)")  # \log x is the natural log (as \ln); \log_2 keeps its base
+_TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-zA-Z])")
+_DEGREES = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\^\s*\{?\s*\\circ\s*\}?|°)")
+
+
+def _approximated(text: str) -> str:
+    """`\\frac{\\pi}{4} \\approx 0.785`: the exact value before the approximation (`x \\approx 0.785`: the
+    value after it, a lone variable being no answer)."""
+    parts = _APPROX.split(text)
+    if len(parts) < 2:
+        return text
+    left = parts[0].strip()
+    if re.fullmatch(r"[A-Za-z](?:_\{?\w+\}?)?\s*=?", left) or not left:
+        return parts[-1].strip()
+    return left
+
+
 def prose_number(text: str) -> str:
     """A number as written in prose: digit groups dropped (`12,000,023`, `1 000`), a decimal comma made a
     point (`1,22`, `0,111`, `1000,99`)."""
-    if re.fullmatch(r"-?[1-9]\d{0,2}(?:[ ,]\d{3})+(?:\.\d+)?", text):
+    if re.fullmatch(r"-?[1-9]\d{0,2}(?:[ ,]\d{3}){1,3}(?:\.\d+)?", text):
         return text.replace(",", "").replace(" ", "")
     if re.fullmatch(r"-?\d+,\d+", text):
         return text.replace(",", ".")

@@ -35,10 +35,12 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
+from r1eval.grading.math_normalize import closed_boxes
 from r1eval.reasoning import answer_region
 
+T = TypeVar("T")
 LETTERS = "ABCDEFGHIJ"  # MMLU-Pro has ten choices; GPQA four
 MCQ_GRADER_VERSION = "2"  # bump whenever a verdict can change; recorded in config.json and summary.json
 
@@ -225,7 +227,6 @@ _DECLARED_RIGHT = re.compile(r"""(?ix)
       | \s+es\s+(?:la\s+)?(?:correcta|respuesta\s+correcta)
       | \s+ist\s+(?:die\s+)?(?:richtig|korrekt))""")
 
-_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)  # the R1-Zero template
 _BARE_LINE = re.compile(r"""(?ix)^[\s$({\[]*
     (?:(?:so|thus|hence|therefore|definitely|clearly|certainly|finally|final\s+answer|answer|option|choice)[\s,:]+)*
@@ -240,15 +241,6 @@ _LINE_ENDS_ON_LETTER = re.compile(r"""(?ix)
 _ABOUT_THE_OPTION = re.compile(r"(?i)\s*(?:is|are|was|seems|looks|would|could|can|cannot|can't|isn't|doesn't|does|"
                                r"fails|must|might|may|should|has|had|contradicts|ignores|violates)\b")
 _LINE_OPENS_WITH_LETTER = re.compile(r"^\s*[(\[]?([A-Ja-j])(?:[)\]]|[.:,。]|(?=[\u3000-\u9fff]))")
-
-
-def _boxed_content(text: str, m: re.Match[str]) -> str:
-    """The content of the `\\boxed{` matched by `m`, up to its balanced closing brace (at most `_LINE_CHARS`)."""
-    depth, i, end = 1, m.end(), min(len(text), m.end() + _LINE_CHARS)
-    while i < end and depth:
-        depth += {"{": 1, "}": -1}.get(text[i], 0)
-        i += 1
-    return text[m.end():i - 1] if depth == 0 else text[m.end():end]
 
 
 class _Candidate(NamedTuple):
@@ -312,7 +304,7 @@ def _candidates(text: str, n: int, choices: Sequence[str] | None, lenient: bool)
     matches from the end, at most `_MAX_TRIES` of them (a bound for pathological replies)."""
     found: list[_Candidate] = []
 
-    def last_of(matches: Iterable[re.Match[str]], read: Callable[[re.Match[str]], _Candidate | None]) -> None:
+    def last_of(matches: Iterable[T], read: Callable[[T], _Candidate | None]) -> None:
         for m in itertools.islice(reversed(list(matches)), _MAX_TRIES):
             cand = read(m)
             if cand:
@@ -336,7 +328,7 @@ def _candidates(text: str, n: int, choices: Sequence[str] | None, lenient: bool)
 
     last_of(_ANSWER_CUE.finditer(text), cue)
     last_of(_DECLARED_RIGHT.finditer(text), declared)
-    last_of(_BOXED.finditer(text), lambda m: _stated(_boxed_content(text, m), m.start(), "boxed", n, choices, lenient))
+    last_of(closed_boxes(text), lambda box: _stated(box.content[:_LINE_CHARS], box.start, "boxed", n, choices, lenient))
     last_of(_ANSWER_TAG.finditer(text),
             lambda m: _stated(m.group(1)[:_LINE_CHARS], m.start(), "<answer> tag", n, choices, lenient))
     found.extend(_line_candidates(text, n, choices))

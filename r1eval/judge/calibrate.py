@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from r1eval.errors import UsageError
-from r1eval.judge.client import Judge, JudgeDown, JudgeSpec, prompt_key
+from r1eval.judge.cache import VerdictCache, ask_cached
+from r1eval.judge.client import JudgeSpec, prompt_key
 from r1eval.judge.stage import NO_ANSWER, cohen_kappa, final_answer
-from r1eval.records import json_text, read_jsonl
+from r1eval.records import read_jsonl
 
 Z95 = 1.959963984540054
 
@@ -54,28 +54,6 @@ def read_labelled(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
                 raise UsageError(f"{path}: row {i} has no '{key}' string; rows need question, reference, "
                                  "completion and label")
     return rows[:limit] if limit else rows
-
-
-class VerdictCache:
-    """verdicts.jsonl: one judge reply per prompt key, appended and fsynced as it arrives."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.replies: dict[str, dict[str, Any]] = {}
-        if path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a torn last line of a killed run
-                self.replies[row["key"]] = row
-
-    def add(self, row: dict[str, Any]) -> None:
-        self.replies[row["key"]] = row
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json_text(row) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
 
 
 def _prompts(spec: JudgeSpec, row: dict[str, Any], answer: str, swapped: bool) -> str:
@@ -117,8 +95,6 @@ def label_metrics(labels: list[bool], verdicts: list[str | None], seed: int = 0)
 def run_calibration(spec: JudgeSpec, input_path: Path, out: Path, limit: int | None = None,
                     progress: bool = False) -> dict[str, Any]:
     """Ask the judge about every labelled row (both orders for a pairwise template) and measure it."""
-    from tqdm import tqdm
-
     rows = read_labelled(input_path, limit)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--output {out} is a file; pass a directory")
@@ -137,22 +113,9 @@ def run_calibration(spec: JudgeSpec, input_path: Path, out: Path, limit: int | N
                 keys[(i, swapped)] = None
                 continue
             prompt = _prompts(spec, row, answer, swapped)
-            key = prompt_key(identity, prompt)
-            keys[(i, swapped)] = key
-            if key not in cache.replies:
-                prompts[key] = prompt
-    if prompts:
-        judge = Judge(spec)
-        bar = tqdm(total=len(prompts), desc="judge", unit="verdict", disable=not progress, dynamic_ncols=True)
-        try:
-            for key, reply in judge.ask(prompts):
-                cache.add({"key": key, "verdict": reply.verdict, "error": reply.error, "reply": reply.reply})
-                bar.update(1)
-        except JudgeDown as exc:
-            raise exc.lacking(len(prompts) - bar.n, "judge prompts") from None
-        finally:
-            bar.close()
-            judge.close()
+            keys[(i, swapped)] = key = prompt_key(identity, prompt)
+            prompts[key] = prompt
+    ask_cached(spec, prompts, cache, "judge prompts", progress)
 
     def verdict(i: int, swapped: bool) -> str | None:
         key = keys[(i, swapped)]

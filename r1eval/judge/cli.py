@@ -66,15 +66,15 @@ def _local_backend() -> str:
 def judge_setup(args: argparse.Namespace, bench: Any) -> tuple[Any, Any]:
     """(bench, JudgeSetup or None) for `r1eval run`: `--grader judge` turns a JSONL bench into a judge-graded
     free-form one; a judge-graded bench without --judge is one line, exit 2."""
-    from r1eval.benches.simpleqa import JudgedQABench, judged_file_bench
+    from r1eval.benches.simpleqa import judged_file_bench
     from r1eval.judge.stage import JudgeSetup
 
-    if args.grader == "judge" and not getattr(bench, "needs_judge", False):
+    if args.grader == "judge" and not bench.needs_judge:
         if str(args.bench).endswith(".jsonl"):
             bench = judged_file_bench(Path(args.bench))
-        elif getattr(bench, "kind", None) == "code":
+        elif bench.needs_sandbox:
             raise UsageError(f"--grader judge: bench {bench.name} is graded by running tests; drop --grader judge")
-    judge_only = isinstance(bench, JudgedQABench)
+    judge_only = bench.needs_judge
     grader_mode = judge_only or args.grader == "judge"
     if args.grader == "rule" and judge_only:
         raise UsageError(f"bench {bench.name} has no rule grader; its answers are graded by a judge (--judge MODEL)")
@@ -84,7 +84,7 @@ def judge_setup(args: argparse.Namespace, bench: Any) -> tuple[Any, Any]:
             raise UsageError(f"bench {bench.name} is graded by an LLM judge: pass --judge MODEL (with "
                              "--judge-base-url URL for a server, or --judge-backend transformers for a local model)")
         return bench, None
-    if getattr(bench, "kind", None) == "code":
+    if bench.needs_sandbox:
         raise UsageError(f"--judge: bench {bench.name} is graded by running tests; a judge grades math, "
                          "multiple-choice and free-form answers")
     if args.judge_decides_negatives and grader_mode:

@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from r1eval.backends import REGISTRY
 from r1eval.errors import BackendError, UsageError
 from r1eval.judge.templates import JudgeTemplate, parse_verdict
 from r1eval.records import SamplingParams, sample_seed
 
-JUDGE_BACKENDS = ("openai", "vllm", "transformers")
+JUDGE_BACKENDS = tuple(REGISTRY)
 _FLAG_NAMES = {"--base-url": "--judge-base-url", "--api-key-env": "--judge-api-key-env", "--model": "--judge",
                "--max-tokens": "--judge-max-tokens", "--request-timeout": "--judge-request-timeout"}
 
@@ -43,11 +44,11 @@ class JudgeSpec:
     def validate(self) -> None:
         if self.backend not in JUDGE_BACKENDS:
             raise UsageError(f"--judge-backend {self.backend}: choose one of {', '.join(JUDGE_BACKENDS)}")
-        if self.backend == "openai" and not self.base_url:
+        if REGISTRY[self.backend].is_server and not self.base_url:
             raise UsageError(f"--judge {self.model} with --judge-backend openai needs --judge-base-url URL "
                              "(or --judge-backend transformers|vllm for a local judge model)")
         self.params().validate()
-        if self.backend != "openai":
+        if not REGISTRY[self.backend].is_server:
             self.local_model()  # a missing model path fails now, before any generation
 
     def local_model(self) -> Any:
@@ -130,7 +131,7 @@ class Judge:
 
         spec.validate()
         self.spec = spec
-        if spec.backend == "openai":
+        if REGISTRY[spec.backend].is_server:
             model = served_model(spec.model, spec.base_url)
             options = {"base_url": spec.base_url, "api_key_env": spec.api_key_env, "concurrency": spec.concurrency,
                        "max_retries": spec.max_retries, "request_timeout": spec.request_timeout}
@@ -144,6 +145,9 @@ class Judge:
 
     def describe(self) -> dict[str, Any]:
         return self.backend.describe()
+
+    def effective_sampling(self) -> dict[str, Any]:
+        return self.backend.effective_sampling(self.spec.params())
 
     def ask(self, prompts: dict[str, str]) -> Iterator[tuple[str, JudgeReply]]:
         """Ask every prompt (by key) once, concurrently as the backend allows; yield (key, reply) as they

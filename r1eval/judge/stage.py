@@ -41,10 +41,14 @@ class JudgeSetup:
     judge_only: bool = False  # the bench has no rule grader (SimpleQA)
     _judge: Judge | None = field(default=None, repr=False)
 
-    def start(self) -> Judge:
-        """The started judge (started once; an unreachable judge is one line, exit 2)."""
+    def start(self, run_dir: RunDir | None = None) -> Judge:
+        """The started judge (started once; an unreachable judge is one line, exit 2). With `run_dir`, its
+        config.json records the judge's engine and the sampling fields exactly as sent."""
         if self._judge is None:
             self._judge = Judge(self.spec)
+            if run_dir is not None:
+                run_dir.update_config({"judge_backend_info": self._judge.describe(),
+                                       "judge_effective_sampling": self._judge.effective_sampling()})
         return self._judge
 
     def close(self) -> None:
@@ -150,7 +154,7 @@ def judge_pending(setup: JudgeSetup, run_dir: RunDir, pending: list[Sample],
     if not prompts:
         return
     try:
-        for key, reply in setup.start().ask(prompts):
+        for key, reply in setup.start(run_dir).ask(prompts):
             record = reply.record(template)
             run_dir.append([apply_verdict(s, record, setup) for s in waiting.pop(key)])
     except JudgeDown as exc:

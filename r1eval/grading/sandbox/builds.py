@@ -114,6 +114,7 @@ def _compile_error(res: ExecResult, language: Language) -> ExecResult:
 
 
 def _compile(language: Language, source: str) -> Build:
+    """One compile run (see the module docstring); a failure is a Build with a compile_error."""
     started = time.monotonic()
     spec = {"phase": "compile", "files": {language.file_name(source): source},
             "argv": language.argv(language.compile, source, language.compile_memory_mb),
@@ -139,22 +140,26 @@ def _compile(language: Language, source: str) -> Build:
     return Build(language.name, packed, None, elapsed, len(res.stdout))
 
 
-def compile_program(language: str, source: str) -> Build:
-    """The program's build (compiled once per harness process for each distinct source)."""
+def compile_program(language: str, source: str, *, compile_timeout_s: float | None = None) -> Build:
+    """The program's build (compiled once per harness process for each distinct source). `compile_timeout_s`
+    replaces the language's compile time limit (and is part of the cache key)."""
     lang = get_language(language)
+    if compile_timeout_s is not None:
+        lang = replace(lang, compile_timeout_s=float(compile_timeout_s))
     if not lang.compiled:
         return Build(lang.name, None)
-    key = f"{lang.name}\0{hashlib.sha256(source.encode('utf-8', 'surrogateescape')).hexdigest()}"
+    key = f"{lang.name}\0{lang.compile_timeout_s}\0{hashlib.sha256(source.encode('utf-8', 'surrogateescape')).hexdigest()}"
     return BUILDS.get(key, lambda: _compile(lang, source))
 
 
 def run_native(language: str, source: str, *, stdin: str | bytes = "", timeout_s: float = DEFAULT_TIMEOUT_S,
                memory_mb: int = DEFAULT_MEMORY_MB, file_mb: int = 16, tmp_mb: int = 64,
-               stdout_limit: int = DEFAULT_STDOUT_LIMIT, stderr_limit: int = DEFAULT_STDERR_LIMIT) -> ExecResult:
+               stdout_limit: int = DEFAULT_STDOUT_LIMIT, stderr_limit: int = DEFAULT_STDERR_LIMIT,
+               compile_timeout_s: float | None = None) -> ExecResult:
     """Compile (once) and run a program of another language than Python with `stdin`; it passes when it
     exits 0. Limits as `run_program`'s; managed runtimes get their heap capped at `memory_mb`."""
     lang = get_language(language)
-    build = compile_program(lang.name, source)
+    build = compile_program(lang.name, source, compile_timeout_s=compile_timeout_s)
     if not build.ok:
         return replace(build.error)
     spec = {"phase": "run", "files": {} if lang.compiled else {lang.file_name(source): source},

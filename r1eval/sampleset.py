@@ -1,0 +1,77 @@
+"""The finished samples of a run as its summary needs them: every field but the text.
+
+A MATH-500 x 64 run at the R1 protocol holds ~900 MB of completions; summary.json needs of each completion
+only two facts (did the reasoning close, does it mix languages). `SampleSet.add` works them out once, when
+the sample is read back or appended, and keeps a copy without prompt and completion, so the end-of-run
+summary neither re-reads samples.jsonl nor holds its text.
+
+`summary_key` fingerprints what a summary was computed from (samples.jsonl's size and modification time, n,
+the problems, the summary format), so resuming a finished run reuses its summary.json instead of
+recomputing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from r1eval.records import Sample
+
+SUMMARY_FORMAT = 2  # bump when summary.json gains or changes a computed field
+
+
+def text_flags(completion: str) -> tuple[bool, bool]:
+    """(reasoning never closed, reasoning mixes languages) of one completion: what `summarize` reads of it."""
+    from r1eval.grading.language import mixed_language
+    from r1eval.reasoning import split_reasoning
+
+    reasoning, answer, _ = split_reasoning(completion)
+    return answer is None, mixed_language(reasoning)
+
+
+class SampleSet:
+    """Light copies of a run's samples by (problem id, sample index), the last written winning, with the
+    text flags of each."""
+
+    def __init__(self) -> None:
+        self.samples: dict[tuple[str, int], Sample] = {}
+        self.flags: dict[tuple[str, int], tuple[bool, bool]] = {}
+
+    def add(self, sample: Sample) -> Sample:
+        """Keep a copy of `sample` without its prompt and completion; returns it."""
+        key = (sample.problem_id, sample.sample_index)
+        self.flags[key] = text_flags(sample.completion or "")
+        light = replace(sample, prompt="", completion="")
+        self.samples[key] = light
+        return light
+
+    def keys(self) -> set[tuple[str, int]]:
+        return set(self.samples)
+
+    def select(self, problem_ids: set[str], n: int) -> list[Sample]:
+        """The samples of these problems with sample_index < n."""
+        return [s for (pid, idx), s in self.samples.items() if pid in problem_ids and idx < n]
+
+
+def summary_key(samples_path: Path, n: int, problem_ids: list[str], extra: Any = None) -> str:
+    """Fingerprint of what a summary is computed from; equal keys mean summary.json is still current."""
+    try:
+        st = os.stat(samples_path)
+        size, mtime = st.st_size, st.st_mtime_ns
+    except FileNotFoundError:
+        size, mtime = 0, 0
+    payload = json.dumps([SUMMARY_FORMAT, size, mtime, n, problem_ids, extra], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def current_summary(summary_path: Path, key: str) -> dict[str, Any] | None:
+    """summary.json when it was computed from exactly this (its `summary_key` equals `key`), else None."""
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return summary if isinstance(summary, dict) and summary.get("summary_key") == key else None
