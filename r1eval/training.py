@@ -24,6 +24,7 @@ from typing import Any
 
 from r1eval.errors import UsageError
 from r1eval.gate import per_problem_values
+from r1eval.records import SamplingParams
 from r1eval.rundir import write_json
 
 STEPS_FILE = "steps.jsonl"
@@ -308,8 +309,8 @@ class GateSettings:
     n: int = 4  # samples per problem
     limit: int | None = 20  # first N problems of each bench
     max_tokens: int = 1024
-    temperature: float = 0.6
-    top_p: float = 0.95
+    temperature: float = SamplingParams.temperature  # the R1 protocol's sampling (r1eval.records)
+    top_p: float = SamplingParams.top_p
     seed: int = 0
     metric: str = "pass@1"
     stop_on_regression: bool = False

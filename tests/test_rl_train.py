@@ -31,9 +31,10 @@ def test_r1_zero_step_is_32_x_16_on_any_number_of_processes(processes: int) -> N
 
 
 def test_small_presets_shrink_the_micro_batch_and_impossible_splits_are_usage_errors() -> None:
-    tiny = PRESETS["tiny-cpu"]  # 4 prompts x 8 = 32 completions, micro batch at most 16
-    assert (tiny.plan(1).per_device_train_batch_size, tiny.plan(1).gradient_accumulation_steps) == (16, 2)
+    tiny = PRESETS["tiny-cpu"]  # 4 prompts x 8 = 32 completions, micro batch at most 4 (memory)
+    assert (tiny.plan(1).per_device_train_batch_size, tiny.plan(1).gradient_accumulation_steps) == (4, 8)
     assert (tiny.plan(8).per_device_train_batch_size, tiny.plan(8).gradient_accumulation_steps) == (4, 1)
+    assert (tiny.plan(16).per_device_train_batch_size, tiny.plan(16).gradient_accumulation_steps) == (2, 1)
     assert tiny.plan(8).generation_batch_size == 32  # one generation round per optimizer step
     with pytest.raises(UsageError, match="can't be split evenly over 3 processes"):
         PRESETS["r1-zero"].plan(3)
