@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from r1eval.benches.arithmetic import train_test_split, write_split  # noqa: E402
 from r1eval.training import read_steps  # noqa: E402
-from rl.tasks import train_test_split, write_split  # noqa: E402
 
 
 def r1eval(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

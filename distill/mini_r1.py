@@ -2,7 +2,7 @@
 
 Stages (each skipped when its output already exists under --work, and the training stages continue
 from their last checkpoint, so a killed run resumes where it stopped):
-1. data: 2-digit addition problems (`rl.tasks`), a training split and a disjoint held-out split.
+1. data: 2-digit addition problems (`r1eval.benches.arithmetic`), a training split and a disjoint held-out split.
 2. teacher: a SCRIPTED SOLVER (not a neural model; no strong model fits this CPU) writes step-by-step
    column-addition traces `<think>...</think>` + boxed answer, 4 per training problem, with deliberate
    flaws at fixed rates (carry slips, loops, foreign-language words, missing summary) so rejection
@@ -206,7 +206,7 @@ def mini_recipe(work: Path, cfg: MiniConfig, train_path: Path, test_path: Path) 
     return {"name": "mini-r1", "output": str(work), "problems": str(train_path),
             "arms": {"distilled": {"traces": str(stage_dir(work, "teacher_train")),
                                    "filter": {"max_per_prompt": cfg.keep_per_problem},
-                                   "train": {"preset": "tiny-cpu", "epochs": cfg.sft_epochs,
+                                   "train": {"preset": "tiny-cpu", "num_train_epochs": cfg.sft_epochs,
                                              "learning_rate": cfg.sft_learning_rate}},
                      "rl": {"grpo": grpo}},
             "eval": {"benches": [str(test_path)], "n": cfg.eval_n, "max_tokens": cfg.eval_max_tokens, "seed": cfg.seed,
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     train_path, test_path = work / "data" / "add2_train.jsonl", work / "data" / "add2_heldout.jsonl"
 
     def make_data() -> None:
-        from rl.tasks import train_test_split, write_split
+        from r1eval.benches.arithmetic import train_test_split, write_split
 
         train, test = train_test_split(cfg.train_problems, cfg.test_problems, digits=2, ops="+", seed=cfg.seed)
         write_split(train, train_path)

@@ -12,7 +12,7 @@ from distill.filter import FilterConfig
 from distill.train import DistillPreset
 from r1eval.errors import UsageError
 from r1eval.recipes import option, resolve_options
-from rl.options import GateOptions, LaunchOptions
+from r1eval.training_options import GateOptions, LaunchOptions
 
 DEFAULT_SFT_PRESET = "tiny-cpu"
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.recipes import build, load_recipe, option, recipe_names
 from r1eval.training import (
     CHECKPOINTS_DIR,
@@ -171,8 +171,8 @@ def train_student(student: str | None, data: Path, output: Path, *, preset: str 
     init_distributed()
     n = launched_world_size()
     if num_processes and num_processes != n:
-        raise UsageError(f"--num-processes {num_processes} but this launch has {n} process(es); launch with "
-                         "`accelerate launch --num_processes N` (or use --num-processes with --dry-run)")
+        raise ConfigError("num_processes", f"{num_processes} but this launch has {n} process(es); launch with "
+                          "`accelerate launch --num_processes N` (or plan N processes only with a dry run)")
     plan = cfg.plan(n)
     dataset = load_chat_dataset(data)
     if len(dataset) == 0:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -88,7 +90,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="auto (vllm with a GPU, else transformers) | transformers | vllm | openai (a server)")
     p.add_argument("--batch-size", type=positive_int, help="rows per generate call (default: fit memory)")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (transformers' loading bars included)")
+    p.add_argument("--threads", type=positive_int,
+                   help="CPU threads for local generation (default: see docs/faults.md; on a shared machine "
+                        "fewer threads than cores is often faster)")
     _add_code_bench_options(p)
     _add_backend_flags(p)
     add_judge_flags(p, run=True)
@@ -140,23 +145,68 @@ def cmd_run(args: argparse.Namespace) -> int:
                             force_think=args.force_think, system_prompt=args.system_prompt,
                             chat_template_kwargs=args.chat_template_kwargs)
     params.validate()
+    if args.no_progress:
+        from r1eval.progress import silence_library_progress
+
+        silence_library_progress()
+    if args.max_retries is not None and args.max_retries < 0:
+        raise UsageError(f"--max-retries must be >= 0 (got {args.max_retries})")
     if args.backend != "auto" and backend_class(args.backend).is_server:
         model = served_model(args.model, args.base_url)
     else:
         model = resolve_model(args.model, args.tokenizer)
+        from r1eval.threads import apply_threads  # imports torch: after the one-line checks
+
+        args.threads = apply_threads(args.threads)
     spec = RunSpec(bench=bench, model=model, params=params, backend=args.backend,
-                   backend_options=_backend_options(args),
+                   backend_options={**_backend_options(args), **({"threads": args.threads} if args.threads else {})},
                    load=LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)), limit=args.limit,
                    output=args.output, progress=not args.no_progress, wait_lock=args.wait_lock, judge=judge,
                    shard=parse_shard(args.shard) if args.shard else None)
     try:
-        summary, run_dir = run_eval(spec)
-    except KeyboardInterrupt:
-        print("\ninterrupted: every finished sample is kept; rerun the same command to resume",
-              file=sys.stderr)
-        return 130
+        with sigterm_as_interrupt():
+            summary, run_dir = run_eval(spec)
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
+    except OSError as exc:
+        from r1eval.errors import os_error_line
+
+        raise UsageError(os_error_line(exc) + "; every finished sample is kept and the same command resumes") \
+            from None
     print(format_summary(summary, run_dir))
     return 0
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread, so a terminated run cleans up
+    exactly like Ctrl-C: requests cancelled, finished samples kept, one line, exit 143."""
+    import signal
+    import threading
+
+    from r1eval.errors import Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """The one line for Ctrl-C (exit 130) or SIGTERM (exit 143) during a run."""
+    from r1eval.errors import Terminated
+
+    what, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
+    print(f"\n{what}: every finished sample is kept; rerun the same command to resume", file=sys.stderr)
+    return code
 
 
 def _add_grade(sub: argparse._SubParsersAction) -> None:
@@ -193,15 +243,29 @@ def cmd_grade(args: argparse.Namespace) -> int:
     bench = get_bench(args.bench, args.lm_eval_include) if args.bench else MathBench("math", "generic math answers")
     _check_data(args.data)
     _allow_unsafe_code(args)
+    if args.output is not None:  # refuse an unwritable --output before grading, not after
+        check_output_file(args.output)
     graded = grade_rows(bench, rows, LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)),
                         source=str(args.input))
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text("".join(json_text(r) + "\n" for r in graded), encoding="utf-8")
+        from r1eval.rundir import write_text_atomic
+
+        write_text_atomic(args.output, "".join(json_text(r) + "\n" for r in graded))
     correct = sum(bool(r["correct"]) for r in graded)
     print(f"accuracy {correct / len(graded):.4f} ({correct}/{len(graded)})"
           + (f"; graded rows in {args.output}" if args.output else ""))
     return 0
+
+
+def check_output_file(path: Path) -> None:
+    """UsageError naming `path` when a file can't be written there (a directory, or a parent that is a file)."""
+    if path.is_dir():
+        raise UsageError(f"--output {path} is a directory; pass a file path, e.g. {path / 'graded.jsonl'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"--output {path}: {parent} is a file, not a directory; pass another path")
+            break
 
 
 def _add_elo(sub: argparse._SubParsersAction) -> None:
@@ -262,6 +326,10 @@ def _add_gate(sub: argparse._SubParsersAction) -> None:
                         "5 problems at alpha 0.05 is refused (exit 2)")
     p.add_argument("--margin", type=float, help="non-inferiority margin in metric units (default 0.05; 0 for better)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap/permutation draws")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="compare runs that are not complete (killed, still running, extended and unfinished) on the "
+                        "problems complete in both; by default such a run is refused (exit 2)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -269,10 +337,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from r1eval.gate import compare_runs
 
     result = compare_runs(args.baseline, args.candidate, metric=args.metric, alpha=args.alpha, mode=args.mode,
-                          margin=args.margin, seed=args.seed)
+                          margin=args.margin, seed=args.seed, allow_partial=args.allow_partial)
     if result.unattainable:
         raise UsageError(result.unattainable)
-    print(result.format())
+    print(json.dumps(result.to_dict()) if args.json else result.format())
     sys.stdout.flush()
     return 0 if result.accept else 1
 
@@ -326,11 +394,15 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="report.md/.html and plots comparing run directories")
-    p.add_argument("runs", nargs="+", type=Path, help="run directories (with summary.json and samples.jsonl)")
+    p.add_argument("runs", nargs="+", type=Path, help="run directories (with summary.json and samples.jsonl) and "
+                   "training directories of `r1eval grpo` / `r1eval distill train` (steps.jsonl, result.json)")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--label", action="append", default=[], metavar="DIR=NAME",
                    help="label a run (base, distilled, rl, ...); repeatable; default: config.json 'label'")
     p.add_argument("--title", default="r1eval report", help="report title")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="paired tests between runs that are not complete use the problems complete in both "
+                        "(by default a partial run is refused, exit 2)")
     p.add_argument("--explorer-copy", action=argparse.BooleanOptionalAction, default=None,
                    help="copy the completions the explorer shows into the report (default: when the runs' "
                         "samples.jsonl total at most 64 MB; larger runs keep them in their own explorer/ folder)")
@@ -360,7 +432,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from r1eval.report import parse_labels, write_report
 
     out = write_report(args.runs, args.out, labels=parse_labels(args.label), title=args.title,
-                       explorer_copy=args.explorer_copy)
+                       allow_partial=args.allow_partial, explorer_copy=args.explorer_copy)
     print(f"wrote {out / 'report.md'}, {out / 'report.html'} and plots in {out}")
     return 0
 
@@ -391,6 +463,8 @@ def flag_words(parser: argparse.ArgumentParser, args: argparse.Namespace | None,
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print one line on stderr and exit 2."""
+    from r1eval.errors import Terminated, os_error_line
+
     parser, args = build_parser(), None
     try:
         args = parser.parse_args(argv)
@@ -398,9 +472,12 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"r1eval: error: {flag_words(parser, args, exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+    except OSError as exc:
+        print(f"r1eval: error: {os_error_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        print(f"\n{'terminated' if isinstance(exc, Terminated) else 'interrupted'}", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
 
 
 if __name__ == "__main__":

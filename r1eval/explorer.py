@@ -89,8 +89,11 @@ def trigram_bitset(text: str, bits: int = FILTER_BITS) -> bytes:
     if b.size >= 3:
         ascii_ = b < 128
         keep = ascii_[:-2] & ascii_[1:-1] & ascii_[2:]
-        x = (b[:-2].astype(np.uint64) << 14) | (b[1:-1].astype(np.uint64) << 7) | b[2:].astype(np.uint64)
-        bitset[((x[keep] * 0x9E3779B1) & 0xFFFFFFFF) >> (32 - bits)] = True
+        b32 = b.astype(np.uint32)
+        seen = np.zeros(1 << 21, dtype=bool)  # every all-ASCII trigram as 3 x 7 bits, then hash the distinct ones
+        seen[((b32[:-2] << 14) | (b32[1:-1] << 7) | b32[2:])[keep]] = True
+        codes = np.flatnonzero(seen).astype(np.uint64)
+        bitset[((codes * 0x9E3779B1) & 0xFFFFFFFF) >> (32 - bits)] = True
     return np.packbits(bitset, bitorder="little").tobytes()
 
 

@@ -13,11 +13,12 @@ is 1/2^m, so below `min_problems(alpha)` problems no run can be accepted: `GateR
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from r1eval.compare import comparability_warnings
+from r1eval.completeness import comparable_problems
 from r1eval.errors import ConfigError, UsageError
 from r1eval.metrics import PairedComparison, paired_test, pass_at_k
 from r1eval.rundir import RunDir, read_samples
@@ -39,8 +40,9 @@ def _signed(x: float) -> str:
     return f"{round(x, 4) + 0.0:+.4f}"
 
 
-def per_problem_values(run_dir: str | Path, metric: str) -> tuple[dict[str, Any], dict[str, float]]:
-    """(config.json, problem id -> value of `metric`) for one run directory.
+def per_problem_values(run_dir: str | Path, metric: str, only: set[str] | None = None
+                       ) -> tuple[dict[str, Any], dict[str, float]]:
+    """(config.json, problem id -> value of `metric`) for one run directory (the problems in `only`, if given).
 
     `pass@1` and `pass@k` come from samples.jsonl (unbiased estimator per problem) or, without it, from
     summary.json's per_problem rows; `cons@n` (majority vote) from summary.json.
@@ -53,7 +55,8 @@ def per_problem_values(run_dir: str | Path, metric: str) -> tuple[dict[str, Any]
         rows = rd.summary().get("per_problem", [])
         if rows and "cons" not in rows[0]:
             raise UsageError(f"{run_dir}: summary has no majority vote (cons) per problem for {metric}")
-        return config, {str(r["problem_id"]): float(r["cons"]) for r in rows}
+        return config, {str(r["problem_id"]): float(r["cons"]) for r in rows
+                        if only is None or str(r["problem_id"]) in only}
     if not metric.startswith("pass@") or not metric[5:].isdigit() or int(metric[5:]) < 1:
         raise UsageError(f"unknown metric {metric!r}; use pass@1, pass@k or cons@n")
     k = int(metric[5:])
@@ -67,6 +70,8 @@ def per_problem_values(run_dir: str | Path, metric: str) -> tuple[dict[str, Any]
     else:
         for r in rd.summary().get("per_problem", []):
             counts[str(r["problem_id"])] = (int(r["n"]), int(r["correct"]))
+    if only is not None:
+        counts = {pid: nc for pid, nc in counts.items() if pid in only}
     too_few = [pid for pid, (n, _) in counts.items() if n < k]
     if too_few:
         raise UsageError(f"{run_dir}: {metric} needs >= {k} samples per problem; {too_few[0]} has "
@@ -85,6 +90,13 @@ class GateResult:
     accept: bool
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # settings that make the runs not comparable
+    partial: str | None = None  # --allow-partial: which run was partial and what was compared
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as `r1eval gate --json` prints it."""
+        return {"bench": self.bench, "metric": self.metric, "mode": self.mode, "accept": self.accept,
+                **asdict(self.comparison), "notes": self.notes, "warnings": self.warnings,
+                "partial": self.partial is not None, "partial_note": self.partial}
 
     @property
     def unattainable(self) -> str | None:
@@ -111,8 +123,11 @@ class GateResult:
 
 
 def compare_runs(baseline: str | Path, candidate: str | Path, *, metric: str = "pass@1", alpha: float = 0.05,
-                 mode: str = "non-inferior", margin: float | None = None, seed: int = 0) -> GateResult:
-    """Paired test of two runs of the same bench on their shared problems (see module docstring)."""
+                 mode: str = "non-inferior", margin: float | None = None, seed: int = 0,
+                 allow_partial: bool = False) -> GateResult:
+    """Paired test of two runs of the same bench on their shared problems (see module docstring). A partial
+    run (no summary, a stale one, or `complete: false`) is refused in one line unless `allow_partial`, which
+    compares only the problems complete in both runs (`GateResult.partial` says so)."""
     if mode not in MODES:
         raise ConfigError("mode", f"must be one of {', '.join(MODES)} (got {mode!r})")
     if not 0 < alpha < 1:
@@ -120,15 +135,19 @@ def compare_runs(baseline: str | Path, candidate: str | Path, *, metric: str = "
     margin = (DEFAULT_MARGIN if mode == "non-inferior" else 0.0) if margin is None else margin
     if margin < 0:
         raise ConfigError("margin", f"must be >= 0 (got {margin})")
-    base_cfg, base = per_problem_values(baseline, metric)
-    cand_cfg, cand = per_problem_values(candidate, metric)
+    subset, partial = comparable_problems(baseline, candidate, allow_partial)
+    base_cfg, base = per_problem_values(baseline, metric, subset)
+    cand_cfg, cand = per_problem_values(candidate, metric, subset)
     if base_cfg.get("bench") != cand_cfg.get("bench"):
         raise UsageError(f"the runs are of different benches ({base_cfg.get('bench')} vs {cand_cfg.get('bench')}); "
                          "gate compares two runs of the same bench")
     shared = sorted(set(base) & set(cand))
+    if not shared and partial:
+        raise UsageError(f"{baseline} and {candidate} have no problem with every sample in both; finish them "
+                         "(rerun their commands)")
     if not shared:
         raise UsageError(f"{baseline} and {candidate} share no problems; compare runs over the same problems")
-    notes = []
+    notes = [partial] if partial else []
     if base_cfg.get("data_sha256") and cand_cfg.get("data_sha256") and \
             base_cfg["data_sha256"] != cand_cfg["data_sha256"]:
         notes.append("the runs loaded different data files; only problem ids are matched")
@@ -139,4 +158,4 @@ def compare_runs(baseline: str | Path, candidate: str | Path, *, metric: str = "
     warnings = comparability_warnings(("baseline", base_cfg, {}),
                                       ("candidate", cand_cfg, {}))
     return GateResult(str(base_cfg.get("bench")), metric, mode, comparison, comparison.p_value < alpha, notes,
-                      warnings)
+                      warnings, partial)

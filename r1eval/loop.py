@@ -130,6 +130,10 @@ def stage_flags(cli: argparse.ArgumentParser, verb: tuple[str, ...], options: di
     for key, value in (options or {}).items():
         dest = key.replace("-", "_")
         actions = by_dest.get(dest)
+        if not actions:  # a flag's other name (`epochs` for --num-train-epochs, --epochs)
+            flag = "--" + key.replace("_", "-")
+            alias = next((a for a in parser._actions if flag in a.option_strings), None)
+            actions = by_dest.get(alias.dest) if alias is not None else None
         if not actions:
             known = ", ".join(sorted(d for d in by_dest if d != "help"))
             raise UsageError(f"recipe {where}: unknown key '{key}' for `r1eval {' '.join(verb)}`; its keys: {known}")

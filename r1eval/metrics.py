@@ -3,7 +3,7 @@ token budgets, length statistics, unclosed-reasoning and mixed-language rates.""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -172,32 +172,43 @@ def summarize(samples: Iterable[Sample], *, bench: str, model: str, n: int,
     if problem_ids is not None:
         present = {(s.problem_id, s.sample_index) for s in all_samples}
         missing = sum((pid, i) not in present for pid in dict.fromkeys(problem_ids) for i in range(n))
-        summary["complete"] = missing == 0
+        summary["complete"] = missing == 0 and bool(problem_ids)
         summary["missing_samples"] = missing
     summary.update({
-        "pass@1": float(np.mean(p1)) if p1 else float("nan"),
-        "pass@1_ci95": list(bootstrap_ci(p1)),
+        "pass@1": float(np.mean(p1)) if p1 else None,
+        "pass@1_ci95": list(bootstrap_ci(p1)) if p1 else None,
         "pass@k": {str(k): float(np.mean([pass_at_k(r["n"], r["correct"], k) for r in per_problem]))
                    for k in ks_up_to(min_n)},
     })
+    if not p1:
+        summary["null_reason"] = "no finished samples: pass@1 and the rates are null, not 0"
+    uncounted = sum(s.completion_tokens is None for s in all_samples)
+    # token statistics only when every sample has its count: a subset would bias them, a 0 would lie
+    counted = uncounted == 0 and bool(all_samples)
+    summary["token_counts"] = "engine" if counted else "missing" if all_samples else None
+    if uncounted:
+        summary["token_counts_missing"] = uncounted
     if max_tokens is not None:
-        summary["pass@1_at_budget"] = pass_at_1_at_budget(all_samples, max_tokens)
+        summary["pass@1_at_budget"] = pass_at_1_at_budget(all_samples, max_tokens) if counted else None
     if equivalent is not None:
-        summary[f"cons@{n}"] = float(np.mean([r["cons"] for r in per_problem])) if per_problem else float("nan")
-    tokens = [s.completion_tokens for s in all_samples]
-    summary["mean_completion_tokens"] = float(np.mean(tokens)) if tokens else 0.0
-    summary["length_stats"] = length_stats(all_samples)
-    summary["truncation_rate"] = (sum(s.finish_reason == "length" for s in all_samples) / len(all_samples)
-                                  if all_samples else 0.0)
-    summary["no_answer_rate"] = (sum(s.extracted_answer is None for s in all_samples) / len(all_samples)
-                                 if all_samples else 0.0)
+        summary[f"cons@{n}"] = float(np.mean([r["cons"] for r in per_problem])) if per_problem else None
+    summary["mean_completion_tokens"] = (float(np.mean([s.completion_tokens for s in all_samples]))
+                                         if counted else None)
+    summary["length_stats"] = length_stats(all_samples) if counted else None
+    summary["finish_reasons"] = dict(sorted(Counter(s.finish_reason for s in all_samples).items()))
+
+    def rate(flag: Callable[[Sample], bool]) -> float | None:
+        return sum(flag(s) for s in all_samples) / len(all_samples) if all_samples else None
+
+    summary["truncation_rate"] = rate(lambda s: s.finish_reason == "length")
+    summary["no_answer_rate"] = rate(lambda s: s.extracted_answer is None)
     if text_flags is not None:
         flags = [text_flags[(s.problem_id, s.sample_index)] for s in all_samples]
-        summary["unclosed_think_rate"] = sum(f[0] for f in flags) / len(flags) if flags else 0.0
-        summary["mixed_language_rate"] = sum(f[1] for f in flags) / len(flags) if flags else 0.0
+        summary["unclosed_think_rate"] = sum(f[0] for f in flags) / len(flags) if flags else None
+        summary["mixed_language_rate"] = sum(f[1] for f in flags) / len(flags) if flags else None
     else:
-        summary["unclosed_think_rate"] = unclosed_think_rate(all_samples)
-        summary["mixed_language_rate"] = mixed_language_rate(all_samples)
+        summary["unclosed_think_rate"] = unclosed_think_rate(all_samples) if all_samples else None
+        summary["mixed_language_rate"] = mixed_language_rate(all_samples) if all_samples else None
     summary["per_problem"] = per_problem
     return summary
 

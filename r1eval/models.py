@@ -91,9 +91,46 @@ def resolve_model(spec: str | None, tokenizer: str | None = None) -> ModelSpec:
     elif not _HUB_ID.fullmatch(spec):
         raise UsageError(f"model path not found: {spec} (pass a directory, a .gguf file, or a hub id org/name)")
     else:
+        require_hub_model(spec)
         model = ModelSpec(spec, "hub", spec)
     model.tokenizer = tokenizer
     return model
+
+
+def hub_offline() -> bool:
+    """Whether HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) asks for no network."""
+    import os
+
+    return any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on")
+               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def require_hub_model(repo_id: str, timeout: float = 4.0) -> None:
+    """A hub id must be in the local Hugging Face cache; otherwise one line at once (not minutes of network
+    retries and a traceback): offline, how to get it; online, whether the hub has it at all."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+        return
+    where = "not in the local Hugging Face cache"
+    if hub_offline():
+        raise UsageError(f"model {repo_id} is {where} and HF_HUB_OFFLINE is set; download it on a machine with "
+                         f"network (`hf download {repo_id}`) or pass a local directory or .gguf with --model")
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    try:
+        HfApi().model_info(repo_id, timeout=timeout)
+    except GatedRepoError:
+        raise UsageError(f"model {repo_id} is {where} and gated on the hub; accept its license and log in "
+                         f"(`hf auth login`), then `hf download {repo_id}`") from None
+    except RepositoryNotFoundError:
+        raise UsageError(f"model {repo_id} is {where} and the hub has no such model (a typo?); check the id, "
+                         "or pass a local directory or .gguf with --model") from None
+    except Exception as exc:  # no network, DNS, proxy, timeout
+        raise UsageError(f"model {repo_id} is {where} and the hub is unreachable ({type(exc).__name__}); "
+                         f"download it where there is network (`hf download {repo_id}`), or pass a local "
+                         "directory or .gguf with --model (set HF_HUB_OFFLINE=1 to skip this check)") from None
 
 
 def served_model(name: str | None, base_url: str | None) -> ModelSpec:

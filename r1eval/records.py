@@ -33,8 +33,8 @@ class Completion:
     """One generated reply. Backends fold separate reasoning text into `<think>...</think>`."""
 
     text: str
-    completion_tokens: int
-    finish_reason: str  # "stop" | "length" | "error"
+    completion_tokens: int | None  # None: the engine or server did not say (never counted as 0)
+    finish_reason: str  # as the engine gave it: "stop" | "length" | "content_filter" | ...
     prompt_tokens: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -59,7 +59,7 @@ class Sample:
     completion: str
     extracted_answer: str | None
     correct: bool
-    completion_tokens: int
+    completion_tokens: int | None  # None when the server reported no usage
     finish_reason: str
     gold: Any = None
     detail: dict[str, Any] = field(default_factory=dict)
@@ -175,14 +175,46 @@ def sample_seed(base_seed: int, problem_id: str, sample_index: int) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSONL file; a bad line raises UsageError naming the file and line number."""
+class Rows(list):
+    """Rows read from a file, with `lines[i]` the 1-based file line of row i (blank lines counted), so an
+    error about a row can name the line an editor shows."""
+
+    def __init__(self, rows: list[dict[str, Any]] | None = None, lines: list[int] | None = None) -> None:
+        super().__init__(rows or [])
+        self.lines = list(lines or [])
+
+
+def row_place(rows: list[Any], index: int) -> str:
+    """Where row `index` (0-based) is: `line N` of its file when known, else `row N` (1-based)."""
+    lines = getattr(rows, "lines", None)
+    return f"line {lines[index]}" if lines and index < len(lines) else f"row {index + 1}"
+
+
+def duplicate_ids(ids: list[str], rows: list[Any] | None = None) -> str | None:
+    """None when `ids` are unique; else the first repeated id and where it occurs (for an error line)."""
+    first: dict[str, int] = {}
+    for i, pid in enumerate(ids):
+        if pid in first:
+            places = [row_place(rows, first[pid]), row_place(rows, i)] if rows is not None else []
+            return f"id {pid!r} appears twice" + (f" ({places[0]} and {places[1]})" if places else "")
+        first[pid] = i
+    return None
+
+
+def read_jsonl(path: str | Path) -> Rows:
+    """Read a JSONL file; a bad line raises UsageError naming the file and line number (1-based, blank
+    lines counted). The rows know their line numbers (`Rows.lines`)."""
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"file not found: {path}")
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+        raise UsageError(f"file not found: {path}" + (" (it is a directory)" if path.is_dir() else ""))
+    rows = Rows()
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"{path}:{lineno}: not UTF-8 (byte {exc.start} of the line); save the file as "
+                                 "UTF-8") from None
             if not line.strip():
                 continue
             try:
@@ -192,6 +224,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
             if not isinstance(row, dict):
                 raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
             rows.append(row)
+            rows.lines.append(lineno)
     return rows
 
 

@@ -11,24 +11,28 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from r1eval.errors import UsageError
 from r1eval.grading.provenance import recorded_grader
-from r1eval.records import json_text
+from r1eval.records import SamplingParams, json_text
 from r1eval.rundir import RunDir, fsync_dir, read_sample_rows, read_samples, write_json
+from r1eval.sampleset import SampleSet, summary_key
 
 
 def regrade_run(path: Path) -> dict[str, Any]:
     """Regrade every sample of the run directory `path` with the current grader of its bench; returns the new
     summary. Holds the directory's writer lock throughout."""
     from r1eval.benches import LoadOptions, get_bench
-    from r1eval.metrics import summarize
-    from r1eval.runner import grade_rows
+    from r1eval.runner import grade_rows, run_summary
 
     run_dir = RunDir(path)
     config = run_dir.config()
+    if config.get("judge") or config.get("shard"):
+        raise UsageError(f"{path} is a judged or sharded run: regrade is for runs graded by r1eval's own graders "
+                         "(rerun it with a new --output instead)")
     run_dir.lock()
     try:
         bench = get_bench(config["bench"])
@@ -54,14 +58,14 @@ def regrade_run(path: Path) -> dict[str, Any]:
         write_json(run_dir.config_path, config)
         problems = bench.load(load)
         problems = problems[: config["limit"]] if config.get("limit") else problems
-        wanted, n = {p.id for p in problems}, int(config["n"])
-        samples = [s for s in read_samples(run_dir.samples_path) if s.problem_id in wanted and s.sample_index < n]
-        samples = list({(s.problem_id, s.sample_index): s for s in samples}.values())
-        summary = summarize(samples, bench=bench.name, model=config["model"], n=n,
-                            equivalent=bench.equivalent if bench.votes else None,
-                            problem_ids=[p.id for p in problems], max_tokens=config.get("max_tokens"))
-        summary.update(bench.extra_summary(summary, samples, problems))
-        summary.update(config["bench_provenance"])
+        params = SamplingParams(**{f.name: config[f.name] for f in fields(SamplingParams) if f.name in config})
+        finished = SampleSet()
+        read_samples(run_dir.samples_path, strict=True, keep=finished.add)
+        summary = run_summary(bench, config["model"], params, problems,
+                              finished.select({p.id for p in problems}, params.n), finished.flags, config)
+        summary["summary_key"] = summary_key(run_dir.samples_path, params.n, [p.id for p in problems],
+                                             [config["model"], params.max_tokens, config["bench_provenance"],
+                                              config.get("shard"), config.get("judge")])
         run_dir.write_summary(summary)
         bench.close()
         return summary

@@ -30,7 +30,7 @@ from r1eval.compare import (
     settings_of,
     settings_table,
 )
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.lineage import Training, load_training, training_compute, training_kind, training_source
 from r1eval.records import utf8_safe
 from r1eval.report_plots import ABLATION_ORDER  # teacher, base, then the arms of `r1eval loop`'s recipes
@@ -83,7 +83,7 @@ def parse_labels(items: list[str]) -> dict[str, str]:
     labels = {}
     for item in items:
         if "=" not in item:
-            raise UsageError(f"--label {item!r}: expected DIR=NAME, e.g. --label runs/sft=distilled")
+            raise ConfigError("label", f"{item!r}: expected DIR=NAME, e.g. runs/sft=distilled")
         path, name = item.rsplit("=", 1)
         labels[str(Path(path).resolve())] = name.strip()
     return labels
@@ -166,6 +166,7 @@ def results_rows(runs: list[Run]) -> list[dict[str, Any]]:
         kmax = max(s["pass@k"], key=int) if s.get("pass@k") else None
         rows.append({"bench": r.bench, "label": r.label, "model": s["model"], "problems": s["num_problems"],
                      "n": r.n, "pass@1": s["pass@1"], "pass@1_ci95": s["pass@1_ci95"], "cons": r.cons,
+                     "grader": s.get("grader"),
                      "kmax": kmax, "pass@kmax": s["pass@k"][kmax] if kmax else None,
                      "mean_completion_tokens": s["mean_completion_tokens"],
                      "truncation_rate": s["truncation_rate"], "disagreements": r.disagreements,
@@ -176,12 +177,15 @@ def results_rows(runs: list[Run]) -> list[dict[str, Any]]:
     return rows
 
 
-def two_sided(a: Run, b: Run) -> dict[str, Any] | None:
+def two_sided(a: Run, b: Run, allow_partial: bool = False) -> dict[str, Any] | None:
     """Paired test of b against a on their shared problems (two-sided p from two one-sided tests), with the
-    problems that flipped between them and the settings that make them not comparable at face value."""
+    problems that flipped between them and the settings that make them not comparable at face value. A
+    partial run is refused (UsageError) unless `allow_partial`: then only problems complete in both count."""
+    from r1eval.completeness import comparable_problems
     from r1eval.metrics import paired_test
 
-    pa, pb = a.per_problem(), b.per_problem()
+    subset, partial = comparable_problems(a.path, b.path, allow_partial)
+    pa, pb = ({k: v for k, v in r.per_problem().items() if subset is None or k in subset} for r in (a, b))
     shared = sorted(set(pa) & set(pb))
     if not shared:
         return None
@@ -191,16 +195,16 @@ def two_sided(a: Run, b: Run) -> dict[str, Any] | None:
     return {"baseline": a.label, "candidate": b.label, "bench": a.bench, "shared_problems": len(shared),
             "baseline_pass@1": better.baseline, "candidate_pass@1": better.candidate, "diff": better.diff,
             "ci95": list(better.ci), "p_value": p, "significant": p < ALPHA,
-            "explorer_keys": [a.key, b.key], "flipped": flipped_problems(pa, pb),
+            "explorer_keys": [a.key, b.key], "flipped": flipped_problems(pa, pb), "partial": partial,
             "warnings": comparability_warnings((a.label, a.config, a.summary), (b.label, b.config, b.summary))}
 
 
-def comparisons(runs: list[Run]) -> list[dict[str, Any]]:
+def comparisons(runs: list[Run], allow_partial: bool = False) -> list[dict[str, Any]]:
     """Every pair of runs on the same bench, ablation order first (teacher, base, distilled, rl)."""
     order = {name: i for i, name in enumerate(ABLATION_ORDER)}
     out = []
     for a, b in combinations(sorted(runs, key=lambda r: (order.get(r.label, 99), r.label)), 2):
-        if a.bench == b.bench and (c := two_sided(a, b)) is not None:
+        if a.bench == b.bench and (c := two_sided(a, b, allow_partial)) is not None:
             out.append(c)
     return out
 
@@ -307,9 +311,13 @@ def training_section(rows: list[dict[str, Any]]) -> list[str]:
 def ablation_section(runs: list[Run], comps: list[dict[str, Any]], compute: list[dict[str, Any]]) -> list[str]:
     """The R1-style ablation table (teacher, base, distilled, RL per bench, with each arm's training compute)
     and what is significant."""
-    labelled = [r for r in runs if r.label in ABLATION_ORDER]
-    if not ({"base"} < {r.label for r in labelled} and set(ABLATION_ORDER[2:]) & {r.label for r in labelled}):
+    # the arms: runs with an ablation label, or evaluating a checkpoint of a training run (any arm name)
+    labelled = [r for r in runs if r.label in ABLATION_ORDER or r.training is not None]
+    arms = [label for label in dict.fromkeys(r.label for r in labelled) if label not in ("teacher", "base")]
+    if "base" not in {r.label for r in labelled} or not arms:
         return []
+    order = [label for label in ABLATION_ORDER if label in {"teacher", "base"} | set(arms)]
+    order += [label for label in arms if label not in order]
     lines = ["## Distillation vs RL ablation", "",
              "As in DeepSeek-R1 (Table 6): the same base student, distilled from teacher traces versus trained "
              "with RL. Differences are paired over shared problems (bootstrap 95% CI of the mean per-problem "
@@ -321,7 +329,7 @@ def ablation_section(runs: list[Run], comps: list[dict[str, Any]], compute: list
     header = ["model", *[f"{b} pass@1" for b in benches], *[f"{b} cons@n" for b in benches], "optimizer steps",
               "tokens generated", "tokens trained on", "training wall time"]
     rows = []
-    for label in ABLATION_ORDER:
+    for label in order:
         if any((b, label) in by for b in benches):
             c = cost.get(label, {})
             rows.append([label, *[fmt(by[(b, label)].summary["pass@1"]) if (b, label) in by else "-" for b in benches],
@@ -331,7 +339,7 @@ def ablation_section(runs: list[Run], comps: list[dict[str, Any]], compute: list
                          _minutes(c.get("wall_seconds"))])
     lines += _table(header, rows) + [""]
     for c in comps:
-        if c["baseline"] in ABLATION_ORDER and c["candidate"] in ABLATION_ORDER:
+        if c["baseline"] in order and c["candidate"] in order:
             verdict = "**significant**" if c["significant"] else "not significant"
             direction = "better" if c["diff"] > 0 else "worse" if c["diff"] < 0 else "equal"
             lines.append(f"- {c['bench']}: {c['candidate']} vs {c['baseline']}: {c['diff']:+.4f} pass@1 "
@@ -360,11 +368,26 @@ def results_section(rows: list[dict[str, Any]]) -> list[str]:
                    _minutes(r["generation_seconds"]),
                    *([str(r["disagreements"]) if r["disagreements"] is not None else "-"] if audited else [])]
                   for r in rows])
-    return [*md, ""]
+    from r1eval.grading.provenance import error_rates_line
+
+    graders = list(dict.fromkeys(line for r in rows if (line := error_rates_line(r.get("grader")))))
+    return [*md, "", *[f"- {line} (the grader's measured error rates, `docs/grading.md`)" for line in graders],
+            *([""] if graders else [])]
+
+
+def _trained_note(r: Run) -> str:
+    """Where the evaluated checkpoint was trained, for the Runs list (said when the directory is gone)."""
+    if r.training is not None:
+        return f"; trained in `{r.training.path}`, step {r.training.evaluated_step}"
+    source = r.config.get("trained_from")
+    if source:
+        return f"; trained in `{source.get('run_dir')}`, step {source.get('step')} (directory not found: no compute)"
+    return ""
 
 
 def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None = None,
-                 title: str = "r1eval report", preface: str = "", explorer_copy: bool | None = None) -> Path:
+                 title: str = "r1eval report", preface: str = "", explorer_copy: bool | None = None,
+                 allow_partial: bool = False) -> Path:
     """Write report.md, report.html, report.json, PNG plots and the explorer for the run directories (and
     training directories) into `out`."""
     from r1eval import report_plots as plots_of
@@ -382,7 +405,7 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
         seen[key] = r.path
     out.mkdir(parents=True, exist_ok=True)
     rows = results_rows(runs)
-    comps = comparisons(runs)
+    comps = comparisons(runs, allow_partial)
     compute = training_rows(runs, trainings)
     plots: dict[str, list[str]] = {}
     benches = sorted({r.bench for r in runs})
@@ -415,6 +438,9 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
         md += ["![pass@1 with 95% CI per model and bench](headline.png)", "",
                "Every sample, problem by problem: [the sample explorer](explorer.html).", ""]
         md += results_section(rows)
+        from r1eval.benches.humaneval_mul import per_language_lines
+
+        md += per_language_lines([(r.label, r.bench, r.summary) for r in runs])
         from r1eval.published import report_lines
 
         md += report_lines([(r.label, r.summary) for r in runs])
@@ -430,6 +456,7 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
                        f"{c['diff']:+.4f}", f"{c['ci95'][0]:+.4f} to {c['ci95'][1]:+.4f}", f"{c['p_value']:.4f}",
                        ("yes" if c["significant"] else "no") + (" (not comparable: see above)" if c["warnings"] else ""),
                        str(len(c["flipped"]))] for c in comps])
+        md += ["", *(f"- partial: {c['partial']}" for c in comps if c.get("partial"))]
         md.append("")
     md += flips_section(comps)
     if plots:
@@ -441,8 +468,7 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
         md += [f"![training {label}]({name})" for label, name in training_plots] + [""]
     md += ["## Runs", "", *(f"- {r.label}: `{r.path}` (model {r.summary['model']}, "
                             f"commit {r.config.get('git_commit') or '-'}"
-                            + (f"; trained in `{r.training.path}`, step {r.training.evaluated_step}"
-                               if r.training is not None else "") + ")" for r in runs),
+                            + _trained_note(r) + ")" for r in runs),
            *(f"- {label}: training run `{t.path}` ({t.kind}, commit {t.config.get('git_commit') or '-'})"
              for label, t in trainings), ""]
     text = utf8_safe("\n".join(md))  # a model name or label may carry a lone surrogate

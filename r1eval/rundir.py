@@ -11,9 +11,12 @@ The kernel drops the lock when its holder dies, so a killed run never leaves the
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
+import math
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -37,21 +40,59 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file through a temp file and a rename: a failure leaves no half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError) and exc.filename in (None, str(tmp)):  # name the file meant
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically and durably: temp file, fsync, rename, fsync of the directory. A kill or a
-    power cut leaves either the old file or the new one, never half of one."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(json_text(obj, indent=2) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    power cut leaves either the old file or the new one, never half of one; a failed write (disk full)
+    leaves the old one and no temp file. NaN and infinities are written as null (strict JSON)."""
+    write_text_atomic(path, json_text(finite(obj), indent=2) + "\n")
     fsync_dir(path.parent)
 
 
+def finite(obj: Any) -> Any:
+    """`obj` with every NaN or infinite float replaced by None (JSON has no NaN; strict readers reject it)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def read_json_file(path: Path, what: str, fix: str) -> Any:
+    """A JSON file r1eval wrote; one line naming the file and `fix` when it is truncated or not JSON."""
+    raw = path.read_bytes()
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        ending = raw.rstrip()[-1:]
+        reason = "truncated" if ending not in (b"}", b"]") else "not valid JSON"
+        raise UsageError(f"{path}: {what} is {reason}; {fix}") from None
+
+
 def iter_rows(path: Path, repair: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, row) for every record of samples.jsonl, read one line at a time (a run of 32,000 long
-    samples is never held whole); see `read_samples` for the torn last line."""
+    """(line number, row) for every record of samples.jsonl, read one line at a time (memory bounded
+    whatever the file's size). Only the last line can be torn by a kill: if it is not JSON it is skipped
+    (and cut off the file when `repair`); a complete last record that lost only its newline is kept (and
+    its newline written back when `repair`). A bad line elsewhere is one UsageError naming it."""
     if not path.is_file():
         return
     good_bytes = 0
@@ -71,8 +112,8 @@ def iter_rows(path: Path, repair: bool = False) -> Iterator[tuple[int, dict[str,
                                 out.flush()
                                 os.fsync(out.fileno())
                         return
-                    raise UsageError(f"{path}:{lineno}: corrupt sample line (not JSON); remove it and rerun to "
-                                     "resume") from None
+                    raise UsageError(f"{path}:{lineno}: corrupt sample line (not JSON); remove that line and "
+                                     "rerun the same command to resume") from None
                 if not isinstance(row, dict):
                     raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
                 if repair and last and not raw.endswith(b"\n"):  # torn exactly at the newline
@@ -95,11 +136,9 @@ def read_samples(path: Path, repair: bool = False, strict: bool = False,
                  keep: Callable[[Sample], Any] | None = None) -> list[Any]:
     """Read samples.jsonl as `Sample`s (or as what `keep` makes of each: a summary keeps only a light copy).
 
-    Only the last line can be torn by a kill: if it is not valid JSON it is dropped (and cut off the file
-    when `repair`); if it is a complete record that lacks its newline, it is kept (and its newline
-    written back when `repair`, so the next append starts a new line). `strict` (the writer resuming)
-    refuses a row that lacks a field, naming it (`samples.jsonl:17: missing field 'seed'`); readers that
-    don't need every field (gate, distill filter) leave it off and get None there.
+    `strict` (the writer resuming) refuses a row that lacks a field, naming it (`samples.jsonl:17:
+    missing field 'seed'`); readers that don't need every field (gate, distill filter) leave it off and
+    get None there.
     """
     samples: list[Any] = []
     for lineno, row in iter_rows(path, repair):
@@ -134,7 +173,7 @@ class RunDir:
         self.samples_path = self.path / "samples.jsonl"
         self.summary_path = self.path / "summary.json"
         self.lock_path = self.path / LOCK_FILE
-        self._fh: IO[str] | None = None
+        self._fh: IO[bytes] | None = None
         self._lock: IO[str] | None = None
 
     def exists(self) -> bool:
@@ -143,12 +182,13 @@ class RunDir:
     def config(self) -> dict[str, Any]:
         if not self.exists():
             raise UsageError(f"{self.path} is not a run directory (no config.json)")
-        return json.loads(self.config_path.read_text(encoding="utf-8"))
+        return read_json_file(self.config_path, "the run's config", "restore it, or delete it and rerun the same "
+                              "command (it is rebuilt from the command; samples.jsonl is kept and resumed)")
 
     def summary(self) -> dict[str, Any]:
         if not self.summary_path.is_file():
             raise UsageError(f"{self.path} has no summary.json; finish the run first (rerun its command)")
-        return json.loads(self.summary_path.read_text(encoding="utf-8"))
+        return read_json_file(self.summary_path, "the run's summary", "rerun the run's command to rewrite it")
 
     def lock(self, wait: bool = False) -> None:
         """Take the directory's writer lock; without `wait`, a held lock is a UsageError naming its PID."""
@@ -186,7 +226,8 @@ class RunDir:
     def open(self, config: dict[str, Any], wait: bool = False,
              keep: Callable[[Sample], Any] | None = None) -> list[Any]:
         """Lock the directory, create it or reopen it for resume (refusing a different identity), and return
-        the samples already finished (each passed through `keep` when given). Hold the lock until `close()`."""
+        the samples already finished (each passed through `keep` when given). Hold the lock until `close()`.
+        A summary.json written for another n or --limit than config.json now asks for is marked stale."""
         self.lock(wait)
         try:
             self.refuse_changed_identity(config)
@@ -195,25 +236,62 @@ class RunDir:
                 # keys added after the start (backend_info, effective_sampling, a label) stay until replaced
                 config = {**old, **config, "created": old.get("created", config.get("created")),
                           "resumed": old.get("resumed", 0) + 1}
+            self.mark_summary_stale(config)
             write_json(self.config_path, config)
             samples = read_samples(self.samples_path, repair=True, strict=True, keep=keep)
-            self._fh = self.samples_path.open("a", encoding="utf-8")
+            self._fh = self.samples_path.open("ab", buffering=0)  # unbuffered: `append` writes whole batches
             fsync_dir(self.path)  # samples.jsonl's directory entry, if it was just created
         except BaseException:
             self.close()
             raise
         return samples
 
+    def mark_summary_stale(self, config: dict[str, Any]) -> None:
+        """Before config.json changes: a summary.json counted for another n or --limit than `config` asks for
+        gets `complete: false` and `stale` saying why (and loses its `summary_key`, so it is recomputed), so
+        no reader takes it for this run until the run finishes and rewrites it."""
+        if not self.summary_path.is_file():
+            return
+        try:
+            summary = json.loads(self.summary_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            summary = None
+        if not isinstance(summary, dict):  # unreadable: a new one is written at the end of the run
+            self.summary_path.unlink()
+            return
+        if summary.get("n_samples") == config.get("n") and summary.get("limit", config.get("limit")) == \
+                config.get("limit") and not summary.get("stale"):
+            return
+        summary.pop("summary_key", None)
+        summary.update(complete=False, stale=f"the run was reopened for n={config.get('n')}, limit="
+                                             f"{config.get('limit')} and has not finished since; this summary "
+                                             f"counted n={summary.get('n_samples')}; rerun its command")
+        write_json(self.summary_path, summary)
+
     def update_config(self, fields: dict[str, Any]) -> None:
         """Add provenance known only later (e.g. the started engine's versions and options)."""
         write_json(self.config_path, {**self.config(), **fields})
 
     def append(self, samples: list[Sample]) -> None:
-        """Append finished samples and make them durable before returning."""
+        """Append finished samples and make them durable before returning. A failed write (disk full) is
+        undone: the file is cut back to its last whole line, so it never holds half a record."""
         assert self._fh is not None, "open() the run directory first"
-        self._fh.write("".join(s.to_json() + "\n" for s in samples))
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        data = "".join(s.to_json() + "\n" for s in samples).encode("utf-8")
+        # Ctrl-C / SIGTERM wait until the batch is on disk: an interrupted run leaves whole lines only
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        fd = self._fh.fileno()
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as exc:  # name the file (a failed write's error has no path)
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise OSError(exc.errno, exc.strerror, str(self.samples_path)) from None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json(self.summary_path, summary)
@@ -221,7 +299,8 @@ class RunDir:
     def close(self) -> None:
         """Close samples.jsonl and release the writer lock."""
         if self._fh is not None:
-            self._fh.close()
+            with contextlib.suppress(OSError):  # a failed append already raised (disk full); keep that error
+                self._fh.close()
             self._fh = None
         if self._lock is not None:
             fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)

@@ -9,7 +9,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from importlib import metadata
@@ -18,6 +18,7 @@ from typing import Any
 
 from r1eval.backends import GenerationRequest, backend_class, make_backend, resolve_backend
 from r1eval.benches import Bench, LoadOptions
+from r1eval.errors import UsageError
 from r1eval.judge import stage as judge_stage
 from r1eval.lineage import training_source
 from r1eval.metrics import summarize
@@ -29,6 +30,7 @@ from r1eval.models import (
     model_generation_config,
     tokenizer_sha256,
 )
+from r1eval.progress import RunProgress
 from r1eval.records import Problem, Sample, SamplingParams, sample_seed
 from r1eval.rundir import IDENTITY_KEYS, RunDir, read_samples
 from r1eval.sampleset import SampleSet, current_summary, summary_key
@@ -51,6 +53,7 @@ class RunSpec:
     output: Path | None = None
     progress: bool = True
     wait_lock: bool = False  # a second run of the same directory waits instead of failing
+    start_line: bool = True  # print where the run goes and how much is left before starting
     shard: Any = None  # an r1eval.shard.Shard (`--shard I/N`): only its 1/N of the (problem, sample) pairs
     judge: judge_stage.JudgeSetup | None = None  # an LLM judge grading or second-guessing (docs/judge.md)
 
@@ -187,33 +190,56 @@ def default_output(config: dict[str, Any], model: ModelSpec) -> Path:
     return Path("runs") / f"{config['bench']}__{model.short_name}__{hashlib.sha256(ident.encode()).hexdigest()[:8]}"
 
 
-def pending_requests(problems: list[Problem], done: set[tuple[str, int]], params: SamplingParams,
-                     bench: Bench | None = None, owned: Callable[[str, int], bool] | None = None
-                     ) -> list[GenerationRequest]:
-    """One request per distinct prompt with the sample indices not yet in the run directory (and, for a
-    shard, `owned` by it): one per problem, unless `bench.sample_problem` gives samples different prompts
-    (then one per prompt)."""
-    requests = []
+PLAN_CHUNK = 64  # samples per GenerationRequest at most: a million samples of one problem stream in chunks
+
+
+def iter_pending_requests(problems: Iterable[Problem], done: Container[tuple[str, int]], params: SamplingParams,
+                          bench: Bench | None = None, owned: Callable[[str, int], bool] | None = None
+                          ) -> Iterator[GenerationRequest]:
+    """The samples not yet in the run directory (and, for a shard, `owned` by it) as requests, produced
+    lazily (the first is ready at once and memory stays small whatever -n is): per problem one request per
+    distinct prompt (a bench whose `sample_problem` shows samples different prompts gets several), each at
+    most PLAN_CHUNK samples."""
     for p in problems:
-        by_prompt: dict[str, GenerationRequest] = {}
+        by_prompt: dict[Any, GenerationRequest] = {}
         for i in range(params.n):
             if (p.id, i) in done or (owned is not None and not owned(p.id, i)):
                 continue
             seed = sample_seed(params.seed, p.id, i)
             messages = bench.sample_problem(p, i, seed).messages if bench is not None else p.messages
-            key = json.dumps(messages, sort_keys=True)
-            if key not in by_prompt:
-                by_prompt[key] = GenerationRequest(p.id, messages, [], [])
-            by_prompt[key].sample_indices.append(i)
-            by_prompt[key].seeds.append(seed)
-        requests.extend(by_prompt.values())
-    return requests
+            key = None if messages is p.messages else json.dumps(messages, sort_keys=True)
+            request = by_prompt.setdefault(key, GenerationRequest(p.id, messages, [], []))
+            request.sample_indices.append(i)
+            request.seeds.append(seed)
+            if len(request.sample_indices) >= PLAN_CHUNK:
+                yield by_prompt.pop(key)
+        yield from by_prompt.values()
+
+
+def pending_requests(problems: list[Problem], done: Container[tuple[str, int]], params: SamplingParams,
+                     bench: Bench | None = None, owned: Callable[[str, int], bool] | None = None
+                     ) -> list[GenerationRequest]:
+    """`iter_pending_requests` as a list."""
+    return list(iter_pending_requests(problems, done, params, bench, owned))
+
+
+def count_pending(problems: list[Problem], done: set[tuple[str, int]], n: int,
+                  owned: Callable[[str, int], bool] | None = None) -> tuple[int, int]:
+    """(samples to do, samples already done) of the requested (problem, sample index) pairs."""
+    wanted = {p.id for p in problems}
+    already = sum(1 for pid, i in done if pid in wanted and i < n and (owned is None or owned(pid, i)))
+    total = len(wanted) * n if owned is None else sum(owned(p.id, i) for p in problems for i in range(n))
+    return total - already, already
 
 
 def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     """Run (or resume) one evaluation and return (summary, run directory)."""
     spec.params.validate()
     all_problems = spec.bench.load(spec.load)
+    if not all_problems:
+        raise UsageError(f"bench {spec.bench.name} has no problems"
+                         + (f" ({spec.load.data} is empty)" if spec.load.data else "")
+                         + "; pass a bench file with at least one problem")
     problems = all_problems[: spec.limit] if spec.limit else all_problems
     backend = resolve_backend(spec.backend)
     engine = backend_class(backend)
@@ -236,13 +262,20 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
         owned = spec.shard.owner(all_problems) if spec.shard else None
         done = finished.keys()
         unjudged = judge_stage.read_pending(run_dir, done) if spec.judge else []
-        requests = pending_requests(problems, done | {(s.problem_id, s.sample_index) for s in unjudged},
-                                    spec.params, spec.bench, owned)
-        if requests:
+        done |= {(s.problem_id, s.sample_index) for s in unjudged}  # generated, awaiting the judge
+        to_do, already = count_pending(problems, done, spec.params.n, owned)
+        if spec.progress or spec.start_line:
+            batch = (f"concurrency {spec.backend_options.get('concurrency', 64)}" if engine.is_server else
+                     f"batch size {spec.backend_options.get('batch_size') or 'auto'}")
+            print(f"r1eval run: {run_dir.path}, backend {backend}, dtype {dtype or 'chosen by the server'}, "
+                  f"{batch}, {to_do} samples to do, {already} already done", flush=True)
+        if to_do:
             if spec.judge:
-                spec.judge.start(run_dir)  # an unreachable judge fails before any generation
+                spec.judge.preflight(run_dir)  # an unreachable judge server fails before any generation
+            requests = iter_pending_requests(problems, done, spec.params, spec.bench, owned)
             options = {**spec.backend_options, **({"dtype": dtype} if dtype else {})}
-            generate_and_grade(spec, backend, options, problems, requests, run_dir, on_append=finished.add)
+            generate_and_grade(spec, backend, options, problems, requests, run_dir, to_do, on_append=finished.add)
+        del done
         if spec.judge:  # judged samples reach samples.jsonl here: read them back
             judge_stage.judge_run(spec.judge, spec.bench, problems, spec.params.n, run_dir)
             finished = SampleSet()
@@ -250,7 +283,7 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
         key = summary_key(run_dir.samples_path, spec.params.n, [p.id for p in problems],
                           [spec.model.name, spec.params.max_tokens, config["bench_provenance"], config["shard"],
                            config.get("judge")])
-        summary = None if requests else current_summary(run_dir.summary_path, key)
+        summary = None if to_do else current_summary(run_dir.summary_path, key)
         if summary is None:  # something new, or a summary from another version: compute it
             summary = run_summary(spec.bench, spec.model.name, spec.params, problems,
                                   finished.select({p.id for p in problems}, spec.params.n), finished.flags,
@@ -270,12 +303,14 @@ def run_summary(bench: Bench, model_name: str, params: SamplingParams, problems:
                 judge: judge_stage.JudgeSetup | None = None) -> dict[str, Any]:
     """summary.json of a run (or of a shard, whose completeness counts only the pairs it owns, or of merged
     shards) from its light samples (`r1eval.sampleset`); adds the published score to compare with."""
+    from r1eval.grading.provenance import with_error_rates
     from r1eval.published import published_block
 
     metrics = partial(summarize, bench=bench.name, model=model_name, n=params.n,
                       equivalent=bench.equivalent if bench.votes else None, max_tokens=params.max_tokens,
                       text_flags=text_flags)
     summary = metrics(samples, problem_ids=[p.id for p in problems])
+    summary["limit"] = config.get("limit")
     if owned is not None:
         have = {(s.problem_id, s.sample_index) for s in samples}
         missing = sum(owned(p.id, i) and (p.id, i) not in have for p in problems for i in range(params.n))
@@ -284,6 +319,7 @@ def run_summary(bench: Bench, model_name: str, params: SamplingParams, problems:
         summary.update(judge_stage.judge_summary(judge, samples, metrics))
     summary.update(bench.extra_summary(summary, samples, problems))
     summary.update(config["bench_provenance"])
+    summary["grader"] = with_error_rates(summary.get("grader"))  # the version's measured FP/FN rates
     published = published_block(summary, config)
     if published is not None:
         summary["published"] = published
@@ -291,21 +327,20 @@ def run_summary(bench: Bench, model_name: str, params: SamplingParams, problems:
 
 
 def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any], problems: list[Problem],
-                       requests: list[GenerationRequest], run_dir: RunDir,
+                       requests: Iterable[GenerationRequest], run_dir: RunDir, total: int,
                        on_append: Callable[[Sample], Any] | None = None) -> None:
     """Generate the pending samples, grade each batch as it finishes and append it to samples.jsonl."""
-    from tqdm import tqdm
-
     by_id = {p.id: p for p in problems}
     backend = make_backend(backend_name, spec.model, options)
-    run_dir.update_config({"backend_info": backend.describe(),
-                           "effective_sampling": backend.effective_sampling(spec.params)})
-    total = sum(len(r.sample_indices) for r in requests)
-    tokens, t0 = 0, time.perf_counter()
-    bar = tqdm(total=total, unit="sample", desc=f"{spec.bench.name}", disable=not spec.progress,
-               dynamic_ncols=True)
+    t0 = time.perf_counter()
+    progress = RunProgress(total, spec.bench.name, spec.params.max_tokens, enabled=spec.progress)
+    if hasattr(backend, "on_tokens"):  # the backend reports tokens as they are generated
+        backend.on_tokens = progress.add_tokens
+    generated = backend.generate(requests, spec.params)
     try:
-        for result in backend.generate(requests, spec.params):
+        run_dir.update_config({"backend_info": backend.describe(),
+                               "effective_sampling": backend.effective_sampling(spec.params)})
+        for result in generated:
             seeds = dict(zip(result.request.sample_indices, result.request.seeds, strict=True))
             shown = [spec.bench.sample_problem(by_id[result.request.problem_id], idx, seeds[idx])
                      for idx, _ in result.completions]
@@ -320,26 +355,38 @@ def generate_and_grade(spec: RunSpec, backend_name: str, options: dict[str, Any]
                 run_dir.append(samples)
                 for sample in samples if on_append is not None else ():
                     on_append(sample)
-            tokens += sum(c.completion_tokens for _, c in result.completions)
-            bar.update(len(samples))
-            bar.set_postfix_str(f"{tokens / max(time.perf_counter() - t0, 1e-9):.1f} tok/s")
+            progress.add_samples(len(samples), None if hasattr(backend, "on_tokens") else
+                                 sum(c.completion_tokens or 0 for _, c in result.completions))
     finally:
-        bar.close()
+        # closed before the backend: an interruption or a failed write cancels its requests cleanly
+        close = getattr(generated, "close", None)
+        if close is not None:
+            close()
+        progress.close()
         backend.close()
         spec.bench.close()
-        spent = run_dir.config().get("generation_seconds") or 0.0  # over every resume: the report's time column
-        run_dir.update_config({"generation_seconds": round(spent + time.perf_counter() - t0, 1)})
+        with contextlib.suppress(OSError, UsageError):  # a full or read-only disk already raised its own error
+            spent = run_dir.config().get("generation_seconds") or 0.0  # over every resume: the report's time column
+            run_dir.update_config({"generation_seconds": round(spent + time.perf_counter() - t0, 1)})
 
 
 def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
-    """The results table printed at the end of a run."""
+    """The results table printed at the end of a run (a number that was not measured says why)."""
+    from r1eval.grading.provenance import error_rates_line
+
+    def num(value: float | None, form: str, missing: str) -> str:
+        return missing if value is None else format(value, form)
+
     n = summary["n_samples"]
-    lo, hi = summary["pass@1_ci95"]
+    ci = summary.get("pass@1_ci95") or (None, None)
     rows = [("bench", summary["bench"]), ("model", summary["model"]),
             ("problems x samples", f"{summary['num_problems']} x {n}"),
-            ("pass@1", f"{summary['pass@1']:.4f}  (95% CI {lo:.4f}-{hi:.4f})")]
+            ("pass@1", num(summary["pass@1"], ".4f", "n/a (no finished samples)")
+             + (f"  (95% CI {ci[0]:.4f}-{ci[1]:.4f})" if ci[0] is not None else ""))]
+    grader_line = error_rates_line(summary.get("grader"))
+    rows += [("grader", grader_line.removeprefix("grader: "))] if grader_line else []
     rows += [(f"pass@{k}", f"{v:.4f}") for k, v in summary["pass@k"].items() if k != "1"]
-    if f"cons@{n}" in summary:
+    if summary.get(f"cons@{n}") is not None:
         rows.append((f"cons@{n}", f"{summary[f'cons@{n}']:.4f}"))
     if summary.get("rating") is not None:
         lo, hi = summary["rating_ci95"]
@@ -355,9 +402,13 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
         from r1eval.published import published_line
 
         rows.append(("paper", published_line(summary["published"])))
+    unusual = {k: v for k, v in (summary.get("finish_reasons") or {}).items() if k not in ("stop", "length")}
+    if unusual:
+        rows.append(("other finish reasons", ", ".join(f"{k} {v}" for k, v in unusual.items())))
     rows += judge_stage.summary_rows(summary)
-    rows += [("mean completion tokens", f"{summary['mean_completion_tokens']:.1f}"),
-             ("truncation rate", f"{summary['truncation_rate']:.3f}"),
+    rows += [("mean completion tokens", num(summary.get("mean_completion_tokens"), ".1f",
+                                            "n/a (the server reported no token usage)")),
+             ("truncation rate", num(summary.get("truncation_rate"), ".3f", "n/a")),
              ("run directory", str(run_dir))]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
@@ -367,35 +418,40 @@ def grade_rows(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions,
                source: str = "input") -> list[dict[str, Any]]:
     """`r1eval grade`: score completions produced elsewhere. Each row has `completion` and either a gold
     `answer` or the `problem_id` of one of the bench's problems; returns the rows with `extracted_answer`
-    and `correct` added."""
-    from r1eval.errors import UsageError
+    and `correct` added, and `gold` (what they were graded against) on rows graded by problem_id, so the
+    output can be audited. Errors name the row's file line when `rows` come from `read_jsonl`."""
+    from r1eval.records import row_place
 
     problems: dict[str, Problem] | None = None
     items: list[tuple[Problem, str]] = []
-    for i, row in enumerate(rows, 1):
+    golds: list[Any] = []
+    for i, row in enumerate(rows):
+        where = f"{source}: {row_place(rows, i)}"
         if not isinstance(row.get("completion"), str):
-            raise UsageError(f"{source}: row {i} has no 'completion' string")
+            raise UsageError(f"{where} has no 'completion' string")
         if "problem_id" in row and row["problem_id"] is not None:
             if problems is None:
                 problems = {p.id: p for p in bench.load(load)}
             pid = str(row["problem_id"])
             if pid not in problems:
-                raise UsageError(f"{source}: row {i}: problem_id {pid!r} is not in bench {bench.name}")
+                raise UsageError(f"{where}: problem_id {pid!r} is not in bench {bench.name}")
             problem = problems[pid]
             if row.get("seed") is not None:  # a samples.jsonl row: grade against the prompt that sample saw
                 problem = bench.sample_problem(problem, int(row.get("sample_index", 0)), int(row["seed"]))
             if row.get("answer") not in (None, ""):
                 problem = Problem(problem.id, problem.messages, row["answer"], problem.meta)
         elif row.get("answer") not in (None, "") and bench.has_gold:
-            problem = Problem(str(row.get("id", i)), [], row["answer"])
+            problem = Problem(str(row.get("id", i + 1)), [], row["answer"])
         else:
             need = "'answer' or 'problem_id'" if bench.has_gold else "'problem_id'"
-            raise UsageError(f"{source}: row {i} has no {need}")
+            raise UsageError(f"{where} has no {need}")
         items.append((problem, row["completion"]))
+        golds.append(problem.gold)
     try:
         verdicts = bench.grade(items)
     finally:
         bench.close()
-    return [{**row, "extracted_answer": v.extracted_answer, "correct": v.correct,
+    return [{**row, **({"gold": gold} if gold is not None and row.get("gold") in (None, "") else {}),
+             "extracted_answer": v.extracted_answer, "correct": v.correct,
              **({"detail": v.detail} if v.detail else {})}
-            for row, v in zip(rows, verdicts, strict=True)]
+            for row, gold, v in zip(rows, golds, verdicts, strict=True)]

@@ -21,7 +21,7 @@ from typing import Any
 
 from r1eval.records import Sample
 
-SUMMARY_FORMAT = 2  # bump when summary.json gains or changes a computed field
+SUMMARY_FORMAT = 3  # bump when summary.json gains or changes a computed field
 
 
 def text_flags(completion: str) -> tuple[bool, bool]:

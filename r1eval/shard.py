@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.records import Problem
 
 ASSIGNMENT = "(problem position in the bench + sample index) mod count"
@@ -52,20 +52,20 @@ def parse_shard(text: str, env: Mapping[str, str] | None = None) -> Shard:
     if text.strip().lower() == "slurm":
         task, count = env.get("SLURM_ARRAY_TASK_ID"), env.get("SLURM_ARRAY_TASK_COUNT")
         if not task or not count:
-            raise UsageError("--shard slurm needs SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT (run it inside an "
-                             "`sbatch --array` job), or pass --shard I/N")
+            raise ConfigError("shard", "slurm needs SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT (run it inside an "
+                              "`sbatch --array` job), or pass I/N")
         try:
             index, total = int(task) - int(env.get("SLURM_ARRAY_TASK_MIN") or 0), int(count)
         except ValueError:
-            raise UsageError(f"--shard slurm: SLURM_ARRAY_TASK_ID={task!r} / SLURM_ARRAY_TASK_COUNT={count!r} "
-                             "are not integers") from None
+            raise ConfigError("shard", f"slurm: SLURM_ARRAY_TASK_ID={task!r} / SLURM_ARRAY_TASK_COUNT={count!r} "
+                              "are not integers") from None
     else:
         match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
         if not match:
-            raise UsageError(f"--shard {text!r}: expected I/N with 0 <= I < N (e.g. --shard 0/4), or slurm")
+            raise ConfigError("shard", f"{text!r}: expected I/N with 0 <= I < N (e.g. 0/4), or slurm")
         index, total = int(match[1]), int(match[2])
     if total < 1 or not 0 <= index < total:
-        raise UsageError(f"--shard: index {index} is not in 0..{total - 1} (shards are numbered 0 to N-1)")
+        raise ConfigError("shard", f"index {index} is not in 0..{total - 1} (shards are numbered 0 to N-1)")
     return Shard(index, total)
 
 
@@ -139,7 +139,7 @@ def merge_shards(paths: Sequence[Path], output: Path) -> tuple[dict[str, Any], l
     configs, missing = check_shards(paths)
     out = RunDir(output)
     if any(out.path.resolve() == p.resolve() for p in paths):
-        raise UsageError(f"--output {output} is one of the shards; give a new directory")
+        raise ConfigError("output", f"{output} is one of the shards; give a new directory")
     if out.exists() and not out.config().get("merged_from"):
         raise UsageError(f"{output} holds a run that is not a merge of shards; pass a new --output")
     first = configs[0]

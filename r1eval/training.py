@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.gate import per_problem_values
 from r1eval.records import SamplingParams
 from r1eval.rundir import write_json
@@ -101,8 +101,8 @@ def split_batch(total: int, num_processes: int, micro_batch_size: int, what: str
     per_process = total // num_processes
     micro = min(micro_batch_size, per_process)
     if per_process % micro:
-        raise UsageError(f"{total} {what} per step over {num_processes} processes = {per_process} per process, not "
-                         f"a multiple of the micro batch {micro}; pass a --micro-batch-size that divides {per_process}")
+        raise ConfigError("micro_batch_size", f"{micro} does not divide the {per_process} {what} per process ({total} "
+                          f"per step over {num_processes} processes); use one that divides {per_process}")
     return micro, per_process // micro
 
 

@@ -4,6 +4,7 @@ programs), processes for CPU-bound Python (math-verify), both in input order."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -36,7 +37,9 @@ def process_pool(workers: int, preload: Sequence[str] = ()) -> ProcessPoolExecut
     ctx = mp.get_context("forkserver")
     if preload:
         ctx.set_forkserver_preload(list(preload))
-    return ProcessPoolExecutor(workers, mp_context=ctx)
+    # Ctrl-C in a terminal reaches the workers too: the parent alone handles it (no worker tracebacks)
+    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=signal.signal,
+                               initargs=(signal.SIGINT, signal.SIG_IGN))
 
 
 def chunks(items: Sequence[Any], workers: int, per_worker: int = 4) -> list[Sequence[Any]]:

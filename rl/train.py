@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.models import ModelSpec, model_cache_dir
 from r1eval.records import read_jsonl
 from r1eval.training import (
@@ -82,9 +82,9 @@ def load_training_data(data: str, limit: int | None = None) -> TrainingData:
         rows = [{"id": p.id, "problem": problem_statement(p.messages), "answer": str(p.gold)}
                 for p in bench.load(LoadOptions())]
     else:
-        raise UsageError(f"--data {data!r} is neither a bench name ({', '.join(REGISTRY)}) nor a .jsonl file")
+        raise ConfigError("data", f"{data!r} is neither a bench name ({', '.join(REGISTRY)}) nor a .jsonl file")
     if not rows:
-        raise UsageError(f"--data {data} has no problems")
+        raise ConfigError("data", f"{data} has no problems")
     return TrainingData(data, rows[:limit] if limit else rows)
 
 
@@ -201,12 +201,12 @@ def build_trainer(run: GRPORun) -> tuple[Any, Any, Path | None]:
     init_distributed()
     num_processes = launched_world_size()
     if run.num_processes and run.num_processes != num_processes:
-        raise UsageError(f"--num-processes {run.num_processes} but this launch has {num_processes} process(es); "
-                         "launch with `accelerate launch --num_processes N` (or use --num-processes with --dry-run)")
+        raise ConfigError("num_processes", f"{run.num_processes} but this launch has {num_processes} process(es); "
+                          "launch with `accelerate launch --num_processes N` (or plan N processes only with a dry run)")
     plan = run.preset.plan(num_processes)
     data = load_training_data(run.data, run.limit)
     if len(data.rows) < run.preset.prompts_per_step:
-        raise UsageError(f"--data has {len(data.rows)} problems but the preset takes {run.preset.prompts_per_step} "
+        raise ConfigError("data", f"has {len(data.rows)} problems but the preset takes {run.preset.prompts_per_step} "
                          "prompts per step; give more problems or a smaller preset")
     use_vllm = run.use_vllm()
     settings = {

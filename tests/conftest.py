@@ -1,4 +1,5 @@
-"""Shared test helpers: run the CLI in a subprocess exactly as a user would."""
+"""Shared test helpers: the CLI in a subprocess exactly as a user runs it (`cli`), or in this process
+(`main_cli`: `r1eval.cli.main(argv)` with its exit code and captured output, no interpreter start)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,44 @@ def copy_model_dir(source: Path, dest: Path, generation_config: dict | None = No
     return dest
 
 
+def wait_until(condition, timeout: float = 10.0, poll: float = 0.05) -> bool:
+    """Poll `condition()` until it is true (True) or `timeout` seconds pass (False): wait for the event
+    itself, never a fixed sleep; the timeout only bounds a hang."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll)
+    return True
+
+
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def main_cli(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
+    """`run_cli`'s contract in-process: `main(argv)`, returning (returncode, stdout, stderr) as a
+    CompletedProcess. An exception escaping `main` fails the test (a subprocess would print a traceback)."""
+    from r1eval.cli import main
+
+    def run(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float | None = None
+            ) -> subprocess.CompletedProcess:
+        capsys.readouterr()  # output from before this command is not its output
+        with monkeypatch.context() as m:
+            m.setenv("TQDM_DISABLE", "1")
+            for key, value in (env or {}).items():
+                m.setenv(key, value)
+            if cwd is not None:
+                m.chdir(cwd)
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # --help, --version
+                code = exc.code if isinstance(exc.code, int) else 0
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(["r1eval", *args], code, out.out, out.err)
+
+    return run

@@ -98,3 +98,12 @@ def test_no_import_cycle() -> None:
 def test_core_imports_no_training_package(module: str) -> None:
     bad = sorted(t for t in GRAPH[module] if t.split(".")[0] in ("distill", "rl"))
     assert not bad, f"{module} (core) imports {bad}; only the CLI ({sorted(CLI_MODULES)}) may"
+
+
+@pytest.mark.parametrize(("package", "other"), [("distill", "rl"), ("rl", "distill")])
+def test_training_packages_share_code_through_the_core_only(package: str, other: str) -> None:
+    """distill/ and rl/ share training code through r1eval/ (r1eval.training, r1eval.training_options), never
+    by importing each other."""
+    bad = sorted(f"{m} -> {t}" for m, targets in GRAPH.items() if m.split(".")[0] == package
+                 for t in targets if t.split(".")[0] == other)
+    assert not bad, bad

@@ -18,7 +18,7 @@ import pytest
 
 from r1eval.backends.base import GenerationRequest
 from r1eval.backends.openai import OpenAIBackend, fold_reasoning
-from r1eval.errors import BackendError, UsageError
+from r1eval.errors import BackendError, ConfigError, UsageError
 from r1eval.models import served_model
 from r1eval.records import SamplingParams, sample_seed
 from tests.test_cli_errors import assert_one_line_error
@@ -257,7 +257,7 @@ def test_wrong_model_and_server_down(server: ScriptedServer) -> None:
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
     with pytest.raises(BackendError, match="cannot reach the server at .*start it or fix --base-url"):
         OpenAIBackend(served_model(MODEL, dead), base_url=dead, max_retries=0)
-    with pytest.raises(UsageError, match="needs --base-url"):
+    with pytest.raises(ConfigError, match="^base_url is needed"):
         OpenAIBackend(served_model(MODEL, None))
     with pytest.raises(UsageError, match="R1EVAL_NO_SUCH_KEY.*not set"):
         OpenAIBackend(served_model(MODEL, server.url), base_url=server.url, api_key_env="R1EVAL_NO_SUCH_KEY")

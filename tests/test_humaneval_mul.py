@@ -16,6 +16,8 @@ from r1eval.grading.sandbox.languages import LANGUAGES as SANDBOX_LANGUAGES
 from r1eval.grading.sandbox.languages import missing_tools
 from tests.conftest import SHARED_DATA
 
+pytestmark = pytest.mark.sandbox
+
 ADD = "HumanEval_53_add"
 HAVE_ALL = not any(missing_tools(SANDBOX_LANGUAGES[lang]) for lang in LANGUAGES)
 needs_toolchains = pytest.mark.skipif(not HAVE_ALL, reason="a toolchain is missing (.ci/run installs them)")
@@ -69,13 +71,21 @@ def test_language_subsets_and_bad_names() -> None:
         get_bench("humaneval_mul:rust")
 
 
-def test_data_dir_must_hold_every_language(tmp_path) -> None:
+def test_data_dir_with_some_languages(tmp_path, capsys) -> None:
     (tmp_path / "humaneval-cpp.jsonl").write_text((BUNDLED / "humaneval-cpp.jsonl").read_text())
-    bench = HumanEvalMulBench.named("humaneval_mul:sh,cpp")
     if not HAVE_ALL:
         pytest.skip("toolchains missing")
-    with pytest.raises(UsageError, match="humaneval-sh.jsonl"):
-        bench.load(LoadOptions(data=tmp_path))
+    with pytest.raises(UsageError, match=r"humaneval-sh.jsonl not found: humaneval_mul:sh,cpp needs"):
+        HumanEvalMulBench.named("humaneval_mul:sh,cpp").load(LoadOptions(data=tmp_path))
+    bench = HumanEvalMulBench.named("humaneval_mul")  # all eight: the languages DIR has, and it says so
+    problems = bench.load(LoadOptions(data=tmp_path))
+    assert {p.id.split("/")[0] for p in problems} == {"cpp"} and bench.loaded_languages == ("cpp",)
+    assert "has no data for python, java, cs, js, ts, php, sh; pass@1 is the mean over cpp" in capsys.readouterr().err
+    assert bench.provenance()["languages"] == ["cpp"]
+    with pytest.raises(UsageError, match="must be a directory"):
+        bench.load(LoadOptions(data=tmp_path / "humaneval-cpp.jsonl"))
+    with pytest.raises(UsageError, match="humaneval-python.jsonl not found"):
+        bench.load(LoadOptions(data=tmp_path / "empty") if (tmp_path / "empty").mkdir() is None else None)
 
 
 PROMPT_CPP = "#include<assert.h>\n#include<bits/stdc++.h>\n// Add\nlong add(long x, long y) {\n"
@@ -94,6 +104,7 @@ def test_program_whole_function_body_only_and_raw_continuation() -> None:
     assert raw.startswith(PROMPT_CPP + "    return x + y;\n")
     assert multipl_e.program("cpp", PROMPT_CPP, TESTS_CPP, "<think>unfinished") is None
     assert multipl_e.program("cpp", PROMPT_CPP, TESTS_CPP, "```python\nprint(1)\n```") is None  # another language
+    assert multipl_e.program("cpp", PROMPT_CPP, TESTS_CPP, "Here:\n```cpp\nlong add(long x, long y) {") is None  # cut
     assert multipl_e.MARKER in whole and multipl_e.MARKER in body
 
 
@@ -179,3 +190,15 @@ def test_summary_is_the_mean_over_languages() -> None:
     assert extra["pass@k"] == {"1": 0.5, "2": 0.5}
     lo, hi = extra["pass@1_ci95"]
     assert lo <= 0.5 <= hi
+
+
+def test_report_table_per_language() -> None:
+    from r1eval.benches.humaneval_mul import per_language_lines
+
+    summary = {"pass@1": 0.5, "per_language": {"cpp": {"pass@1": 1.0, "num_problems": 3},
+                                               "sh": {"pass@1": 0.0, "num_problems": 1}}}
+    lines = per_language_lines([("base", "humaneval_mul:cpp,sh", summary), ("other", "aime24", {"pass@1": 0.1})])
+    assert lines[0] == "## HumanEval-Mul per language"
+    assert "| model | bench | cpp | bash | mean |" in lines
+    assert "| base | humaneval_mul:cpp,sh | 1.000 (3) | 0.000 (1) | 0.500 |" in lines
+    assert per_language_lines([("other", "aime24", {"pass@1": 0.1})]) == []

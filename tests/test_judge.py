@@ -19,6 +19,7 @@ import pytest
 from r1eval.judge.calibrate import wilson_interval
 from r1eval.judge.stage import cohen_kappa
 from r1eval.judge.templates import JudgeTemplate, load_template, parse_verdict
+from tests.conftest import run_cli
 from tests.test_cli_errors import assert_one_line_error
 
 POLICY, JUDGE = "tiny-r1", "judge-1"
@@ -107,6 +108,12 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             with srv.lock:
                 srv.in_flight -= body["model"] == JUDGE
+
+
+@pytest.fixture
+def cli(main_cli):
+    """The CLI in-process (the loopback server runs in a thread of this process); slow tests use a subprocess."""
+    return main_cli
 
 
 @pytest.fixture
@@ -246,6 +253,8 @@ def test_bad_judge_input_is_one_line_before_generation(cli, server: LoopbackServ
     bad.write_text("Is this right? {answer}\nReply A, B or C.")
     assert_one_line_error(cli(*base, "--judge", JUDGE, "--judge-base-url", server.url, "--judge-template", str(bad)),
                           "lacks {question}, {reference}")
+    assert_one_line_error(cli(*base, "--judge", JUDGE, "--judge-base-url", server.url, "--judge-temperature", "9"),
+                          "--judge-temperature must be in [0, 5]")
     assert server.requests_to(POLICY) == []
 
 
@@ -409,7 +418,8 @@ def test_distill_filter_keeps_undecidable_traces_the_judge_accepts(cli, server: 
 
 
 @pytest.mark.slow
-def test_calibrate_the_embedded_model_as_a_local_judge(cli, tmp_path: Path) -> None:
+def test_calibrate_the_embedded_model_as_a_local_judge(tmp_path: Path) -> None:
+    cli = run_cli  # a subprocess, so OMP_NUM_THREADS applies
     """The transformers backend as judge (the embedded SmolLM2-135M), greedy, on three labelled rows."""
     rows = [json.loads(line) for line in (Path(__file__).parent / "grading_corpus" / "judge_math.jsonl")
             .read_text().splitlines()[:3]]
@@ -444,3 +454,21 @@ def test_grader_judge_on_a_jsonl_bench(cli, server: LoopbackServer, tmp_path: Pa
     # without a judge, --grader judge is one line
     assert_one_line_error(cli("run", "--bench", str(data), "--grader", "judge", "--backend", "openai", "--model",
                               POLICY, "--base-url", server.url, "--output", str(tmp_path / "r2")), "--judge MODEL")
+
+
+@pytest.mark.slow
+def test_run_with_a_local_judge_model(server: LoopbackServer, tmp_path: Path) -> None:
+    """The embedded SmolLM2 as a transformers judge behind `r1eval run` (started after the policy's
+    generation): every sample gets a verdict or a judge error, nothing is lost."""
+    cli = run_cli  # a subprocess, so OMP_NUM_THREADS applies
+    data = simpleqa_csv(tmp_path, server)
+    proc = cli("run", "--bench", "simpleqa", "--data", str(data), "--limit", "2", "--backend", "openai", "--model",
+               POLICY, "--base-url", server.url, "--output", str(tmp_path / "run"), "--judge", "embedded",
+               "--judge-backend", "transformers", "--judge-max-tokens", "4", "--no-progress",
+               env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["num_samples"] == 2 and summary["judge_asked"] == 2
+    assert summary["judged_samples"] + summary["judge_errors"] == 2
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["judge"]["backend"] == "transformers" and config["judge_backend_info"]["backend"] == "transformers"

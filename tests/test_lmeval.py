@@ -115,7 +115,7 @@ def test_bad_tasks_are_one_line_exit_2(tmp_path: Path, capsys):
         ("lm-eval:r1_arithh", ["unknown lm-eval task 'r1_arithh' (close: r1_arith",
                                f"lm-eval skipped a YAML it could not read: {tasks / 'bad.yaml'}"]),
         ("lm-eval:", ["needs a task name"]),
-        ("aime24", ["only applies to --bench lm-eval"]),
+        ("aime24", ["--lm-eval-include only applies to lm-eval:TASK"]),
     ]
     for name, messages in cases:
         assert main(["grade", "--bench", name, "--lm-eval-include", str(tasks), "--input", str(rows)]) == 2

@@ -144,12 +144,12 @@ def test_cli_grade_livecodebench_from_a_directory(lcb_saved, form, tmp_path, cli
     assert "DeepSeek-R1's window" in proc.stderr
 
 
-def test_cli_data_errors_are_one_line(tmp_path, cli):
+def test_cli_data_errors_are_one_line(tmp_path, main_cli):
     rows = tmp_path / "rows.jsonl"
     rows.write_text(json.dumps(LCB_ROWS[0]) + "\n")
     (tmp_path / "empty").mkdir()
     for data, message in ((tmp_path / "missing", "--data not found"), (tmp_path / "empty", "no data found")):
-        proc = cli("grade", "--bench", "livecodebench", "--data", str(data), "--input", str(rows))
+        proc = main_cli("grade", "--bench", "livecodebench", "--data", str(data), "--input", str(rows))
         assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 

@@ -20,7 +20,7 @@ output: {out}
 teacher: {{backend: openai, model: tiny-r1, base_url: "{url}", api_key_env: TOY_TEACHER_KEY}}
 problems: {problems}
 arms:
-  distill: {{generate: {{n: 2, max_tokens: 64}}, filter: {{max_per_prompt: 1}}, train: {{preset: tiny-cpu, max_steps: 1}}}}
+  distill: {{generate: {{n: 2, max_tokens: 64}}, filter: {{max_per_prompt: 1}}, train: {{preset: tiny-cpu, epochs: 1, max_steps: 1}}}}
   rl: {{grpo: {{preset: tiny-cpu, max_steps: 1, num_generations: 2, prompts_per_step: 2, max_completion_length: 16, use_vllm: false}}}}
   distill+rl: {{from: distill, grpo: {{preset: tiny-cpu, max_steps: 1, num_generations: 2, prompts_per_step: 2, max_completion_length: 16, use_vllm: false}}}}
 eval: {{n: 1, max_tokens: 16, limit: 2, no_progress: true}}
@@ -60,6 +60,9 @@ def test_plan_runs_every_arm_then_evaluations_then_the_report(tmp_path):
     plus = by_name["distill+rl/grpo"]
     assert plus[plus.index("--model") + 1] == str(runs / "arms/distill/sft/model")
     assert "--model" not in by_name["rl/grpo"] and "--no-vllm" in by_name["rl/grpo"]
+    # a flag's other name is a key too (`epochs` is --num-train-epochs' alias --epochs)
+    train = by_name["distill/train"]
+    assert train[train.index("--epochs") + 1] == "1"
     ev = by_name["eval/distill+rl/train"]
     assert ev[ev.index("--model") + 1] == str(runs / "arms/distill_plus_rl/grpo/final")
     assert "--no-progress" in ev and ev[ev.index("-n") + 1] == "1"

@@ -144,7 +144,8 @@ def test_adversarial_inputs_stay_fast() -> None:
                  "(" * 20000 + "C", "Answer:" + " " * 50000 + "\nC"]:
         start = time.perf_counter()
         extract_choice(text)
-        assert time.perf_counter() - start < 2.0
+        # a bound on a hang, not a speed target: catastrophic backtracking on these inputs takes hours
+        assert time.perf_counter() - start < 30.0
 
 
 SHARED_MCQ = Path("/work/shared/data/gpqa_diamond_mcq.jsonl")

@@ -1,5 +1,6 @@
 """Metric formulas against hand-worked values and closed forms."""
 
+import json
 from math import comb
 
 import pytest
@@ -123,5 +124,9 @@ def test_summary_completeness_counts_missing_pairs() -> None:
     s = summarize(samples[:2], bench="t", model="m", n=2, equivalent=None, problem_ids=["a"])
     assert s["complete"] is True and s["missing_samples"] == 0
     empty = summarize([], bench="t", model="m", n=2, equivalent=None, problem_ids=["a"], max_tokens=8)
-    assert empty["length_stats"]["correct"] == {"count": 0, "median": None, "p90": None, "mean": None}
+    # nothing measured: null with a reason, never NaN (invalid JSON) or a 0 that looks measured
+    assert empty["length_stats"] is None and empty["mean_completion_tokens"] is None
+    assert empty["pass@1"] is None and empty["pass@1_ci95"] is None and "no finished samples" in empty["null_reason"]
+    assert empty["truncation_rate"] is None and empty["pass@1_at_budget"] is None
     assert empty["complete"] is False and empty["missing_samples"] == 2
+    json.dumps(empty, allow_nan=False)

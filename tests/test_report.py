@@ -240,6 +240,7 @@ def test_report_headline_budget_audit_and_steps_log(tmp_path: Path):
     assert "budget_toy.png" in report["plots"]["toy"]
 
 
+@pytest.mark.browser
 @needs_browser
 def test_report_in_chromium(tmp_path: Path):
     """report.html rendered by headless Chromium: the DOM holds the figures at full width, the tables and the

@@ -136,6 +136,13 @@ def test_training_dirs_followed_and_accepted_with_compute(tmp_path: Path):
     assert [r["label"] for r in report["training"]] == ["rl", "grpo-run"]
     assert (out2 / "training_grpo-run_training.png").stat().st_size > 1000
     assert main(["report", str(grpo), "--out", str(tmp_path / "report3")]) == 0  # training only
+    # an arm of any name (r1eval loop's recipes name their arms) joins the ablation through its training run
+    out4 = tmp_path / "report4"
+    assert main(["report", str(tmp_path / "base"), str(tmp_path / "rl"), "--out", str(out4), "--label",
+                 f"{tmp_path / 'base'}=base", "--label", f"{tmp_path / 'rl'}=rl-zero-custom"]) == 0
+    ablation = (out4 / "report.md").read_text().split("## Distillation vs RL ablation", 1)[1].split("\n## ", 1)[0]
+    assert "| rl-zero-custom | 0.5000 | 0.5000 | 3 | 480 | 480 | 2.0 min |" in ablation
+    assert "- toy: rl-zero-custom vs base:" in ablation
 
 
 def test_run_config_records_the_training_run_of_a_checkpoint(tmp_path: Path):

@@ -84,7 +84,7 @@ def test_python_dash_m_r1eval_runs() -> None:
 
 @pytest.mark.slow
 def test_accelerate_launch_two_cpu_processes_trains_one_grpo_step_with_gating(tmp_path) -> None:
-    from rl.tasks import arithmetic_problems, write_split
+    from r1eval.benches.arithmetic import arithmetic_problems, write_split
 
     data = write_split(arithmetic_problems(8, seed=3), tmp_path / "train.jsonl")
     held = write_split(arithmetic_problems(2, seed=4, prefix="held"), tmp_path / "held.jsonl")

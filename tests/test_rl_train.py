@@ -9,10 +9,10 @@ import json
 
 import pytest
 
+from r1eval.benches.arithmetic import arithmetic_problems, write_split
 from r1eval.cli import main
 from r1eval.errors import UsageError
 from rl.presets import PRESETS, get_preset
-from rl.tasks import arithmetic_problems, write_split
 
 STEP_KEYS = {"step", "reward", "rewards", "kl", "clip_fraction", "completion_length", "step_time",
              "time_generation", "time_reward", "time_update", "loss", "learning_rate"}
@@ -38,7 +38,7 @@ def test_small_presets_shrink_the_micro_batch_and_impossible_splits_are_usage_er
     assert tiny.plan(8).generation_batch_size == 32  # one generation round per optimizer step
     with pytest.raises(UsageError, match="can't be split evenly over 3 processes"):
         PRESETS["r1-zero"].plan(3)
-    with pytest.raises(UsageError, match="micro-batch-size"):
+    with pytest.raises(UsageError, match="^micro_batch_size 5 does not divide"):
         PRESETS["r1-zero"].with_overrides(micro_batch_size=5).plan(1)
     with pytest.raises(UsageError, match="multiple of prompts_per_step"):
         PRESETS["r1-zero"].with_overrides(rollouts_per_generation=1000).plan(1)

@@ -130,8 +130,8 @@ def test_waiting_writer_gets_the_lock_when_the_holder_closes(tmp_path: Path) -> 
 
     waiter = threading.Thread(target=wait_for_it)
     waiter.start()
-    time.sleep(0.5)
-    assert not got  # still waiting
+    waiter.join(timeout=0.5)
+    assert waiter.is_alive() and not got  # still waiting (had it not waited, it would be done by now)
     released = time.monotonic()
     first.append([sample("a", 1)])
     first.close()

@@ -13,6 +13,8 @@ from r1eval.errors import UsageError
 from r1eval.grading.sandbox import builds, run_stdin_tests
 from r1eval.grading.sandbox.languages import LANGUAGES, get_language, missing_tools, require_toolchains
 
+pytestmark = pytest.mark.sandbox
+
 NATIVE = [name for name in LANGUAGES if name != "python"]
 
 
@@ -141,3 +143,26 @@ def test_missing_toolchain_exits_2_before_generation(monkeypatch, tmp_path, caps
     assert code == 2
     assert len(err.splitlines()) == 1 and "apt-get install g++" in err
     assert not (tmp_path / "run" / "samples.jsonl").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to an unprivileged user needs root")
+def test_rootless_sandbox_runs_every_kind_of_language() -> None:
+    """As `nobody` (user namespaces, no cgroup): C++, Java, C#, JavaScript run; a fork bomb, an 8 GB Java
+    array and a hostile include are contained by the rlimits alone."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from tests.test_sandbox import AS_NOBODY, _world_executable_python
+
+    if any(missing_tools(LANGUAGES[lang]) for lang in ("cpp", "java", "cs", "js")):
+        pytest.skip("toolchains missing")
+    python = _world_executable_python()
+    if python is None or subprocess.run([*AS_NOBODY, "unshare", "-U", "-r", "true"], capture_output=True).returncode:
+        pytest.skip("no Python the unprivileged user may run, or no unprivileged user namespaces")
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([*AS_NOBODY, python, str(repo / "tests" / "fixtures" / "sandbox_rootless_languages.py"),
+                           str(repo)], capture_output=True, text=True, timeout=600, cwd="/", env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.splitlines()[-1])
+    assert report["isolation"].startswith("user-namespaces+seccomp") and report["failures"] == [], report

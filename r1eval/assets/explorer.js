@@ -7,7 +7,7 @@
 const R1Explorer = (() => {
   const DATA = JSON.parse(document.getElementById("explorer-data").textContent);
   const runs = DATA.runs;
-  const PROBLEMS_PAGE = 50, SAMPLES_PAGE = 8, RESULTS_PAGE = 50, KEEP_CHUNKS = 24, SNIPPET = 120;
+  const PROBLEMS_PAGE = 50, SAMPLES_PAGE = 8, RESULTS_PAGE = 50, KEEP_CHUNKS = 24, SNIPPET = 120, PREFETCH = 6;
   const $ = (id) => document.getElementById(id);
   const search = $("search"), filter = $("filter"), scope = $("problems"), mathBox = $("math");
   const status = $("status"), view = $("view");
@@ -75,7 +75,7 @@ const R1Explorer = (() => {
     settle(id, texts);
   }
   function receiveFilter(key, bits, encoded) {
-    const value = { bits, encoded, decoded: [] };
+    const value = { bits, encoded };
     filters.set(key, value);
     settle(key + "/filter", value);
   }
@@ -98,11 +98,18 @@ const R1Explorer = (() => {
     }
     return out;
   }
+  // a data file's bitset stays base64: each test decodes only the 4 characters holding its byte
+  const B64 = new Uint8Array(128);
+  [..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"].forEach((ch, i) => { B64[ch.charCodeAt(0)] = i; });
+  function byteAt(str, k) {
+    const g = ((k / 3) | 0) * 4;
+    const n = (B64[str.charCodeAt(g)] << 18) | (B64[str.charCodeAt(g + 1)] << 12) | (B64[str.charCodeAt(g + 2)] << 6) |
+      B64[str.charCodeAt(g + 3)];
+    return (n >> (16 - 8 * (k % 3))) & 255;
+  }
   function mayContain(filter, c, hashes) {
-    if (!hashes.length) return true;
-    let set = filter.decoded[c];
-    if (!set) set = filter.decoded[c] = Uint8Array.from(atob(filter.encoded[c]), (ch) => ch.charCodeAt(0));
-    return hashes.every((h) => (set[h >> 3] >> (h & 7)) & 1);
+    const set = filter.encoded[c];
+    return hashes.every((h) => (byteAt(set, h >> 3) >> (h & 7)) & 1);
   }
 
   // ------------------------------------------------------------------ rendering
@@ -289,7 +296,8 @@ const R1Explorer = (() => {
   function newScan(state) {
     return { key: [state.q, state.filter, state.problems].join("\u0000"), q: state.q, filter: state.filter,
              problems: state.problems, results: [], seen: new Set(), run: 0, chunk: 0, done: false, scanned: 0,
-             candidates: 0, metaDone: false };
+             queue: [], listed: false, metaDone: false,
+             remaining() { return runs.slice(this.run).reduce((n, r, k) => n + r.byChunk.length - (k ? 0 : this.chunk), 0); } };
   }
   function consider(s, run, p, j, where) {
     const id = run.key + "/" + p + "/" + j;
@@ -307,28 +315,41 @@ const R1Explorer = (() => {
       }));
       s.metaDone = true;
     }
-    while (!s.done && s.results.length < want) {
-      if (s.run >= runs.length) { s.done = true; break; }
+    while (s.results.length < want) {
+      while (s.queue.length < PREFETCH && !s.listed) await nextCandidate(s);   // keep PREFETCH files loading
+      if (!s.queue.length) { s.done = true; break; }
+      const item = s.queue[0];
+      let texts;
+      try { texts = await item.texts; } catch (err) { s.queue.shift(); continue; }
+      if (gen !== generation || scan !== s) return;   // another view: this file stays first in the queue
+      s.queue.shift();
+      const run = item.run;
+      for (const [p, j] of run.byChunk[item.c]) {
+        const m = run.problems[p].samples[j], hit = texts[m.o].toLowerCase().indexOf(s.q);
+        if (hit >= 0) {
+          const from = Math.max(0, hit - SNIPPET);
+          consider(s, run, p, j, { kind: "completion", snippet: (from ? "\u2026" : "") + texts[m.o].slice(from, hit + s.q.length + SNIPPET) });
+        }
+      }
+      s.scanned++;
+      setStatus("searching\u2026 " + s.results.length + " match" + (s.results.length === 1 ? "" : "es") + " so far (" +
+                s.scanned + " of at most " + (s.scanned + s.queue.length + s.remaining()) + " data files read)", s.results.length);
+    }
+  }
+  async function nextCandidate(s) {   // queue the next data file the trigram filter admits (s.listed: none left)
+    while (s.run < runs.length) {
       const run = runs[s.run];
       if (s.chunk >= run.byChunk.length) { s.run++; s.chunk = 0; continue; }
       const c = s.chunk++;
       if (!run.byChunk[c]) continue;
       const filt = await loadFilter(run).catch(() => null);
       if (filt && !mayContain(filt, c, trigramHashes(s.q, filt.bits))) continue;
-      s.candidates++;
-      const texts = await loadChunk(run, c);
-      if (gen !== generation || scan !== s) return;
-      for (const [p, j] of run.byChunk[c]) {
-        const m = run.problems[p].samples[j], low = texts[m.o].toLowerCase(), hit = low.indexOf(s.q);
-        if (hit >= 0) {
-          const from = Math.max(0, hit - SNIPPET);
-          consider(s, run, p, j, { kind: "completion", snippet: (from ? "\u2026" : "") + texts[m.o].slice(from, hit + s.q.length + SNIPPET) });
-        }
-      }
-      s.scanned = s.run * 1e9 + c;
-      setStatus("searching\u2026 " + s.results.length + " match" + (s.results.length === 1 ? "" : "es") + " so far (" + run.label +
-                ": file " + (c + 1) + " of " + run.byChunk.length + ")", s.results.length);
+      const texts = loadChunk(run, c);
+      texts.catch(() => null);
+      s.queue.push({ run, c, texts });
+      return;
     }
+    s.listed = true;
   }
   async function showSearch(state, gen) {
     if (!scan || scan.key !== [state.q, state.filter, state.problems].join("\u0000")) scan = newScan(state);
@@ -400,7 +421,11 @@ const R1Explorer = (() => {
   document.addEventListener("keydown", (e) => {
     if (e.key === "/" && document.activeElement !== search) { e.preventDefault(); search.focus(); }
   });
-  const ready = render().then(() => { api.openedMs = performance.now(); });
+  const ready = render().then(() => {
+    api.openedMs = performance.now();
+    // the search filters (~11 KB per MB of completions) load once the page is shown, before a search needs them
+    setTimeout(() => runs.forEach((run) => loadFilter(run).catch(() => null)), 0);
+  });
 
   // for scripts and tests: search(q) resolves once the first page of results is shown
   function searchFor(q) {

@@ -5,6 +5,8 @@ Where a model comes from (ModelSpec, resolution, tokenizer, cache) lives in `r1e
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -119,39 +121,102 @@ def completion_text(prompt: str, generated: str) -> str:
     return generated
 
 
-async def as_finished_batches(coroutines: Iterable[Awaitable[T]]) -> AsyncIterator[list[T]]:
+async def as_finished_batches(coroutines: Iterable[Awaitable[T]], window: int | None = None
+                              ) -> AsyncIterator[list[T]]:
     """Run the coroutines concurrently and yield the results that finished together, as they finish.
 
-    A failure is raised after the results that finished alongside it have been yielded; closing the
-    iterator early (or a failure) cancels everything still running."""
-    pending = {asyncio.ensure_future(c) for c in coroutines}
+    At most `window` run at once (None: all): the iterable is consumed lazily, so a plan of a million
+    samples starts at once and holds only the window in memory. A failure is raised after the results
+    that finished alongside it have been yielded; closing the iterator early (or a failure, or a
+    cancellation) cancels everything still running."""
+    source = iter(coroutines)
+    pending: set[asyncio.Future[T]] = set()
+
+    def refill() -> None:
+        while window is None or len(pending) < window:
+            try:
+                pending.add(asyncio.ensure_future(next(source)))
+            except StopIteration:
+                return
+
     try:
+        refill()
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             finished = [t for t in done if not t.cancelled() and t.exception() is None]
+            failed = [t for t in done if t not in finished]
+            if not failed:
+                refill()
             if finished:
                 yield [t.result() for t in finished]
-            failed = [t for t in done if t not in finished]
             if failed:
                 failed[0].result()  # re-raise (CancelledError or the task's exception)
     finally:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        close = getattr(source, "close", None)  # a generator of coroutines: nothing unstarted is left behind
+        if close is not None:
+            close()
 
 
 def iterate_async(loop: asyncio.AbstractEventLoop, agen: AsyncIterator[T]) -> Iterator[T]:
-    """Drive an async iterator on `loop` from synchronous code (the Backend protocol is synchronous)."""
+    """Drive an async iterator on `loop` from synchronous code (the Backend protocol is synchronous).
+
+    While the loop runs, Ctrl-C and SIGTERM cancel the step in progress, so the iterator cleans up (cancels
+    its requests) inside the loop; then the signal is delivered again to its own handler outside the loop
+    (KeyboardInterrupt, or whatever the program installed for SIGTERM). Nothing is left running and no
+    `aclose(): asynchronous generator is already running` error hides the interruption."""
+
+    async def step() -> T:
+        return await agen.__anext__()
+
     try:
         while True:
-            try:
-                yield loop.run_until_complete(agen.__anext__())
-            except StopAsyncIteration:
-                return
+            task = loop.create_task(step())
+            caught: list[int] = []
+            with _signals_cancel(loop, task, caught):
+                try:
+                    result = loop.run_until_complete(task)
+                except StopAsyncIteration:
+                    return
+                except asyncio.CancelledError:
+                    if not caught:
+                        raise
+            if caught:  # our handlers are restored: deliver the signal to them
+                signal.raise_signal(caught[0])
+                raise KeyboardInterrupt  # a handler that does not raise (ignored signal): stop anyway
+            yield result
     finally:
         aclose = getattr(agen, "aclose", None)
         if aclose is not None and not loop.is_closed():
-            loop.run_until_complete(aclose())
+            with contextlib.suppress(RuntimeError, StopAsyncIteration, asyncio.CancelledError):
+                loop.run_until_complete(aclose())
+
+
+@contextlib.contextmanager
+def _signals_cancel(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], caught: list[int]) -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM cancel `task` and are recorded in `caught` (main thread only;
+    elsewhere signals are not ours to handle)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int) -> None:
+        caught.append(signum)
+        task.cancel()
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def group_by_request(finished: Iterable[tuple[GenerationRequest, str | Messages, int, Completion]]

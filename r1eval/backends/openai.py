@@ -11,13 +11,22 @@ chat template, so a sample's `prompt` is the message list that was sent.
 Reasoning servers return the thinking separately (`reasoning_content` on the DeepSeek API and older
 vLLM, `reasoning` on newer vLLM); `fold_reasoning` puts it back as `<think>...</think>answer` so the
 graders see the same text a local backend produces.
+
+A reply the client cannot use (truncated or invalid JSON, an HTML page from a proxy, a choice without a
+`message`, bytes that are not UTF-8) is a transient fault like a 5xx: the request is retried with the same
+backoff, and after `max_retries` the run stops with one line quoting the server's last reply. The reply
+body is parsed here (`parse_reply`), not by the client's models, so every such case is caught in one place.
+A reply without `usage` gives `completion_tokens` None (counted as missing, never as 0); `finish_reason`
+is recorded as the server gave it (`content_filter` included).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+import random
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from r1eval.backends.base import (
@@ -29,7 +38,7 @@ from r1eval.backends.base import (
     iterate_async,
     prompt_messages,
 )
-from r1eval.errors import BackendError, UsageError
+from r1eval.errors import BackendError, ConfigError, UsageError
 from r1eval.models import ModelSpec
 from r1eval.records import Completion, SamplingParams
 
@@ -50,13 +59,56 @@ def fold_reasoning(reasoning: str | None, content: str | None, finish_reason: st
     return text
 
 
-def _message_reasoning(message: Any) -> str | None:
-    extra = getattr(message, "model_extra", None) or {}
-    for key in ("reasoning_content", "reasoning"):
-        value = getattr(message, key, None) or extra.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
+INITIAL_RETRY_DELAY, MAX_RETRY_DELAY = 0.5, 8.0  # the openai client's own backoff for 5xx and 429
+
+
+class MalformedReply(Exception):
+    """A 2xx reply whose body is not a usable chat completion; `args[0]` describes the reply."""
+
+
+def describe_reply(status: int, content_type: str, body: bytes, problem: str) -> str:
+    """The server's reply in a few words for an error line: status, content type, what is wrong, its start."""
+    start = " ".join(body[:120].decode("utf-8", errors="replace").split())
+    return f"HTTP {status} {content_type or 'no content type'}, {problem}: {start!r}"
+
+
+def parse_reply(status: int, content_type: str, body: bytes) -> dict[str, Any]:
+    """The first choice of a chat-completion body: {text, finish_reason, completion_tokens, prompt_tokens,
+    model, reasoning_tokens}; MalformedReply describing the body when it is not one."""
+    def bad(problem: str) -> MalformedReply:
+        return MalformedReply(describe_reply(status, content_type, body, problem))
+
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bad(f"not UTF-8 (byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise bad(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(data, dict):
+        raise bad("not a JSON object")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise bad("no choices")
+    message = choices[0].get("message")
+    if not isinstance(message, dict):
+        raise bad("a choice without a message")
+    content = message.get("content")
+    reasoning = next((message[k] for k in ("reasoning_content", "reasoning")
+                      if isinstance(message.get(k), str) and message[k]), None)
+    if content is not None and not isinstance(content, str):
+        raise bad("a message whose content is not text")
+    finish = choices[0].get("finish_reason")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
+    tokens = usage.get("completion_tokens") if usage else None
+    details = usage.get("completion_tokens_details") if usage else None
+    return {"text": fold_reasoning(reasoning, content, finish),
+            "finish_reason": finish if isinstance(finish, str) and finish else "unknown",
+            "completion_tokens": tokens if isinstance(tokens, int) else None,
+            "prompt_tokens": usage.get("prompt_tokens") if usage else None,
+            "model": data.get("model"),
+            "reasoning_tokens": details.get("reasoning_tokens") if isinstance(details, dict) else None}
 
 
 class OpenAIBackend(RegisteredBackend):
@@ -75,6 +127,8 @@ class OpenAIBackend(RegisteredBackend):
         g.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
         g.add_argument("--concurrency", type=positive_int, help="requests in flight (default 64)")
         g.add_argument("--request-timeout", type=float, help="seconds per request before retrying (default 3600)")
+        g.add_argument("--max-retries", type=int,
+                       help="retries of a failed or malformed reply, with backoff (default 6)")
         g.add_argument("--standard-params-only", action="store_true", default=None,
                        help="send only OpenAI-standard sampling fields, for servers that reject top_k/min_p/"
                             "repetition_penalty (the server's defaults then decide those)")
@@ -89,11 +143,11 @@ class OpenAIBackend(RegisteredBackend):
         from openai import AsyncOpenAI
 
         if not base_url:
-            raise UsageError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+            raise ConfigError("base_url", "is needed by the openai backend (e.g. http://127.0.0.1:8000/v1)")
         if api_key_env:
             api_key = os.environ.get(api_key_env)
             if not api_key:
-                raise UsageError(f"--api-key-env {api_key_env}: that environment variable is not set")
+                raise ConfigError("api_key_env", f"{api_key_env}: that environment variable is not set")
         else:  # local servers usually need no key
             api_key = os.environ.get(DEFAULT_API_KEY_ENV) or "EMPTY"
         self.spec, self.base_url = model, base_url.rstrip("/")
@@ -103,7 +157,6 @@ class OpenAIBackend(RegisteredBackend):
         self._loop = asyncio.new_event_loop()
         self.client = AsyncOpenAI(base_url=self.base_url, api_key=api_key, timeout=request_timeout,
                                   max_retries=max_retries)
-        self._limit: asyncio.Semaphore | None = None
         try:
             self.served = self._loop.run_until_complete(self._check_model())
         except BaseException:
@@ -120,6 +173,10 @@ class OpenAIBackend(RegisteredBackend):
             return []
         except openai.APIError as exc:
             raise self._error(exc) from None
+        except Exception as exc:  # a reply the client could not parse (an HTML page from a proxy...)
+            raise BackendError(f"the server at {self.base_url} answered GET /models with something that is not "
+                               f"a model list ({type(exc).__name__}: {' '.join(str(exc).split())[:160]}); "
+                               "check --base-url (it usually ends in /v1)") from None
         if self.spec.name not in served:
             raise BackendError(f"model '{self.spec.name}' is not served at {self.base_url}; "
                                f"it serves: {', '.join(served) or 'nothing'} (fix --model)")
@@ -179,7 +236,7 @@ class OpenAIBackend(RegisteredBackend):
             return body
         return {**body, "extra_body": extra}
 
-    def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams) -> Iterator[GenerationResult]:
+    def generate(self, requests: Iterable[GenerationRequest], params: SamplingParams) -> Iterator[GenerationResult]:
         if params.force_think:
             raise UsageError("--force-think needs the prompt text, but with --backend openai the server renders "
                              "the chat template; drop --force-think or use --backend vllm")
@@ -191,46 +248,59 @@ class OpenAIBackend(RegisteredBackend):
             if unsent:
                 raise UsageError(f"--standard-params-only sends no {', '.join(unsent)}; drop those flags or "
                                  "--standard-params-only")
-        self._limit = asyncio.Semaphore(int(self.options["concurrency"]))
         for batch in iterate_async(self._loop, self._generate(requests, params)):
             yield from group_by_request(batch)
 
-    async def _generate(self, requests: Sequence[GenerationRequest], params: SamplingParams
+    async def _generate(self, requests: Iterable[GenerationRequest], params: SamplingParams
                         ) -> AsyncIterator[list[Any]]:
         jobs = (self._sample(r, i, s, params) for r in requests
                 for i, s in zip(r.sample_indices, r.seeds, strict=True))
-        async for batch in as_finished_batches(jobs):
+        async for batch in as_finished_batches(jobs, window=int(self.options["concurrency"])):
             yield batch
 
     async def _sample(self, request: GenerationRequest, index: int, seed: int, params: SamplingParams
                       ) -> tuple[GenerationRequest, Any, int, Completion]:
         import openai
 
-        assert self._limit is not None
-        async with self._limit:
+        where = f"problem {request.problem_id} sample {index}: "
+        messages = prompt_messages(request.messages, params.system_prompt)
+        retries = int(self.options["max_retries"])
+        for attempt in range(retries + 1):
             try:
-                response = await self.client.chat.completions.create(
-                    model=self.spec.name, messages=prompt_messages(request.messages, params.system_prompt), n=1,
-                    seed=seed, **self.effective_sampling(params))
+                raw = await self.client.chat.completions.with_raw_response.create(
+                    model=self.spec.name, messages=messages, n=1, seed=seed, **self.effective_sampling(params))
             except openai.APIError as exc:
-                raise self._error(exc, f"problem {request.problem_id} sample {index}: ") from None
-        if not response.choices:
-            raise BackendError(f"problem {request.problem_id} sample {index}: the server returned no choices")
-        choice = response.choices[0]
-        finish = "length" if choice.finish_reason == "length" else "stop"
-        text = fold_reasoning(_message_reasoning(choice.message), choice.message.content, choice.finish_reason)
-        usage = response.usage
-        details = getattr(usage, "completion_tokens_details", None) if usage else None
-        extra: dict[str, Any] = {"model": response.model}
-        if details is not None and getattr(details, "reasoning_tokens", None):
-            extra["reasoning_tokens"] = details.reasoning_tokens
-        if usage is None:
+                raise self._error(exc, where) from None
+            response = raw.http_response
+            try:
+                reply = parse_reply(response.status_code, response.headers.get("content-type", ""),
+                                    response.content)
+                break
+            except MalformedReply as exc:
+                last = exc.args[0]
+            if attempt < retries:  # transient, like a 5xx: the client's backoff with jitter
+                delay = min(INITIAL_RETRY_DELAY * 2 ** attempt, MAX_RETRY_DELAY)
+                await asyncio.sleep(delay * (1 - 0.25 * random.random()))
+        else:
+            raise BackendError(f"{where}the server at {self.base_url} sent {retries + 1} unusable "
+                               f"replies (last: {last}); check the server or a proxy in between; "
+                               "finished samples are saved, rerun to resume")
+        extra: dict[str, Any] = {"model": reply["model"]}
+        if reply["reasoning_tokens"]:
+            extra["reasoning_tokens"] = reply["reasoning_tokens"]
+        if reply["completion_tokens"] is None:
             extra["usage"] = "not reported by the server"
-        completion = Completion(text, usage.completion_tokens if usage else 0, finish,
-                                usage.prompt_tokens if usage else None, extra)
-        return request, prompt_messages(request.messages, params.system_prompt), index, completion
+        completion = Completion(reply["text"], reply["completion_tokens"], reply["finish_reason"],
+                                reply["prompt_tokens"], extra)
+        return request, messages, index, completion
 
     def close(self) -> None:
         if not self._loop.is_closed():
+            pending = asyncio.all_tasks(self._loop)  # whatever an interruption left: cancel, then close
+            for task in pending:
+                task.cancel()
+            if pending:
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.run_until_complete(self.client.close())
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()

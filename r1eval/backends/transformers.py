@@ -17,7 +17,7 @@ as vLLM keeps them: generation stops on the tokenizer's EOS and on those ids.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from r1eval.backends.base import (
@@ -32,6 +32,7 @@ from r1eval.models import ModelSpec, hf_model_dir, load_tokenizer
 from r1eval.records import Completion, SamplingParams
 
 MAX_BATCH_ROWS = 64
+PLAN_WINDOW = 1024  # rows taken from the request plan at a time
 
 
 def neutral_generation_config(params: SamplingParams, stop_token_ids: list[int], pad_token_id: int | None,
@@ -62,10 +63,14 @@ class SeededSampler:
     penalties the reply's only (OpenAI's definition), never padding."""
 
     def __init__(self, seeds: Sequence[int], params: SamplingParams, device: Any,
-                 prompt_lengths: Sequence[int] = (), prompt_width: int = 0) -> None:
+                 prompt_lengths: Sequence[int] = (), prompt_width: int = 0,
+                 on_tokens: Callable[[int], None] | None = None, stop_token_ids: Sequence[int] = ()) -> None:
         import torch
 
         self.params = params
+        # progress: tokens drawn by rows that have not stopped yet, reported at every step
+        self.on_tokens, self.stop_token_ids = on_tokens, list(stop_token_ids)
+        self.stopped: Any = None
         self.generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
         self.prompt_lengths = list(prompt_lengths)
         self.prompt_width = prompt_width
@@ -129,6 +134,11 @@ class SeededSampler:
             probs = logits.softmax(dim=-1)
             chosen = torch.stack([torch.multinomial(probs[i], 1, generator=g)[0]
                                   for i, g in enumerate(self.generators)])
+        if self.on_tokens is not None:
+            stops = torch.isin(chosen, torch.tensor(self.stop_token_ids, device=chosen.device))
+            before = torch.zeros_like(stops) if self.stopped is None else self.stopped
+            self.on_tokens(int((~before).sum()))  # the stop token itself counts, as in completion_tokens
+            self.stopped = before | stops
         out = torch.full_like(scores, float("-inf"))
         out.scatter_(1, chosen.unsqueeze(1), 0.0)
         return out
@@ -168,6 +178,7 @@ class TransformersBackend(RegisteredBackend):
             raise UsageError(f"could not load model {model.name}: {str(exc).splitlines()[0]}") from None
         self.tokenizer = load_tokenizer(model, path)
         self.batch_size = batch_size
+        self.on_tokens: Callable[[int], None] | None = None  # progress callback: tokens per decoding step
         # stop on the tokenizer's EOS and the end-of-turn ids the model's generation config lists (what vLLM
         # does); then drop that config so generate() can't fill any other field from it
         eos = self.model.generation_config.eos_token_id
@@ -217,7 +228,24 @@ class TransformersBackend(RegisteredBackend):
             free = psutil.virtual_memory().available
         return max(1, min(MAX_BATCH_ROWS, int(free * 0.5 // per_row)))
 
-    def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams) -> Iterator[GenerationResult]:
+    def generate(self, requests: Iterable[GenerationRequest], params: SamplingParams) -> Iterator[GenerationResult]:
+        """Requests are taken PLAN_WINDOW rows at a time (a plan of a million samples never sits in memory),
+        sorted by prompt length within the window to waste little padding."""
+        source = iter(requests)
+        while True:
+            window: list[GenerationRequest] = []
+            rows = 0
+            for request in source:
+                window.append(request)
+                rows += len(request.sample_indices)
+                if rows >= PLAN_WINDOW:
+                    break
+            if not window:
+                return
+            yield from self._generate_window(window, params)
+
+    def _generate_window(self, requests: list[GenerationRequest], params: SamplingParams
+                         ) -> Iterator[GenerationResult]:
         # keyed by request position: several requests may share a problem_id (per-sample prompts)
         prompts = [self.render(r.messages, params) for r in requests]
         lengths = [len(self.tokenizer(p, add_special_tokens=False).input_ids) for p in prompts]
@@ -253,7 +281,8 @@ class TransformersBackend(RegisteredBackend):
         config = neutral_generation_config(params, self.stop_token_ids, self.tokenizer.pad_token_id,
                                            self.tokenizer.bos_token_id)
         prompt_len = enc.attention_mask.sum(dim=1).tolist()
-        sampler = SeededSampler(seeds, params, self.device, prompt_len, enc.input_ids.shape[1])
+        sampler = SeededSampler(seeds, params, self.device, prompt_len, enc.input_ids.shape[1], self.on_tokens,
+                                self.stop_token_ids)
         t0 = time.perf_counter()
         with torch.inference_mode():
             out = self.model.generate(**enc, generation_config=config,

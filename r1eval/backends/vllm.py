@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from r1eval.backends.base import (
@@ -42,10 +42,11 @@ from r1eval.backends.base import (
     iterate_async,
     render_prompt,
 )
-from r1eval.errors import BackendError
+from r1eval.errors import BackendError, ConfigError
 from r1eval.models import ModelSpec, checkpoint_dtype, hf_model_dir, load_tokenizer
 from r1eval.records import Completion, SamplingParams
 
+IN_FLIGHT = 4096  # samples submitted to the engine at a time
 CPU_MEMORY_FRACTION = 0.1  # on CPU vLLM reserves this fraction of RAM for weights + KV cache
 _OOM_HINTS = ("out of memory", "no available memory", "kv cache", "memory utilization", "available memory")
 
@@ -60,7 +61,7 @@ def check_memory_fraction(fraction: float, on_gpu: bool) -> None:
     """Refuse, in one line, a memory fraction vLLM would reject from inside its engine process (where
     the reason only reaches the log): the fraction of GPU memory (of RAM on CPU) must be free now."""
     if not 0 < fraction <= 1:
-        raise BackendError(f"--gpu-memory-utilization must be in (0, 1], got {fraction}")
+        raise ConfigError("gpu_memory_utilization", f"must be in (0, 1], got {fraction}")
     if on_gpu:
         import torch
 
@@ -73,7 +74,7 @@ def check_memory_fraction(fraction: float, on_gpu: bool) -> None:
         free, total = memory.available, memory.total
         where = "RAM (vLLM on CPU reads --gpu-memory-utilization as a fraction of RAM)"
     if fraction * total > free:
-        raise BackendError(f"--gpu-memory-utilization {fraction:g} asks for {fraction * total / 2**30:.1f} GiB of "
+        raise ConfigError("gpu_memory_utilization", f"{fraction:g} asks for {fraction * total / 2**30:.1f} GiB of "
                            f"{where} but {free / 2**30:.1f} GiB are free; lower it or free memory")
 
 
@@ -180,27 +181,30 @@ class VLLMBackend(RegisteredBackend):
                 "max_tokens": params.max_tokens, "min_tokens": 0, "ignore_eos": False, "stop": [],
                 "stop_token_ids": [], "bad_words": [], "logit_bias": None, "skip_special_tokens": True}
 
-    def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams) -> Iterator[GenerationResult]:
-        # keyed by request position: several requests may share a problem_id (per-sample prompts)
-        prompts = [render_prompt(self.tokenizer, r.messages, params.force_think, params.system_prompt,
-                                 params.chat_template_kwargs) for r in requests]
-        token_ids = [self.tokenizer(text, add_special_tokens=False).input_ids for text in prompts]
-        for r, ids in zip(requests, token_ids, strict=True):
-            needed = len(ids) + params.max_tokens
-            if needed > self.max_model_len:
-                raise BackendError(f"problem {r.problem_id}: prompt ({len(ids)} tokens) + "
-                                   f"--max-tokens {params.max_tokens} exceed the context of {self.max_model_len} "
-                                   "tokens; lower --max-tokens or raise --max-model-len (if the model allows)")
-        for batch in iterate_async(self._loop, self._generate(requests, prompts, token_ids, params)):
+    def generate(self, requests: Iterable[GenerationRequest], params: SamplingParams) -> Iterator[GenerationResult]:
+        for batch in iterate_async(self._loop, self._generate(requests, params)):
             yield from group_by_request(batch)
 
-    async def _generate(self, requests: Sequence[GenerationRequest], prompts: list[str],
-                        token_ids: list[list[int]], params: SamplingParams) -> AsyncIterator[list[Any]]:
+    def _prompt(self, request: GenerationRequest, params: SamplingParams) -> tuple[str, list[int]]:
+        """A request's prompt text and token ids, refused in one line when it can't fit the context."""
+        text = render_prompt(self.tokenizer, request.messages, params.force_think, params.system_prompt,
+                             params.chat_template_kwargs)
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        if len(ids) + params.max_tokens > self.max_model_len:
+            raise BackendError(f"problem {request.problem_id}: prompt ({len(ids)} tokens) + "
+                               f"--max-tokens {params.max_tokens} exceed the context of {self.max_model_len} "
+                               "tokens; lower --max-tokens or raise --max-model-len (if the model allows)")
+        return text, ids
+
+    async def _generate(self, requests: Iterable[GenerationRequest], params: SamplingParams
+                        ) -> AsyncIterator[list[Any]]:
+        # the plan is streamed: at most IN_FLIGHT samples are submitted to the engine at a time (far more
+        # than its scheduler batches), each request's prompt rendered when it is reached
         jobs = (self._sample(r, prompt, ids, i, s, params)
-                for r, prompt, ids in zip(requests, prompts, token_ids, strict=True)
+                for r in requests for prompt, ids in [self._prompt(r, params)]
                 for i, s in zip(r.sample_indices, r.seeds, strict=True))
         try:
-            async for batch in as_finished_batches(jobs):
+            async for batch in as_finished_batches(jobs, window=IN_FLIGHT):
                 yield batch
         except (asyncio.CancelledError, GeneratorExit):
             raise

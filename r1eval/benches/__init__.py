@@ -14,9 +14,9 @@ from r1eval.benches.lmeval import PREFIX as LMEVAL_PREFIX
 from r1eval.benches.lmeval import LMEvalBench
 from r1eval.benches.math import MathBench, math_benches
 from r1eval.benches.simpleqa import simpleqa_bench
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 
-__all__ = ["Bench", "LoadOptions", "REGISTRY", "get_bench"]
+__all__ = ["Bench", "LoadOptions", "REGISTRY", "get_bench", "register_bench"]
 
 
 def _build_registry() -> dict[str, Bench]:
@@ -28,13 +28,19 @@ def _build_registry() -> dict[str, Bench]:
 REGISTRY: dict[str, Bench] = _build_registry()
 
 
+def register_bench(bench: Bench) -> Bench:
+    """Add a bench to the registry under its name (`r1eval list`, `--bench NAME`); see docs/extending.md."""
+    REGISTRY[bench.name] = bench
+    return bench
+
+
 def get_bench(name: str, lm_eval_include: Path | None = None) -> Bench:
     """A registered bench by name, an lm-eval task (`lm-eval:TASK`, your YAML tasks in `lm_eval_include`), or a
     math bench over a user JSONL path (problem/answer rows)."""
     if name.startswith(LMEVAL_PREFIX):
         return LMEvalBench.from_name(name, lm_eval_include)
     if lm_eval_include is not None:
-        raise UsageError("--lm-eval-include only applies to --bench lm-eval:TASK")
+        raise ConfigError("lm_eval_include", "only applies to lm-eval:TASK benches")
     if name in REGISTRY:
         return REGISTRY[name]
     if name.startswith(HUMANEVAL_MUL_PREFIX + ":"):

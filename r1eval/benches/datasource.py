@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from r1eval.benches.base import LoadOptions
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.records import read_jsonl
 
 FilePicker = Callable[[Path], list[Path]]  # a bench's own data files in a directory; [] when it has none
@@ -85,10 +85,10 @@ def read_local(path: Path, *, split: str = "test", pick: FilePicker | None = Non
     """Rows from `--data PATH` in any of the forms in the module docstring."""
     path = Path(path)
     if not path.exists():
-        raise UsageError(f"--data not found: {path}")
+        raise ConfigError("data", f"not found: {path}")
     if path.is_file():
         if revision:
-            raise UsageError("--revision pins a hub revision: use it with --hub or a hub cache directory, not a file")
+            raise ConfigError("revision", "pins a hub revision: use it with a hub load or a hub cache directory, not a file")
         return LoadedRows(read_rows_file(path), str(path), path.suffix.lower().lstrip("."))
     directory, commit = hub_snapshot(path, revision)
     if (directory / "dataset_dict.json").is_file() or (directory / "state.json").is_file():
@@ -125,8 +125,8 @@ def hub_snapshot(path: Path, revision: str | None) -> tuple[Path, str | None]:
                 raise UsageError(f"{path} is snapshot {commit}, not revision {revision}")
         return path, commit
     if revision:
-        raise UsageError(f"--revision pins a hub revision: {path} is not a hub cache directory (use --hub, or point "
-                         "--data at .../datasets--ORG--NAME)")
+        raise ConfigError("revision", f"pins a hub revision: {path} is not a hub cache directory (load from the hub, "
+                          "or point the data at .../datasets--ORG--NAME)")
     return path, None
 
 

@@ -35,7 +35,7 @@ from r1eval.benches.datasource import read_hub_files, read_local
 from r1eval.errors import UsageError
 from r1eval.grading.mcq import LETTERS as CHOICE_LETTERS
 from r1eval.grading.mcq import MCQ_GRADER_VERSION, extract_choice, gold_letter
-from r1eval.records import Messages, Problem, Sample, Verdict
+from r1eval.records import Messages, Problem, Sample, Verdict, duplicate_ids, row_place
 
 LETTERS = "ABCD"
 HUB_REPO = "Idavidrein/gpqa"
@@ -107,11 +107,12 @@ def problems_from_rows(rows: list[dict[str, Any]], source: str) -> list[Problem]
         elif "question" in row:
             problems.append(_problem_from_mcq_row(row, i, source))
         else:
-            raise UsageError(f"{source}: row {i + 1} has neither 'Question' (GPQA CSV form) nor 'question' "
+            raise UsageError(f"{source}: {row_place(rows, i)} has neither 'Question' (GPQA CSV form) nor 'question' "
                              "(multiple-choice JSONL form)")
-    ids = [p.id for p in problems]
-    if len(set(ids)) != len(ids):
-        raise UsageError(f"{source}: problem ids are not unique; give each row a distinct 'id' / 'Record ID'")
+    duplicate = duplicate_ids([p.id for p in problems], rows)
+    if duplicate:
+        raise UsageError(f"{source}: problem ids are not unique: {duplicate}; give each row a distinct 'id' / "
+                         "'Record ID'")
     if not problems:
         raise UsageError(f"{source} has no questions")
     return problems

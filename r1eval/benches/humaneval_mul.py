@@ -16,6 +16,7 @@ the mean over languages (as the papers report HumanEval-Mul), `pass@1_pooled` th
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from r1eval.benches.base import Bench, LoadOptions
-from r1eval.errors import UsageError
+from r1eval.benches.base import Bench, LoadOptions, SandboxedBench
+from r1eval.errors import ConfigError, UsageError
 from r1eval.records import Problem, Sample, Verdict, read_jsonl
 from r1eval.workers import thread_map
 
@@ -96,13 +97,14 @@ def _language_ci(per_language: dict[str, list[float]], iters: int = 2000, seed: 
 
 
 @dataclass
-class HumanEvalMulBench(Bench):
+class HumanEvalMulBench(SandboxedBench):
     """HumanEval-Mul over `languages`; pass@1 is the mean over languages."""
 
     languages: tuple[str, ...] = LANGUAGES
     timeout_s: float = TIMEOUT_S
     memory_mb: int = MEMORY_MB
     data_files: dict[str, str] = field(default_factory=dict, repr=False)
+    loaded_languages: tuple[str, ...] = ()  # the languages the last load found data for
 
     @classmethod
     def named(cls, name: str) -> HumanEvalMulBench:
@@ -112,19 +114,28 @@ class HumanEvalMulBench(Bench):
                    "languages)", default_n=4, kind="code", languages=languages)
 
     def load(self, opts: LoadOptions) -> list[Problem]:
+        """The languages' problems. `humaneval_mul` with `--data DIR` takes the languages whose files DIR
+        holds (and says which are missing); a named subset (`humaneval_mul:cpp,java`) needs all of its files."""
         from r1eval.grading.sandbox.languages import require_toolchains
 
-        require_toolchains(self.languages)  # one line naming the Debian packages, before any generation
-        directory = opts.data if opts.data is not None else BUNDLED
         if opts.hub:
             raise UsageError(f"{self.name} reads its data from the package or --data DIR, not from the hub")
+        directory = opts.data if opts.data is not None else BUNDLED
         if not directory.is_dir():
-            raise UsageError(f"--data {directory} must be a directory holding humaneval-{{LANG}}.jsonl files")
+            raise ConfigError("data", f"{directory} must be a directory holding humaneval-{{LANG}}.jsonl files")
+        present = [lang for lang in self.languages if (directory / f"humaneval-{lang}.jsonl").is_file()]
+        absent = [lang for lang in self.languages if lang not in present]
+        if absent and (self.name != PREFIX or not present):
+            raise UsageError(f"{directory / f'humaneval-{absent[0]}.jsonl'} not found: {self.name} needs "
+                             f"humaneval-{{{','.join(absent)}}}.jsonl in --data DIR")
+        if absent:
+            print(f"{self.name}: {directory} has no data for {', '.join(absent)}; pass@1 is the mean over "
+                  f"{', '.join(present)}", file=sys.stderr)
+        require_toolchains(present)  # one line naming the Debian packages, before any generation
+        self.loaded_languages = tuple(present)
         problems = []
-        for language in self.languages:
+        for language in present:
             path = directory / f"humaneval-{language}.jsonl"
-            if not path.is_file():
-                raise UsageError(f"{path} not found: {self.name} needs humaneval-{language}.jsonl in --data DIR")
             self.data_files[language] = str(path)
             problems += _problems(language, read_jsonl(path), str(path))
         return problems
@@ -134,7 +145,7 @@ class HumanEvalMulBench(Bench):
 
         return {"grader": {"name": "r1eval-sandbox-multipl-e",
                            "version": f"{sandbox.SANDBOX_VERSION}.{GRADER_VERSION}"},
-                "isolation": sandbox.isolation(), "languages": list(self.languages)}
+                "isolation": sandbox.isolation(), "languages": list(self.loaded_languages or self.languages)}
 
     def grade(self, items: Sequence[tuple[Problem, str]]) -> list[Verdict]:
         return thread_map(self._grade_one, items)
@@ -178,11 +189,12 @@ class HumanEvalMulBench(Bench):
         """`pass@1` = mean over languages (the pooled mean moves to `pass@1_pooled`), `per_language`."""
         from r1eval.metrics import ks_up_to, pass_at_k
 
+        languages = self.loaded_languages or self.languages
         by_language: dict[str, list[dict[str, Any]]] = {}
         for row in summary["per_problem"]:
             by_language.setdefault(row["problem_id"].split("/", 1)[0], []).append(row)
         per_language = {}
-        for language in self.languages:
+        for language in languages:
             rows = by_language.get(language, [])
             if not rows:
                 per_language[language] = {"pass@1": None, "pass@k": {}, "num_problems": 0,
@@ -194,7 +206,7 @@ class HumanEvalMulBench(Bench):
                 "pass@k": {str(k): float(np.mean([pass_at_k(r["n"], r["correct"], k) for r in rows]))
                            for k in ks_up_to(min_n)},
                 "num_problems": len(rows)}
-        scored = {lang: [r["pass@1"] for r in by_language[lang]] for lang in self.languages if by_language.get(lang)}
+        scored = {lang: [r["pass@1"] for r in by_language[lang]] for lang in languages if by_language.get(lang)}
         extra: dict[str, Any] = {"per_language": per_language, "pass@1_pooled": summary.get("pass@1"),
                                  "pass@1_over": "mean over languages"}
         if scored:
@@ -203,8 +215,8 @@ class HumanEvalMulBench(Bench):
             shared = set.intersection(*(set(per_language[lang]["pass@k"]) for lang in scored))
             extra["pass@k"] = {k: float(np.mean([per_language[lang]["pass@k"][k] for lang in scored]))
                                for k in sorted(shared, key=int)}
-        if len(scored) < len(self.languages):
-            extra["pass@1_note"] = (f"mean over {len(scored)} of {len(self.languages)} languages "
+        if len(scored) < len(languages):
+            extra["pass@1_note"] = (f"mean over {len(scored)} of {len(languages)} languages "
                                     "(the others have no graded samples)")
         return extra
 
@@ -212,3 +224,28 @@ class HumanEvalMulBench(Bench):
 def humaneval_mul_benches() -> list[Bench]:
     """`humaneval_mul` (all eight languages); `humaneval_mul:LANG[,LANG]` comes from `named`."""
     return [HumanEvalMulBench.named(PREFIX)]
+
+
+def per_language_lines(runs: Sequence[tuple[str, str, dict[str, Any]]]) -> list[str]:
+    """The report's per-language table (Markdown lines) for the runs whose summary has `per_language`:
+    one row per (label, bench, summary), one pass@1 column per language, then the mean over languages."""
+    rows = [(label, bench, s) for label, bench, s in runs if isinstance(s.get("per_language"), dict)]
+    if not rows:
+        return []
+    languages = [lang for lang in LANGUAGES if any(lang in s["per_language"] for _, _, s in rows)]
+
+    def cell(entry: dict[str, Any] | None) -> str:
+        if not entry or entry.get("pass@1") is None:
+            return "-"
+        return f"{entry['pass@1']:.3f} ({entry['num_problems']})"
+
+    lines = ["## HumanEval-Mul per language", "",
+             "pass@1 per language (problems in parentheses); the bench's pass@1 is the mean over its languages, "
+             "as DeepSeek-R1 reports HumanEval-Mul.", "",
+             "| model | bench | " + " | ".join(FENCE_NAMES[lang] for lang in languages) + " | mean |",
+             "|" + "---|" * (len(languages) + 3)]
+    for label, bench, s in rows:
+        mean = s.get("pass@1")
+        lines.append(f"| {label} | {bench} | " + " | ".join(cell(s["per_language"].get(lang)) for lang in languages)
+                     + f" | {'-' if mean is None else f'{mean:.3f}'} |")
+    return [*lines, ""]

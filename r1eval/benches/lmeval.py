@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from r1eval.benches.base import Bench, LoadOptions
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.reasoning import answer_region
 from r1eval.records import Problem, Sample, Verdict
 
@@ -90,7 +90,7 @@ def load_task(name: str, include: Path | None) -> Any:
     tasks); one line and exit 2 for an unknown, group, broken or non-generative task."""
     if include is not None:
         if not include.is_dir():
-            raise UsageError(f"--lm-eval-include {include}: not a directory")
+            raise ConfigError("lm_eval_include", f"{include}: not a directory")
         include = include.resolve()
     manager = _task_manager(str(include), False) if include else None
     if manager is None or name not in manager.all_tasks:  # indexing lm-eval's own tasks takes seconds
@@ -187,7 +187,7 @@ class LMEvalBench(Bench):
         """`lm-eval:TASK` -> the bench (the task itself is built on first use)."""
         task_name = name[len(PREFIX):].strip()
         if not task_name:
-            raise UsageError("--bench lm-eval:TASK needs a task name, e.g. lm-eval:gsm8k")
+            raise ConfigError("bench", "lm-eval:TASK needs a task name, e.g. lm-eval:gsm8k")
         return cls(name=f"{PREFIX}{task_name}", description=f"lm-eval task {task_name}", default_n=4,
                    kind="lm-eval", task_name=task_name, include=Path(include) if include else None)
 

@@ -11,7 +11,7 @@ from typing import Any
 from r1eval.benches.base import Bench, LoadOptions
 from r1eval.errors import UsageError
 from r1eval.grading.math import MATH_GRADER_VERSION, MathGrader, normalize_gold
-from r1eval.records import Problem, Verdict, read_jsonl
+from r1eval.records import Problem, Verdict, duplicate_ids, read_jsonl, row_place
 
 MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 
@@ -32,14 +32,14 @@ def problems_from_rows(rows: list[dict[str, Any]], source: str) -> list[Problem]
     for i, row in enumerate(rows):
         missing = [k for k in ("problem", "answer") if row.get(k) in (None, "")]
         if missing:
-            raise UsageError(f"{source}: row {i + 1} has no {' or '.join(missing)} field; "
+            raise UsageError(f"{source}: {row_place(rows, i)} has no {' or '.join(missing)} field; "
                              "math rows need 'problem' and 'answer'")
         pid = str(row.get("id", row.get("unique_id", i)))
         meta = {k: row[k] for k in ("subject", "level", "url") if k in row}
         problems.append(Problem(pid, math_prompt(row["problem"]), normalize_gold(row["answer"]), meta))
-    ids = [p.id for p in problems]
-    if len(set(ids)) != len(ids):
-        raise UsageError(f"{source}: problem ids are not unique; give each row a distinct 'id'")
+    duplicate = duplicate_ids([p.id for p in problems], rows)
+    if duplicate:
+        raise UsageError(f"{source}: problem ids are not unique: {duplicate}; give each row a distinct 'id'")
     return problems
 
 

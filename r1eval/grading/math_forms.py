@@ -119,11 +119,14 @@ def quantity(text: str) -> tuple[str, Fraction, int] | None:
 
 
 def quantities_equal(gold: str, answer: str) -> bool | None:
-    """Both sides quantities of one dimension, at least one of them in two units or the two in different
-    units: equal when their values in the base unit are; None when this rule does not apply."""
+    """Both sides quantities with known units: of different dimensions never equal; of one dimension, with at
+    least one side in two units or the two in different units, equal when their values in the base unit are;
+    None when this rule does not apply."""
     g, a = quantity(gold), quantity(answer)
-    if g is None or a is None or g[0] != a[0]:
+    if g is None or a is None:
         return None
+    if g[0] != a[0]:
+        return False  # 2 hours is not 2 meters
     if g[2] == 1 and a[2] == 1 and _unit_word(gold) == _unit_word(answer):
         return None  # one unit on both sides: the ordinary comparison decides
     return g[1] == a[1]

@@ -173,6 +173,8 @@ _TEXT_CMD = r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mbox|opera
 _GROUP_SEP = re.compile(r"(?<=\d)(?:,\\!\s?|\{,\}|\\,|\\!|\\ |~|\{\\,\}|'(?=\d{3}))(?=\d)")
 # at most three groups after the first (below 10^12): `120,240,360,480,600` is a list of five numbers
 _COMMA_GROUPED = re.compile(r"-?[1-9]\d{0,2}(?:,\d{3}){1,3}(?:\.\d+)?")
+_LONG_COMMA_LIST = re.compile(r"-?\d+(?:,-?\d+){4,}")
+_GROUPED_LIST = re.compile(r"-?\d{1,3}(?:,\d{3})*(?:\.\d+)?(?:,\s+-?\d{1,3}(?:,\d{3})*(?:\.\d+)?)+")
 _SPACE_GROUPED = re.compile(r"-?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?")
 _MIXED_NUMBER = re.compile(r"^([-+]?)([1-9]\d{0,2}(?: \d{3})+|\d+) +(\d+) */ *(\d+)$")
 _MIXED_LATEX = re.compile(r"^([-+]?)(\d+)(?: |\\[ ,;:!]|~)*\\[dt]?frac\s*(?:\{(\d+)\}|(\d))\s*(?:\{(\d+)\}|(\d))$")
@@ -280,6 +282,10 @@ def clean_answer(text: str) -> str:
     text = _GROUP_SEP.sub("", text)
     if _COMMA_GROUPED.fullmatch(text) or _SPACE_GROUPED.fullmatch(text):
         text = text.replace(",", "").replace(" ", "")
+    elif _LONG_COMMA_LIST.fullmatch(text):  # `120,240,360,480,600`: a list, not one number
+        text = ", ".join(text.split(","))
+    elif _GROUPED_LIST.fullmatch(text):  # `1,000,000, 500,000`: grouped numbers listed with ", "
+        text = ", ".join(part.replace(",", "") for part in re.split(r",\s+", text))
     for pattern in (_MIXED_NUMBER, _MIXED_LATEX):
         match = pattern.match(text)
         if match:
@@ -288,6 +294,7 @@ def clean_answer(text: str) -> str:
                 return mixed
     text = _approximated(text)
     text = _IMAGINARY_UNIT.sub("i", text)
+    text = _UPRIGHT_E.sub("e", text)
     text = _LOG_NO_BASE.sub(r"\\ln", text)
     if _TRIG.search(text):  # degrees inside a trig function are radians to sympy: \sin(90^\circ - x)
         text = _DEGREES.sub(lambda m: f"\\frac{{{m.group(1)}\\pi}}{{180}}", text)
@@ -306,6 +313,7 @@ def clean_answer(text: str) -> str:
 
 _APPROX = re.compile(r"\\approx|≈|\\simeq|\\thickapprox")
 _IMAGINARY_UNIT = re.compile(r"\\(?:mathrm|text|textrm|operatorname|mathit)\s*\{\s*i\s*\}")
+_UPRIGHT_E = re.compile(r"\\(?:mathrm|text|textrm|operatorname|mathit)\s*\{\s*e\s*\}")  # Euler's number
 _LOG_NO_BASE = re.compile(r"\\log(?![a-zA-Z_])(?!\s*_)")  # \log x is the natural log (as \ln); \log_2 keeps its base
 _TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-zA-Z])")
 _DEGREES = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\^\s*\{?\s*\\circ\s*\}?|°)")

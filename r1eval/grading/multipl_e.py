@@ -6,7 +6,7 @@ The reply is read the way DeepSeek-Coder's instruct evaluation reads it (Evaluat
 (its name appears), the prompt's lines before the signature (imports, headers, `class Problem {`) are kept
 and the block replaces the function, up to the function's closing brace, which the tests supply for C++,
 Java, C# and Bash; when it holds only the body, it follows the whole prompt. A reply without any fence
-is a raw continuation of the prompt (MultiPL-E's own completion format). Two departures, both to accept
+(not even an unclosed one) is a raw continuation of the prompt (MultiPL-E's own completion format). Two departures, both to accept
 more correct answers: helpers a C++/JS/TS/PHP/Bash block defines before the function are kept (DeepSeek
 starts the block at the signature), and a Java/C# block keeps every member of its class.
 
@@ -107,8 +107,8 @@ def program(language: str, prompt: str, tests: str, completion: str) -> str | No
         return None
     code, fenced = _block(completion, language)
     if code is None:
-        if fenced:
-            return None  # fenced code, but not in this language
+        if fenced or "```" in answer_region(completion):
+            return None  # fenced code, but not in this language (or a fence never closed: a cut reply)
         return prompt + answer_region(completion) + "\n" + with_marker(language, tests)
     if language in _MAIN and _MAIN[language] in code:
         code = code[:code.index(_MAIN[language])]

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from r1eval.backends import REGISTRY
-from r1eval.errors import BackendError, UsageError
+from r1eval.errors import BackendError, ConfigError, UsageError
 from r1eval.judge.templates import JudgeTemplate, parse_verdict
 from r1eval.records import SamplingParams, sample_seed
 
@@ -45,9 +45,12 @@ class JudgeSpec:
         if self.backend not in JUDGE_BACKENDS:
             raise UsageError(f"--judge-backend {self.backend}: choose one of {', '.join(JUDGE_BACKENDS)}")
         if REGISTRY[self.backend].is_server and not self.base_url:
-            raise UsageError(f"--judge {self.model} with --judge-backend openai needs --judge-base-url URL "
+            raise UsageError(f"--judge {self.model} with --judge-backend {self.backend} needs --judge-base-url URL "
                              "(or --judge-backend transformers|vllm for a local judge model)")
-        self.params().validate()
+        try:
+            self.params().validate()
+        except ConfigError as exc:
+            raise UsageError(f"--judge-{exc.field.replace('_', '-')} {exc.message}") from None
         if not REGISTRY[self.backend].is_server:
             self.local_model()  # a missing model path fails now, before any generation
 

@@ -51,6 +51,15 @@ class JudgeSetup:
                                        "judge_effective_sampling": self._judge.effective_sampling()})
         return self._judge
 
+    def preflight(self, run_dir: RunDir) -> None:
+        """Before any generation: a judge server must answer now (one line, exit 2, if not). A local judge
+        model (its path checked already) starts only after the policy's engine is closed, so the two never
+        hold the GPU at once."""
+        from r1eval.backends import REGISTRY
+
+        if REGISTRY[self.spec.backend].is_server:
+            self.start(run_dir)
+
     def close(self) -> None:
         if self._judge is not None:
             self._judge.close()

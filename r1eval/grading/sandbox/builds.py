@@ -35,6 +35,7 @@ BUILD_MAX_BYTES = 32 << 20  # a packed build larger than this is a compile error
 COMPILE_FILE_MB = 64  # largest file a compiler may write (RLIMIT_FSIZE): object files included
 COMPILE_TMP_MB = 256  # the compile run's /tmp (sources, temporary files, the build)
 CACHE_MAX_BYTES = 256 << 20  # packed builds kept per harness process (least recently used go first)
+COMPILE_WALL_FACTOR = 2  # a compile's wall clock: this many times its CPU limit (a loaded machine stays fair)
 ERROR_LINES, ERROR_CHARS = 12, 1500  # of the compiler's message kept in a compile_error
 
 
@@ -104,7 +105,10 @@ BUILDS = _BuildCache(CACHE_MAX_BYTES)
 def _compile_error(res: ExecResult, language: Language) -> ExecResult:
     """The compile run's result as a compile_error with the first lines of the compiler's message."""
     if res.verdict == "timeout":
-        detail = f"the compiler ran past its time limit ({language.compile_timeout_s:g} s)"
+        detail = (f"the compiler ran past its time limit ({language.compile_timeout_s:g} s of CPU, "
+                  f"{language.compile_timeout_s * COMPILE_WALL_FACTOR:g} s of wall time)")
+    elif "SIGXCPU" in res.stderr[-200:]:
+        detail = f"the compiler ran past its time limit ({language.compile_timeout_s:g} s of CPU)"
     elif res.verdict == "memory_limit":
         detail = f"the compiler ran past its memory limit ({language.compile_memory_mb} MB)"
     else:
@@ -120,7 +124,8 @@ def _compile(language: Language, source: str) -> Build:
             "argv": language.argv(language.compile, source, language.compile_memory_mb),
             "env": {k: v.format(heap_mb=language.compile_memory_mb) for k, v in language.env}}
     res = execute(RunRequest(
-        "stdin", "", native=spec, wall_s=language.compile_timeout_s, cpu_s=int(language.compile_timeout_s) + 1,
+        "stdin", "", native=spec, wall_s=language.compile_timeout_s * COMPILE_WALL_FACTOR,
+        cpu_s=int(language.compile_timeout_s) + 1,
         memory_mb=language.compile_memory_mb, address_mb=language.compile_address_mb, file_mb=COMPILE_FILE_MB,
         tmp_mb=COMPILE_TMP_MB, nproc=language.compile_nproc, stack_mb=16 if language.stack_mb else None, stdout_limit=BUILD_MAX_BYTES * 4 // 3 + 4096,
         stdout_kept=BUILD_MAX_BYTES * 4 // 3 + 4096, timeout_label=language.compile_timeout_s))
