@@ -117,8 +117,6 @@ def grade_math_items(items: Sequence[tuple[str, str]]) -> list[dict[str, tuple[s
 def load_input(path: Path, kind: str | None) -> tuple[list[dict[str, Any]], str, dict[str, Any] | None, str]:
     """(rows, kind, config or None, source label) for a run directory or a graded JSONL file (read leniently:
     any fields, a torn last line of a run still writing skipped)."""
-    from r1eval.rundir import read_sample_rows
-
     if path.is_dir():
         config_path, samples_path = path / "config.json", path / "samples.jsonl"
         if not config_path.is_file():
@@ -130,10 +128,10 @@ def load_input(path: Path, kind: str | None) -> tuple[list[dict[str, Any]], str,
             raise UsageError(f"{config_path} is not valid JSON ({exc})") from None
         if not samples_path.is_file():
             raise UsageError(f"{path} has no samples.jsonl; run the benchmark first")
-        rows = read_sample_rows(samples_path)
+        rows = _answer_rows(samples_path)
         source = str(path)
     elif path.is_file():
-        config, rows, source = None, read_sample_rows(path), str(path)
+        config, rows, source = None, _answer_rows(path), str(path)
     else:
         raise UsageError(f"{path} not found; pass a run directory or a graded .jsonl file")
     if not rows:
@@ -145,6 +143,31 @@ def load_input(path: Path, kind: str | None) -> tuple[list[dict[str, Any]], str,
             raise UsageError(f"{source}: row {i} has no 'gold' or 'answer' to grade against (graded rows "
                              "that name only a problem_id need their gold added)")
     return rows, kind or _kind_of(config, rows, source), config, source
+
+
+def answer_part(completion: str) -> str:
+    """What every grader reads of a completion: `</think>` and the answer region after it, `<think>` alone
+    for reasoning that never closed (no answer), or the whole reply when it has no tags. Grading this gives
+    the same verdicts as grading the completion, and a run of long reasoning fits in memory."""
+    from r1eval.reasoning import THINK_CLOSE, THINK_OPEN, answer_region
+
+    region = answer_region(completion)
+    if region is None:
+        return THINK_OPEN
+    return completion if region is completion or THINK_CLOSE not in completion else THINK_CLOSE + region
+
+
+def _answer_rows(path: Path) -> list[dict[str, Any]]:
+    """samples.jsonl (or graded JSONL) rows, read leniently one at a time, each completion cut to its
+    `answer_part`."""
+    from r1eval.rundir import iter_rows
+
+    rows = []
+    for _, row in iter_rows(path):
+        if isinstance(row.get("completion"), str):
+            row["completion"] = answer_part(row["completion"])
+        rows.append(row)
+    return rows
 
 
 def _gold(row: dict[str, Any]) -> Any:

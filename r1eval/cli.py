@@ -225,8 +225,7 @@ def _add_grade(sub: argparse._SubParsersAction) -> None:
 def cmd_grade(args: argparse.Namespace) -> int:
     from r1eval.benches import LoadOptions, get_bench
     from r1eval.benches.math import MathBench
-    from r1eval.records import json_text, read_jsonl
-    from r1eval.runner import grade_rows
+    from r1eval.runner import grade_file
 
     if args.run is not None:
         from r1eval.regrade import regrade_run
@@ -237,22 +236,14 @@ def cmd_grade(args: argparse.Namespace) -> int:
         return 0
     if args.input is None:
         raise UsageError("grade needs --input FILE (completions to grade) or --run DIR (a run to regrade)")
-    rows = read_jsonl(args.input)
-    if not rows:
-        raise UsageError(f"{args.input} has no rows")
     bench = get_bench(args.bench, args.lm_eval_include) if args.bench else MathBench("math", "generic math answers")
     _check_data(args.data)
     _allow_unsafe_code(args)
     if args.output is not None:  # refuse an unwritable --output before grading, not after
         check_output_file(args.output)
-    graded = grade_rows(bench, rows, LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)),
-                        source=str(args.input))
-    if args.output:
-        from r1eval.rundir import write_text_atomic
-
-        write_text_atomic(args.output, "".join(json_text(r) + "\n" for r in graded))
-    correct = sum(bool(r["correct"]) for r in graded)
-    print(f"accuracy {correct / len(graded):.4f} ({correct}/{len(graded)})"
+    correct, total = grade_file(bench, args.input, LoadOptions(data=args.data, hub=args.hub, extra=_bench_extra(args)),
+                                args.output)
+    print(f"accuracy {correct / total:.4f} ({correct}/{total})"
           + (f"; graded rows in {args.output}" if args.output else ""))
     return 0
 

@@ -38,14 +38,32 @@ LMEVAL_PREFIX = "lm-eval:"
 LM_EVAL_FALLBACK = "[invalid]"  # lm-eval's regex filter output when nothing matched
 
 
-def _run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from r1eval.rundir import RunDir, read_sample_rows
+def _run(run_dir: Path) -> tuple[dict[str, Any], Path]:
+    """(config, samples.jsonl path) of a run directory; samples are streamed, never held whole."""
+    from r1eval.rundir import RunDir
 
     rd = RunDir(run_dir)
     config = rd.config()
     if not rd.samples_path.is_file():
         raise UsageError(f"{rd.samples_path} not found; is {run_dir} a run directory?")
-    return config, read_sample_rows(rd.samples_path)
+    return config, rd.samples_path
+
+
+PARQUET_BATCH = 512  # rows per parquet row group written: memory stays one batch of completions
+
+
+def _arrow_type(values: list[Any]) -> Any:
+    """The parquet column type of a column's (non-null) values: bool, int64, float64, else string."""
+    import pyarrow as pa
+
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool) for v in present):
+        return pa.bool_()
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return pa.int64()
+    if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return pa.float64()
+    return pa.string()
 
 
 def _json_text(value: Any) -> str | None:
@@ -65,30 +83,76 @@ def _column(value: Any) -> Any:
 def export_parquet(run_dir: Path, out: Path | None = None) -> Path:
     """One row per sample with the run's settings as columns; returns the parquet path."""
     import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    config, samples = _run(run_dir)
+    from r1eval.rundir import iter_rows
+
+    config, samples_path = _run(run_dir)
     out = out or run_dir / "samples.parquet"
-    extra_fields = sorted({k for s in samples for k in s} - set(SAMPLE_FIELDS))
+    extra_values: dict[str, list[Any]] = {}  # first pass: the fields beyond Sample's and their values' types
+    for _, s in iter_rows(samples_path):
+        for k in s.keys() - set(SAMPLE_FIELDS):
+            value = _column(s[k])
+            kinds = extra_values.setdefault(k, [])
+            if value is not None and not any(type(value) is type(v) for v in kinds):
+                kinds.append(value)
+    extra_fields = sorted(extra_values)
     sample_columns = [*SAMPLE_FIELDS, *extra_fields]
     run_columns = {(f"run_{k}" if k in sample_columns else k): _column(v) for k, v in config.items()}
-    records = []
-    for s in samples:
-        row: dict[str, Any] = {
-            "problem_id": str(s.get("problem_id")), "sample_index": s.get("sample_index"), "seed": s.get("seed"),
-            "prompt": _json_text(s.get("prompt")), "completion": s.get("completion"),
-            "extracted_answer": _json_text(s.get("extracted_answer")), "correct": s.get("correct"),
-            "completion_tokens": s.get("completion_tokens"), "finish_reason": s.get("finish_reason"),
-            "gold": _json_text(s.get("gold")), "detail": _json_text(s.get("detail")),
-        }
-        row.update({k: _column(s.get(k)) for k in extra_fields})
-        records.append({**row, **run_columns, "run_dir": str(run_dir)})
-    records = [{k: utf8_safe(v) if isinstance(v, str) else v for k, v in r.items()} for r in records]
-    frame = pd.DataFrame.from_records(records, columns=[*sample_columns, *run_columns, "run_dir"])
-    for name in ("sample_index", "seed", "completion_tokens"):
-        frame[name] = frame[name].astype("Int64")
-    frame["correct"] = frame["correct"].astype("boolean")
+    columns = [*sample_columns, *run_columns, "run_dir"]
+    fixed = {"problem_id": pa.string(), "sample_index": pa.int64(), "seed": pa.int64(), "prompt": pa.string(),
+             "completion": pa.string(), "extracted_answer": pa.string(), "correct": pa.bool_(),
+             "completion_tokens": pa.int64(), "finish_reason": pa.string(), "gold": pa.string(),
+             "detail": pa.string(), "run_dir": pa.string()}
+    types = {**{k: _arrow_type(extra_values[k]) for k in extra_fields},
+             **{k: _arrow_type([v]) for k, v in run_columns.items()}, **fixed}
+    text_columns = {k for k in extra_fields if types[k] == pa.string()}
+
+    def frame_of(batch: list[dict[str, Any]]) -> pd.DataFrame:
+        records = []
+        for s in batch:
+            row: dict[str, Any] = {
+                "problem_id": str(s.get("problem_id")), "sample_index": s.get("sample_index"), "seed": s.get("seed"),
+                "prompt": _json_text(s.get("prompt")), "completion": s.get("completion"),
+                "extracted_answer": _json_text(s.get("extracted_answer")), "correct": s.get("correct"),
+                "completion_tokens": s.get("completion_tokens"), "finish_reason": s.get("finish_reason"),
+                "gold": _json_text(s.get("gold")), "detail": _json_text(s.get("detail")),
+            }
+            row.update({k: _json_text(s.get(k)) if k in text_columns else _column(s.get(k)) for k in extra_fields})
+            records.append({k: utf8_safe(v) if isinstance(v, str) else v
+                            for k, v in {**row, **run_columns, "run_dir": str(run_dir)}.items()})
+        frame = pd.DataFrame.from_records(records, columns=columns)
+        for name in ("sample_index", "seed", "completion_tokens"):
+            frame[name] = frame[name].astype("Int64")
+        frame["correct"] = frame["correct"].astype("boolean")
+        return frame
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(out, index=False)
+    writer = None
+    schema = None
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        nonlocal writer, schema
+        frame = frame_of(batch)
+        if schema is None:  # pandas metadata (Int64, boolean) from the first batch, column types fixed above
+            inferred = pa.Schema.from_pandas(frame, preserve_index=False)
+            schema = pa.schema([pa.field(c, types[c]) for c in columns], metadata=inferred.metadata)
+            writer = pq.ParquetWriter(out, schema)
+        writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+        batch.clear()
+
+    try:
+        for _, s in iter_rows(samples_path):
+            batch.append(s)
+            if len(batch) >= PARQUET_BATCH:
+                flush()
+        if batch or writer is None:
+            flush()
+    finally:
+        if writer is not None:
+            writer.close()
     return out
 
 
@@ -203,19 +267,80 @@ def _doc_metrics(config: dict[str, Any], group: list[dict[str, Any]], stats: dic
     return out
 
 
+def _write_document(sink: Any, config: dict[str, Any], group: list[dict[str, Any]], stats: dict[str, Any] | None,
+                    ks: list[int], docs: dict[str, dict[str, Any]], gen_kwargs: dict[str, Any], doc_id: int, pid: str,
+                    values: dict[tuple[str, str], list[float]], hashed: list[str], first_filter: str | None) -> str | None:
+    """Write one document's rows (one per filter) to the samples file; collects its metric values and the
+    first filter's hashes. Returns the first filter of the export."""
+    metrics = _doc_metrics(config, group, stats, ks)
+    prompt = group[0].get("prompt")
+    prompt_text = prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False)
+    gold = group[0].get("gold")
+    target = gold if isinstance(gold, str) else json.dumps(gold, ensure_ascii=False)
+    doc = docs.get(pid) or {"problem_id": pid, "prompt": prompt_text, "gold": gold}
+    arguments = {f"gen_args_{i}": {"arg_0": prompt_text, "arg_1": {**gen_kwargs, "seed": s.get("seed")}}
+                 for i, s in enumerate(group)}
+    for filt, doc_values in metrics.items():
+        filtered = [_filtered(s, filt) for s in group]
+        row = {"doc_id": doc_id, "doc": doc, "target": target,
+               "arguments": arguments, "resps": [[str(s.get("completion") or "")] for s in group],
+               "filtered_resps": ["" if f is None else str(f) for f in filtered], "filter": filt,
+               "metrics": sorted(doc_values),
+               "doc_hash": _hash(json.dumps(doc, indent=2, default=str, ensure_ascii=False)),
+               "prompt_hash": _hash(prompt_text), "target_hash": _hash(target), **doc_values}
+        sink.write(json_text(row, default=str) + "\n")
+        first_filter = filt if first_filter is None else first_filter
+        if filt == first_filter:
+            hashed.append(row["doc_hash"] + row["prompt_hash"] + row["target_hash"])
+        for metric, value in doc_values.items():
+            values[(metric, filt)].append(value)
+    return first_filter
+
+
 def _filtered(sample: dict[str, Any], filt: str) -> Any:
     """A sample's response after filter `filt`: an lm-eval task's own filter output, else the extracted answer."""
     by_filter = ((sample.get("detail") or {}).get("lm_eval") or {}).get("filtered") or {}
     return by_filter[filt] if filt in by_filter else sample.get("extracted_answer")
 
 
+def _row_index(path: Path) -> dict[str, list[tuple[int, int]]]:
+    """problem id -> [(sample index, byte offset)] of samples.jsonl's rows in file order (a torn last line is
+    skipped): a problem's rows are then read back on their own, so no more than one problem is held."""
+    index: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    size, offset = path.stat().st_size, 0
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            start, offset = offset, offset + len(raw)
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                if offset >= size:  # a run still writing: its last line may be torn
+                    break
+                raise UsageError(f"{path}:{lineno}: corrupt sample line (not JSON); remove it") from None
+            if isinstance(row, dict):
+                index[str(row.get("problem_id"))].append((int(row.get("sample_index") or 0), start))
+    return index
+
+
+def _rows_at(fh: Any, offsets: list[int]) -> list[dict[str, Any]]:
+    rows = []
+    for offset in offsets:
+        fh.seek(offset)
+        rows.append(json.loads(fh.readline()))
+    return rows
+
+
 def export_lm_eval(run_dir: Path, out: Path | None = None) -> Path:
-    """The run as lm-eval's results + samples files; returns the model directory holding them."""
+    """The run as lm-eval's results + samples files, written one document at a time; returns the model
+    directory holding them."""
     from r1eval.rundir import RunDir
 
-    config, samples = _run(run_dir)
+    config, samples_path = _run(run_dir)
     summary = RunDir(run_dir).summary()
-    if not samples:
+    index = _row_index(samples_path)
+    if not index:
         raise UsageError(f"{run_dir} has no samples to export")
     bench = str(config.get("bench"))
     lm_prov = _lm_eval(config)
@@ -227,11 +352,11 @@ def export_lm_eval(run_dir: Path, out: Path | None = None) -> Path:
     model_dir.mkdir(parents=True, exist_ok=True)
 
     per_problem = {str(r["problem_id"]): r for r in summary.get("per_problem", [])}
-    by_problem: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for s in samples:  # the samples summary.json counts: its problems, sample indices below n
-        pid = str(s.get("problem_id"))
-        if not per_problem or (pid in per_problem and int(s.get("sample_index") or 0) < n):
-            by_problem[pid].append(s)
+    by_problem: dict[str, list[int]] = {}  # the samples summary.json counts: its problems, sample indices below n
+    for pid, entries in index.items():
+        kept = [(idx, off) for idx, off in entries if not per_problem or (pid in per_problem and idx < n)]
+        if kept:
+            by_problem[pid] = [off for _, off in sorted(kept, key=lambda e: e[0])]
     order = [pid for pid in per_problem if pid in by_problem] + [pid for pid in by_problem if pid not in per_problem]
     numeric_ids = all(pid.isdigit() for pid in order)
     docs = _documents(config)
@@ -239,32 +364,15 @@ def export_lm_eval(run_dir: Path, out: Path | None = None) -> Path:
                   "max_gen_toks": config.get("max_tokens"), "do_sample": True}
     ks = sorted(int(k) for k in summary.get("pass@k", {}) if int(k) > 1)
 
-    rows, values = [], defaultdict(list)  # values[(metric, filter)] = per-document values
-    for position, pid in enumerate(order):
-        group = sorted(by_problem[pid], key=lambda s: s.get("sample_index") or 0)
-        metrics = _doc_metrics(config, group, per_problem.get(pid), ks)
-        prompt = group[0].get("prompt")
-        prompt_text = prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False)
-        gold = group[0].get("gold")
-        target = gold if isinstance(gold, str) else json.dumps(gold, ensure_ascii=False)
-        doc = docs.get(pid) or {"problem_id": pid, "prompt": prompt_text, "gold": gold}
-        arguments = {f"gen_args_{i}": {"arg_0": prompt_text, "arg_1": {**gen_kwargs, "seed": s.get("seed")}}
-                     for i, s in enumerate(group)}
-        for filt, doc_values in metrics.items():
-            filtered = [_filtered(s, filt) for s in group]
-            row = {"doc_id": int(pid) if numeric_ids else position, "doc": doc, "target": target,
-                   "arguments": arguments, "resps": [[str(s.get("completion") or "")] for s in group],
-                   "filtered_resps": ["" if f is None else str(f) for f in filtered], "filter": filt,
-                   "metrics": sorted(doc_values),
-                   "doc_hash": _hash(json.dumps(doc, indent=2, default=str, ensure_ascii=False)),
-                   "prompt_hash": _hash(prompt_text), "target_hash": _hash(target), **doc_values}
-            rows.append(row)
-            for metric, value in doc_values.items():
-                values[(metric, filt)].append(value)
-
+    values: dict[tuple[str, str], list[float]] = defaultdict(list)  # per-document values
+    hashed: list[str] = []  # doc, prompt and target hashes of the first filter's rows (task_hashes)
+    first_filter: str | None = None
     samples_file = model_dir / f"samples_{task}_{date_id}.jsonl"
-    samples_file.write_text("".join(json_text(r, default=str) + "\n" for r in rows),
-                            encoding="utf-8")
+    with samples_path.open("rb") as source, samples_file.open("w", encoding="utf-8") as sink:
+        for position, pid in enumerate(order):
+            group = _rows_at(source, by_problem[pid])
+            first_filter = _write_document(sink, config, group, per_problem.get(pid), ks, docs, gen_kwargs,
+                                           int(pid) if numeric_ids else position, pid, values, hashed, first_filter)
     task_results: dict[str, Any] = {"alias": task}
     for (metric, filt), vals in sorted(values.items()):
         task_results[f"{metric},{filt}"] = sum(vals) / len(vals)
@@ -299,8 +407,7 @@ def export_lm_eval(run_dir: Path, out: Path | None = None) -> Path:
                            f"{config.get('python', 'N/A')}",
         "transformers_version": versions.get("transformers", "N/A"),
         "lm_eval_version": lm_prov.get("version", "N/A"),
-        "task_hashes": {task: _hash("".join(r["doc_hash"] + r["prompt_hash"] + r["target_hash"] for r in rows
-                                            if r["filter"] == rows[0]["filter"]))},
+        "task_hashes": {task: _hash("".join(hashed))},
         "model_source": "r1eval", "model_name": model, "model_name_sanitized": sanitize_model_name(model),
         "system_instruction": None, "system_instruction_sha": None, "fewshot_as_multiturn": False,
         "chat_template": None, "chat_template_sha": None, "total_evaluation_time_seconds": "N/A",

@@ -65,7 +65,7 @@ class RunProgress:
         rate = self.tokens / elapsed
         text = f"{self.tokens} tok, {rate:.1f} tok/s"
         if self.samples == 0 and rate > 0:  # no sample rate yet: an upper bound from the token rate
-            text += f", ETA <= {_duration(self.total * self.max_tokens / rate)}"
+            text += f", ETA <= {_duration(max(self.total * self.max_tokens - self.tokens, 0) / rate)}"
         return text
 
     def _refresh(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -204,10 +205,18 @@ def duplicate_ids(ids: list[str], rows: list[Any] | None = None) -> str | None:
 def read_jsonl(path: str | Path) -> Rows:
     """Read a JSONL file; a bad line raises UsageError naming the file and line number (1-based, blank
     lines counted). The rows know their line numbers (`Rows.lines`)."""
+    rows = Rows()
+    for lineno, row in iter_jsonl(path):
+        rows.append(row)
+        rows.lines.append(lineno)
+    return rows
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """`read_jsonl` one (line number, row) at a time: a large file is never held whole."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"file not found: {path}" + (" (it is a directory)" if path.is_dir() else ""))
-    rows = Rows()
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, 1):
             try:
@@ -223,9 +232,7 @@ def read_jsonl(path: str | Path) -> Rows:
                 raise UsageError(f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove that line") from None
             if not isinstance(row, dict):
                 raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-            rows.lines.append(lineno)
-    return rows
+            yield lineno, row
 
 
 def file_sha256(path: str | Path) -> str:

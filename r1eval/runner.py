@@ -256,8 +256,8 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
     if differences:
         print(generation_config_note(spec.model, differences), file=sys.stderr)
     run_dir = RunDir(spec.output or default_output(config, spec.model))
-    finished = SampleSet()
-    run_dir.open(config, wait=spec.wait_lock, keep=finished.add)  # read once, text reduced to its flags
+    finished = SampleSet(with_flags=False)  # keys and verdicts: a finished run with a current summary needs no more
+    run_dir.open(config, wait=spec.wait_lock, keep=finished.add)
     try:
         owned = spec.shard.owner(all_problems) if spec.shard else None
         done = finished.keys()
@@ -274,6 +274,7 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
                 spec.judge.preflight(run_dir)  # an unreachable judge server fails before any generation
             requests = iter_pending_requests(problems, done, spec.params, spec.bench, owned)
             options = {**spec.backend_options, **({"dtype": dtype} if dtype else {})}
+            finished.with_flags = True  # new samples: their flags are worked out while their text is here
             generate_and_grade(spec, backend, options, problems, requests, run_dir, to_do, on_append=finished.add)
         del done
         if spec.judge:  # judged samples reach samples.jsonl here: read them back
@@ -285,6 +286,7 @@ def run_eval(spec: RunSpec) -> tuple[dict[str, Any], Path]:
                            config.get("judge")])
         summary = None if to_do else current_summary(run_dir.summary_path, key)
         if summary is None:  # something new, or a summary from another version: compute it
+            finished.fill_flags(run_dir.samples_path)
             summary = run_summary(spec.bench, spec.model.name, spec.params, problems,
                                   finished.select({p.id for p in problems}, spec.params.n), finished.flags,
                                   config, owned, spec.judge)
@@ -414,15 +416,13 @@ def format_summary(summary: dict[str, Any], run_dir: Path) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def grade_rows(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions,
-               source: str = "input") -> list[dict[str, Any]]:
-    """`r1eval grade`: score completions produced elsewhere. Each row has `completion` and either a gold
-    `answer` or the `problem_id` of one of the bench's problems; returns the rows with `extracted_answer`
-    and `correct` added, and `gold` (what they were graded against) on rows graded by problem_id, so the
-    output can be audited. Errors name the row's file line when `rows` come from `read_jsonl`."""
+def _grade_items(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions, source: str,
+                 problems: dict[str, Problem]) -> tuple[list[tuple[Problem, str]], list[Any]]:
+    """(problem, completion) items to grade and the gold of each row; a row lacking what grading needs is a
+    UsageError naming its file line. `problems` caches the bench's problems (loaded on the first row that
+    names one)."""
     from r1eval.records import row_place
 
-    problems: dict[str, Problem] | None = None
     items: list[tuple[Problem, str]] = []
     golds: list[Any] = []
     for i, row in enumerate(rows):
@@ -430,8 +430,8 @@ def grade_rows(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions,
         if not isinstance(row.get("completion"), str):
             raise UsageError(f"{where} has no 'completion' string")
         if "problem_id" in row and row["problem_id"] is not None:
-            if problems is None:
-                problems = {p.id: p for p in bench.load(load)}
+            if not problems:
+                problems.update({p.id: p for p in bench.load(load)})
             pid = str(row["problem_id"])
             if pid not in problems:
                 raise UsageError(f"{where}: problem_id {pid!r} is not in bench {bench.name}")
@@ -447,11 +447,83 @@ def grade_rows(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions,
             raise UsageError(f"{where} has no {need}")
         items.append((problem, row["completion"]))
         golds.append(problem.gold)
-    try:
-        verdicts = bench.grade(items)
-    finally:
-        bench.close()
+    return items, golds
+
+
+def _graded_rows(rows: list[dict[str, Any]], golds: list[Any], verdicts: list[Any]) -> list[dict[str, Any]]:
     return [{**row, **({"gold": gold} if gold is not None and row.get("gold") in (None, "") else {}),
              "extracted_answer": v.extracted_answer, "correct": v.correct,
              **({"detail": v.detail} if v.detail else {})}
             for row, gold, v in zip(rows, golds, verdicts, strict=True)]
+
+
+def grade_rows(bench: Bench, rows: list[dict[str, Any]], load: LoadOptions,
+               source: str = "input") -> list[dict[str, Any]]:
+    """`r1eval grade`: score completions produced elsewhere. Each row has `completion` and either a gold
+    `answer` or the `problem_id` of one of the bench's problems; returns the rows with `extracted_answer`
+    and `correct` added, and `gold` (what they were graded against) on rows graded by problem_id, so the
+    output can be audited. Errors name the row's file line when `rows` come from `read_jsonl`."""
+    items, golds = _grade_items(bench, rows, load, source, {})
+    try:
+        verdicts = bench.grade(items)
+    finally:
+        bench.close()
+    return _graded_rows(rows, golds, verdicts)
+
+
+GRADE_CHUNK = 2048  # rows graded (and held) at a time by `grade_file`
+
+
+def _chunks(path: Path) -> Any:
+    """`read_jsonl`'s rows in `Rows` of GRADE_CHUNK (each knowing its file lines)."""
+    from r1eval.records import Rows, iter_jsonl
+
+    chunk = Rows()
+    for lineno, row in iter_jsonl(path):
+        chunk.append(row)
+        chunk.lines.append(lineno)
+        if len(chunk) == GRADE_CHUNK:
+            yield chunk
+            chunk = Rows()
+    if chunk:
+        yield chunk
+
+
+def grade_file(bench: Bench, path: Path, load: LoadOptions, output: Path | None = None) -> tuple[int, int]:
+    """`grade_rows` over a JSONL file, streamed: every row is checked first (a bad row is refused before
+    anything is graded or written), then rows are graded and written GRADE_CHUNK at a time (the grader's
+    memo kept across chunks); `output` appears whole or not at all. Returns (correct, rows)."""
+    import os
+
+    from r1eval.records import json_text
+    from r1eval.rundir import fsync_dir
+
+    problems: dict[str, Problem] = {}
+    total = 0
+    for chunk in _chunks(path):
+        _grade_items(bench, chunk, load, str(path), problems)
+        total += len(chunk)
+    if not total:
+        raise UsageError(f"{path} has no rows")
+    tmp = output.with_name(output.name + ".tmp") if output else None
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    correct = 0
+    try:
+        with contextlib.ExitStack() as stack:
+            sink = stack.enter_context(tmp.open("w", encoding="utf-8")) if tmp else None
+            for chunk in _chunks(path):
+                items, golds = _grade_items(bench, chunk, load, str(path), problems)
+                verdicts = bench.grade(items)
+                correct += sum(bool(v.correct) for v in verdicts)
+                if sink is not None:
+                    sink.write("".join(json_text(r) + "\n" for r in _graded_rows(chunk, golds, verdicts)))
+            if sink is not None:
+                sink.flush()
+                os.fsync(sink.fileno())
+    finally:
+        bench.close()
+    if tmp and output:
+        os.replace(tmp, output)
+        fsync_dir(output.parent)
+    return correct, total

@@ -37,17 +37,34 @@ class SampleSet:
     """Light copies of a run's samples by (problem id, sample index), the last written winning, with the
     text flags of each."""
 
-    def __init__(self) -> None:
+    def __init__(self, with_flags: bool = True) -> None:
         self.samples: dict[tuple[str, int], Sample] = {}
         self.flags: dict[tuple[str, int], tuple[bool, bool]] = {}
+        self.with_flags = with_flags  # off: keys and verdicts only (a finished run whose summary is current)
 
     def add(self, sample: Sample) -> Sample:
         """Keep a copy of `sample` without its prompt and completion; returns it."""
         key = (sample.problem_id, sample.sample_index)
-        self.flags[key] = text_flags(sample.completion or "")
+        if self.with_flags:
+            self.flags[key] = text_flags(sample.completion or "")
+        else:
+            self.flags.pop(key, None)
         light = replace(sample, prompt="", completion="")
         self.samples[key] = light
         return light
+
+    def fill_flags(self, samples_path: Path) -> None:
+        """Work out the text flags of the samples read without them (one more pass over samples.jsonl, made
+        only when a summary has to be computed)."""
+        from r1eval.rundir import iter_rows
+
+        missing = set(self.samples) - set(self.flags)
+        if not missing:
+            return
+        for _, row in iter_rows(samples_path):
+            key = (row.get("problem_id"), row.get("sample_index"))
+            if key in missing:
+                self.flags[key] = text_flags(row.get("completion") or "")  # type: ignore[index]
 
     def keys(self) -> set[tuple[str, int]]:
         return set(self.samples)

@@ -70,14 +70,14 @@ def grpo_options(config: str | Path | dict[str, Any] | None = None, overrides: d
     return recipe, inputs, launch, gate
 
 
-def grpo_run(recipe: GRPOPreset, inputs: GRPOInputs, launch: LaunchOptions, gate: GateOptions, *,
-             plan_only: bool = False) -> Any:
-    """The `rl.train.GRPORun` these options describe (`plan_only`: the model is not looked up, as a dry run on
-    a machine without it plans for it all the same)."""
+def grpo_run(recipe: GRPOPreset, inputs: GRPOInputs, launch: LaunchOptions, gate: GateOptions,
+             check_hub: bool = True) -> Any:
+    """The `rl.train.GRPORun` these options describe (`check_hub=False`: a plan only, the model is not loaded)."""
     from r1eval.models import resolve_model
     from rl.train import GRPORun
 
-    return GRPORun(model=None if plan_only else resolve_model(inputs.model), data=inputs.data or "", preset=recipe, output=inputs.output,
+    model = resolve_model(inputs.model, check_hub=check_hub)
+    return GRPORun(model=model, data=inputs.data or "", preset=recipe, output=inputs.output,
                    seed=inputs.seed, limit=inputs.limit, lora_r=inputs.lora_r, lora_alpha=inputs.lora_alpha,
                    gate=gate.settings(), max_minutes=launch.max_minutes, num_processes=launch.num_processes,
                    vllm_mode=inputs.vllm_mode, vllm_server_host=inputs.vllm_server_host,
@@ -94,7 +94,7 @@ def grpo_plan(recipe: GRPOPreset, inputs: GRPOInputs, launch: LaunchOptions, gat
     from rl.train import grpo_dry_run
 
     processes, machines, acc = launch.topology(launched_world_size())
-    run = grpo_run(recipe, inputs, launch, gate, plan_only=True)
+    run = grpo_run(recipe, inputs, launch, gate, check_hub=False)  # a dry run loads no model
     plan = grpo_dry_run(run, processes)
     lora_reset = bool(inputs.lora_r) and run.resets_reference
     plan.update(num_machines=machines, processes_per_machine=processes // machines,

@@ -435,3 +435,14 @@ def test_gate_and_report_refuse_partial_runs_unless_allowed(server: FaultServer,
     comps = report["comparisons"]  # extended has all 4 samples of 2 problems
     assert comps and comps[0]["shared_problems"] == 2 and "partial run" in comps[0]["partial"]
     assert "- partial: --allow-partial" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_progress_counts_tokens_with_a_rate_and_an_upper_bound_eta() -> None:
+    from r1eval.progress import RunProgress
+
+    progress = RunProgress(total=4, name="t", max_tokens=100, enabled=False)
+    progress.start -= 10  # ten seconds in
+    progress.add_tokens(200)
+    assert progress.postfix() == "200 tok, 20.0 tok/s, ETA <= 0m10s"  # (400 - 200) tokens left at 20 tok/s
+    progress.add_samples(1, 50)
+    assert progress.postfix().startswith("250 tok, 25.0 tok/s") and "ETA" not in progress.postfix()

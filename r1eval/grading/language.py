@@ -12,16 +12,15 @@ from __future__ import annotations
 import re
 
 # one regex alternative per script; the group name is the script
-_WORD = re.compile(
-    r"\\[A-Za-z]+"  # LaTeX command: skipped
-    r"|(?P<latin>[A-Za-z\u00C0-\u024F]{2,})"
-    r"|(?P<cjk>[\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF])"
-    r"|(?P<hangul>[\uAC00-\uD7AF]+)"
-    r"|(?P<cyrillic>[\u0400-\u04FF]+)"
-    r"|(?P<greek>[\u0370-\u03FF]{2,})"
-    r"|(?P<arabic>[\u0600-\u06FF]+)"
-    r"|(?P<devanagari>[\u0900-\u097F]+)"
-)
+_SCRIPT_WORDS = {"latin": "[A-Za-z\u00C0-\u024F]{2,}", "cjk": "[\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF]",
+                 "hangul": "[\uAC00-\uD7AF]+", "cyrillic": "[\u0400-\u04FF]+", "greek": "[\u0370-\u03FF]{2,}",
+                 "arabic": "[\u0600-\u06FF]+", "devanagari": "[\u0900-\u097F]+"}
+_WORD = re.compile(r"\\[A-Za-z]+"  # LaTeX command: skipped
+                   + "".join(f"|(?P<{script}>{pattern})" for script, pattern in _SCRIPT_WORDS.items()))
+# the other scripts' words only: the scripts' letters are disjoint, so these are exactly _WORD's non-Latin matches,
+# found without stepping through every Latin word of a long chain of thought
+_NON_LATIN_WORD = re.compile("|".join(f"(?P<{script}>{pattern})" for script, pattern in _SCRIPT_WORDS.items()
+                                      if script != "latin"))
 LANGUAGE_SCRIPTS = {"en": "latin", "zh": "cjk", "ja": "cjk", "ko": "hangul", "ru": "cyrillic",
                     "el": "greek", "ar": "arabic", "hi": "devanagari"}
 
@@ -54,6 +53,13 @@ def mixed_language(text: str, language: str = "en", max_foreign_words: int = MAX
     target = LANGUAGE_SCRIPTS.get(language)
     if target is None:
         raise ValueError(f"unsupported language {language!r}; known: {', '.join(LANGUAGE_SCRIPTS)}")
-    if target == "latin" and text.isascii():  # ASCII holds Latin words only: nothing foreign (a C-speed check)
+    if target == "latin":
+        if text.isascii():  # ASCII holds Latin words only: nothing foreign (a C-speed check)
+            return False
+        counts: dict[str, int] = {}
+        for m in _NON_LATIN_WORD.finditer(text):
+            counts[m.lastgroup] = counts.get(m.lastgroup, 0) + 1  # type: ignore[index]
+            if counts[m.lastgroup] > max_foreign_words:  # type: ignore[index]
+                return True
         return False
     return any(script != target and count > max_foreign_words for script, count in script_word_counts(text).items())

@@ -101,6 +101,41 @@ def _braces(text: str) -> int:
     return text.count("{") - text.count("}")
 
 
+# a function the tests' leading closing brace can close, after a block whose function is already closed
+_OPEN_STUB = {"cpp": "static void r1eval_unused_() {", "java": "static void r1evalUnused() {",
+              "cs": "static void R1evalUnused() {", "sh": "r1eval_unused_() {\n    :"}
+
+
+def _leave_open(language: str, body: str) -> str:
+    """The body with one brace left open for the tests to close (a one-line or expression-bodied function)."""
+    body = body.rstrip()
+    if _braces(body) == 0 and body.endswith("}"):
+        return body[:-1]
+    return body + "\n" + _OPEN_STUB[language]
+
+
+def _definition(language: str, name: str) -> str:
+    """A regex for where the block defines the function (a recursive call in a body-only block is not one)."""
+    name = re.escape(name)
+    if language in ("js", "ts", "php"):
+        return rf"\bfunction\s*&?\s*{name}\s*[(<]|\b(?:const|let|var)\s+{name}\s*[=:]"
+    if language == "sh":
+        return rf"(?m)^[ \t]*(?:function\s+)?{name}\s*\(\s*\)|\bfunction\s+{name}\b"
+    # C++/Java/C#: a return type (and modifiers) before the name, on its line
+    words = r"(?:(?!(?:return|else|new|throw|case|await|yield|goto)\b)[\w:<>,\[\]*&?.]+[ \t]+)+"
+    return rf"(?m)^[ \t]*{words}[*&]?{name}\s*(?:<[^>()]*>)?\s*\("
+
+
+def _matching_brace(code: str, opening: int) -> int | None:
+    """The index of the brace closing the one at `opening` (braces in strings are not told apart)."""
+    depth = 0
+    for index in range(opening, len(code)):
+        depth += {"{": 1, "}": -1}.get(code[index], 0)
+        if depth == 0:
+            return index
+    return None
+
+
 def program(language: str, prompt: str, tests: str, completion: str) -> str | None:
     """The MultiPL-E program for a reply (tests with the completion marker), or None without code."""
     if answer_region(completion) is None:
@@ -115,8 +150,10 @@ def program(language: str, prompt: str, tests: str, completion: str) -> str | No
     if language == "php":
         code = code.replace("<?php", "", 1) if code.lstrip().startswith("<?php") else code
         code = code.rstrip().removesuffix("?>")
+    if language in ("js", "ts"):  # an exported function runs as a plain one (exports make an ES module)
+        code = re.sub(r"(?m)^(\s*)export\s+(default\s+)?", r"\1", code)
     prefix, signature, name = _signature(prompt)
-    found = re.search(rf"(?<![\w$]){re.escape(name)}\s*\(", code) if name else None
+    found = re.search(_definition(language, name), code) if name else None
     if found is None:  # only the body: it follows the whole prompt
         body = code.rstrip()
         if _braces(body) < 0 and language in _TESTS_CLOSE_FUNCTION:
@@ -129,7 +166,12 @@ def program(language: str, prompt: str, tests: str, completion: str) -> str | No
     start = 0
     if language in ("java", "cs"):  # keep every member of the block's class, not its class line
         opening = re.search(r"\bclass\s+\w+[^{]*\{[^\n]*\n", code[:line_start])
-        start = opening.end() if opening else line_start
+        if opening:
+            start = opening.end()
+            close = _matching_brace(code, opening.start() + opening.group().index("{"))
+            code = code[:close] if close is not None else code  # drop the class's brace and a namespace's
+        else:  # bare members: keep the helpers before the function, not the imports (the prompt has them)
+            code = re.sub(r"(?m)^\s*(import|using)\s+[\w.*]+\s*;[ \t]*\n", "", code[:line_start]) + code[line_start:]
     aligned = code.rfind("\n" + " " * indent + "}")  # the function's closing brace, as DeepSeek finds it
     brace = aligned + 1 + indent if aligned >= 0 else code.rfind("}")
     if brace < start:
@@ -138,6 +180,8 @@ def program(language: str, prompt: str, tests: str, completion: str) -> str | No
         body = code[start:brace]
     else:
         body = code[start:brace + 1]
+    if language in _TESTS_CLOSE_FUNCTION and _braces(body) < 1:
+        body = _leave_open(language, body)
     return prefix + "\n" + body.rstrip("\n") + "\n" + with_marker(language, tests)
 
 
