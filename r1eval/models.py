@@ -74,8 +74,9 @@ def embedded_model() -> ModelSpec:
     return ModelSpec("SmolLM2-135M-Instruct (embedded)", "gguf", str(folder), DEFAULT_GGUF)
 
 
-def resolve_model(spec: str | None, tokenizer: str | None = None) -> ModelSpec:
-    """Turn `--model` into a ModelSpec; a path that does not exist is a UsageError, not a hub lookup."""
+def resolve_model(spec: str | None, tokenizer: str | None = None, *, check_hub: bool = True) -> ModelSpec:
+    """Turn `--model` into a ModelSpec; a path that does not exist is a UsageError, not a hub lookup.
+    `check_hub=False` (a plan that loads no model, e.g. a dry run) takes a hub id without asking the cache or hub."""
     if not spec:
         model = embedded_model()
     elif spec.endswith(".gguf"):
@@ -91,7 +92,8 @@ def resolve_model(spec: str | None, tokenizer: str | None = None) -> ModelSpec:
     elif not _HUB_ID.fullmatch(spec):
         raise UsageError(f"model path not found: {spec} (pass a directory, a .gguf file, or a hub id org/name)")
     else:
-        require_hub_model(spec)
+        if check_hub:
+            require_hub_model(spec)
         model = ModelSpec(spec, "hub", spec)
     model.tokenizer = tokenizer
     return model

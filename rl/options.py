@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.recipes import option, resolve_options
 from r1eval.training_options import GateOptions, LaunchOptions, deepspeed_notes
 from rl.presets import GRPOPreset
@@ -42,11 +42,12 @@ class GRPOInputs:
     def validate(self) -> None:
         for name in ("limit", "lora_r", "lora_alpha"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise UsageError(f"{name} must be >= 1 (got {getattr(self, name)})")
+                raise ConfigError(name, f"must be >= 1 (got {getattr(self, name)})")
         if not 0 < self.vllm_gpu_memory_utilization <= 1:
-            raise UsageError(f"vllm_gpu_memory_utilization must be in (0, 1] (got {self.vllm_gpu_memory_utilization})")
+            raise ConfigError("vllm_gpu_memory_utilization", f"must be in (0, 1] (got "
+                                                             f"{self.vllm_gpu_memory_utilization})")
         if not 0 < self.vllm_server_port < 65536:
-            raise UsageError(f"vllm_server_port must be a TCP port (got {self.vllm_server_port})")
+            raise ConfigError("vllm_server_port", f"must be a TCP port (got {self.vllm_server_port})")
 
 
 GRPO_OPTIONS = (GRPOPreset, GRPOInputs, LaunchOptions, GateOptions)
@@ -69,12 +70,14 @@ def grpo_options(config: str | Path | dict[str, Any] | None = None, overrides: d
     return recipe, inputs, launch, gate
 
 
-def grpo_run(recipe: GRPOPreset, inputs: GRPOInputs, launch: LaunchOptions, gate: GateOptions) -> Any:
-    """The `rl.train.GRPORun` these options describe."""
+def grpo_run(recipe: GRPOPreset, inputs: GRPOInputs, launch: LaunchOptions, gate: GateOptions,
+             check_hub: bool = True) -> Any:
+    """The `rl.train.GRPORun` these options describe (`check_hub=False`: a plan only, the model is not loaded)."""
     from r1eval.models import resolve_model
     from rl.train import GRPORun
 
-    return GRPORun(model=resolve_model(inputs.model), data=inputs.data or "", preset=recipe, output=inputs.output,
+    model = resolve_model(inputs.model, check_hub=check_hub)
+    return GRPORun(model=model, data=inputs.data or "", preset=recipe, output=inputs.output,
                    seed=inputs.seed, limit=inputs.limit, lora_r=inputs.lora_r, lora_alpha=inputs.lora_alpha,
                    gate=gate.settings(), max_minutes=launch.max_minutes, num_processes=launch.num_processes,
                    vllm_mode=inputs.vllm_mode, vllm_server_host=inputs.vllm_server_host,
@@ -91,7 +94,7 @@ def grpo_plan(recipe: GRPOPreset, inputs: GRPOInputs, launch: LaunchOptions, gat
     from rl.train import grpo_dry_run
 
     processes, machines, acc = launch.topology(launched_world_size())
-    run = grpo_run(recipe, inputs, launch, gate)
+    run = grpo_run(recipe, inputs, launch, gate, check_hub=False)  # a dry run loads no model
     plan = grpo_dry_run(run, processes)
     lora_reset = bool(inputs.lora_r) and run.resets_reference
     plan.update(num_machines=machines, processes_per_machine=processes // machines,
