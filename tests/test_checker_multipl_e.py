@@ -68,3 +68,12 @@ def test_recursive_bodies_and_namespaced_one_liners_pass() -> None:
     items = [(problems[f"{lang}/{GCD}"], T + reply) for lang, reply in RIGHT_GCD.values()]
     for name, verdict in zip(RIGHT_GCD, bench.grade(items), strict=True):
         assert verdict.correct, (name, verdict.detail, verdict.extracted_answer)
+
+
+@pytest.mark.skipif(not HAVE_ALL, reason="a toolchain is missing (.ci/run installs them)")
+def test_runtime_error_says_why() -> None:
+    """MultiPL-E's PHP strlen redeclares a builtin: the verdict names PHP's fatal error, not only 'exit code 255'."""
+    bench = get_bench("humaneval_mul")
+    problem = next(p for p in bench.load(LoadOptions()) if p.id == "php/HumanEval_23_strlen")
+    verdict = bench.grade([(problem, T + "```php\nfunction strlen($string) {\n    return mb_strlen($string);\n}\n```")])[0]
+    assert verdict.detail["verdict"] == "runtime_error" and "redeclare" in verdict.detail["error"], verdict.detail
