@@ -3,9 +3,13 @@
 Writes a train split and a held-out split (problem/answer JSONL), scores the held-out split with
 `r1eval run` before training, trains with `r1eval grpo --preset tiny-cpu`, scores the trained policy
 with `r1eval run` again, compares the two evals with `r1eval gate --mode better`, and prints the mean
-accuracy reward of the first and last steps and the step-time breakdown (generation, reward, update).
+accuracy reward of the first and last steps, the step-time breakdown (generation, reward, update), the
+training process's peak RSS and the run directory's size on disk.
 
     nice -n 5 python benchmarks/grpo_tiny.py --output runs/grpo_tiny [--minutes 20] [--threads 1]
+
+Measured (docs/training.md): a 2-step `tiny-cpu` run peaks at 4.05 GB RSS (goal 3 GB: not met) and takes
+0.52 GB on disk (goal 1 GB).
 
 `--threads` sets torch's thread count in the child processes (1 is far faster on a CPU shared with
 other jobs: OpenMP barriers spin when cores are oversubscribed).
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -39,6 +44,16 @@ def r1eval(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
         print(proc.stderr[-3000:], file=sys.stderr)
         raise SystemExit(f"r1eval {args[0]} failed with exit code {proc.returncode}")
     return proc
+
+
+def disk_bytes(root: Path) -> int:
+    """Bytes the files under `root` occupy, each inode once (the final model hard-links the checkpoint's)."""
+    seen: dict[tuple[int, int], int] = {}
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            st = path.stat()
+            seen[(st.st_dev, st.st_ino)] = st.st_blocks * 512
+    return sum(seen.values())
 
 
 def main() -> None:
@@ -68,9 +83,12 @@ def main() -> None:
     r1eval("run", *eval_args, "--output", str(out / "eval_before"), env=env)
     t_eval = time.perf_counter() - t0
     t0 = time.perf_counter()
+    rss_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB, the largest child so far
     r1eval("grpo", "--data", str(train_path), "--preset", "tiny-cpu", "--output", str(out / "grpo"),
            "--max-steps", str(args.max_steps), "--max-minutes", str(args.minutes), env=env)
     t_train = time.perf_counter() - t0
+    rss_after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    grpo_disk = disk_bytes(out / "grpo")
     r1eval("run", "--model", str(out / "grpo" / "final"), *eval_args, "--output", str(out / "eval_after"), env=env)
     gate = r1eval("gate", "--baseline", str(out / "eval_before"), "--candidate", str(out / "eval_after"),
                   "--mode", "better", env=env)
@@ -96,6 +114,9 @@ def main() -> None:
     print(f"gate (better, paired)         {'ACCEPT' if gate.returncode == 0 else 'REJECT'}")
     print(f"mean completion length        {steps[0].get('completion_length', 0):.1f} -> "
           f"{steps[-1].get('completion_length', 0):.1f} tokens")
+    rss = (f"{rss_after / 2**20:.2f} GB" if rss_after > rss_before
+           else f"<= {rss_before / 2**20:.2f} GB (the first eval's peak was higher)")
+    print(f"grpo peak RSS {rss}; run directory on disk {grpo_disk / 2**30:.2f} GB (hard links counted once)")
     st = mean("step_time")
     print(f"step time {st:.1f} s = generation {mean('time_generation'):.1f} s + reward {mean('time_reward'):.2f} s "
           f"+ update {mean('time_update'):.1f} s")

@@ -14,6 +14,7 @@ from r1eval.cli_args import add_prompt_options, positive_int
 from r1eval.judge.cli import add_judge_flags, judge_spec
 from r1eval.judge.graders import judge_undecided_traces
 from r1eval.recipes import accelerate_help, add_option_flags, add_recipe_flags, flag_values, recipes_help
+from r1eval.records import SamplingParams
 from r1eval.training import is_main_process, launched_world_size
 from r1eval.training_options import GateOptions, LaunchOptions
 
@@ -28,8 +29,10 @@ def add_distill_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--data", required=True, help="a bench name (see `r1eval list`) or a problem/answer .jsonl")
     g.add_argument("-n", type=positive_int, default=4, help="traces per problem (default 4)")
     g.add_argument("--backend", default="auto", help="generation backend (default auto)")
-    g.add_argument("--temperature", type=float, default=0.6, help="sampling temperature (default 0.6)")
-    g.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling (default 0.95)")
+    g.add_argument("--temperature", type=float, default=SamplingParams.temperature,
+                   help=f"sampling temperature (default {SamplingParams.temperature})")
+    g.add_argument("--top-p", type=float, default=SamplingParams.top_p,
+                   help=f"nucleus sampling (default {SamplingParams.top_p})")
     g.add_argument("--max-tokens", type=positive_int, default=32768, help="max new tokens (default 32768)")
     g.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     g.add_argument("--limit", type=positive_int, help="only the first N problems")

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from r1eval.errors import ConfigError
+from r1eval.records import SamplingParams
 
 
 def generate_traces(teacher: str | None, data: str, *, n: int, output: Path, backend: str = "auto",
-                    temperature: float = 0.6, top_p: float = 0.95, max_tokens: int = 32768, seed: int = 0,
+                    temperature: float = SamplingParams.temperature, top_p: float = SamplingParams.top_p, max_tokens: int = 32768, seed: int = 0,
                     limit: int | None = None, force_think: bool = False, system_prompt: str | None = None,
                     chat_template_kwargs: dict[str, Any] | None = None, batch_size: int | None = None,
                     progress: bool = True) -> tuple[dict[str, Any], Path]:

@@ -31,8 +31,6 @@ from r1eval.training import (
     STEPS_FILE,
     init_distributed,
     launched_world_size,
-    make_step_log_callback,
-    make_time_budget_callback,
     open_training_dir,
     refuse_gate_when_sharded,
     split_batch,
@@ -205,13 +203,13 @@ def _fit(model: Any, tokenizer: Any, dataset: Any, cfg: DistillPreset, output: P
 
         peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                                  target_modules="all-linear", task_type="CAUSAL_LM")
-    callbacks = [make_step_log_callback(output / STEPS_FILE, sft_step_row)]
-    if max_minutes:
-        callbacks.append(make_time_budget_callback(max_minutes))
-    if gate is not None:
-        from r1eval.training import make_gate_callback
+    from r1eval.training_callbacks import GateCallback, StepLogCallback, TimeBudgetCallback
 
-        callbacks.append(make_gate_callback(gate, tokenizer, output / "gate", student))
+    callbacks: list[Any] = [StepLogCallback(output / STEPS_FILE, sft_step_row)]
+    if max_minutes:
+        callbacks.append(TimeBudgetCallback(max_minutes))
+    if gate is not None:
+        callbacks.append(GateCallback(output / "gate", gate, student))
     args = sft_config(cfg, output / CHECKPOINTS_DIR, lora, num_processes)
     if gate is not None:  # the other processes wait in a collective while the main one evaluates
         args.ddp_timeout = max(args.ddp_timeout, 6 * 3600)

@@ -17,6 +17,7 @@ from r1eval.cli_args import (
 )
 from r1eval.errors import ConfigError, UsageError
 from r1eval.judge.cli import add_judge_flags, add_judge_parser, cmd_judge, judge_setup
+from r1eval.records import SamplingParams
 from r1eval.shard import add_merge_parser, cmd_merge
 
 
@@ -70,8 +71,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    "(JSONL, CSV, parquet), a save_to_disk directory, parquet files or a hub cache snapshot")
     p.add_argument("--hub", action="store_true", help="load the bench from the Hugging Face hub")
     p.add_argument("-n", type=positive_int, help="samples per problem (default: the bench's, 64 for AIME)")
-    p.add_argument("--temperature", type=float, default=0.6, help="sampling temperature (default 0.6)")
-    p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling (default 0.95)")
+    p.add_argument("--temperature", type=float, default=SamplingParams.temperature,
+                   help=f"sampling temperature (default {SamplingParams.temperature})")
+    p.add_argument("--top-p", type=float, default=SamplingParams.top_p,
+                   help=f"nucleus sampling (default {SamplingParams.top_p})")
     _add_sampling_filters(p)
     p.add_argument("--max-tokens", type=positive_int, help="max new tokens (default 32768)")
     p.add_argument("--seed", type=int, default=0, help="base seed; each sample's seed derives from it")

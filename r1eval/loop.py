@@ -247,12 +247,34 @@ def plan(recipe: dict[str, Any], cli: argparse.ArgumentParser) -> list[Stage]:
     return stages
 
 
+def check_stages(stages: list[Stage], cli: argparse.ArgumentParser, path: Path) -> None:
+    """Every stage's command line parsed by its real parser, its benches and presets looked up, before anything
+    runs: a bad value (`max_steps: lots`), an unknown preset or a missing problems file is one line naming the
+    stage, not a failure hours into the loop."""
+    from r1eval.benches import get_bench
+    from r1eval.recipes import recipe_path
+
+    for stage in stages:
+        try:
+            args = cli.parse_args(stage.argv)
+            if stage.argv[0] == "run" and not str(args.bench).startswith("lm-eval:"):
+                get_bench(str(args.bench))
+            if stage.argv[0] == "grpo" and str(args.data).endswith(".jsonl") and not Path(args.data).is_file():
+                raise UsageError(f"problems file not found: {args.data}")
+            preset = getattr(args, "preset", None)
+            if preset and not Path(preset).is_file():
+                recipe_path({"grpo": "grpo", "distill": "sft"}[stage.argv[0]], preset)
+        except UsageError as exc:
+            raise UsageError(f"recipe {path}: stage {stage.name}: {exc}") from None
+
+
 def run_loop(recipe_path: Path, cli: argparse.ArgumentParser, r1eval: Callable[[list[str]], int], *,
              dry_run: bool = False) -> int:
     """Run (or print, with `dry_run`) every stage of the recipe through `r1eval(argv)` (the CLI's `main`); stop at
     the first failing stage."""
     recipe = read_recipe(recipe_path)
     stages = plan(recipe, cli)
+    check_stages(stages, cli, recipe_path)
     out = Path(recipe["output"])
     if dry_run:
         for stage in stages:

@@ -40,6 +40,12 @@ class ModelSpec:
         base = self.gguf_file or Path(self.path.rstrip("/")).name
         return base.removesuffix(".gguf").replace("/", "_")
 
+    def trained_from(self) -> dict[str, Any] | None:
+        """The training run a local HF directory came out of (`r1eval.lineage.training_source`); else None."""
+        from r1eval.lineage import training_source
+
+        return training_source(self.path) if self.source == "dir" else None
+
     def sha256(self) -> str | None:
         """Hash of the weights (the .gguf file, or config + weight files of a directory); None for hub ids
         and served models."""

@@ -20,7 +20,6 @@ from r1eval.backends import GenerationRequest, backend_class, make_backend, reso
 from r1eval.benches import Bench, LoadOptions
 from r1eval.errors import UsageError
 from r1eval.judge import stage as judge_stage
-from r1eval.lineage import training_source
 from r1eval.metrics import summarize
 from r1eval.models import (
     ModelSpec,
@@ -160,7 +159,7 @@ def build_config(spec: RunSpec, problems: list[Problem], all_problems: list[Prob
         "model_path": spec.model.path,
         "model_file": spec.model.gguf_file,
         "model_sha256": spec.model.sha256(),
-        "trained_from": training_source(spec.model.path) if spec.model.source == "dir" else None,
+        "trained_from": spec.model.trained_from(),
         "tokenizer": spec.model.tokenizer,
         "data": data_source(spec),
         "data_options": {k: str(v) for k, v in spec.load.extra.items()},

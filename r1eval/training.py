@@ -7,16 +7,15 @@ steps.jsonl: one JSON object per logged optimizer step, `{"step": N, "time": uni
 It is only ever appended to; a resumed run may log a step again (the steps after its last checkpoint),
 so readers keep the last row of each step (`read_steps`).
 
-The gate: `GateSettings` and `make_gate_callback` evaluate the policy with the harness during training
-(each evaluation an ordinary run directory, compared with `r1eval.gate.compare_runs`).
+The gate: `GateSettings` and `evaluate_policy` evaluate the policy with the harness during training (each
+evaluation an ordinary run directory, compared with `r1eval.gate.compare_runs`); the TrainerCallbacks that
+use all this are in `r1eval.training_callbacks` (imported only when training, as they import transformers).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from r1eval.errors import ConfigError, UsageError
-from r1eval.gate import compare_runs, per_problem_values
+from r1eval.gate import per_problem_values
+from r1eval.records import SamplingParams
 from r1eval.rundir import write_json
 
 STEPS_FILE = "steps.jsonl"
@@ -201,7 +201,7 @@ def read_steps(path: Path) -> list[dict[str, Any]]:
 
 
 def gate_stopped_at(checkpoint: Path | None) -> int | None:
-    """The step at which the gate (make_gate_callback's GateCallback, whose state each checkpoint stores) stopped
+    """The step at which the gate (r1eval.training_callbacks.GateCallback, whose state each checkpoint stores) stopped
     the run this checkpoint belongs to; None when it did not stop it."""
     if checkpoint is None or not (checkpoint / "trainer_state.json").is_file():
         return None
@@ -244,11 +244,32 @@ def train_and_save(trainer: Any, tokenizer: Any, checkpoint: Path | None, output
             tokenizer.save_pretrained(final)
         else:
             save_policy(trainer.model, tokenizer, final)
+        link_identical_files(final, last_checkpoint(Path(trainer.args.output_dir)))
         write_json(output / "result.json", {
             "global_steps": result.global_step, "train_loss": result.training_loss,
             "train_seconds": round(time.perf_counter() - t0, 1), "resumed_from": str(checkpoint) if checkpoint else None})
     share_from_main(None)  # the others wait until the final model is written
     return final
+
+
+def link_identical_files(directory: Path, other: Path | None) -> int:
+    """Replace each file of `directory` whose bytes equal `other`'s file of the same name by a hard link to it
+    (the final model and the last checkpoint's weights: one copy on disk). Returns the number linked."""
+    import filecmp
+
+    linked = 0
+    for path in directory.iterdir() if other is not None else ():
+        twin = other / path.name
+        if path.is_file() and twin.is_file() and path.stat().st_size == twin.stat().st_size \
+                and not path.samefile(twin) and filecmp.cmp(path, twin, shallow=False):
+            tmp = path.with_name(path.name + ".link")
+            try:
+                os.link(twin, tmp)
+            except OSError:  # no hard links here: keep the copy
+                continue
+            os.replace(tmp, path)
+            linked += 1
+    return linked
 
 
 def params_sharded(trainer: Any) -> bool:
@@ -279,45 +300,6 @@ def save_policy(model: Any, tokenizer: Any, out: Path) -> Path:
     return out
 
 
-def make_step_log_callback(path: Path, to_row: Callable[[dict[str, Any]], dict[str, Any] | None]) -> Any:
-    """A TrainerCallback appending `{"step", "time", **to_row(logs)}` to steps.jsonl for every log line that
-    `to_row` accepts (it returns None for the end-of-training summary and evaluation logs)."""
-    from transformers import TrainerCallback
-
-    class StepLogCallback(TrainerCallback):
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
-                   **kwargs: Any) -> None:
-            if not logs or not state.is_world_process_zero:
-                return
-            row = to_row(logs)
-            if row is not None:
-                with path.open("a", encoding="utf-8") as fh:
-                    fh.write(json.dumps({"step": state.global_step, "time": time.time(), **row}) + "\n")
-
-    return StepLogCallback()
-
-
-def make_time_budget_callback(minutes: float) -> Any:
-    """A TrainerCallback that stops training (saving a checkpoint, so a rerun continues) once `minutes` of
-    wall time have passed since this invocation's training began. The main process's clock decides."""
-    from transformers import TrainerCallback
-
-    class TimeBudgetCallback(TrainerCallback):
-        def __init__(self) -> None:
-            self.start: float | None = None
-
-        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.start = time.perf_counter()
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            over = self.start is not None and time.perf_counter() - self.start > minutes * 60
-            if share_from_main(over):
-                control.should_training_stop = True
-                control.should_save = True
-
-    return TimeBudgetCallback()
-
-
 @dataclass
 class GateSettings:
     """Evaluate the policy with the harness every `every` steps during GRPO."""
@@ -327,8 +309,8 @@ class GateSettings:
     n: int = 4  # samples per problem
     limit: int | None = 20  # first N problems of each bench
     max_tokens: int = 1024
-    temperature: float = 0.6
-    top_p: float = 0.95
+    temperature: float = SamplingParams.temperature  # the R1 protocol's sampling (r1eval.records)
+    top_p: float = SamplingParams.top_p
     seed: int = 0
     metric: str = "pass@1"
     stop_on_regression: bool = False
@@ -360,97 +342,3 @@ def evaluate_policy(model_dir: Path, settings: GateSettings, out_dir: Path, labe
         scores[name] = float(sum(values.values()) / len(values)) if values else float("nan")
         assert summary["num_problems"] == len(values)
     return scores
-
-
-def make_gate_callback(settings: GateSettings, tokenizer: Any, gate_dir: Path, model_name: str) -> Any:
-    """A TRL/transformers TrainerCallback that gates the policy with the harness (see GateCallback)."""
-    from transformers import TrainerCallback
-    from transformers.trainer_callback import ExportableState
-
-    class GateCallback(TrainerCallback, ExportableState):
-        """Every `settings.every` steps (and at step 0): save the policy, evaluate it on the gate benches as
-        run directories under gate/step-N/, keep the best policy in gate/best/ (mean metric over benches),
-        and, with stop_on_regression, stop training when a bench is significantly worse than at the best
-        step (paired test, mode better with candidate=best, i.e. best beats current at level alpha).
-        gate/history.jsonl has one line per evaluation.
-
-        Under several processes the main process saves and evaluates while the others wait, and its
-        decision (best step, stop) reaches every process. A checkpoint is saved after each evaluation, and
-        the best step and history are part of every checkpoint (ExportableState), so a resumed run
-        continues them; a run the gate stopped stays stopped."""
-
-        def __init__(self) -> None:
-            self.best_score: float | None = None
-            self.best_step: int | None = None
-            self.history: list[dict[str, Any]] = []
-            self.stopped_at: int | None = None
-
-        def state(self) -> dict[str, Any]:
-            return {"args": {}, "attributes": {"best_score": self.best_score, "best_step": self.best_step,
-                                               "history": self.history, "stopped_at": self.stopped_at}}
-
-        def _evaluate(self, step: int, model: Any) -> dict[str, Any]:
-            """Main process only: evaluate, update gate/, return the history row."""
-            step_dir = gate_dir / f"step-{step:06d}"
-            model_dir = save_policy(model, tokenizer, step_dir / "model")
-            scores = evaluate_policy(model_dir, settings, step_dir, f"{model_name} step {step}")
-            mean = sum(scores.values()) / len(scores)
-            row: dict[str, Any] = {"step": step, "scores": scores, "mean": mean, "best_step": self.best_step}
-            regressed = []
-            if self.best_step is not None:
-                best_dir = gate_dir / f"step-{self.best_step:06d}"
-                for name in settings.benches:
-                    stem = Path(name).stem
-                    res = compare_runs(step_dir / stem, best_dir / stem, metric=settings.metric,
-                                       alpha=settings.alpha, mode="better")
-                    if res.accept:  # the best step is significantly better than now
-                        regressed.append(name)
-                row["regressed"] = regressed
-            best_step, best_score = self.best_step, self.best_score
-            if best_score is None or mean > best_score:
-                best_step, best_score = step, mean
-                best = gate_dir / "best"
-                if best.exists():
-                    shutil.rmtree(best)
-                shutil.copytree(model_dir, best)
-                write_json(gate_dir / "best.json", {"step": step, "scores": scores, "mean": mean})
-                if self.best_step is not None:  # keep only the best policy's weights on disk
-                    shutil.rmtree(gate_dir / f"step-{self.best_step:06d}" / "model", ignore_errors=True)
-            else:
-                shutil.rmtree(model_dir, ignore_errors=True)
-            row.update(best_step_after=best_step, best_score_after=best_score,
-                       stop=bool(regressed) and settings.stop_on_regression)
-            with (gate_dir / "history.jsonl").open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
-            print(f"[gate] step {step}: " + ", ".join(f"{k} {settings.metric} {v:.3f}" for k, v in scores.items())
-                  + f" (best step {best_step})" + (f"; regressed on {', '.join(regressed)}" if regressed else ""),
-                  file=sys.stderr)
-            if row["stop"]:
-                print(f"[gate] stopping: significant regression on {', '.join(regressed)}", file=sys.stderr)
-            return row
-
-        def _gate(self, state: Any, control: Any, model: Any) -> None:
-            """Every process: the main one evaluates, the others wait for its row and apply it too."""
-            was_training = model.training
-            row = self._evaluate(state.global_step, model) if state.is_world_process_zero else None
-            model.train(was_training)
-            row = share_from_main(row)
-            self.history.append(row)
-            self.best_step, self.best_score = row["best_step_after"], row["best_score_after"]
-            control.should_save = True  # the gate's state and the policy it judged are checkpointed together
-            if row["stop"]:
-                self.stopped_at = state.global_step
-                control.should_training_stop = True
-
-        def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-            if state.is_world_process_zero:
-                gate_dir.mkdir(parents=True, exist_ok=True)
-            if settings.at_start and state.global_step == 0 and not self.history and model is not None:
-                self._gate(state, control, model)
-
-        def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-            if state.global_step % settings.every == 0 and model is not None:
-                self._gate(state, control, model)
-
-    return GateCallback()
-

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.recipes import ACCELERATE_DIR, option, read_mapping
 from r1eval.training import GateSettings
 
@@ -37,7 +37,7 @@ class GateOptions:
                 get_bench(name)
         for name in ("gate_every", "gate_n", "gate_max_tokens"):
             if getattr(self, name) < 1:
-                raise UsageError(f"{name} must be >= 1 (got {getattr(self, name)})")
+                raise ConfigError(name, f"must be >= 1 (got {getattr(self, name)})")
         return GateSettings(benches=list(self.gate_bench), every=self.gate_every, n=self.gate_n,
                             limit=self.gate_limit, max_tokens=self.gate_max_tokens,
                             stop_on_regression=self.stop_on_regression)

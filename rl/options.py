@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.recipes import option, resolve_options
 from r1eval.training_options import GateOptions, LaunchOptions, deepspeed_notes
 from rl.presets import GRPOPreset
@@ -42,11 +42,12 @@ class GRPOInputs:
     def validate(self) -> None:
         for name in ("limit", "lora_r", "lora_alpha"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise UsageError(f"{name} must be >= 1 (got {getattr(self, name)})")
+                raise ConfigError(name, f"must be >= 1 (got {getattr(self, name)})")
         if not 0 < self.vllm_gpu_memory_utilization <= 1:
-            raise UsageError(f"vllm_gpu_memory_utilization must be in (0, 1] (got {self.vllm_gpu_memory_utilization})")
+            raise ConfigError("vllm_gpu_memory_utilization", f"must be in (0, 1] (got "
+                                                             f"{self.vllm_gpu_memory_utilization})")
         if not 0 < self.vllm_server_port < 65536:
-            raise UsageError(f"vllm_server_port must be a TCP port (got {self.vllm_server_port})")
+            raise ConfigError("vllm_server_port", f"must be a TCP port (got {self.vllm_server_port})")
 
 
 GRPO_OPTIONS = (GRPOPreset, GRPOInputs, LaunchOptions, GateOptions)

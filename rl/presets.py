@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.recipes import RECIPE_DIR, build, load_recipe, option, recipe_names
 from r1eval.training import split_batch, trl_config
 
@@ -101,11 +101,11 @@ class GRPOPreset:
         from rl.rewards import REWARDS
 
         if self.rollouts_per_generation is not None and self.rollouts_per_generation < 0:
-            raise UsageError(f"rollouts_per_generation must be >= 0 (got {self.rollouts_per_generation})")
+            raise ConfigError("rollouts_per_generation", f"must be >= 0 (got {self.rollouts_per_generation})")
         for name in ("num_generations", "prompts_per_step", "micro_batch_size", "max_completion_length",
                      "num_iterations", "save_steps"):
             if getattr(self, name) < 1:
-                raise UsageError(f"{name} must be >= 1 (got {getattr(self, name)})")
+                raise ConfigError(name, f"must be >= 1 (got {getattr(self, name)})")
         if self.template not in ("r1-zero", "chat"):
             raise UsageError(f"template must be 'r1-zero' or 'chat' (got {self.template!r})")
         unknown = sorted(set(self.rewards) - set(REWARDS))

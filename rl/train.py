@@ -9,7 +9,7 @@ Run directory layout (`--output DIR`):
     checkpoints/       TRL checkpoints: every preset.save_steps, after each gate evaluation, at the end, and
                        when the time budget or the gate stops training
     final/             the trained policy (HF directory, LoRA merged)
-    gate/              harness evaluations of the policy during training (see r1eval.training.make_gate_callback), best/ = best one
+    gate/              harness evaluations of the policy during training (see r1eval.training_callbacks.GateCallback), best/ = best one
     tensorboard/       TensorBoard events, when tensorboard is installed
 
 Rerunning the same command with the same --output continues from the last checkpoint (optimizer,
@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,6 @@ from r1eval.training import (
     STEPS_FILE,
     init_distributed,
     launched_world_size,
-    make_step_log_callback,
-    make_time_budget_callback,
     on_main_first,
     open_training_dir,
     refuse_gate_when_sharded,
@@ -54,9 +51,8 @@ STEP_FIELDS = {
     "completions/mean_length": "completion_length", "completions/clipped_ratio": "truncated_fraction",
     "entropy": "entropy", "frac_reward_zero_std": "frac_groups_zero_std", "loss": "loss",
     "grad_norm": "grad_norm", "learning_rate": "learning_rate", "step_time": "step_time",
-    "time/generation": "time_generation", "time/reward": "time_reward", "num_tokens": "num_tokens",
-}
-REFERENCE_FILE = "reference.safetensors"  # in a checkpoint: the reference policy once it has been reset
+    "num_tokens": "num_tokens", "time_generation": "time_generation", "time_reward": "time_reward",
+}  # time_generation / time_reward: rl.callbacks.GRPOPhaseTimer
 
 
 @dataclass
@@ -127,115 +123,6 @@ def grpo_step_row(logs: dict[str, Any]) -> dict[str, Any] | None:
         gen, rew = row.get("time_generation") or 0.0, row.get("time_reward") or 0.0
         row["time_update"] = max(0.0, row["step_time"] - gen - rew)
     return row
-
-
-def make_trainer_class() -> type:
-    """GRPO trainer that times generation and rewards; built lazily to keep trl/transformers imports out of
-    `r1eval` start-up."""
-    from trl import GRPOTrainer
-
-    class TimedGRPOTrainer(GRPOTrainer):
-        """GRPOTrainer that adds generation and reward wall time to each step's metrics, so the step time
-        splits into generation, reward and update (forward/backward/optimizer)."""
-
-        def _generate(self, prompts: list) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return super()._generate(prompts)
-            finally:
-                self._phase_times["generation"] += time.perf_counter() - t0
-
-        def _calculate_rewards(self, inputs: Any, prompts: Any, completions: Any, completion_ids_list: Any) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-            finally:
-                self._phase_times["reward"] += time.perf_counter() - t0
-
-        def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> Any:
-            if not hasattr(self, "_phase_times"):
-                self._phase_times = defaultdict(float)
-            out = super().training_step(model, inputs, num_items_in_batch)
-            if self._step % self.current_gradient_accumulation_steps == 0:
-                self._metrics["train"]["time/generation"].append(self._phase_times.pop("generation", 0.0))
-                self._metrics["train"]["time/reward"].append(self._phase_times.pop("reward", 0.0))
-            return out
-
-        def _prepare_inputs(self, generation_batch: Any) -> Any:
-            if not hasattr(self, "_phase_times"):
-                self._phase_times = defaultdict(float)
-            return super()._prepare_inputs(generation_batch)
-
-    return TimedGRPOTrainer
-
-
-def merge_and_restart_adapter(model: Any, optimizer: Any, seed: int) -> int:
-    """R1's reference reset under LoRA: add each LoRA layer's update into its base weight and start a fresh
-    adapter (A drawn anew from `seed`, the same on every process; B = 0; its optimizer moments cleared).
-    The policy is unchanged, and the base with adapters disabled (TRL's reference under PEFT) becomes the
-    current policy. Returns the number of layers merged."""
-    import torch
-    from peft.tuners.lora import LoraLayer
-
-    state = getattr(optimizer, "optimizer", optimizer).state if optimizer is not None else {}
-    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-    merged = 0
-    with torch.no_grad(), torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        for module in model.modules():
-            if not isinstance(module, LoraLayer) or "default" not in module.lora_A:
-                continue
-            base = module.get_base_layer()
-            base.weight.add_(module.get_delta_weight("default").to(base.weight.dtype))
-            module.reset_lora_parameters("default", True)
-            for param in (module.lora_A["default"].weight, module.lora_B["default"].weight):
-                state.pop(param, None)
-            merged += 1
-    return merged
-
-
-def _reference_module(trainer: Any, lora: bool) -> Any:
-    """The module whose non-LoRA weights are the reference: the peft model (its base) or TRL's ref_model."""
-    return trainer.model if lora else trainer.accelerator.unwrap_model(trainer.ref_model)
-
-
-def make_reference_callback(trainer: Any, every: int, lora: bool, seed: int) -> Any:
-    """A TrainerCallback that, with LoRA, merges the adapter every `every` steps (`merge_and_restart_adapter`),
-    and for LoRA and full training alike writes the reference into each checkpoint saved once the reference
-    has been reset (right after the checkpoint itself), so a resume restores it (`restore_reference`)."""
-    from safetensors.torch import save_file
-    from transformers import TrainerCallback
-
-    class ReferencePolicyCallback(TrainerCallback):
-        def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, optimizer: Any = None,
-                        **kwargs: Any) -> None:
-            if lora and state.global_step % every == 0:
-                merge_and_restart_adapter(model, optimizer, seed + state.global_step)
-
-        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if state.global_step >= every and state.is_world_process_zero:
-                weights = {k: v.detach().cpu().clone().contiguous()
-                           for k, v in _reference_module(trainer, lora).state_dict().items() if "lora_" not in k}
-                save_file(weights, str(Path(args.output_dir) / f"checkpoint-{state.global_step}" / REFERENCE_FILE))
-
-    return ReferencePolicyCallback()
-
-
-def restore_reference(trainer: Any, checkpoint: Path, lora: bool, every: int) -> bool:
-    """Load the checkpoint's reference (written once the reference was reset, i.e. from step `every` on) into
-    the base weights (LoRA) or TRL's ref_model. Returns whether there was one to load."""
-    from safetensors.torch import load_file
-
-    path = checkpoint / REFERENCE_FILE
-    if not path.is_file():
-        if int(checkpoint.name.split("-")[1]) >= every:
-            raise UsageError(f"{checkpoint} lacks {REFERENCE_FILE} (killed while saving?); delete that checkpoint "
-                             "to resume from the one before")
-        return False
-    _, unexpected = _reference_module(trainer, lora).load_state_dict(load_file(str(path)), strict=False)
-    if unexpected:
-        raise UsageError(f"{path} does not fit this model (unexpected {unexpected[:2]}); pass a new --output")
-    return True
 
 
 @dataclass
@@ -362,16 +249,21 @@ def build_trainer(run: GRPORun) -> tuple[Any, Any, Path | None]:
         peft_config = LoraConfig(r=run.lora_r, lora_alpha=run.lora["alpha"], target_modules="all-linear",
                                  task_type="CAUSAL_LM")
 
-    callbacks = [make_step_log_callback(run.output / STEPS_FILE, grpo_step_row)]
-    if run.max_minutes:
-        callbacks.append(make_time_budget_callback(run.max_minutes))
-    if run.gate is not None:
-        from r1eval.training import make_gate_callback
+    from trl import GRPOTrainer
 
-        callbacks.append(make_gate_callback(run.gate, tokenizer, run.output / "gate", run.model.name))
-    reward_funcs = [REWARDS[name] for name in run.preset.rewards] + [f for f, _ in run.custom_rewards.values()]
+    from r1eval.training_callbacks import GateCallback, StepLogCallback, TimeBudgetCallback
+    from rl.callbacks import GRPOPhaseTimer, ReferencePolicyCallback, restore_reference
+
+    timer = GRPOPhaseTimer()
+    callbacks: list[Any] = [timer, StepLogCallback(run.output / STEPS_FILE, grpo_step_row, timer.step_times)]
+    if run.max_minutes:
+        callbacks.append(TimeBudgetCallback(run.max_minutes))
+    if run.gate is not None:
+        callbacks.append(GateCallback(run.output / "gate", run.gate, run.model.name))
+    reward_funcs = [timer.wrap(REWARDS[name]) for name in run.preset.rewards]
+    reward_funcs += [timer.wrap(f) for f, _ in run.custom_rewards.values()]
     grpo_config.reward_weights = list(run.preset.rewards.values()) + [w for _, w in run.custom_rewards.values()]
-    trainer = make_trainer_class()(
+    trainer = GRPOTrainer(
         model=model, reward_funcs=reward_funcs, args=grpo_config,
         train_dataset=build_dataset(data, run.preset, tokenizer), processing_class=tokenizer, callbacks=callbacks,
         peft_config=peft_config)
@@ -380,7 +272,7 @@ def build_trainer(run: GRPORun) -> tuple[Any, Any, Path | None]:
         if run.lora_r and (trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled):
             raise UsageError("the LoRA reference reset (merge the adapter into the base) needs unsharded weights; "
                              "under DeepSpeed/FSDP use full training or a preset with sync_ref_model off")
-        trainer.add_callback(make_reference_callback(trainer, run.preset.ref_model_sync_steps, bool(run.lora_r),
+        trainer.add_callback(ReferencePolicyCallback(trainer, run.preset.ref_model_sync_steps, bool(run.lora_r),
                                                      run.seed))
         if checkpoint is not None:
             restore_reference(trainer, checkpoint, bool(run.lora_r), run.preset.ref_model_sync_steps)

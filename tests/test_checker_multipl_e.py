@@ -68,3 +68,25 @@ def test_recursive_bodies_and_namespaced_one_liners_pass() -> None:
     items = [(problems[f"{lang}/{GCD}"], T + reply) for lang, reply in RIGHT_GCD.values()]
     for name, verdict in zip(RIGHT_GCD, bench.grade(items), strict=True):
         assert verdict.correct, (name, verdict.detail, verdict.extracted_answer)
+
+
+@pytest.mark.skipif(not HAVE_ALL, reason="a toolchain is missing (.ci/run installs them)")
+def test_runtime_error_says_why() -> None:
+    """MultiPL-E's PHP strlen redeclares a builtin: the verdict names PHP's fatal error, not only 'exit code 255'."""
+    bench = get_bench("humaneval_mul")
+    problem = next(p for p in bench.load(LoadOptions()) if p.id == "php/HumanEval_23_strlen")
+    verdict = bench.grade([(problem, T + "```php\nfunction strlen($string) {\n    return mb_strlen($string);\n}\n```")])[0]
+    assert verdict.detail["verdict"] == "runtime_error" and "redeclare" in verdict.detail["error"], verdict.detail
+
+
+def test_every_prompt_signature_reads_as_a_definition() -> None:
+    """A reply that repeats the prompt's signature is always read as the whole function, in every language."""
+    import re
+
+    from r1eval.grading import multipl_e
+    for problem in get_bench("humaneval_mul").load(LoadOptions()):
+        lang = problem.meta["language"]
+        if lang == "python":
+            continue
+        _, signature, name = multipl_e._signature(problem.meta["prompt"])
+        assert re.search(multipl_e._definition(lang, name), signature + "\n"), (problem.id, signature)

@@ -95,6 +95,13 @@ def test_dry_run_prints_commands_and_skips_finished_stages(tmp_path, capsys):
     (lambda t: t.replace("arms:", "arms: [\n"), r"is not valid YAML"),
     (lambda t: t.replace("use_vllm: false}}\n  distill+rl", "use_vllm: 3}}\n  distill+rl"),
      r"arms\.rl\.grpo\.use_vllm: a switch takes true or false"),
+    # values the stage's own command would refuse hours in: caught before anything runs
+    (lambda t: t.replace("max_steps: 1, num_generations", "max_steps: lots, num_generations", 1),
+     r"stage rl/grpo: .*--max-steps: expected a int, got 'lots'"),
+    (lambda t: t.replace("{preset: tiny-cpu, max_steps: 1, num_gen", "{preset: tiny-gpu, max_steps: 1, num_gen", 1),
+     r"stage rl/grpo: unknown preset 'tiny-gpu'"),
+    (lambda t: t.replace("eval: {n: 1", "eval: {benches: [aime42], n: 1"), r"stage eval/base/aime42: unknown bench"),
+    (lambda t: re.sub(r"problems: .*", "problems: /nonexistent/train.jsonl", t), r"not found: /nonexistent/train"),
 ])
 def test_bad_recipes_are_one_line_exit_2(tmp_path, capsys, edit, message):
     path = write_recipe(tmp_path)

@@ -30,19 +30,20 @@ def _follower_worker(rank: int, world: int, port: int, out_dir: str) -> None:
     import torch.distributed as dist
     from transformers import TrainerControl, TrainerState
 
-    from r1eval.training import GateSettings, make_gate_callback, make_time_budget_callback
+    from r1eval.training import GateSettings
+    from r1eval.training_callbacks import GateCallback, TimeBudgetCallback
 
     dist.init_process_group("gloo", rank=rank, world_size=world)
-    gate = make_gate_callback(GateSettings(benches=["held.jsonl"], every=2, stop_on_regression=True), None,
-                              Path(out_dir) / "gate", "m")
+    gate = GateCallback(Path(out_dir) / "gate", GateSettings(benches=["held.jsonl"], every=2, stop_on_regression=True),
+                        "m")
 
-    def main_evaluation(step: int, model: object) -> dict:
+    def main_evaluation(step: int, model: object, tokenizer: object) -> dict:
         """Stands in for the harness evaluation (its decision is what is shared): a regression at `step`."""
         time.sleep(1.0)  # the other processes wait in the collective meanwhile
         return {"step": step, "scores": {"held.jsonl": 0.1}, "mean": 0.1, "best_step": 0, "regressed": ["held.jsonl"],
                 "best_step_after": 0, "best_score_after": 0.5, "stop": True}
 
-    def must_not_run(step: int, model: object) -> dict:
+    def must_not_run(step: int, model: object, tokenizer: object) -> dict:
         raise AssertionError("only the main process evaluates")
 
     gate._evaluate = main_evaluation if rank == 0 else must_not_run
@@ -53,7 +54,7 @@ def _follower_worker(rank: int, world: int, port: int, out_dir: str) -> None:
                      "history": gate.history, "stopped_at": gate.stopped_at}
 
     # only the main process's clock is over budget; every process must stop at the same step
-    budget = make_time_budget_callback(0.0 if rank == 0 else 1000.0)
+    budget = TimeBudgetCallback(0.0 if rank == 0 else 1000.0)
     budget.on_train_begin(None, state, TrainerControl())
     control = TrainerControl()
     budget.on_step_end(None, state, control)

@@ -31,9 +31,10 @@ def test_r1_zero_step_is_32_x_16_on_any_number_of_processes(processes: int) -> N
 
 
 def test_small_presets_shrink_the_micro_batch_and_impossible_splits_are_usage_errors() -> None:
-    tiny = PRESETS["tiny-cpu"]  # 4 prompts x 8 = 32 completions, micro batch at most 16
-    assert (tiny.plan(1).per_device_train_batch_size, tiny.plan(1).gradient_accumulation_steps) == (16, 2)
+    tiny = PRESETS["tiny-cpu"]  # 4 prompts x 8 = 32 completions, micro batch at most 4 (memory)
+    assert (tiny.plan(1).per_device_train_batch_size, tiny.plan(1).gradient_accumulation_steps) == (4, 8)
     assert (tiny.plan(8).per_device_train_batch_size, tiny.plan(8).gradient_accumulation_steps) == (4, 1)
+    assert (tiny.plan(16).per_device_train_batch_size, tiny.plan(16).gradient_accumulation_steps) == (2, 1)
     assert tiny.plan(8).generation_batch_size == 32  # one generation round per optimizer step
     with pytest.raises(UsageError, match="can't be split evenly over 3 processes"):
         PRESETS["r1-zero"].plan(3)
@@ -99,7 +100,8 @@ def _tiny_run(tmp_path, max_steps: int, **overrides):
     preset = get_preset("tiny-cpu").with_overrides(**{
         "max_steps": max_steps, "num_generations": 4, "prompts_per_step": 2, "micro_batch_size": 8,
         "max_completion_length": 8, "learning_rate": 1e-4, "beta": 0.01, "sync_ref_model": True,
-        "ref_model_sync_steps": 2, "rewards": {"accuracy": 1.0, "language": 1.0}, **overrides})
+        "ref_model_sync_steps": 2, "rewards": {"accuracy": 1.0, "language": 1.0},
+        "save_only_model": False, **overrides})  # the resume below checks the optimizer state is restored
 
     def length_reward(prompts, completions, **kwargs):  # differs within every group: a non-zero gradient
         return [len(str(c)) / 100 for c in completions]
@@ -195,14 +197,13 @@ def test_lora_with_r1_zero_builds_a_trainer_whose_reference_reset_keeps_the_poli
     from transformers import TrainerControl
 
     from r1eval.models import embedded_model
-    from rl.train import (
+    from rl.callbacks import (
         REFERENCE_FILE,
-        GRPORun,
-        build_trainer,
-        make_reference_callback,
+        ReferencePolicyCallback,
         merge_and_restart_adapter,
         restore_reference,
     )
+    from rl.train import GRPORun, build_trainer
 
     data = write_split(arithmetic_problems(32, seed=3), tmp_path / "train.jsonl")
     run = GRPORun(model=embedded_model(), data=str(data), preset=get_preset("r1-zero"), output=tmp_path / "run",
@@ -244,7 +245,7 @@ def test_lora_with_r1_zero_builds_a_trainer_whose_reference_reset_keeps_the_poli
                                                  strict=True))
 
     # the reset reference is written into the checkpoint and restored from it on resume
-    callback = make_reference_callback(trainer, every=400, lora=True, seed=0)
+    callback = ReferencePolicyCallback(trainer, every=400, lora=True, seed=0)
     saved = tmp_path / "ckpts" / "checkpoint-400"
     saved.mkdir(parents=True)  # as Trainer leaves it just before on_save
     callback.on_save(SimpleNamespace(output_dir=str(tmp_path / "ckpts")),

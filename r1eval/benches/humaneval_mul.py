@@ -177,6 +177,9 @@ class HumanEvalMulBench(SandboxedBench):
             verdict, detail = res.verdict, res.detail
             if verdict == "runtime_error" and multipl_e.failed_assertion(language, res.stderr, res.exit_code):
                 verdict, detail = "wrong_answer", f"a test's assertion failed ({detail})"
+            if verdict == "runtime_error":  # say why (PHP prints its fatal errors on stdout)
+                why = [line for line in (res.stderr or res.stdout or "").splitlines() if line.strip()]
+                detail = f"{detail}: {why[-1].strip()[:300]}" if why else detail
             if verdict == "passed" and not multipl_e.finished(res.stdout):
                 verdict, detail = "runtime_error", "the program ended before its tests finished (exit 0, no completion marker)"
         out = {"verdict": verdict, "language": language, "wall_s": res.wall_s}

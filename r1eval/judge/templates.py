@@ -10,6 +10,7 @@ and an answer; `r1eval judge calibrate` runs it in both orders to measure positi
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -83,6 +84,28 @@ def load_template(name_or_path: str | Path) -> JudgeTemplate:
     return JudgeTemplate(str(path), text)
 
 
+def bare_grade(text: str) -> str | None:
+    """The grade when `text` is nothing but one, in any case: `b`, `Correct.`, `not attempted`, `"C"`."""
+    token = re.sub(r"[\s-]+", "_", text.strip().strip("\"'*.`()[]{}: ").strip()).upper()
+    return LETTER_GRADES.get(token) or (token if token in GRADES else None)
+
+
+def json_grade(text: str) -> str | None:
+    """The grade in a JSON object reply (fenced or not): `{"grade": "A"}`, `{"verdict": "incorrect"}`."""
+    body = re.sub(r"^```(?:json)?\s*|\s*```$", "", text.strip())
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    for key in ("grade", "verdict", "judgement", "judgment", "answer", "result", "label"):
+        value = next((v for k, v in obj.items() if k.lower() == key), None)
+        if isinstance(value, str) and bare_grade(value):
+            return bare_grade(value)
+    return None
+
+
 def parse_verdict(reply: str) -> tuple[str | None, str | None]:
     """(grade, None) or (None, why not) for a judge's reply: a leading letter A/B/C (`A`, `(B)`, `C: ...`,
     `Grade: A`) or exactly one grade word (CORRECT / INCORRECT / NOT_ATTEMPTED) after the reasoning."""
@@ -93,6 +116,9 @@ def parse_verdict(reply: str) -> tuple[str | None, str | None]:
     match = _LEADING_LETTER.match(text)
     if match:
         return LETTER_GRADES[match[1]], None
+    grade = bare_grade(text) or bare_grade(text.splitlines()[0] if text else "") or json_grade(text)
+    if grade:
+        return grade, None
     words = {w.replace(" ", "_") for w in _GRADE_WORD.findall(text)}
     if len(words) == 1:
         return words.pop(), None
