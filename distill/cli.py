@@ -7,10 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from distill.filter import FilterConfig
-from distill.options import DEFAULT_SFT_PRESET, FilterInputs, SFTInputs
-from distill.train import DistillPreset
 from r1eval.cli_args import add_prompt_options, positive_int
+from r1eval.distill.filter import FilterConfig
+from r1eval.distill.options import DEFAULT_SFT_PRESET, FilterInputs, SFTInputs
+from r1eval.distill.train import DistillPreset
 from r1eval.judge.cli import add_judge_flags, judge_spec
 from r1eval.judge.graders import judge_undecided_traces
 from r1eval.recipes import accelerate_help, add_option_flags, add_recipe_flags, flag_values, recipes_help
@@ -67,7 +67,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from distill.generate import generate_traces
+    from r1eval.distill.generate import generate_traces
 
     try:
         summary, run_dir = generate_traces(args.teacher, args.data, n=args.n, backend=args.backend,
@@ -89,8 +89,8 @@ def _generate(args: argparse.Namespace) -> int:
 def _filter(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from distill.filter import filter_traces, load_traces, write_filter_output
-    from distill.options import FILTER_OPTIONS, filter_options, require
+    from r1eval.distill.filter import filter_traces, load_traces, write_filter_output
+    from r1eval.distill.options import FILTER_OPTIONS, filter_options, require
 
     cfg, paths = filter_options(args.config, flag_values(args, FILTER_OPTIONS))
     if args.dry_run:
@@ -117,8 +117,8 @@ def _filter(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from distill.options import SFT_OPTIONS, require, sft_options
-    from distill.train import sft_dry_run, train_student
+    from r1eval.distill.options import SFT_OPTIONS, require, sft_options
+    from r1eval.distill.train import sft_dry_run, train_student
     from r1eval.recipes import command_line, options_dict
     from r1eval.training_options import deepspeed_notes
 

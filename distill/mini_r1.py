@@ -1,4 +1,4 @@
-"""Mini reproduction of R1's distill-vs-RL ablation on 2 CPU cores: `python -m distill.mini_r1`.
+"""Mini reproduction of R1's distill-vs-RL ablation on 2 CPU cores: `python -m r1eval.distill.mini_r1`.
 
 Stages (each skipped when its output already exists under --work, and the training stages continue
 from their last checkpoint, so a killed run resumes where it stopped):
@@ -227,7 +227,7 @@ def _set_label(run_dir: Path, label: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run every stage; the report lands in --out."""
-    parser = argparse.ArgumentParser(prog="python -m distill.mini_r1", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m r1eval.distill.mini_r1", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("runs/mini-r1"), help="work directory (models, runs)")
     parser.add_argument("--out", type=Path, default=Path("reports/mini-r1"), help="report directory")
@@ -500,7 +500,7 @@ def write_mini_report(work: Path, out: Path, cfg: MiniConfig, stages: Stages, pr
            "settled.**"),
         "",
         "## How this was produced", "",
-        f"Command: `python -m distill.mini_r1{' --smoke' if smoke else ''}` on 2 CPU cores (no GPU). Task: 2-digit "
+        f"Command: `python -m r1eval.distill.mini_r1{' --smoke' if smoke else ''}` on 2 CPU cores (no GPU). Task: 2-digit "
         f"addition, {cfg.train_problems} training problems, {cfg.test_problems} disjoint held-out problems.",
         "",
         "**The teacher is a scripted solver, not a neural model.** It writes step-by-step column-addition traces "

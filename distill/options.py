@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from distill.filter import FilterConfig
-from distill.train import DistillPreset
+from r1eval.distill.filter import FilterConfig
+from r1eval.distill.train import DistillPreset
 from r1eval.errors import UsageError
 from r1eval.recipes import option, resolve_options
 from r1eval.training_options import GateOptions, LaunchOptions

@@ -160,7 +160,7 @@ def train_student(student: str | None, data: Path, output: Path, *, preset: str 
     evaluates the student through the harness every `gate.every` steps, as GRPO does, keeping the best in
     `output/gate/best`. `max_minutes` stops with a checkpoint after that much training time. `preset` is a
     recipe name or a `DistillPreset` (then `preset_name` names the recipe it came from, for config.json)."""
-    from distill.filter import load_chat_dataset
+    from r1eval.distill.filter import load_chat_dataset
     from r1eval.models import load_tokenizer, load_trainable_model, resolve_model
     from r1eval.runner import git_commit, package_versions
 

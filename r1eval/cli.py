@@ -292,13 +292,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _add_grpo(sub: argparse._SubParsersAction) -> None:
-    from rl.cli import add_grpo_parser
+    from r1eval.rl.cli import add_grpo_parser
 
     add_grpo_parser(sub)
 
 
 def cmd_grpo(args: argparse.Namespace) -> int:
-    from rl.cli import cmd_grpo as run_grpo
+    from r1eval.rl.cli import cmd_grpo as run_grpo
 
     return run_grpo(args)
 
@@ -372,13 +372,13 @@ def cmd_loop(args: argparse.Namespace) -> int:
 
 
 def _add_distill(sub: argparse._SubParsersAction) -> None:
-    from distill.cli import add_distill_parser
+    from r1eval.distill.cli import add_distill_parser
 
     add_distill_parser(sub)
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
-    from distill.cli import cmd_distill as run_distill
+    from r1eval.distill.cli import cmd_distill as run_distill
 
     return run_distill(args)
 

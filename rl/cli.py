@@ -13,9 +13,9 @@ from r1eval.recipes import accelerate_help, add_option_flags, add_recipe_flags, 
 
 def add_grpo_parser(sub: argparse._SubParsersAction) -> None:
     """Register `r1eval grpo`."""
+    from r1eval.rl.options import GRPOInputs
+    from r1eval.rl.presets import GRPOPreset, presets_help
     from r1eval.training_options import GateOptions, LaunchOptions
-    from rl.options import GRPOInputs
-    from rl.presets import GRPOPreset, presets_help
 
     p = sub.add_parser("grpo", help="GRPO training with R1's rule rewards (TRL GRPOTrainer)",
                        epilog=presets_help() + "\n" + accelerate_help(),
@@ -29,8 +29,8 @@ def add_grpo_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_grpo(args: argparse.Namespace) -> int:
+    from r1eval.rl.options import GRPO_OPTIONS, grpo_options, grpo_plan, grpo_run
     from r1eval.training import is_main_process
-    from rl.options import GRPO_OPTIONS, grpo_options, grpo_plan, grpo_run
 
     recipe, inputs, launch, gate = grpo_options(args.config, flag_values(args, GRPO_OPTIONS), preset=args.preset)
     if args.dry_run:
@@ -41,7 +41,7 @@ def cmd_grpo(args: argparse.Namespace) -> int:
     missing = [flag for flag, value in (("--data", inputs.data), ("--output", inputs.output)) if not value]
     if missing:
         raise UsageError(f"r1eval grpo needs {' and '.join(missing)} (or --dry-run to only plan)")
-    from rl.train import train_grpo
+    from r1eval.rl.train import train_grpo
 
     final = train_grpo(grpo_run(recipe, inputs, launch, gate))
     if is_main_process():

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from r1eval.errors import ConfigError, UsageError
 from r1eval.recipes import option, resolve_options
+from r1eval.rl.presets import GRPOPreset
 from r1eval.training_options import GateOptions, LaunchOptions, deepspeed_notes
-from rl.presets import GRPOPreset
 
 DEFAULT_PRESET = "tiny-cpu"
 
@@ -74,7 +74,7 @@ def grpo_run(recipe: GRPOPreset, inputs: GRPOInputs, launch: LaunchOptions, gate
              check_hub: bool = True) -> Any:
     """The `rl.train.GRPORun` these options describe (`check_hub=False`: a plan only, the model is not loaded)."""
     from r1eval.models import resolve_model
-    from rl.train import GRPORun
+    from r1eval.rl.train import GRPORun
 
     model = resolve_model(inputs.model, check_hub=check_hub)
     return GRPORun(model=model, data=inputs.data or "", preset=recipe, output=inputs.output,
@@ -90,8 +90,8 @@ def grpo_plan(recipe: GRPOPreset, inputs: GRPOInputs, launch: LaunchOptions, gat
     """`r1eval grpo --dry-run`: the options as given (`config`, a --config file's shape), the batch plan for
     the planned processes and machines, each machine's launch line, DeepSpeed notes, and TRL's full config."""
     from r1eval.recipes import options_dict
+    from r1eval.rl.train import grpo_dry_run
     from r1eval.training import launched_world_size
-    from rl.train import grpo_dry_run
 
     processes, machines, acc = launch.topology(launched_world_size())
     run = grpo_run(recipe, inputs, launch, gate, check_hub=False)  # a dry run loads no model

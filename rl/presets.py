@@ -98,7 +98,7 @@ class GRPOPreset:
 
     def validate(self) -> None:
         """Raise UsageError for settings no world size can fix (see `plan` for the per-process checks)."""
-        from rl.rewards import REWARDS
+        from r1eval.rl.rewards import REWARDS
 
         if self.rollouts_per_generation is not None and self.rollouts_per_generation < 0:
             raise ConfigError("rollouts_per_generation", f"must be >= 0 (got {self.rollouts_per_generation})")

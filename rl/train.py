@@ -30,6 +30,9 @@ from typing import Any
 from r1eval.errors import ConfigError, UsageError
 from r1eval.models import ModelSpec, model_cache_dir
 from r1eval.records import read_jsonl
+from r1eval.rl.presets import BatchPlan, GRPOPreset
+from r1eval.rl.rewards import REWARDS
+from r1eval.rl.templates import apply_template, opens_think, problem_statement
 from r1eval.training import (
     CHECKPOINTS_DIR,
     STEPS_FILE,
@@ -40,9 +43,6 @@ from r1eval.training import (
     refuse_gate_when_sharded,
     train_and_save,
 )
-from rl.presets import BatchPlan, GRPOPreset
-from rl.rewards import REWARDS
-from rl.templates import apply_template, opens_think, problem_statement
 
 # TRL metric name -> steps.jsonl field (rewards/<func>/mean are added per reward function)
 STEP_FIELDS = {
@@ -251,8 +251,8 @@ def build_trainer(run: GRPORun) -> tuple[Any, Any, Path | None]:
 
     from trl import GRPOTrainer
 
+    from r1eval.rl.callbacks import GRPOPhaseTimer, ReferencePolicyCallback, restore_reference
     from r1eval.training_callbacks import GateCallback, StepLogCallback, TimeBudgetCallback
-    from rl.callbacks import GRPOPhaseTimer, ReferencePolicyCallback, restore_reference
 
     timer = GRPOPhaseTimer()
     callbacks: list[Any] = [timer, StepLogCallback(run.output / STEPS_FILE, grpo_step_row, timer.step_times)]

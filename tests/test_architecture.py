@@ -1,6 +1,7 @@
 """The import graph of r1eval/, distill/ and rl/ (every import statement, function-level ones included,
 read with ast): no cycle anywhere, and the core (r1eval/ but its command-line entry modules) imports
-nothing from distill/ or rl/."""
+nothing from distill/ or rl/. The training folders install as `r1eval.distill` and `r1eval.rl` (the links
+r1eval/distill and r1eval/rl point at them), never as bare top-level packages."""
 
 from __future__ import annotations
 
@@ -10,18 +11,25 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("r1eval", "distill", "rl")
+# folder -> the package name it installs as
+PACKAGES = {"r1eval": "r1eval", "distill": "r1eval.distill", "rl": "r1eval.rl"}
+TRAINING = ("r1eval.distill", "r1eval.rl")
 # the command line: the top layer, which dispatches to distill/ and rl/
-CLI_MODULES = {"r1eval.cli", "r1eval.__main__", "r1eval.cli_args"}
+CLI_MODULES = {"r1eval.cli", "r1eval.__main__", "r1eval.cli_args", "r1eval.distill.cli"}
 
 
 def _modules(root: Path) -> dict[str, Path]:
     found = {}
-    for package in PACKAGES:
-        for path in (root / package).rglob("*.py"):
-            parts = path.relative_to(root).with_suffix("").parts
+    for folder, package in PACKAGES.items():
+        for path in (root / folder).rglob("*.py"):  # does not follow the r1eval/distill and r1eval/rl links
+            parts = (*package.split("."), *path.relative_to(root / folder).with_suffix("").parts)
             found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return found
+
+
+def training_package(module: str) -> str | None:
+    """r1eval.distill or r1eval.rl when `module` is in one of them."""
+    return next((p for p in TRAINING if module == p or module.startswith(p + ".")), None)
 
 
 def import_graph(root: Path = REPO) -> dict[str, set[str]]:
@@ -78,11 +86,11 @@ def test_graph_sees_every_kind_of_import(tmp_path: Path) -> None:
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
     (tmp_path / "r1eval" / "a.py").write_text("from . import b\n")
-    (tmp_path / "r1eval" / "b.py").write_text("def f():\n    import distill.c\n")
+    (tmp_path / "r1eval" / "b.py").write_text("def f():\n    import r1eval.distill.c\n")
     (tmp_path / "distill" / "c.py").write_text("from r1eval.a import thing\n")
     graph = import_graph(tmp_path)
-    assert graph["r1eval.a"] == {"r1eval.b"} and graph["r1eval.b"] == {"distill.c"}
-    assert find_cycle(graph) == ["distill.c", "r1eval.a", "r1eval.b", "distill.c"]
+    assert graph["r1eval.a"] == {"r1eval.b"} and graph["r1eval.b"] == {"r1eval.distill.c"}
+    assert find_cycle(graph) == ["r1eval.a", "r1eval.b", "r1eval.distill.c", "r1eval.a"]
     assert find_cycle({"x": {"y"}, "y": set()}) is None
 
 
@@ -94,16 +102,29 @@ def test_no_import_cycle() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
-@pytest.mark.parametrize("module", sorted(m for m in GRAPH if m.startswith("r1eval") and m not in CLI_MODULES))
+@pytest.mark.parametrize("module", sorted(m for m in GRAPH if not training_package(m) and m not in CLI_MODULES))
 def test_core_imports_no_training_package(module: str) -> None:
-    bad = sorted(t for t in GRAPH[module] if t.split(".")[0] in ("distill", "rl"))
+    bad = sorted(t for t in GRAPH[module] if training_package(t))
     assert not bad, f"{module} (core) imports {bad}; only the CLI ({sorted(CLI_MODULES)}) may"
 
 
-@pytest.mark.parametrize(("package", "other"), [("distill", "rl"), ("rl", "distill")])
+@pytest.mark.parametrize(("package", "other"), [("r1eval.distill", "r1eval.rl"), ("r1eval.rl", "r1eval.distill")])
 def test_training_packages_share_code_through_the_core_only(package: str, other: str) -> None:
     """distill/ and rl/ share training code through r1eval/ (r1eval.training, r1eval.training_options), never
     by importing each other."""
-    bad = sorted(f"{m} -> {t}" for m, targets in GRAPH.items() if m.split(".")[0] == package
-                 for t in targets if t.split(".")[0] == other)
+    bad = sorted(f"{m} -> {t}" for m, targets in GRAPH.items() if training_package(m) == package
+                 for t in targets if training_package(t) == other)
     assert not bad, bad
+
+
+def test_training_folders_install_inside_r1eval() -> None:
+    """rl/ and distill/ are reached as r1eval.rl and r1eval.distill; pyproject installs no bare top-level name."""
+    import tomllib
+
+    import r1eval.distill.filter
+    import r1eval.rl.rewards
+
+    assert Path(r1eval.rl.rewards.__file__).resolve() == REPO / "rl" / "rewards.py"
+    assert Path(r1eval.distill.filter.__file__).resolve() == REPO / "distill" / "filter.py"
+    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert include == ["r1eval*"]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from distill.filter import (
+from r1eval.cli import main
+from r1eval.distill.filter import (
     FilterConfig,
     Trace,
     filter_traces,
@@ -19,7 +20,6 @@ from distill.filter import (
     split_think,
     write_filter_output,
 )
-from r1eval.cli import main
 
 PROBLEM = "What is 37 + 48?"
 GOOD = ("<think>\nAdd the ones digits: 7 + 8 = 15. Write 5 and carry 1.\nAdd the tens digits: 3 + 4 + 1 = 8.\n"

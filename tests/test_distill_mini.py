@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from distill.filter import FilterConfig, Trace, filter_traces
-from distill.mini_r1 import MiniConfig, teacher_trace
+from r1eval.distill.filter import FilterConfig, Trace, filter_traces
+from r1eval.distill.mini_r1 import MiniConfig, teacher_trace
 
 CLEAN = replace(MiniConfig(), slip_rate=0.0, loop_rate=0.0, foreign_rate=0.0, no_summary_rate=0.0)
 
@@ -39,7 +39,7 @@ def test_flawed_teacher_is_rejected_for_the_right_reasons():
 
 
 def test_full_configuration_can_say_something_and_small_ones_are_refused():
-    from distill.mini_r1 import SMOKE
+    from r1eval.distill.mini_r1 import SMOKE
 
     cfg = MiniConfig()
     cfg.check()
@@ -57,7 +57,7 @@ def _stage_file(work, commits: dict[str, str], dirty: list[str] | None = None) -
 
 
 def test_provenance_is_clean_only_for_one_clean_commit(tmp_path):
-    from distill.mini_r1 import Stages, run_provenance, stage_dir
+    from r1eval.distill.mini_r1 import Stages, run_provenance, stage_dir
 
     tree = {"describe": "a" * 40, "commit": "a" * 40, "dirty": []}
     _stage_file(tmp_path / "one", {"data": "a" * 40, "sft": "a" * 40})
@@ -77,7 +77,7 @@ def test_provenance_is_clean_only_for_one_clean_commit(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_run_writes_a_report_with_compute_truncation_and_provenance(tmp_path):
-    from distill.mini_r1 import main
+    from r1eval.distill.mini_r1 import main
 
     work, out = tmp_path / "work", tmp_path / "out"
     assert main(["--smoke", "--work", str(work), "--out", str(out), "--allow-dirty"]) == 0

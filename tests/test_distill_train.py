@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from distill.filter import FilterConfig, Trace, filter_traces, write_filter_output
-from distill.train import PRESETS, sft_config, to_prompt_completion
 from r1eval.cli import main
+from r1eval.distill.filter import FilterConfig, Trace, filter_traces, write_filter_output
+from r1eval.distill.train import PRESETS, sft_config, to_prompt_completion
 
 REPLY = "<think>\nOnes: 2 + 3 = 5.\nTens: 1 + 1 = 2.\nSo 12 + 13 = 25.\n</think>\nThe answer is \\boxed{25}."
 
@@ -54,7 +54,7 @@ def test_prompt_completion_split():
 def test_one_sft_step_updates_weights_and_a_rerun_continues(tmp_path: Path):
     import torch
 
-    from distill.train import train_student
+    from r1eval.distill.train import train_student
     from r1eval.errors import UsageError
     from r1eval.models import embedded_model, load_trainable_model
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from distill.filter import FilterConfig
-from distill.train import DistillPreset
 from r1eval.cli import main
+from r1eval.distill.filter import FilterConfig
+from r1eval.distill.train import DistillPreset
 from r1eval.recipes import ACCELERATE_DIR, RECIPE_DIR, recipe_names, resolve_options
-from rl.presets import PRESETS, GRPOPreset
+from r1eval.rl.presets import PRESETS, GRPOPreset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,7 +141,7 @@ def test_bad_options_are_one_line_exit_2(tmp_path: Path, capsys, argv: list[str]
 
 
 def test_resolve_options_is_the_api_the_loop_uses() -> None:
-    from rl.options import GRPO_OPTIONS
+    from r1eval.rl.options import GRPO_OPTIONS
 
     recipe, inputs, launch, gate = resolve_options("grpo", GRPO_OPTIONS, config={"preset": "r1-stage1",
                                                                                  "max_steps": 400},

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rl.rewards import code_reward
+from r1eval.rl.rewards import code_reward
 
 pytestmark = pytest.mark.sandbox
 

@@ -121,7 +121,7 @@ def test_accelerate_launch_two_cpu_processes_trains_one_grpo_step_with_gating(tm
 
 @pytest.mark.slow
 def test_accelerate_launch_two_cpu_processes_trains_one_sft_step(tmp_path) -> None:
-    from distill.filter import FilterConfig, Trace, filter_traces, write_filter_output
+    from r1eval.distill.filter import FilterConfig, Trace, filter_traces, write_filter_output
 
     reply = "<think>\nOnes: 2 + {b} = {s}.\nTens: 1 + 1 = 2.\nSo 12 + 1{b} = 2{s}.\n</think>\nThe answer is \\boxed{{2{s}}}."
     traces = [Trace(f"p{b}", [{"role": "user", "content": f"What is 12 + 1{b}?"}], f"2{b + 2}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rl.rewards import (
+from r1eval.rl.rewards import (
     REWARDS,
     accuracy_reward,
     extract_answer_text,
@@ -13,7 +13,7 @@ from rl.rewards import (
     r1_zero_format_reward,
     weighted_sum,
 )
-from rl.templates import R1_ZERO_TEMPLATE, chat_prompt, problem_statement, r1_zero_prompt
+from r1eval.rl.templates import R1_ZERO_TEMPLATE, chat_prompt, problem_statement, r1_zero_prompt
 
 GOLD = "77"
 # completion -> (accuracy, format, r1_zero_format)
@@ -135,7 +135,7 @@ def tokenizer_with(template: str | None):
     (R1_DISTILL_TEMPLATE, {}, True), (QWQ_TEMPLATE, {}, True), (QWEN3_TEMPLATE, {}, False),
     (QWEN3_TEMPLATE, {"enable_thinking": False}, False)])
 def test_format_rewards_see_the_think_the_chat_template_opened(template, kwargs, opened) -> None:
-    from rl.templates import opens_think
+    from r1eval.rl.templates import opens_think
 
     tok = tokenizer_with(template)
     prompt = chat_prompt("What is 70 + 7?")  # conversational: TRL hands the reward this message list
@@ -153,7 +153,7 @@ def test_format_rewards_see_the_think_the_chat_template_opened(template, kwargs,
 
 
 def test_string_prompts_are_judged_as_they_are() -> None:
-    from rl.templates import opens_think
+    from r1eval.rl.templates import opens_think
 
     tok = tokenizer_with(R1_DISTILL_TEMPLATE)  # a string prompt never goes through the chat template
     assert opens_think(r1_zero_prompt("What is 2 + 3?"), tok) is False

@@ -12,7 +12,7 @@ import pytest
 from r1eval.benches.arithmetic import arithmetic_problems, write_split
 from r1eval.cli import main
 from r1eval.errors import UsageError
-from rl.presets import PRESETS, get_preset
+from r1eval.rl.presets import PRESETS, get_preset
 
 STEP_KEYS = {"step", "reward", "rewards", "kl", "clip_fraction", "completion_length", "step_time",
              "time_generation", "time_reward", "time_update", "loss", "learning_rate"}
@@ -90,8 +90,8 @@ def test_grpo_dry_run_with_lora_and_impossible_plans(capsys) -> None:
 
 def _tiny_run(tmp_path, max_steps: int, **overrides):
     from r1eval.models import embedded_model
+    from r1eval.rl.train import GRPORun
     from r1eval.training import GateSettings
-    from rl.train import GRPORun
 
     data = tmp_path / "train.jsonl"
     if not data.exists():
@@ -118,7 +118,7 @@ def test_two_grpo_steps_then_a_rerun_resumes_at_step_3_with_the_same_optimizer_s
     from transformers import TrainerCallback
 
     from r1eval.models import embedded_model
-    from rl.train import build_trainer, model_cache_dir, train_grpo
+    from r1eval.rl.train import build_trainer, model_cache_dir, train_grpo
 
     out = tmp_path / "run"
     final = train_grpo(_tiny_run(tmp_path, max_steps=2))
@@ -197,13 +197,13 @@ def test_lora_with_r1_zero_builds_a_trainer_whose_reference_reset_keeps_the_poli
     from transformers import TrainerControl
 
     from r1eval.models import embedded_model
-    from rl.callbacks import (
+    from r1eval.rl.callbacks import (
         REFERENCE_FILE,
         ReferencePolicyCallback,
         merge_and_restart_adapter,
         restore_reference,
     )
-    from rl.train import GRPORun, build_trainer
+    from r1eval.rl.train import GRPORun, build_trainer
 
     data = write_split(arithmetic_problems(32, seed=3), tmp_path / "train.jsonl")
     run = GRPORun(model=embedded_model(), data=str(data), preset=get_preset("r1-zero"), output=tmp_path / "run",
@@ -263,7 +263,7 @@ def test_lora_with_r1_zero_builds_a_trainer_whose_reference_reset_keeps_the_poli
 
 
 def test_bad_data_is_a_usage_error(tmp_path) -> None:
-    from rl.train import load_training_data
+    from r1eval.rl.train import load_training_data
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"problem": "1+1"}\n')

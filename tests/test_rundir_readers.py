@@ -65,7 +65,7 @@ FAKE = [  # our own questions in the GPQA CSV columns (never GPQA text)
 
 
 def test_distill_filter_pairs_each_gpqa_trace_with_the_choice_order_its_sample_saw(tmp_path: Path) -> None:
-    from distill.filter import load_traces
+    from r1eval.distill.filter import load_traces
 
     data = tmp_path / "fake.csv"
     with data.open("w", newline="", encoding="utf-8") as fh:

@@ -190,7 +190,7 @@ def test_class1_poisoned_samples_in_a_batch_leave_the_others_alone():
         [(v.correct, v.detail) for v in verdicts]
     assert all(v.detail["verdict"] != "grader_error" for v in verdicts), [v.detail for v in verdicts]
 
-    from rl.rewards import code_reward
+    from r1eval.rl.rewards import code_reward
 
     tests = [{"input": "2 3\n", "output": "5\n", "testtype": "stdin"}]
     completions = [honest_stdin, poisons[0][1], poisons[1][1], honest_stdin, "<think>x</think>```python\nraise\n```"]

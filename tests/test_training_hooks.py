@@ -12,8 +12,8 @@ from pathlib import Path
 
 from transformers import TrainerControl, TrainerState
 
+from r1eval.rl.callbacks import GRPOPhaseTimer
 from r1eval.training import link_identical_files
-from rl.callbacks import GRPOPhaseTimer
 
 
 def test_phase_timer_splits_a_step_and_prints_progress() -> None:
