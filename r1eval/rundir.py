@@ -17,6 +17,7 @@ import json
 import math
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -197,8 +198,14 @@ class RunDir:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
+            holder = ""
+            for _ in range(50):  # the holder writes its PID right after taking the lock: give it a moment
+                fh.seek(0)
+                holder = fh.read().strip()
+                if holder:
+                    break
+                time.sleep(0.02)
+            holder = holder or "unknown"
             fh.close()
             raise UsageError(f"{self.path} is being written by another r1eval run (PID {holder}); wait for it to "
                              "finish, rerun with --wait-lock to queue behind it, or pass another --output") from None
