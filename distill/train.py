@@ -31,6 +31,7 @@ from r1eval.training import (
     STEPS_FILE,
     init_distributed,
     launched_world_size,
+    on_main_first,
     open_training_dir,
     refuse_gate_when_sharded,
     split_batch,
@@ -161,7 +162,7 @@ def train_student(student: str | None, data: Path, output: Path, *, preset: str 
     `output/gate/best`. `max_minutes` stops with a checkpoint after that much training time. `preset` is a
     recipe name or a `DistillPreset` (then `preset_name` names the recipe it came from, for config.json)."""
     from r1eval.distill.filter import load_chat_dataset
-    from r1eval.models import load_tokenizer, load_trainable_model, resolve_model
+    from r1eval.models import hf_model_dir, load_tokenizer, load_trainable_model, resolve_model
     from r1eval.runner import git_commit, package_versions
 
     if isinstance(preset, DistillPreset):
@@ -186,8 +187,10 @@ def train_student(student: str | None, data: Path, output: Path, *, preset: str 
         "config": asdict(cfg), "plan": plan, "rows": len(dataset), "versions": package_versions(),
         "git_commit": git_commit(), "command": __import__("sys").argv,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    # a GGUF is dequantised once into the cache (by the main process first, the others then read it)
+    weights = on_main_first(lambda: hf_model_dir(spec, "float32"))
     model = load_trainable_model(spec, "float32")
-    tokenizer = load_tokenizer(spec)
+    tokenizer = load_tokenizer(spec, weights)
     tokenizer.padding_side = "right"
     return _fit(model, tokenizer, to_prompt_completion(dataset), cfg, output, lora=lora, gate=gate,
                 checkpoint=checkpoint, student=spec.name, max_minutes=max_minutes, num_processes=n)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,14 +253,25 @@ MATERIALIZE_VERSION = 2  # bump when the written directory changes, so caches ar
 
 
 def load_trainable_model(spec: ModelSpec, dtype: str = "float32") -> Any:
-    """An `AutoModelForCausalLM` for `spec` whose weights can be trained and saved (GGUF included)."""
+    """An `AutoModelForCausalLM` for `spec` whose weights can be trained and saved. A GGUF is read from its
+    dequantised copy in the cache (`hf_model_dir`): parsing the GGUF again costs ~10-40 s per load."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = hf_model_dir(spec, dtype) if spec.source == "gguf" else spec.path
+    try:
+        return AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    except OSError as exc:
+        raise UsageError(f"could not load model {spec.name}: {str(exc).splitlines()[0]}") from None
+
+
+def _dequantize_gguf(spec: ModelSpec, dtype: str) -> Any:
+    """The model of a GGUF file, dequantised to `dtype`, as a plain trainable and savable model."""
     import torch
     from transformers import AutoModelForCausalLM
 
     torch_dtype = getattr(torch, dtype)
     try:
-        if spec.source != "gguf":
-            return AutoModelForCausalLM.from_pretrained(spec.path, dtype=torch_dtype)
         loaded = AutoModelForCausalLM.from_pretrained(spec.path, gguf_file=spec.gguf_file, dtype=torch_dtype)
     except OSError as exc:
         raise UsageError(f"could not load model {spec.name}: {str(exc).splitlines()[0]}") from None
@@ -288,20 +301,47 @@ def materialize_model(spec: ModelSpec, out_dir: str | Path, dtype: str = "float3
     if spec.source == "dir":
         return Path(spec.path)
     out = Path(out_dir)
-    marker = out / MATERIALIZED_MARKER
-    identity = {"source": spec.source, "path": spec.path, "gguf_file": spec.gguf_file,
-                "sha256": spec.sha256(), "dtype": dtype, "tokenizer": spec.tokenizer,
+    # the bytes, not where they lie: one GGUF in two virtual environments shares one directory
+    identity = {"source": spec.source, "path": None if spec.source == "gguf" else spec.path,
+                "gguf_file": spec.gguf_file, "sha256": spec.sha256(), "dtype": dtype, "tokenizer": spec.tokenizer,
                 "version": MATERIALIZE_VERSION}
-    if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == identity:
+    if _materialized(out, identity):
         return out
-    model = load_trainable_model(spec, dtype)
+    # a hub id is downloaded and loaded as it is
+    model = _dequantize_gguf(spec, dtype) if spec.source == "gguf" else load_trainable_model(spec, dtype)
     tokenizer = load_tokenizer(spec)
     tokenizer.padding_side = "left"
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    marker.write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
+    # written beside `out` and renamed into place, so two processes materialising one model at once (two runs
+    # started together on a fresh machine) never read or write a half-written directory
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / MATERIALIZED_MARKER).write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
+        if _materialized(out, identity):  # another process finished first
+            return out
+        if out.exists():  # a stale directory (other GGUF bytes, older layout)
+            stale = Path(tempfile.mkdtemp(prefix=f".{out.name}.stale.", dir=out.parent))
+            out.rename(stale / "old")
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            staging.rename(out)
+        except OSError:  # another process renamed its copy into place in between
+            if not _materialized(out, identity):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _materialized(out: Path, identity: dict[str, Any]) -> bool:
+    """Whether `out` holds a finished materialisation of `identity`."""
+    marker = out / MATERIALIZED_MARKER
+    try:
+        return json.loads(marker.read_text(encoding="utf-8")) == identity
+    except (OSError, json.JSONDecodeError):
+        return False
 
 
 def model_cache_dir(model: ModelSpec, dtype: str = "float32") -> Path:

@@ -14,6 +14,15 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (CI runs `-n 2`) every worker, and every process it starts, computes on one thread:
+    two workers with torch's default thread per core would oversubscribe a 2-core machine several times over
+    (r1eval's own runs already default to one thread there, see r1eval/threads.py; the trainers do not). Set
+    before any test module imports torch, which reads it once."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None
             ) -> subprocess.CompletedProcess:
     """`python -m r1eval.cli ARGS` with this checkout first on the path."""

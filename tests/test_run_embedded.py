@@ -1,4 +1,6 @@
-"""A real run of the embedded SmolLM2-135M on 2 problems x 2 samples; kill -9 mid-run and resume."""
+"""A real run of the embedded SmolLM2-135M on 2 problems x 2 samples; kill -9 mid-run and resume. Reruns and
+refusals call `main(argv)` in-process (`main_cli`); what needs a real process (kill -9, two processes at once)
+runs `python -m r1eval.cli`."""
 
 from __future__ import annotations
 
@@ -55,15 +57,15 @@ def test_run_directory_contents(full_run: Path) -> None:
     assert set(summary["pass@k"]) == {"1", "2"}
 
 
-def test_rerun_is_a_no_op_resume(full_run: Path) -> None:
+def test_rerun_is_a_no_op_resume(full_run: Path, main_cli) -> None:
     before = (full_run / "samples.jsonl").read_text()
-    proc = run_cli(*RUN_ARGS, "--output", str(full_run))
+    proc = main_cli(*RUN_ARGS, "--output", str(full_run))
     assert proc.returncode == 0, proc.stderr
     assert (full_run / "samples.jsonl").read_text() == before
 
 
-def test_different_settings_refuse_to_mix(full_run: Path) -> None:
-    proc = run_cli(*RUN_ARGS, "--temperature", "0.7", "--output", str(full_run))
+def test_different_settings_refuse_to_mix(full_run: Path, main_cli) -> None:
+    proc = main_cli(*RUN_ARGS, "--temperature", "0.7", "--output", str(full_run))
     assert proc.returncode == 2 and "different temperature" in proc.stderr
 
 
@@ -96,14 +98,14 @@ def test_kill_9_then_resume_gives_same_samples_and_summary(full_run: Path, tmp_p
     assert s1 == s2
 
 
-def test_torn_last_line_is_repaired(tmp_path: Path, full_run: Path) -> None:
+def test_torn_last_line_is_repaired(tmp_path: Path, full_run: Path, main_cli) -> None:
     out = tmp_path / "torn"
     out.mkdir()
     for name in ("config.json",):
         (out / name).write_text((full_run / name).read_text())
     lines = (full_run / "samples.jsonl").read_text().splitlines(keepends=True)
     (out / "samples.jsonl").write_text("".join(lines[:3]) + lines[3][:40])  # killed mid-write
-    proc = run_cli(*RUN_ARGS, "--output", str(out))
+    proc = main_cli(*RUN_ARGS, "--output", str(out))
     assert proc.returncode == 0, proc.stderr
     assert len(samples(out)) == 4
 
@@ -132,20 +134,20 @@ def test_summary_keys_agree_with_the_samples(full_run: Path) -> None:
     assert (full_run / "run.lock").read_text().strip().isdigit()  # the PID of the last writer
 
 
-def test_identity_changes_are_refused(full_run: Path) -> None:
-    proc = run_cli(*RUN_ARGS, "--dtype", "bfloat16", "--output", str(full_run))
+def test_identity_changes_are_refused(full_run: Path, main_cli) -> None:
+    proc = main_cli(*RUN_ARGS, "--dtype", "bfloat16", "--output", str(full_run))
     assert proc.returncode == 2 and "different dtype" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-    proc = run_cli(*RUN_ARGS, "--system-prompt", "Be brief.", "--output", str(full_run))
+    proc = main_cli(*RUN_ARGS, "--system-prompt", "Be brief.", "--output", str(full_run))
     assert proc.returncode == 2 and "different system_prompt" in proc.stderr
 
 
-def test_tear_at_the_newline_then_resume(full_run: Path, tmp_path: Path) -> None:
+def test_tear_at_the_newline_then_resume(full_run: Path, tmp_path: Path, main_cli) -> None:
     out = tmp_path / "tear"
     out.mkdir()
     (out / "config.json").write_text((full_run / "config.json").read_text())
     lines = (full_run / "samples.jsonl").read_text().splitlines(keepends=True)
     (out / "samples.jsonl").write_text("".join(lines[:3]).removesuffix("\n"))  # 3rd record complete, no "\n"
-    proc = run_cli(*RUN_ARGS, "--output", str(out))
+    proc = main_cli(*RUN_ARGS, "--output", str(out))
     assert proc.returncode == 0, proc.stderr
     text = (out / "samples.jsonl").read_text()
     assert text.endswith("\n") and len(text.splitlines()) == 4
@@ -181,7 +183,7 @@ def test_two_concurrent_runs_of_one_command(tmp_path: Path) -> None:
     assert len(keys) == len(set(keys)) == 4
 
 
-def test_hostile_generation_config_changes_nothing(tmp_path: Path) -> None:
+def test_hostile_generation_config_changes_nothing(tmp_path: Path, main_cli) -> None:
     """A model directory whose generation_config.json sets a repetition penalty, top-k, n-gram blocking,
     a minimum length and a low temperature gives exactly the completions of a clean copy (issue 13)."""
     from r1eval.models import embedded_model, hf_model_dir
@@ -193,7 +195,7 @@ def test_hostile_generation_config_changes_nothing(tmp_path: Path) -> None:
     hostile = copy_model_dir(source, tmp_path / "hostile", hostile_settings)
     runs = {}
     for name, model in (("clean", clean), ("hostile", hostile)):
-        proc = run_cli(*RUN_ARGS, "--model", str(model), "--output", str(tmp_path / f"run-{name}"))
+        proc = main_cli(*RUN_ARGS, "--model", str(model), "--output", str(tmp_path / f"run-{name}"))
         assert proc.returncode == 0, proc.stderr
         runs[name] = ({(r["problem_id"], r["sample_index"]): r["completion"] for r in samples(tmp_path / f"run-{name}")},
                       proc.stderr)
@@ -207,9 +209,9 @@ def test_hostile_generation_config_changes_nothing(tmp_path: Path) -> None:
     assert config["repetition_penalty"] == 1.0 and config["effective_sampling"]["no_repeat_ngram_size"] == 0
 
 
-def test_system_prompt_and_chat_template_kwargs(tmp_path: Path) -> None:
+def test_system_prompt_and_chat_template_kwargs(tmp_path: Path, main_cli) -> None:
     out = tmp_path / "run"
-    proc = run_cli(*RUN_ARGS, "--limit", "1", "-n", "1", "--system-prompt", "You are a careful mathematician.",
+    proc = main_cli(*RUN_ARGS, "--limit", "1", "-n", "1", "--system-prompt", "You are a careful mathematician.",
                    "--chat-template-kwargs", '{"enable_thinking": true}', "--output", str(out))
     assert proc.returncode == 0, proc.stderr
     (row,) = samples(out)
