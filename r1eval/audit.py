@@ -382,11 +382,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from r1eval.rundir import write_json
 
     if args.workers < 1:
-        raise UsageError(f"--workers must be >= 1 (got {args.workers})")
+        raise UsageError(f"`workers` must be >= 1 (got {args.workers})")
     rows, kind, config, source = load_input(args.path, args.kind)
     out = args.out or (args.path if args.path.is_dir() else args.path.parent)
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; pass a directory")
+        raise UsageError(f"`out` {out} is a file; pass a directory")
     extra, judge = audit_judge(args, rows, out)
     disagreements, summary = audit_rows(rows, kind, workers=args.workers, progress=not args.no_progress,
                                         extra=extra)

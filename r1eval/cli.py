@@ -13,9 +13,10 @@ from typing import NoReturn
 from r1eval.audit import add_audit_parser, cmd_audit
 from r1eval.cli_args import (
     add_prompt_options,
+    flag_words,
     positive_int,
 )
-from r1eval.errors import ConfigError, UsageError
+from r1eval.errors import UsageError
 from r1eval.judge.cli import add_judge_flags, add_judge_parser, cmd_judge, judge_setup
 from r1eval.records import SamplingParams
 from r1eval.shard import add_merge_parser, cmd_merge
@@ -433,25 +434,6 @@ COMMANDS = {"run": cmd_run, "grade": cmd_grade, "list": cmd_list, "elo": cmd_elo
             "audit": cmd_audit, "judge": cmd_judge, "loop": cmd_loop, "merge": cmd_merge}
 
 
-def flag_words(parser: argparse.ArgumentParser, args: argparse.Namespace | None, exc: UsageError) -> str:
-    """The error as the user's command line says it: a ConfigError's field becomes the flag that sets it in
-    the chosen (sub)command (`top_p` -> `--top-p`); a field no flag sets keeps its name."""
-    if not isinstance(exc, ConfigError) or args is None:
-        return str(exc)
-    options: dict[str, str] = {}
-    chain = [parser]
-    while chain:
-        current = chain.pop()
-        for action in current._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                chosen = getattr(args, action.dest, None)
-                if chosen in action.choices:
-                    chain.append(action.choices[chosen])
-            elif action.option_strings:
-                options.setdefault(action.dest, max(action.option_strings, key=len))
-    return f"{options.get(exc.field, exc.field)} {exc.message}"
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print one line on stderr and exit 2."""
     from r1eval.errors import Terminated, os_error_line
@@ -464,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"r1eval: error: {flag_words(parser, args, exc)}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"r1eval: error: {os_error_line(exc)}", file=sys.stderr)
+        print(f"r1eval: error: {flag_words(parser, args, UsageError(os_error_line(exc)))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print(f"\n{'terminated' if isinstance(exc, Terminated) else 'interrupted'}", file=sys.stderr)

@@ -1,7 +1,9 @@
 """Error types for user mistakes; `r1eval.cli` prints them as one line and exits 2.
 
-Library code names settings by their field names (`top_p`), never by command-line flags: a `ConfigError`
-carries the field, and only the CLI words it as the flag that sets it (`--top-p`)."""
+Library code names settings by their API field names, never by command-line flags: a `ConfigError` carries
+the field, and any other message names a setting in backquotes ("lower `max_tokens`", "pass a new `output`"),
+so `str(exc)` reads right from Python. Only the CLI (`r1eval.cli.flag_words`) words them as the flags of the
+chosen command (`--max-tokens`, `--output`); a backquoted name no flag sets is printed bare."""
 
 
 class UsageError(Exception):
@@ -29,11 +31,11 @@ class Terminated(KeyboardInterrupt):
 
 # errno -> what the user can do about it
 _OS_FIXES = {
-    "ENOSPC": "free space on that file system (or pass --output on another disk), then rerun the same command",
-    "EDQUOT": "free space in your quota (or pass --output elsewhere), then rerun the same command",
-    "EROFS": "that file system is read-only; remount it writable or pass --output elsewhere",
-    "EACCES": "no permission to write there; fix its permissions or pass --output elsewhere",
-    "EPERM": "the file is protected (immutable or not yours); fix that or pass --output elsewhere",
+    "ENOSPC": "free space on that file system (or pass `output` on another disk), then rerun the same command",
+    "EDQUOT": "free space in your quota (or pass `output` elsewhere), then rerun the same command",
+    "EROFS": "that file system is read-only; remount it writable or pass `output` elsewhere",
+    "EACCES": "no permission to write there; fix its permissions or pass `output` elsewhere",
+    "EPERM": "the file is protected (immutable or not yours); fix that or pass `output` elsewhere",
     "EISDIR": "that path is a directory; pass a file path",
     "ENOTDIR": "a part of that path is a file, not a directory; pass a path whose parents are directories",
     "EEXIST": "that path exists and is not a directory; pass another path",

@@ -252,9 +252,11 @@ def check_stages(stages: list[Stage], cli: argparse.ArgumentParser, path: Path) 
     runs: a bad value (`max_steps: lots`), an unknown preset or a missing problems file is one line naming the
     stage, not a failure hours into the loop."""
     from r1eval.benches import get_bench
+    from r1eval.cli_args import flag_words
     from r1eval.recipes import recipe_path
 
     for stage in stages:
+        args = None
         try:
             args = cli.parse_args(stage.argv)
             if stage.argv[0] == "run" and not str(args.bench).startswith("lm-eval:"):
@@ -265,7 +267,7 @@ def check_stages(stages: list[Stage], cli: argparse.ArgumentParser, path: Path) 
             if preset and not Path(preset).is_file():
                 recipe_path({"grpo": "grpo", "distill": "sft"}[stage.argv[0]], preset)
         except UsageError as exc:
-            raise UsageError(f"recipe {path}: stage {stage.name}: {exc}") from None
+            raise UsageError(f"recipe {path}: stage {stage.name}: {flag_words(cli, args, exc)}") from None
 
 
 def run_loop(recipe_path: Path, cli: argparse.ArgumentParser, r1eval: Callable[[list[str]], int], *,

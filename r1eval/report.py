@@ -401,7 +401,7 @@ def write_report(paths: list[Path], out: Path, *, labels: dict[str, str] | None 
         key = (r.bench, r.label)
         if key in seen:
             raise UsageError(f"runs {seen[key]} and {r.path} are both labelled {r.label!r} on {r.bench}; "
-                             "give them distinct --label DIR=NAME")
+                             "give them distinct `label` DIR=NAME")
         seen[key] = r.path
     out.mkdir(parents=True, exist_ok=True)
     rows = results_rows(runs)

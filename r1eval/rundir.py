@@ -147,7 +147,7 @@ def read_samples(path: Path, repair: bool = False, strict: bool = False,
             sample = Sample.from_dict(row, strict=strict)
         except MissingFieldError as exc:
             raise UsageError(f"{path}:{lineno}: missing field '{exc.args[0]}'; this row was not written by "
-                             "`r1eval run` (remove it, or pass a new --output)") from None
+                             "`r1eval run` (remove it, or pass a new `output`)") from None
         samples.append(keep(sample) if keep is not None else sample)
     return samples
 
@@ -208,7 +208,7 @@ class RunDir:
             holder = holder or "unknown"
             fh.close()
             raise UsageError(f"{self.path} is being written by another r1eval run (PID {holder}); wait for it to "
-                             "finish, rerun with --wait-lock to queue behind it, or pass another --output") from None
+                             "finish, rerun with `wait_lock` to queue behind it, or pass another `output`") from None
         fh.seek(0)
         fh.truncate()
         fh.write(f"{os.getpid()}\n")
@@ -228,7 +228,7 @@ class RunDir:
                 raise UsageError(message)
         if changed:
             raise UsageError(f"{self.path} holds a run with different {', '.join(changed)}; "
-                             "pass a new --output (or delete that directory) to start fresh")
+                             "pass a new `output` (or delete that directory) to start fresh")
 
     def open(self, config: dict[str, Any], wait: bool = False,
              keep: Callable[[Sample], Any] | None = None) -> list[Any]:

@@ -141,7 +141,7 @@ def merge_shards(paths: Sequence[Path], output: Path) -> tuple[dict[str, Any], l
     if any(out.path.resolve() == p.resolve() for p in paths):
         raise ConfigError("output", f"{output} is one of the shards; give a new directory")
     if out.exists() and not out.config().get("merged_from"):
-        raise UsageError(f"{output} holds a run that is not a merge of shards; pass a new --output")
+        raise UsageError(f"{output} holds a run that is not a merge of shards; pass a new `output`")
     first = configs[0]
     bench, all_problems, problems = _problems(first)
     params = SamplingParams(**{k: first[k] for k in SamplingParams.__dataclass_fields__ if k in first})

@@ -164,19 +164,19 @@ def _open_on_main(output: Path, kind: str, settings: dict[str, Any], provenance:
     config_path = output / "config.json"
     if not config_path.is_file():
         if output.exists() and any(output.iterdir()):
-            raise UsageError(f"{output} is not empty and holds no {kind} run (no config.json); pass a new --output")
+            raise UsageError(f"{output} is not empty and holds no {kind} run (no config.json); pass a new `output`")
         output.mkdir(parents=True, exist_ok=True)
         write_json(config_path, {"kind": kind, "settings": settings, **provenance})
         return None
     config = json.loads(config_path.read_text(encoding="utf-8"))
     if config.get("kind") != kind:
-        raise UsageError(f"{output} holds a {config.get('kind')} run, not {kind}; pass a new --output")
+        raise UsageError(f"{output} holds a {config.get('kind')} run, not {kind}; pass a new `output`")
     old = config.get("settings") or {}
     if old != settings:
         key = _first_difference(old, settings)
         raise UsageError(f"{output} was trained with {key}={_lookup(old, key)!r} but this command has "
                          f"{_lookup(settings, key)!r}; rerun with the run's settings to continue it, or pass a "
-                         "new --output")
+                         "new `output`")
     checkpoint = last_checkpoint(output / CHECKPOINTS_DIR)
     config.setdefault("resumes", []).append({
         "from_step": int(checkpoint.name.split("-")[1]) if checkpoint else 0,
@@ -285,7 +285,7 @@ def refuse_gate_when_sharded(trainer: Any, gate: Any) -> None:
     """The gate saves and evaluates the policy on the main process alone: a UsageError under ZeRO-3/FSDP."""
     if gate is not None and params_sharded(trainer):
         raise UsageError("the gate evaluates the policy on the main process, which needs unsharded weights; drop "
-                         "--gate-bench under ZeRO-3/FSDP (use ZeRO-2) and evaluate the checkpoints with r1eval run")
+                         "`gate_bench` under ZeRO-3/FSDP (use ZeRO-2) and evaluate the checkpoints with r1eval run")
 
 
 def save_policy(model: Any, tokenizer: Any, out: Path) -> Path:

@@ -80,7 +80,7 @@ class LaunchOptions:
             raise UsageError(f"num_processes and num_machines must be >= 1 (got {processes}, {machines})")
         if processes % machines:
             raise UsageError(f"num_processes {processes} (all machines together) is not a multiple of num_machines "
-                             f"{machines}; pass --num-processes MACHINES x GPUS_PER_MACHINE")
+                             f"{machines}; pass `num_processes` MACHINES x GPUS_PER_MACHINE")
         return processes, machines, acc
 
     def launch_lines(self, processes: int, machines: int, command: str) -> list[str]:
@@ -109,7 +109,7 @@ def deepspeed_notes(acc: dict[str, Any] | None, *, bf16: bool, lora_reset: bool,
                          "use ZeRO-2, full training, or sync_ref_model: false")
     if gate and stage == 3:
         raise UsageError("the gate evaluates the policy on the main process, which needs unsharded weights; use "
-                         "ZeRO-2 with --gate-bench, or drop it under ZeRO-3")
+                         "ZeRO-2 with `gate_bench`, or drop it under ZeRO-3")
     return {"zero_stage": stage, "mixed_precision": precision,
             "shards": {1: "optimizer state", 2: "optimizer state and gradients",
                        3: "optimizer state, gradients and parameters"}.get(stage, "nothing")}

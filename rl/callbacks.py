@@ -155,5 +155,5 @@ def restore_reference(trainer: Any, checkpoint: Path, lora: bool, every: int) ->
         return False
     _, unexpected = reference_module(trainer, lora).load_state_dict(load_file(str(path)), strict=False)
     if unexpected:
-        raise UsageError(f"{path} does not fit this model (unexpected {unexpected[:2]}); pass a new --output")
+        raise UsageError(f"{path} does not fit this model (unexpected {unexpected[:2]}); pass a new `output`")
     return True

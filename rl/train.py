@@ -231,7 +231,7 @@ def build_trainer(run: GRPORun) -> tuple[Any, Any, Path | None]:
         tokenizer.pad_token = tokenizer.eos_token
     if run.preset.template == "chat" and not getattr(tokenizer, "chat_template", None):
         raise UsageError(f"{run.model.name} has no chat template; use a preset with template r1-zero "
-                         "(e.g. --preset r1-zero) for base models")
+                         "(e.g. `preset` r1-zero) for base models")
     import torch
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, run.preset.dtype))

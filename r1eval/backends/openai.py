@@ -176,10 +176,10 @@ class OpenAIBackend(RegisteredBackend):
         except Exception as exc:  # a reply the client could not parse (an HTML page from a proxy...)
             raise BackendError(f"the server at {self.base_url} answered GET /models with something that is not "
                                f"a model list ({type(exc).__name__}: {' '.join(str(exc).split())[:160]}); "
-                               "check --base-url (it usually ends in /v1)") from None
+                               "check `base_url` (it usually ends in /v1)") from None
         if self.spec.name not in served:
             raise BackendError(f"model '{self.spec.name}' is not served at {self.base_url}; "
-                               f"it serves: {', '.join(served) or 'nothing'} (fix --model)")
+                               f"it serves: {', '.join(served) or 'nothing'} (fix `model`)")
         return served
 
     def _error(self, exc: Exception, where: str = "") -> BackendError:
@@ -192,24 +192,24 @@ class OpenAIBackend(RegisteredBackend):
         message = " ".join(str(message).split())[:300]
         if isinstance(exc, openai.APITimeoutError):
             return BackendError(f"{where}request to {self.base_url} timed out after "
-                                f"{self.options['request_timeout']:g}s; raise --request-timeout{kept}")
+                                f"{self.options['request_timeout']:g}s; raise `request_timeout`{kept}")
         if isinstance(exc, openai.APIConnectionError):
             return BackendError(f"{where}cannot reach the server at {self.base_url} ({message}); "
-                                f"start it or fix --base-url{kept}")
+                                f"start it or fix `base_url`{kept}")
         if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
             return BackendError(f"{where}the server at {self.base_url} rejected the API key from "
-                                f"${self.options['api_key_env']} ({message}); pass --api-key-env NAME{kept}")
+                                f"${self.options['api_key_env']} ({message}); pass `api_key_env` NAME{kept}")
         if isinstance(exc, openai.NotFoundError):
             return BackendError(f"{where}model '{self.spec.name}' not found at {self.base_url} ({message}); "
-                                f"fix --model or --base-url{kept}")
+                                f"fix `model` or `base_url`{kept}")
         if isinstance(exc, openai.BadRequestError) and not self.options["standard_params_only"] and any(
                 f in message for f in ("top_k", "min_p", "repetition_penalty", "chat_template_kwargs")):
             return BackendError(f"{where}the server at {self.base_url} rejected a sampling field r1eval sends "
-                                f"({message}); rerun with --standard-params-only to send only OpenAI-standard "
+                                f"({message}); rerun with `standard_params_only` to send only OpenAI-standard "
                                 f"fields (the server's defaults then decide the others){kept}")
         if isinstance(exc, openai.BadRequestError) and ("context" in message.lower() or "token" in message.lower()):
-            return BackendError(f"{where}prompt + --max-tokens exceed the served model's context ({message}); "
-                                f"lower --max-tokens{kept}")
+            return BackendError(f"{where}prompt + `max_tokens` exceed the served model's context ({message}); "
+                                f"lower `max_tokens`{kept}")
         status = getattr(exc, "status_code", None)
         return BackendError(f"{where}the server at {self.base_url} answered "
                             f"{f'HTTP {status}: ' if status else ''}{message}{kept}")
@@ -238,16 +238,16 @@ class OpenAIBackend(RegisteredBackend):
 
     def generate(self, requests: Iterable[GenerationRequest], params: SamplingParams) -> Iterator[GenerationResult]:
         if params.force_think:
-            raise UsageError("--force-think needs the prompt text, but with --backend openai the server renders "
-                             "the chat template; drop --force-think or use --backend vllm")
+            raise UsageError("`force_think` needs the prompt text, but with `backend` openai the server renders "
+                             "the chat template; drop `force_think` or use `backend` vllm")
         if self.options["standard_params_only"]:
-            unsent = [flag for flag, neutral in (("--top-k", params.top_k == 0), ("--min-p", params.min_p == 0.0),
-                                                 ("--repetition-penalty", params.repetition_penalty == 1.0),
-                                                 ("--chat-template-kwargs", not params.chat_template_kwargs))
+            unsent = [flag for flag, neutral in (("`top_k`", params.top_k == 0), ("`min_p`", params.min_p == 0.0),
+                                                 ("`repetition_penalty`", params.repetition_penalty == 1.0),
+                                                 ("`chat_template_kwargs`", not params.chat_template_kwargs))
                       if not neutral]
             if unsent:
-                raise UsageError(f"--standard-params-only sends no {', '.join(unsent)}; drop those flags or "
-                                 "--standard-params-only")
+                raise UsageError(f"`standard_params_only` sends no {', '.join(unsent)}; drop those flags or "
+                                 "`standard_params_only`")
         for batch in iterate_async(self._loop, self._generate(requests, params)):
             yield from group_by_request(batch)
 

@@ -72,7 +72,7 @@ def check_memory_fraction(fraction: float, on_gpu: bool) -> None:
 
         memory = psutil.virtual_memory()
         free, total = memory.available, memory.total
-        where = "RAM (vLLM on CPU reads --gpu-memory-utilization as a fraction of RAM)"
+        where = "RAM (vLLM on CPU reads `gpu_memory_utilization` as a fraction of RAM)"
     if fraction * total > free:
         raise ConfigError("gpu_memory_utilization", f"{fraction:g} asks for {fraction * total / 2**30:.1f} GiB of "
                            f"{where} but {free / 2**30:.1f} GiB are free; lower it or free memory")
@@ -155,12 +155,12 @@ class VLLMBackend(RegisteredBackend):
     def _start_error(self, exc: Exception) -> BackendError:
         text = _one_line(exc)
         if any(h in text.lower() for h in _OOM_HINTS) or type(exc).__name__ == "OutOfMemoryError":
-            return BackendError(f"vLLM could not fit {self.spec.name} in memory ({text}); lower --max-model-len, "
-                                "raise --gpu-memory-utilization or --tensor-parallel-size")
+            return BackendError(f"vLLM could not fit {self.spec.name} in memory ({text}); lower `max_model_len`, "
+                                "raise `gpu_memory_utilization` or `tensor_parallel_size`")
         if "engine core initialization failed" in text.lower():  # the cause is in the engine's own log above
             return BackendError(f"vLLM could not start {self.spec.name}: its engine process failed (the cause is "
-                                "in vLLM's log above; if it ran out of memory, lower --max-model-len or raise "
-                                "--gpu-memory-utilization / --tensor-parallel-size)")
+                                "in vLLM's log above; if it ran out of memory, lower `max_model_len` or raise "
+                                "`gpu_memory_utilization` / `tensor_parallel_size`)")
         return BackendError(f"vLLM could not start {self.spec.name}: {text}")
 
     def describe(self) -> dict[str, Any]:
@@ -192,8 +192,8 @@ class VLLMBackend(RegisteredBackend):
         ids = self.tokenizer(text, add_special_tokens=False).input_ids
         if len(ids) + params.max_tokens > self.max_model_len:
             raise BackendError(f"problem {request.problem_id}: prompt ({len(ids)} tokens) + "
-                               f"--max-tokens {params.max_tokens} exceed the context of {self.max_model_len} "
-                               "tokens; lower --max-tokens or raise --max-model-len (if the model allows)")
+                               f"`max_tokens` {params.max_tokens} exceed the context of {self.max_model_len} "
+                               "tokens; lower `max_tokens` or raise `max_model_len` (if the model allows)")
         return text, ids
 
     async def _generate(self, requests: Iterable[GenerationRequest], params: SamplingParams
@@ -213,8 +213,8 @@ class VLLMBackend(RegisteredBackend):
                 raise
             text = _one_line(exc)
             if any(h in text.lower() for h in _OOM_HINTS) or type(exc).__name__ == "OutOfMemoryError":
-                raise BackendError(f"vLLM ran out of memory ({text}); lower --max-model-len or raise "
-                                   "--gpu-memory-utilization; finished samples are saved, rerun to resume") from None
+                raise BackendError(f"vLLM ran out of memory ({text}); lower `max_model_len` or raise "
+                                   "`gpu_memory_utilization`; finished samples are saved, rerun to resume") from None
             raise BackendError(f"vLLM failed: {text}; finished samples are saved, rerun to resume") from None
 
     async def _sample(self, request: GenerationRequest, prompt: str, ids: list[int], index: int, seed: int,

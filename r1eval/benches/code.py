@@ -46,7 +46,7 @@ def answer_language(opts: LoadOptions, bench: str) -> str:
 
     name = get_language(str(opts.extra.get("language") or "python")).name
     if name not in ANSWER_LANGUAGES:
-        raise UsageError(f"{bench}: --language must be one of {', '.join(ANSWER_LANGUAGES)}, got {name}")
+        raise UsageError(f"{bench}: `language` must be one of {', '.join(ANSWER_LANGUAGES)}, got {name}")
     require_toolchains([name])
     return name
 
@@ -171,7 +171,7 @@ def _lcb_versions(tag: str) -> list[str]:
         lo, hi = tag[1:].split("_v", 1)
         if lo.isdigit() and hi.isdigit():
             return [name(i) for i in range(int(lo), int(hi) + 1)]
-    raise UsageError(f"unknown --lcb-version {tag!r}; use release_vN (cumulative), vN (one release) or vA_vB")
+    raise UsageError(f"unknown `lcb_version` {tag!r}; use release_vN (cumulative), vN (one release) or vA_vB")
 
 
 def _parse_date(value: Any, flag: str) -> datetime | None:
@@ -228,7 +228,7 @@ class LiveCodeBench(SandboxedBench):
             print(f"livecodebench: --language {self.language} covers stdin/stdout problems only; {functional} "
                   "functional (starter-code) problem(s) skipped", file=sys.stderr)
         if not problems:
-            raise UsageError(f"{source}: no problems between --since {opts.extra.get('since')} and --until "
+            raise UsageError(f"{source}: no problems between `since` {opts.extra.get('since')} and `until` "
                              f"{opts.extra.get('until')}; widen the date window")
         duplicate = duplicate_ids([p.id for p in problems])
         if duplicate:
@@ -246,7 +246,7 @@ class LiveCodeBench(SandboxedBench):
             present = [n for n in names if (directory / n).is_file()]
             if present and len(present) < len(names):
                 raise UsageError(f"{directory} lacks {', '.join(n for n in names if n not in present)} for "
-                                 f"--lcb-version {version}; pass the version it holds (e.g. --lcb-version v1)")
+                                 f"`lcb_version` {version}; pass the version it holds (e.g. `lcb_version` v1)")
             picked.extend(present)
             return [directory / n for n in present]
 
@@ -257,8 +257,8 @@ class LiveCodeBench(SandboxedBench):
             loaded = read_hub_files(LCB_HUB_ID, names, revision=revision, pick=version_files,
                                     hint="pass --data PATH with a local code_generation_lite copy")
         else:
-            raise UsageError("livecodebench is not bundled: pass --data PATH (code_generation_lite rows as JSONL or "
-                             "parquet, a save_to_disk directory or a hub snapshot) or --hub [--lcb-version V]")
+            raise UsageError("livecodebench is not bundled: pass `data` PATH (code_generation_lite rows as JSONL or "
+                             "parquet, a save_to_disk directory or a hub snapshot) or `hub` [`lcb_version` V]")
         loaded.note(opts)
         if picked:
             opts.extra["lcb_version"] = version

@@ -126,8 +126,8 @@ class CodeforcesBench(SandboxedBench):
             loaded = read_hub_dataset(HUB_ID, split=self.hub_split, revision=revision,
                                       hint="pass --data PATH with rows in its schema")
         else:
-            raise UsageError(f"codeforces is not bundled: pass --data PATH (rows in the {HUB_ID} schema: JSONL, parquet, "
-                             "a save_to_disk directory or a hub snapshot) or --hub [--revision REV]")
+            raise UsageError(f"codeforces is not bundled: pass `data` PATH (rows in the {HUB_ID} schema: JSONL, parquet, "
+                             "a save_to_disk directory or a hub snapshot) or `hub` [`revision` REV]")
         loaded.note(opts)
         source = loaded.source
         problems, self.skipped = problems_from_rows(loaded.rows, source, self.language)
@@ -158,7 +158,7 @@ class CodeforcesBench(SandboxedBench):
         language, code = found
         meta = problem.meta
         if "tests" not in meta:
-            raise UsageError(f"problem {problem.id}: no tests loaded; pass the bench's --data FILE")
+            raise UsageError(f"problem {problem.id}: no tests loaded; pass the bench's `data` FILE")
         out = sandbox.run_stdin_tests(code, meta["tests"], timeout_s=meta["time_limit"] * self.time_scale,
                                       memory_mb=int(meta["memory_limit"]), add_lcb_imports=False, language=language)
         detail = {"verdict": out.verdict, "tests_passed": out.tests_passed, "tests_total": out.tests_total}

@@ -116,7 +116,7 @@ def hub_snapshot(path: Path, revision: str | None) -> tuple[Path, str | None]:
         if revision is None and len(available) == 1:
             return snapshots / available[0], available[0]
         raise UsageError(f"{path}: no snapshot for revision {wanted!r} (snapshots: {', '.join(available) or 'none'}); "
-                         "pass --revision COMMIT")
+                         "pass `revision` COMMIT")
     if path.parent.name == "snapshots":  # a snapshot itself: its name is the commit
         commit = path.name
         if revision and revision != commit:

@@ -192,8 +192,8 @@ class GPQABench(Bench):
             loaded = read_hub_files(HUB_REPO, [HUB_FILE], revision=revision, pick=_gpqa_files)
         else:
             raise UsageError("gpqa_diamond is not bundled (its authors ask that it not be redistributed): pass "
-                             "--data PATH (the GPQA CSV, a multiple-choice JSONL, parquet, a save_to_disk directory or a "
-                             f"hub snapshot) or --hub (gated {HUB_REPO}; accept its terms and log in first)")
+                             "`data` PATH (the GPQA CSV, a multiple-choice JSONL, parquet, a save_to_disk directory or a "
+                             f"hub snapshot) or `hub` (gated {HUB_REPO}; accept its terms and log in first)")
         loaded.note(opts)
         return problems_from_rows(loaded.rows, loaded.source)
 

@@ -119,7 +119,7 @@ class HumanEvalMulBench(SandboxedBench):
         from r1eval.grading.sandbox.languages import require_toolchains
 
         if opts.hub:
-            raise UsageError(f"{self.name} reads its data from the package or --data DIR, not from the hub")
+            raise UsageError(f"{self.name} reads its data from the package or `data` DIR, not from the hub")
         directory = opts.data if opts.data is not None else BUNDLED
         if not directory.is_dir():
             raise ConfigError("data", f"{directory} must be a directory holding humaneval-{{LANG}}.jsonl files")
@@ -127,7 +127,7 @@ class HumanEvalMulBench(SandboxedBench):
         absent = [lang for lang in self.languages if lang not in present]
         if absent and (self.name != PREFIX or not present):
             raise UsageError(f"{directory / f'humaneval-{absent[0]}.jsonl'} not found: {self.name} needs "
-                             f"humaneval-{{{','.join(absent)}}}.jsonl in --data DIR")
+                             f"humaneval-{{{','.join(absent)}}}.jsonl in `data` DIR")
         if absent:
             print(f"{self.name}: {directory} has no data for {', '.join(absent)}; pass@1 is the mean over "
                   f"{', '.join(present)}", file=sys.stderr)

@@ -102,7 +102,7 @@ def load_task(name: str, include: Path | None) -> Any:
         if broken:
             hint += f"; lm-eval skipped a YAML it could not read: {broken[0]}"
         raise UsageError(f"unknown lm-eval task {name!r}{hint}; `lm-eval ls tasks` lists lm-eval's tasks, "
-                         "--lm-eval-include DIR adds yours")
+                         "`lm_eval_include` DIR adds yours")
     entry = manager.task_index[name]
     declared = (entry.cfg or {}).get("output_type")
     if declared and declared != "generate_until":
@@ -202,7 +202,7 @@ class LMEvalBench(Bench):
     def load(self, opts: LoadOptions) -> list[Problem]:
         if opts.data is not None or opts.hub:
             raise UsageError(f"{self.name}: an lm-eval task reads the data its YAML names (dataset_path, data_files); "
-                             "--data/--hub do not apply")
+                             "`data`/`hub` do not apply")
         task = self.task
         docs = list(task.eval_docs)
         if not docs:

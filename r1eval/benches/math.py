@@ -64,7 +64,7 @@ class MathBench(Bench):
 
     def _load_hub(self) -> list[dict[str, Any]]:
         if not self.hub_id:
-            raise UsageError(f"bench {self.name} has no hub source; drop --hub")
+            raise UsageError(f"bench {self.name} has no hub source; drop `hub`")
         import datasets
 
         ds = datasets.load_dataset(self.hub_id, self.hub_config, split=self.hub_split)

@@ -36,7 +36,7 @@ class JudgedQABench(Bench):
 
         source = opts.data or self.path
         if source is None:
-            raise UsageError(f"bench {self.name} ships no data: pass --data FILE (simple-evals' "
+            raise UsageError(f"bench {self.name} ships no data: pass `data` FILE (simple-evals' "
                              "simple_qa_test_set.csv, or JSONL/parquet with problem and answer columns)")
         loaded = read_local(Path(source))
         loaded.note(opts)

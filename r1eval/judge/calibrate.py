@@ -97,7 +97,7 @@ def run_calibration(spec: JudgeSpec, input_path: Path, out: Path, limit: int | N
     """Ask the judge about every labelled row (both orders for a pairwise template) and measure it."""
     rows = read_labelled(input_path, limit)
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--output {out} is a file; pass a directory")
+        raise UsageError(f"`output` {out} is a file; pass a directory")
     out.mkdir(parents=True, exist_ok=True)
     template = spec.template
     assert template is not None

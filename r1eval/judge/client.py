@@ -20,8 +20,8 @@ from r1eval.judge.templates import JudgeTemplate, parse_verdict
 from r1eval.records import SamplingParams, sample_seed
 
 JUDGE_BACKENDS = tuple(REGISTRY)
-_FLAG_NAMES = {"--base-url": "--judge-base-url", "--api-key-env": "--judge-api-key-env", "--model": "--judge",
-               "--max-tokens": "--judge-max-tokens", "--request-timeout": "--judge-request-timeout"}
+_JUDGE_FIELDS = {"base_url": "judge_base_url", "api_key_env": "judge_api_key_env", "model": "judge",
+                 "max_tokens": "judge_max_tokens", "request_timeout": "judge_request_timeout"}
 
 
 @dataclass
@@ -43,14 +43,14 @@ class JudgeSpec:
 
     def validate(self) -> None:
         if self.backend not in JUDGE_BACKENDS:
-            raise UsageError(f"--judge-backend {self.backend}: choose one of {', '.join(JUDGE_BACKENDS)}")
+            raise UsageError(f"`judge_backend` {self.backend}: choose one of {', '.join(JUDGE_BACKENDS)}")
         if REGISTRY[self.backend].is_server and not self.base_url:
-            raise UsageError(f"--judge {self.model} with --judge-backend {self.backend} needs --judge-base-url URL "
-                             "(or --judge-backend transformers|vllm for a local judge model)")
+            raise UsageError(f"`judge` {self.model} with `judge_backend` {self.backend} needs `judge_base_url` URL "
+                             "(or `judge_backend` transformers|vllm for a local judge model)")
         try:
             self.params().validate()
         except ConfigError as exc:
-            raise UsageError(f"--judge-{exc.field.replace('_', '-')} {exc.message}") from None
+            raise ConfigError(f"judge_{exc.field}", exc.message) from None
         if not REGISTRY[self.backend].is_server:
             self.local_model()  # a missing model path fails now, before any generation
 
@@ -61,7 +61,7 @@ class JudgeSpec:
         try:
             return resolve_model(None if self.model == "embedded" else self.model)
         except UsageError as exc:
-            raise UsageError(f"--judge: {exc}") from None
+            raise UsageError(f"`judge`: {exc}") from None
 
     def params(self) -> SamplingParams:
         return SamplingParams(n=1, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens,
@@ -94,9 +94,11 @@ def prompt_key(identity: dict[str, Any], prompt: str) -> str:
 
 
 def _judge_message(exc: Exception) -> str:
-    """A backend's one-line error with the policy's flag names turned into the judge's."""
+    """A backend's one-line error with the policy's setting names turned into the judge's (`max_tokens` ->
+    `judge_max_tokens`)."""
     text = re.sub(r"problem [0-9a-f]{64} sample \d+: ", "", str(exc))  # our prompt keys mean nothing to a user
-    return re.sub(r"--(base-url|api-key-env|model|max-tokens|request-timeout)\b", lambda m: _FLAG_NAMES[m[0]], text)
+    return re.sub(r"`(base_url|api_key_env|model|max_tokens|request_timeout)`", lambda m: f"`{_JUDGE_FIELDS[m[1]]}`",
+                  text)
 
 
 class JudgeDown(BackendError):

@@ -76,11 +76,11 @@ def load_template(name_or_path: str | Path) -> JudgeTemplate:
         return JudgeTemplate(BUILTIN[key].removesuffix(".txt"), text)
     path = Path(key)
     if not path.is_file():
-        raise UsageError(f"--judge-template {key}: no such file (or built-in template: {', '.join(BUILTIN)})")
+        raise UsageError(f"`judge_template` {key}: no such file (or built-in template: {', '.join(BUILTIN)})")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--judge-template {key}: cannot read it ({exc})") from None
+        raise UsageError(f"`judge_template` {key}: cannot read it ({exc})") from None
     return JudgeTemplate(str(path), text)
 
 

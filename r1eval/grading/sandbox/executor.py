@@ -280,7 +280,7 @@ def isolation() -> str:
     if info["level"] == "none" and not _UNSAFE["allowed"]:
         why = "; ".join(info.get("reasons") or ["unknown"])
         raise UsageError(f"no sandbox isolation for untrusted code on this machine ({why}); run as root or where "
-                         "unprivileged user namespaces are enabled, or pass --unsafe-no-sandbox "
+                         "unprivileged user namespaces are enabled, or pass `unsafe_no_sandbox` "
                          "(r1eval.grading.sandbox.allow_unsafe_no_sandbox()) to run it unconfined")
     return info["isolation"]
 
