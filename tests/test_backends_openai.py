@@ -179,7 +179,7 @@ def test_standard_params_only_sends_no_extra_fields(server: ScriptedServer) -> N
     backend = OpenAIBackend(served_model(MODEL, server.url), base_url=server.url, standard_params_only=True)
     try:
         generate_all(backend, requests_for(1, 1), SamplingParams(n=1, max_tokens=8))
-        with pytest.raises(UsageError, match="--standard-params-only sends no --top-k, --chat-template-kwargs"):
+        with pytest.raises(UsageError, match="`standard_params_only` sends no `top_k`, `chat_template_kwargs`"):
             generate_all(backend, requests_for(1, 1), SamplingParams(n=1, max_tokens=8, top_k=20,
                                                                    chat_template_kwargs={"enable_thinking": True}))
     finally:
@@ -195,7 +195,7 @@ def test_server_rejecting_an_extra_field_names_the_opt_out(server: ScriptedServe
                                         "type": "invalid_request_error"}}, {})]
     backend = OpenAIBackend(served_model(MODEL, server.url), base_url=server.url)
     try:
-        with pytest.raises(BackendError, match="rejected a sampling field.*top_k.*--standard-params-only"):
+        with pytest.raises(BackendError, match="rejected a sampling field.*top_k.*`standard_params_only`"):
             generate_all(backend, requests_for(1, 1), SamplingParams(n=1, max_tokens=8))
     finally:
         backend.close()
@@ -242,7 +242,7 @@ def test_context_too_long_names_the_fix(server: ScriptedServer) -> None:
     server.failures = [(400, {"error": {"message": msg, "type": "BadRequestError"}}, {})]
     backend = OpenAIBackend(served_model(MODEL, server.url), base_url=server.url)
     try:
-        with pytest.raises(BackendError, match="exceed the served model's context.*lower --max-tokens"):
+        with pytest.raises(BackendError, match="exceed the served model's context.*lower `max_tokens`"):
             generate_all(backend, requests_for(1, 1), SamplingParams(n=1, max_tokens=5000))
     finally:
         backend.close()
@@ -255,7 +255,7 @@ def test_wrong_model_and_server_down(server: ScriptedServer) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
-    with pytest.raises(BackendError, match="cannot reach the server at .*start it or fix --base-url"):
+    with pytest.raises(BackendError, match="cannot reach the server at .*start it or fix `base_url`"):
         OpenAIBackend(served_model(MODEL, dead), base_url=dead, max_retries=0)
     with pytest.raises(ConfigError, match="^base_url is needed"):
         OpenAIBackend(served_model(MODEL, None))

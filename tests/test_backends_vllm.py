@@ -90,7 +90,7 @@ def test_offline_engine_seeds_and_context_check() -> None:
         params = SamplingParams(n=3, temperature=1.0, top_p=0.95, max_tokens=24)
         got = {(r.request.problem_id, i): c for r in backend.generate(reqs, params) for i, c in r.completions}
         alone = {i: c for r in backend.generate(reqs[:1], params) for i, c in r.completions}
-        with pytest.raises(BackendError, match="exceed the context of 2048 tokens.*lower --max-tokens"):
+        with pytest.raises(BackendError, match="exceed the context of 2048 tokens.*lower `max_tokens`"):
             list(backend.generate(reqs[:1], SamplingParams(n=1, max_tokens=4000)))
     finally:
         backend.close()

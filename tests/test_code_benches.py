@@ -129,7 +129,7 @@ def test_lcb_date_window():
     assert sorted(p.id for p in window) == ["3900", "3901", "abc900_a", "abc900_b"]
     assert [p.id for p in bench.load(LoadOptions(data=LCB_FIXTURE, extra={"until": "2024-09-07"}))] == \
         ["abc900_a", "abc800_a"]
-    with pytest.raises(UsageError, match="--since"):
+    with pytest.raises(UsageError, match="`since`"):
         bench.load(LoadOptions(data=LCB_FIXTURE, extra={"since": "last week"}))
     with pytest.raises(UsageError, match="no problems"):
         bench.load(LoadOptions(data=LCB_FIXTURE, extra={"since": "2030-01-01"}))

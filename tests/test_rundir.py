@@ -91,7 +91,7 @@ def test_changed_identity_is_refused_naming_the_fields(tmp_path: Path) -> None:
                "bench_provenance": {"grader": {"name": "g", "version": "2"}}, "tokenizer_sha256": "tok2",
                "chat_template_sha256": "tpl2", "repetition_penalty": 1.05}
     for key, value in changes.items():
-        with pytest.raises(UsageError, match=rf"holds a run with different {key}\b.*new --output") as info:
+        with pytest.raises(UsageError, match=rf"holds a run with different {key}\b.*new `output`") as info:
             RunDir(tmp_path / "run").open({**CONFIG, key: value})
         assert len(str(info.value).splitlines()) == 1
     with pytest.raises(UsageError, match=r'different dtype \("float32" there, "bfloat16" now\), top_k \(0 there, 20 now\)'):
@@ -107,7 +107,7 @@ def test_second_writer_is_refused_naming_the_holder_pid(tmp_path: Path) -> None:
     first = RunDir(tmp_path / "run")
     first.open(CONFIG)
     try:
-        with pytest.raises(UsageError, match=rf"being written by another r1eval run \(PID {os.getpid()}\).*--wait-lock"):
+        with pytest.raises(UsageError, match=rf"being written by another r1eval run \(PID {os.getpid()}\).*`wait_lock`"):
             RunDir(tmp_path / "run").open(CONFIG)
     finally:
         first.close()
