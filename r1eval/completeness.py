@@ -17,7 +17,7 @@ from typing import Any
 from r1eval.errors import UsageError
 from r1eval.rundir import RunDir, iter_rows
 
-ALLOW_PARTIAL_HINT = ("finish it (rerun its command) or pass --allow-partial to compare only the problems "
+ALLOW_PARTIAL_HINT = ("finish it (rerun its command) or pass `allow_partial` to compare only the problems "
                       "complete in both runs")
 
 

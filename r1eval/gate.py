@@ -104,9 +104,9 @@ class GateResult:
         m, alpha = self.comparison.num_problems, self.comparison.alpha
         if 0.5**m < alpha:
             return None
-        return (f"{m} shared problem(s) cannot reach --alpha {alpha:g}: the paired sign-flip test's smallest p-value "
+        return (f"{m} shared problem(s) cannot reach `alpha` {alpha:g}: the paired sign-flip test's smallest p-value "
                 f"is 1/2^{m} = {0.5**m:.4g}; gate needs at least {min_problems(alpha)} shared problems (or a larger "
-                "--alpha)")
+                "`alpha`)")
 
     def format(self) -> str:
         c = self.comparison

@@ -11,7 +11,7 @@ import pytest
 
 from r1eval.benches import LoadOptions, get_bench
 from r1eval.benches.code import LiveCodeBench, decode_tests, lcb_prompt
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.grading.code import extract_code, humaneval_source
 from r1eval.runner import grade_rows
 
@@ -129,7 +129,7 @@ def test_lcb_date_window():
     assert sorted(p.id for p in window) == ["3900", "3901", "abc900_a", "abc900_b"]
     assert [p.id for p in bench.load(LoadOptions(data=LCB_FIXTURE, extra={"until": "2024-09-07"}))] == \
         ["abc900_a", "abc800_a"]
-    with pytest.raises(UsageError, match="`since`"):
+    with pytest.raises(ConfigError, match="since must be a date"):
         bench.load(LoadOptions(data=LCB_FIXTURE, extra={"since": "last week"}))
     with pytest.raises(UsageError, match="no problems"):
         bench.load(LoadOptions(data=LCB_FIXTURE, extra={"since": "2030-01-01"}))

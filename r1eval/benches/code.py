@@ -18,7 +18,7 @@ from typing import Any
 
 from r1eval.benches.base import LoadOptions, SandboxedBench
 from r1eval.benches.datasource import read_hub_files, read_local
-from r1eval.errors import UsageError
+from r1eval.errors import ConfigError, UsageError
 from r1eval.grading import sandbox
 from r1eval.grading.code import code_and_language, humaneval_source
 from r1eval.records import Problem, Verdict, duplicate_ids, read_jsonl
@@ -174,13 +174,13 @@ def _lcb_versions(tag: str) -> list[str]:
     raise UsageError(f"unknown `lcb_version` {tag!r}; use release_vN (cumulative), vN (one release) or vA_vB")
 
 
-def _parse_date(value: Any, flag: str) -> datetime | None:
+def _parse_date(value: Any, field: str) -> datetime | None:
     if value in (None, ""):
         return None
     try:
         return datetime.fromisoformat(str(value))
     except ValueError:
-        raise UsageError(f"{flag} must be a date like 2024-08-01, got {value!r}") from None
+        raise ConfigError(field, f"must be a date like 2024-08-01, got {value!r}") from None
 
 
 @dataclass
@@ -198,8 +198,8 @@ class LiveCodeBench(SandboxedBench):
             opts.extra["since"], opts.extra["until"] = LCB_R1_WINDOW
             print(f"livecodebench: problems dated {LCB_R1_WINDOW[0]} to {LCB_R1_WINDOW[1]} (DeepSeek-R1's window; "
                   "--since/--until to change)", file=sys.stderr)
-        since = _parse_date(opts.extra.get("since"), "--since")
-        until = _parse_date(opts.extra.get("until"), "--until")
+        since = _parse_date(opts.extra.get("since"), "since")
+        until = _parse_date(opts.extra.get("until"), "until")
         rows, source = self._read_rows(opts)
         problems, functional = [], 0
         for i, row in enumerate(rows, 1):
@@ -255,7 +255,7 @@ class LiveCodeBench(SandboxedBench):
             loaded = read_local(opts.data, pick=version_files, revision=revision)
         elif opts.hub:
             loaded = read_hub_files(LCB_HUB_ID, names, revision=revision, pick=version_files,
-                                    hint="pass --data PATH with a local code_generation_lite copy")
+                                    hint="pass `data` PATH with a local code_generation_lite copy")
         else:
             raise UsageError("livecodebench is not bundled: pass `data` PATH (code_generation_lite rows as JSONL or "
                              "parquet, a save_to_disk directory or a hub snapshot) or `hub` [`lcb_version` V]")

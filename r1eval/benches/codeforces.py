@@ -124,7 +124,7 @@ class CodeforcesBench(SandboxedBench):
             loaded = read_local(opts.data, split=self.hub_split, revision=revision)
         elif opts.hub:
             loaded = read_hub_dataset(HUB_ID, split=self.hub_split, revision=revision,
-                                      hint="pass --data PATH with rows in its schema")
+                                      hint="pass `data` PATH with rows in its schema")
         else:
             raise UsageError(f"codeforces is not bundled: pass `data` PATH (rows in the {HUB_ID} schema: JSONL, parquet, "
                              "a save_to_disk directory or a hub snapshot) or `hub` [`revision` REV]")

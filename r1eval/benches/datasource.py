@@ -175,7 +175,7 @@ def _load_from_disk(directory: Path, split: str) -> list[dict[str, Any]]:
 
 
 def read_hub_files(repo_id: str, patterns: list[str], *, revision: str | None, split: str = "test",
-                   pick: FilePicker | None = None, hint: str = "pass --data PATH instead") -> LoadedRows:
+                   pick: FilePicker | None = None, hint: str = "pass `data` PATH instead") -> LoadedRows:
     """Download the files matching `patterns` from a hub dataset repo (or find them in the hub cache when
     offline) and read that snapshot; the commit is recorded as the revision."""
     from huggingface_hub import snapshot_download
@@ -195,7 +195,7 @@ def read_hub_files(repo_id: str, patterns: list[str], *, revision: str | None, s
 
 
 def read_hub_dataset(repo_id: str, *, split: str, revision: str | None,
-                     hint: str = "pass --data PATH instead") -> LoadedRows:
+                     hint: str = "pass `data` PATH instead") -> LoadedRows:
     """A hub dataset's split through `datasets` (its configs and file layout), with the commit it resolved."""
     import datasets
 

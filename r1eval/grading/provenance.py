@@ -26,7 +26,7 @@ def grader_change_message(path: Path, old: dict[str, Any], new: dict[str, Any]) 
 
     return (f"{path} holds a run with different bench_provenance: it was graded with {was.get('name')} "
             f"{named(was)} and this r1eval grades with {named(now)}; "
-            f"regrade it first (r1eval grade --run {path}), then rerun to resume, or pass a new --output")
+            f"regrade it first (r1eval grade --run {path}), then rerun to resume, or pass a new `output`")
 
 
 # --- the grader's measured error rates ---------------------------------------------------------------------
