@@ -21,6 +21,17 @@ def pytest_configure(config: pytest.Config) -> None:
     before any test module imports torch, which reads it once."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # xdist hands out test files in collection order (see pytest_collection_modifyitems), not by test count
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files with slow tests first (otherwise in their usual order): under `-n 2 --dist loadfile` the minutes-long
+    files then start at once and the many short ones fill the gaps, instead of one long file starting last and
+    running alone at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None
