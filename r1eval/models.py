@@ -271,8 +271,8 @@ def _dequantize_gguf(spec: ModelSpec, dtype: str) -> Any:
     from transformers import AutoModelForCausalLM
 
     torch_dtype = getattr(torch, dtype)
-    try:
-        loaded = AutoModelForCausalLM.from_pretrained(spec.path, gguf_file=spec.gguf_file, dtype=torch_dtype)
+    try:  # dequantised in float32 (transformers' GGUF kernels compute in it, and warn on any other dtype), then cast
+        loaded = AutoModelForCausalLM.from_pretrained(spec.path, gguf_file=spec.gguf_file, dtype=torch.float32)
     except OSError as exc:
         raise UsageError(f"could not load model {spec.name}: {str(exc).splitlines()[0]}") from None
     config = loaded.config
